@@ -1,0 +1,157 @@
+"""Forward graphs, check cases and the registry that the CLI and pytest plugin read."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .tolerance import Tolerance
+
+Inputs = Callable[[], Mapping[str, Any]]
+"""Returns fresh forward inputs; tensors with ``requires_grad=True`` are the parameters."""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A forward pass written one named line per step, and the inputs it runs on.
+
+    ``forward`` is a function whose parameters are looked up by name in ``inputs()``,
+    or a string of module-level code run in a namespace holding the inputs.
+    Every tensor bound to a name that reaches ``loss`` becomes a checked variable.
+    """
+
+    name: str
+    forward: Callable[..., Any] | str
+    inputs: Inputs
+    loss: str = "loss"
+
+    def __post_init__(self) -> None:
+        if not (callable(self.forward) or isinstance(self.forward, str)):
+            raise TypeError(
+                f"Graph {self.name!r}: forward must be a function or a code string, "
+                f"got {type(self.forward).__name__}"
+            )
+        if not callable(self.inputs):
+            raise TypeError(
+                f"Graph {self.name!r}: inputs must be a function returning a mapping, "
+                f"got {type(self.inputs).__name__}"
+            )
+
+
+def graph(*, inputs: Inputs, name: str | None = None, loss: str = "loss") -> Callable[[Callable[..., Any]], Graph]:
+    """Decorator form of :class:`Graph`: ``@graph(inputs=make_inputs)`` over a forward function."""
+
+    def wrap(forward: Callable[..., Any]) -> Graph:
+        return Graph(name or forward.__name__, forward, inputs, loss)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Case:
+    """One registered check: a graph, the hand-written gradients, and how to judge them.
+
+    ``manual`` is a function, a code string, a path to a ``.py`` file, or a
+    :class:`~gradcheck_kit.manual.NotebookCell`. ``tolerance`` is a :class:`Tolerance`,
+    a preset name (``"default"``, ``"makemore"``) or ``None`` for the dtype-aware default;
+    ``overrides`` sets a tolerance per variable; ``variables`` limits the check to
+    those names (an exercise that asks for one gradient), in backprop order regardless.
+    """
+
+    name: str
+    graph: Graph
+    manual: Any
+    tolerance: Tolerance | str | None = None
+    overrides: Mapping[str, Tolerance] = field(default_factory=dict)
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)
+    name_rule: str = "d{name}"
+    variables: tuple[str, ...] | None = None
+    source: str = ""
+
+
+_REGISTRY: dict[str, Case] = {}
+
+
+def register(
+    name: str,
+    graph: Graph,
+    manual: Any,
+    *,
+    tolerance: Tolerance | str | None = None,
+    overrides: Mapping[str, Tolerance] | None = None,
+    devices: Iterable[str] = ("cpu",),
+    dtypes: Iterable[str] = ("float32",),
+    name_rule: str = "d{name}",
+    variables: Iterable[str] | None = None,
+) -> Case:
+    """Register a case under ``name`` so ``gradcheck-kit check`` and ``pytest --gradcheck`` find it.
+
+    Registering the same name again from the same file replaces the case (a module
+    imported twice); from another file it is an error, since reports key rows by name.
+    """
+    source = _caller_file()
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.source != source:
+        raise ValueError(f"case {name!r} is already registered by {existing.source}; got a second one from {source}")
+    case = Case(
+        name,
+        graph,
+        manual,
+        tolerance,
+        dict(overrides or {}),
+        tuple(devices),
+        tuple(dtypes),
+        name_rule,
+        None if variables is None else tuple(variables),
+        source,
+    )
+    _REGISTRY[name] = case
+    return case
+
+
+def registered() -> list[Case]:
+    """Every registered case, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Import a file, or every ``gradcheck_*.py`` file under a folder, and return the cases it registered.
+
+    The file's folder is put on ``sys.path`` while it loads, so a case file can import
+    its siblings (``from model import forward``) as in a plain script.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("gradcheck_*.py"))
+    elif path.is_file() and path.suffix == ".py":
+        files = [path]
+    else:
+        raise FileNotFoundError(f"expected a .py file or a folder of gradcheck_*.py files, got {str(path)!r}")
+    cases: list[Case] = []
+    for file in files:
+        cases.extend(_load_file(file.resolve()))
+    return cases
+
+
+def _load_file(file: Path) -> list[Case]:
+    before = {name for name, case in _REGISTRY.items() if case.source != str(file)}
+    module_name = f"_gradcheck_cases_{abs(hash(str(file))):x}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(file.parent))
+    return [case for name, case in _REGISTRY.items() if name not in before and case.source == str(file)]
+
+
+def _caller_file() -> str:
+    """The file of the code that called :func:`register` (outside this module)."""
+    return str(Path(sys._getframe(2).f_code.co_filename).resolve())
