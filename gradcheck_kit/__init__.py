@@ -1,0 +1,39 @@
+"""gradcheck-kit: check hand-written gradients against PyTorch autograd.
+
+Register a forward graph and its hand-written gradients; get back, for every named
+intermediate, how the two compare, which one is wrong first, and why.
+"""
+
+from .capture import Capture, GraphError, Variable, capture
+from .check import check, evaluate, run_case
+from .compare import Comparison, compare, compare_all
+from .graph import Case, Graph, graph, load_cases, register, registered
+from .manual import NotebookCell, run_manual
+from .report import Report, Row, write
+from .tolerance import PRESETS, Tolerance
+
+__all__ = [
+    "PRESETS",
+    "Capture",
+    "Case",
+    "Comparison",
+    "Graph",
+    "GraphError",
+    "NotebookCell",
+    "Report",
+    "Row",
+    "Tolerance",
+    "Variable",
+    "capture",
+    "check",
+    "compare",
+    "compare_all",
+    "evaluate",
+    "graph",
+    "load_cases",
+    "register",
+    "registered",
+    "run_case",
+    "run_manual",
+    "write",
+]

@@ -1,0 +1,270 @@
+"""Run a forward graph, capture its named tensors in forward order, and get autograd's gradients.
+
+Nobody lists intermediates by hand: a function's locals are watched line by line
+(``sys.settrace`` on its frame only), a code string is run one top-level statement
+at a time. Every name bound to a tensor that requires grad is recorded with the
+line that bound it; a name bound twice, or a tensor changed in place after it was
+captured, is kept as a *problem* rather than checked against the wrong tensor.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .graph import Graph
+
+
+@dataclass
+class Variable:
+    """One named tensor of the forward pass and autograd's gradient for it."""
+
+    name: str
+    value: torch.Tensor
+    grad: torch.Tensor | None
+    line: int
+    source: str
+    consumers: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+@dataclass
+class Capture:
+    """What a forward run leaves behind: the variables in backprop order and the final namespace."""
+
+    graph: Graph
+    variables: dict[str, Variable]
+    namespace: dict[str, Any]
+    loss: torch.Tensor
+    device: torch.device
+    dtype: torch.dtype
+    notes: list[str] = field(default_factory=list)
+
+
+class GraphError(Exception):
+    """The forward graph itself cannot be run or differentiated: nothing can be checked."""
+
+
+def capture(graph: Graph, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Capture:
+    """Run ``graph`` on ``device`` in ``dtype``, backpropagate its loss, and return every variable."""
+    device = torch.device(device)
+    inputs = convert_inputs(graph.inputs(), device, dtype)
+    recorder = _Recorder()
+    namespace = _run_forward(graph, inputs, recorder)
+    loss = namespace.get(graph.loss)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
+        raise GraphError(
+            f"graph {graph.name!r}: expected a scalar tensor that requires grad named {graph.loss!r}, "
+            f"got {_describe(loss)}"
+        )
+    for binding in recorder.bindings.values():
+        if not binding.tensor.is_leaf:
+            binding.tensor.retain_grad()
+    loss.backward()
+    variables = _variables(recorder, graph.loss)
+    return Capture(graph, variables, namespace, loss.detach(), device, dtype)
+
+
+def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """Fresh copies of the inputs on ``device``; floating tensors cast to ``dtype``, leaves kept leaves."""
+    converted: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if isinstance(value, torch.Tensor):
+            target = dtype if value.is_floating_point() else value.dtype
+            tensor = value.detach().to(device=device, dtype=target, copy=True)
+            converted[name] = tensor.requires_grad_(value.requires_grad)
+        else:
+            converted[name] = value
+    return converted
+
+
+@dataclass
+class _Binding:
+    tensor: torch.Tensor
+    line: int
+    version: int
+    rebound_at: list[int] = field(default_factory=list)
+
+
+class _Recorder:
+    """Remembers, in forward order, each name bound to a tensor that requires grad."""
+
+    def __init__(self) -> None:
+        self.bindings: dict[str, _Binding] = {}
+        self.sources: dict[int, str] = {}
+
+    def observe(self, names: Mapping[str, Any], line: int) -> None:
+        for name, value in names.items():
+            if not (isinstance(value, torch.Tensor) and value.requires_grad):
+                continue
+            binding = self.bindings.get(name)
+            if binding is None:
+                self.bindings[name] = _Binding(value, line, value._version)
+            elif binding.tensor is not value:
+                binding.rebound_at.append(line)
+                binding.tensor, binding.line, binding.version = value, line, value._version
+
+
+def _run_forward(graph: Graph, inputs: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
+    if isinstance(graph.forward, str):
+        return _run_code(graph.forward, inputs, recorder, f"<graph {graph.name}>")
+    return _run_function(graph.forward, inputs, recorder)
+
+
+def _run_code(code: str, inputs: dict[str, Any], recorder: _Recorder, filename: str) -> dict[str, Any]:
+    """Execute module-level forward code one top-level statement at a time."""
+    namespace: dict[str, Any] = {"torch": torch, **inputs}
+    lines = code.splitlines()
+    recorder.observe(namespace, 0)
+    for statement in ast.parse(code, filename).body:
+        module = ast.Module(body=[statement], type_ignores=[])
+        exec(compile(module, filename, "exec"), namespace)
+        recorder.sources[statement.lineno] = lines[statement.lineno - 1].strip()
+        recorder.observe(namespace, statement.lineno)
+    namespace.pop("__builtins__", None)
+    return namespace
+
+
+def _run_function(forward: Any, inputs: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
+    """Call ``forward`` with the inputs it names, watching its locals after every line."""
+    signature = inspect.signature(forward)
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    missing = [
+        name
+        for name, p in signature.parameters.items()
+        if name not in inputs and p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if missing:
+        raise GraphError(f"forward {forward.__name__}() needs {missing}, which inputs() does not provide")
+    arguments = inputs if takes_all else {k: v for k, v in inputs.items() if k in signature.parameters}
+    code = forward.__code__
+    final: dict[str, Any] = {}
+    last_line = [code.co_firstlineno]
+
+    def trace_frame(frame: Any, event: str, arg: Any) -> Any:
+        recorder.observe(frame.f_locals, last_line[0])
+        last_line[0] = frame.f_lineno
+        if event == "return":
+            final.update(frame.f_locals)
+        return trace_frame
+
+    def trace_calls(frame: Any, event: str, arg: Any) -> Any:
+        return trace_frame if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(trace_calls)
+    try:
+        forward(**arguments)
+    finally:
+        sys.settrace(previous)
+    recorder.sources.update(_source_lines(forward))
+    return {**inputs, **final}
+
+
+def _source_lines(function: Any) -> dict[int, str]:
+    try:
+        lines, start = inspect.getsourcelines(function)
+    except (OSError, TypeError):
+        return {}
+    return {start + i: line.strip() for i, line in enumerate(lines)}
+
+
+def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
+    """The captured tensors that reach the loss, in backprop order, with their consumers."""
+    bindings = {n: b for n, b in recorder.bindings.items() if n != loss_name and b.tensor.grad is not None}
+    owner = _autograd_owners(bindings)
+    inputs_of = {name: _named_inputs(b.tensor, owner) for name, b in bindings.items()}
+    consumers: dict[str, list[str]] = {name: [] for name in bindings}
+    for name, used in inputs_of.items():
+        for producer in used:
+            consumers[producer].append(name)
+    order = _backprop_order(bindings, inputs_of, consumers)
+    return {
+        name: Variable(
+            name=name,
+            value=bindings[name].tensor.detach(),
+            grad=bindings[name].tensor.grad,
+            line=bindings[name].line,
+            source=recorder.sources.get(bindings[name].line, ""),
+            consumers=tuple(consumers[name]),
+            problem=_problem(name, bindings[name]),
+        )
+        for name in order
+    }
+
+
+def _autograd_owners(bindings: Mapping[str, _Binding]) -> dict[Any, str]:
+    """Map each autograd node that produces a named tensor to that name."""
+    owner: dict[Any, str] = {}
+    for name, binding in bindings.items():
+        node = binding.tensor.grad_fn
+        if node is None:
+            owner[("leaf", id(binding.tensor))] = name
+        else:
+            owner[node] = name
+    return owner
+
+
+def _named_inputs(tensor: torch.Tensor, owner: Mapping[Any, str]) -> list[str]:
+    """Names of the captured tensors that ``tensor`` was computed from directly, in operand order."""
+    found: list[str] = []
+    seen: set[Any] = set()
+    stack = [next_node for next_node, _ in reversed(tensor.grad_fn.next_functions)] if tensor.grad_fn else []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        key = ("leaf", id(node.variable)) if hasattr(node, "variable") else node
+        if key in owner:
+            if owner[key] not in found:
+                found.append(owner[key])
+            continue
+        stack.extend(next_node for next_node, _ in reversed(node.next_functions))
+    return found
+
+
+def _backprop_order(
+    bindings: Mapping[str, _Binding],
+    inputs_of: Mapping[str, list[str]],
+    consumers: Mapping[str, list[str]],
+) -> list[str]:
+    """Order variables as a hand-written backward visits them: by the forward line whose
+    backward step completes their gradient (their earliest consumer), latest first."""
+    position = {name: i for i, name in enumerate(bindings)}
+
+    def rank(name: str) -> tuple[int, int]:
+        users = consumers[name]
+        if not users:
+            return (-len(position), 0)
+        completing = min(users, key=position.__getitem__)
+        return (-position[completing], inputs_of[completing].index(name))
+
+    return sorted(bindings, key=rank)
+
+
+def _problem(name: str, binding: _Binding) -> str | None:
+    if binding.rebound_at:
+        lines = ", ".join(str(line) for line in binding.rebound_at)
+        return (
+            f"{name} is bound to more than one tensor (again at line {lines}); "
+            f"give each step its own name so each gradient can be checked"
+        )
+    if binding.tensor._version != binding.version:
+        return (
+            f"{name} was modified in place after line {binding.line} "
+            f"(version {binding.version} -> {binding.tensor._version}); its gradient cannot be checked"
+        )
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} (requires_grad={value.requires_grad})"
+    return "nothing" if value is None else type(value).__name__

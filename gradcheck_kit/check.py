@@ -1,0 +1,185 @@
+"""The one orchestrator: a graph and hand-written gradients in, a Report out.
+
+Everything that judges a gradient goes through :func:`evaluate`: the CLI, the pytest
+plugin and the grader call it, so there is one comparison code path.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from . import compare as cmp
+from .capture import Capture, capture
+from .devices import parse_dtype, skip_reason
+from .diagnose import root_causes
+from .graph import Case, Graph
+from .manual import gradient_pattern, run_manual
+from .report import ERROR, SKIPPED, Report, Row
+from .tolerance import Tolerance, resolve
+
+
+def check(
+    graph: Graph,
+    manual: Any,
+    *,
+    case: str | None = None,
+    device: str = "cpu",
+    dtype: str | torch.dtype = "float32",
+    tolerance: Tolerance | str | None = None,
+    overrides: Mapping[str, Tolerance] | None = None,
+    variables: Iterable[str] | None = None,
+    name_rule: str = "d{name}",
+) -> Report:
+    """Run ``graph`` and the hand-written backward ``manual``; compare every gradient with autograd."""
+    name = case or graph.name
+    dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
+    try:
+        captured = capture(graph, device, dtype)
+    except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
+        return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
+    result = run_manual(manual, captured.namespace)
+    return evaluate(
+        captured,
+        result.values,
+        case=name,
+        tolerance=tolerance,
+        overrides=overrides,
+        variables=variables,
+        name_rule=name_rule,
+        error=result.error,
+    )
+
+
+def run_case(case: Case, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None) -> Report:
+    """Check a registered case on every device × dtype; unavailable devices become skipped rows."""
+    reports = []
+    for device in devices or case.devices:
+        reason = skip_reason(device)
+        for dtype in dtypes or case.dtypes:
+            if reason:
+                reports.append(Report([_cell_row(case.name, device, parse_dtype(dtype), SKIPPED, reason)]))
+                continue
+            reports.append(
+                check(
+                    case.graph,
+                    case.manual,
+                    case=case.name,
+                    device=device,
+                    dtype=dtype,
+                    tolerance=case.tolerance,
+                    overrides=case.overrides,
+                    variables=case.variables,
+                    name_rule=case.name_rule,
+                )
+            )
+    return Report.merge(reports)
+
+
+def evaluate(
+    captured: Capture,
+    values: Mapping[str, Any],
+    *,
+    case: str,
+    tolerance: Tolerance | str | None = None,
+    overrides: Mapping[str, Tolerance] | None = None,
+    variables: Iterable[str] | None = None,
+    name_rule: str = "d{name}",
+    error: str | None = None,
+) -> Report:
+    """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
+
+    ``error`` is what stopped the backward part-way, if anything: it explains the
+    gradients it left missing.
+    """
+    wanted = set(variables) if variables is not None else None
+    selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
+    overrides = overrides or {}
+    comparisons = {}
+    checkable = [v for v in selected if v.problem is None]
+    pairs = []
+    for v in checkable:
+        grad_name = name_rule.format(name=v.name)
+        tol = overrides.get(v.name) or resolve(tolerance, v.grad.dtype)
+        pairs.append((values.get(grad_name), v.grad, tol))
+    for v, comparison in zip(checkable, cmp.compare_all(pairs)):
+        if comparison.status == cmp.MISSING:
+            grad_name = name_rule.format(name=v.name)
+            comparison = replace(comparison, message=_missing(grad_name, values, error, name_rule, captured))
+        comparisons[v.name] = comparison
+    for v in selected:
+        if v.problem is not None:
+            comparisons[v.name] = cmp.Comparison(cmp.GRAPH, v.problem)
+    failed = {name for name, c in comparisons.items() if c.status in cmp.FAILING}
+    causes = root_causes(failed, {v.name: v for v in selected})
+    device, dtype = str(captured.device), _dtype(captured.dtype)
+    rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes) for v in selected]
+    rows += _extras(case, device, dtype, values, captured, name_rule)
+    return Report(rows)
+
+
+def _row(case: str, device: str, dtype: str, name: str, v: Any, c: cmp.Comparison, causes: dict[str, str]) -> Row:
+    return Row(
+        case=case,
+        device=device,
+        dtype=dtype,
+        variable=name,
+        shape=str(tuple(v.value.shape)),
+        status=c.status,
+        exact=c.exact,
+        approximate=c.approximate,
+        maxdiff=c.maxdiff,
+        rel_err=c.rel_err,
+        ulp=c.ulp,
+        mismatched=c.mismatched,
+        numel=c.numel,
+        message=c.message,
+        worst_index="" if c.worst_index is None else str(c.worst_index),
+        worst_manual=c.worst_manual,
+        worst_reference=c.worst_reference,
+        rtol=c.tolerance.rtol if c.tolerance else None,
+        atol=c.tolerance.atol if c.tolerance else None,
+        root_cause=causes.get(name) == "",
+        caused_by=causes.get(name) or "",
+        line=v.line,
+    )
+
+
+def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, rule: str, captured: Capture) -> str:
+    """Why a gradient is missing: never assigned (and why not), or assigned None."""
+    if grad_name in values:
+        return f"{grad_name} is None: expected a tensor"
+    if error:
+        return f"no {grad_name}: the backward stopped before assigning it ({error})"
+    known = {rule.format(name=n) for n in captured.variables}
+    unclaimed = [n for n in values if n not in known]
+    guess = difflib.get_close_matches(grad_name, unclaimed, n=1)
+    return f"no {grad_name} was assigned" + (f"; did you mean {guess[0]}?" if guess else "")
+
+
+def _extras(case: str, device: str, dtype: str, values: Mapping[str, Any], captured: Capture, rule: str) -> list[Row]:
+    """Tensors named like gradients of variables that the forward does not have."""
+    pattern = gradient_pattern(rule)
+    known = set(captured.variables) | {captured.graph.loss}
+    rows = []
+    for grad_name, value in values.items():
+        match = pattern.match(grad_name)
+        if not (match and isinstance(value, torch.Tensor)) or match["name"] in known:
+            continue
+        guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
+        hint = f"; did you mean {rule.format(name=guess[0])}?" if guess else ""
+        message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
+        rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), cmp.EXTRA, message=message))
+    return rows
+
+
+def _cell_row(case: str, device: str, dtype: torch.dtype, status: str, message: str) -> Row:
+    return Row(case=case, device=str(device), dtype=_dtype(dtype), variable="", shape="", status=status, message=message)
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

@@ -1,0 +1,334 @@
+"""Compare a hand-written gradient with autograd's: every figure at once, and a status.
+
+Two layers, as in ``torch.testing``: :func:`screen` decides whether a pair can be
+compared at all (missing, not a tensor, shape, dtype, device), :func:`measure`
+computes every figure for many pairs in one batched pass, and :func:`compare_all`
+joins them and writes the one message of each row. Tensors are measured in flat
+chunks, so comparing two huge tensors costs a few chunk-sized temporaries, not
+copies of the tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .tolerance import Tolerance
+
+OK = "ok"
+MISMATCH = "mismatch"
+NONFINITE = "nonfinite"
+SHAPE = "shape"
+DTYPE = "dtype"
+DEVICE = "device"
+MISSING = "missing"
+NOT_TENSOR = "not_tensor"
+EXTRA = "extra"
+GRAPH = "graph"
+STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, EXTRA, GRAPH)
+"""Every status a row can have. All but ``ok`` and ``extra`` fail the check."""
+
+FAILING = frozenset(STATUSES) - {OK, EXTRA}
+
+CHUNK = 1 << 19
+"""Elements measured at once: bounds the temporaries of one comparison."""
+
+_INT_VIEW = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every figure for one (manual, reference) pair. Figures are ``None`` when not measurable."""
+
+    status: str
+    message: str
+    exact: bool | None = None
+    approximate: bool | None = None
+    maxdiff: float | None = None
+    rel_err: float | None = None
+    ulp: int | float | None = None
+    mismatched: int | None = None
+    numel: int | None = None
+    worst_index: tuple[int, ...] | None = None
+    worst_manual: float | None = None
+    worst_reference: float | None = None
+    tolerance: Tolerance | None = None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Figures measured over a pair of same-shape tensors (see :func:`measure`)."""
+
+    exact: bool
+    mismatched: int
+    nonfinite: int
+    maxdiff: float
+    rel_err: float
+    ulp: float
+    worst: int
+    worst_manual: float
+    worst_reference: float
+
+
+def compare(manual: object, reference: torch.Tensor, tolerance: Tolerance) -> Comparison:
+    """Compare one hand-written gradient with autograd's (see :func:`compare_all`)."""
+    return compare_all([(manual, reference, tolerance)])[0]
+
+
+def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list[Comparison]:
+    """Compare each ``(manual, reference, tolerance)``; one bad pair never stops the others.
+
+    Shapes are checked before values: a ``(64,)`` gradient for a ``(1, 64)`` tensor is a
+    ``shape`` row even though it would broadcast to the right values.
+    """
+    screened = [screen(manual, reference) for manual, reference, _ in pairs]
+    measurable = [i for i, s in enumerate(screened) if s.aligned is not None]
+    stats = measure(
+        [screened[i].aligned for i in measurable],
+        [pairs[i][1] for i in measurable],
+        [pairs[i][2] for i in measurable],
+    )
+    by_index = dict(zip(measurable, stats))
+    return [
+        _conclude(screened[i], pairs[i][1], pairs[i][2], by_index.get(i)) for i in range(len(pairs))
+    ]
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What can be said of a pair before looking at values.
+
+    ``aligned`` is the manual gradient made comparable with the reference (reshaped,
+    cast or moved), or ``None`` when no value comparison makes sense.
+    """
+
+    status: str | None
+    problem: str
+    aligned: torch.Tensor | None
+
+
+def screen(manual: object, reference: torch.Tensor) -> Screened:
+    """Check presence, type, shape, dtype and device, in that order."""
+    if manual is None:
+        return Screened(MISSING, "no gradient was given", None)
+    if not isinstance(manual, torch.Tensor):
+        return Screened(NOT_TENSOR, f"expected a tensor, got {type(manual).__name__}", None)
+    if manual.is_complex() != reference.is_complex():
+        return Screened(DTYPE, f"expected dtype {_dtype(reference.dtype)}, got {_dtype(manual.dtype)}", None)
+    aligned = manual.detach()
+    if aligned.shape != reference.shape:
+        expected = f"expected shape {tuple(reference.shape)}, got {tuple(manual.shape)}"
+        if aligned.numel() != reference.numel():
+            return Screened(SHAPE, expected, None)
+        return Screened(SHAPE, expected, aligned.reshape(reference.shape))
+    if aligned.device != reference.device:
+        return Screened(
+            DEVICE, f"expected device {reference.device}, got {manual.device}", aligned.to(reference.device)
+        )
+    if aligned.dtype != reference.dtype:
+        return Screened(
+            DTYPE,
+            f"expected dtype {_dtype(reference.dtype)}, got {_dtype(manual.dtype)}",
+            aligned.to(reference.dtype),
+        )
+    return Screened(None, "", aligned)
+
+
+def measure(
+    manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerances: Sequence[Tolerance]
+) -> list[Stats]:
+    """Measure many same-shape pairs, batching small ones into one flat pass per dtype and device."""
+    results: dict[int, Stats] = {}
+    groups: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+    for i, reference in enumerate(references):
+        groups.setdefault((reference.dtype, reference.device), []).append(i)
+    for indices in groups.values():
+        for batch in _batches(indices, references):
+            results.update(_measure_batch(batch, manuals, references, tolerances))
+    return [results[i] for i in range(len(references))]
+
+
+def _batches(indices: list[int], references: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Group pairs so that each batch holds at most :data:`CHUNK` elements, or one large pair."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i in indices:
+        numel = references[i].numel()
+        if current and size + numel > CHUNK:
+            batches.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += numel
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _measure_batch(
+    batch: list[int],
+    manuals: Sequence[torch.Tensor],
+    references: Sequence[torch.Tensor],
+    tolerances: Sequence[Tolerance],
+) -> dict[int, Stats]:
+    """Measure one batch: concatenated when small, walked chunk by chunk when one pair is large."""
+    if len(batch) == 1:
+        i = batch[0]
+        a, b = manuals[i].reshape(-1), references[i].reshape(-1)
+        partials = [
+            _measure_flat(a[start : start + CHUNK], b[start : start + CHUNK], [tolerances[i]], start)
+            for start in range(0, max(a.numel(), 1), CHUNK)
+        ]
+        return {i: _merge([p[0] for p in partials])}
+    a = torch.cat([manuals[i].reshape(-1) for i in batch])
+    b = torch.cat([references[i].reshape(-1) for i in batch])
+    counts = [references[i].numel() for i in batch]
+    stats = _measure_flat(a, b, [tolerances[i] for i in batch], 0, counts)
+    return dict(zip(batch, stats))
+
+
+def _measure_flat(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    tolerances: Sequence[Tolerance],
+    offset: int,
+    counts: Sequence[int] | None = None,
+) -> list[Stats]:
+    """Every figure for the segments of flat ``a`` and ``b`` (one segment unless ``counts``).
+
+    ``offset`` is added to the worst positions, so chunks of one tensor report global indices.
+    """
+    n = len(tolerances)
+    if a.numel() == 0:
+        return [Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)] * n
+    device = a.device
+    if counts is None:
+        seg = torch.zeros(a.numel(), dtype=torch.long, device=device)
+        starts = [0]
+    else:
+        sizes = torch.tensor(counts, device=device)
+        seg = torch.repeat_interleave(torch.arange(n, device=device), sizes)
+        starts = [0]
+        for count in counts[:-1]:
+            starts.append(starts[-1] + count)
+    rtol = torch.tensor([t.rtol for t in tolerances], dtype=torch.float64, device=device)
+    atol = torch.tensor([t.atol for t in tolerances], dtype=torch.float64, device=device)
+
+    def segment(values: torch.Tensor, how: str) -> torch.Tensor:
+        out = torch.zeros(n, dtype=values.dtype, device=device)
+        return out.scatter_reduce_(0, seg, values, how, include_self=False)
+
+    ia, ib = a.view(_INT_VIEW[a.element_size()]), b.view(_INT_VIEW[b.element_size()])
+    exact = segment(ia == ib, "amin")
+    ulp = segment(_ulp_distance(ia, ib), "amax")
+    af, bf = a.double(), b.double()
+    diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
+    close = diff <= atol[seg] + rtol[seg] * bf.abs()
+    mismatched = segment((~close).long(), "sum")
+    nonfinite = segment((~torch.isfinite(af) & torch.isfinite(bf)).long(), "sum")
+    scale = torch.maximum(af.abs(), bf.abs()).clamp_min_(torch.finfo(torch.float64).tiny)
+    rel = segment(diff / scale, "amax")
+    key = torch.nan_to_num(diff, nan=float("inf"))
+    worst_key = segment(key, "amax")
+    position = torch.arange(a.numel(), device=device)
+    worst = segment(torch.where(key == worst_key[seg], position, a.numel()), "amin")
+    table = torch.stack(
+        [exact.double(), mismatched.double(), nonfinite.double(), diff[worst], rel, ulp, worst.double(),
+         af[worst], bf[worst]]
+    ).tolist()
+    return [
+        Stats(
+            exact=bool(table[0][k]),
+            mismatched=int(table[1][k]),
+            nonfinite=int(table[2][k]),
+            maxdiff=table[3][k],
+            rel_err=table[4][k],
+            ulp=table[5][k],
+            worst=int(table[6][k]) - starts[k] + offset,
+            worst_manual=table[7][k],
+            worst_reference=table[8][k],
+        )
+        for k in range(n)
+    ]
+
+
+def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
+    """Units in the last place between floats given as integer views (monotone integer mapping)."""
+    magnitude = torch.iinfo(ia.dtype).max
+    oa, ob = ia.long(), ib.long()
+    oa = torch.where(oa < 0, -(oa & magnitude), oa)
+    ob = torch.where(ob < 0, -(ob & magnitude), ob)
+    same_sign = (oa < 0) == (ob < 0)
+    return torch.where(same_sign, (oa - ob).abs().double(), oa.double().abs() + ob.double().abs())
+
+
+def _merge(parts: Sequence[Stats]) -> Stats:
+    """Join the figures of consecutive chunks of one tensor."""
+    worst = max(parts, key=lambda p: (p.maxdiff != p.maxdiff or p.maxdiff, -p.worst))
+    return Stats(
+        exact=all(p.exact for p in parts),
+        mismatched=sum(p.mismatched for p in parts),
+        nonfinite=sum(p.nonfinite for p in parts),
+        maxdiff=worst.maxdiff,
+        rel_err=max(p.rel_err for p in parts),
+        ulp=max(p.ulp for p in parts),
+        worst=worst.worst,
+        worst_manual=worst.worst_manual,
+        worst_reference=worst.worst_reference,
+    )
+
+
+def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance, stats: Stats | None) -> Comparison:
+    """Join the screening and the figures into a status and the row's one message."""
+    if stats is None:
+        return Comparison(screened.status or MISSING, screened.problem, exact=False, approximate=False)
+    approximate = stats.mismatched == 0
+    status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
+    worst_index = _unravel(stats.worst, tuple(reference.shape))
+    return Comparison(
+        status=status,
+        message=_message(status, screened.problem, stats, approximate, worst_index, reference.numel()),
+        exact=stats.exact and screened.status is None,
+        approximate=approximate and screened.status is None,
+        maxdiff=stats.maxdiff,
+        rel_err=stats.rel_err,
+        ulp=int(stats.ulp) if stats.ulp < 2**63 else stats.ulp,
+        mismatched=stats.mismatched,
+        numel=reference.numel(),
+        worst_index=worst_index,
+        worst_manual=stats.worst_manual,
+        worst_reference=stats.worst_reference,
+        tolerance=tolerance,
+    )
+
+
+def _message(
+    status: str, problem: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int
+) -> str:
+    if status == OK:
+        return ""
+    if status == SHAPE:
+        verdict = "values match after a reshape (use keepdim=True)" if approximate else "values differ even after a reshape"
+        return f"{problem}; same number of elements, {verdict}"
+    if problem:
+        verdict = "values match once converted" if approximate else "values differ too"
+        return f"{problem}; {verdict}"
+    where = f"worst at index {worst}: manual {stats.worst_manual:.6g} vs autograd {stats.worst_reference:.6g}"
+    mismatched = f"{stats.mismatched}/{numel} elements mismatched"
+    if status == NONFINITE:
+        return f"{stats.nonfinite}/{numel} elements are NaN or Inf where autograd is finite; {mismatched}; {where}"
+    return f"{mismatched}; {where}"
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        flat, rest = divmod(flat, size) if size else (flat, 0)
+        index.append(rest)
+    return tuple(reversed(index))
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

@@ -1,0 +1,51 @@
+"""Devices and dtypes a check can run on, and why one is skipped."""
+
+from __future__ import annotations
+
+import torch
+
+DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    """``"float32"`` (or ``"torch.float32"``) -> ``torch.float32``; an error lists the choices."""
+    key = name.removeprefix("torch.")
+    if key not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}: expected one of {', '.join(DTYPES)}")
+    return DTYPES[key]
+
+
+def available_devices() -> list[str]:
+    """Every device kind torch can use here: cpu, and cuda / mps when present."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def skip_reason(device: str) -> str | None:
+    """Why ``device`` cannot be used here, or ``None`` when it can."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        return f"not a device: {error}"
+    if parsed.type == "cpu":
+        return None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available (torch.cuda.is_available() is False)"
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            return f"{device}: only {torch.cuda.device_count()} CUDA device(s) present"
+        return None
+    if parsed.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return None if mps is not None and mps.is_available() else "MPS is not available"
+    return f"device type {parsed.type!r} is not supported by gradcheck-kit"

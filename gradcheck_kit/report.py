@@ -1,0 +1,243 @@
+"""The data model of a check, ``Row`` and ``Report``, and every view of it.
+
+A Report is a list of rows, one per case × device × dtype × variable, in backprop
+order. Tables, DataFrames, CSV, JSON, Markdown and HTML are all built from the same
+records (:meth:`Report.records`), so they cannot disagree, and the same rows always
+give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .compare import EXTRA, FAILING, OK
+
+ERROR = "error"
+"""A whole cell could not be checked (the forward graph raised): one row, no variable."""
+SKIPPED = "skipped"
+"""A cell that was not run (device unavailable): one row, no variable, the reason as message."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variable of one case on one device and dtype: every figure, the status and why."""
+
+    case: str
+    device: str
+    dtype: str
+    variable: str
+    shape: str
+    status: str
+    exact: bool | None = None
+    approximate: bool | None = None
+    maxdiff: float | None = None
+    rel_err: float | None = None
+    ulp: int | float | None = None
+    mismatched: int | None = None
+    numel: int | None = None
+    message: str = ""
+    worst_index: str = ""
+    worst_manual: float | None = None
+    worst_reference: float | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    root_cause: bool = False
+    caused_by: str = ""
+    hint: str = ""
+    line: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING or self.status == ERROR
+
+    @property
+    def cell(self) -> tuple[str, str, str]:
+        return (self.case, self.device, self.dtype)
+
+    def note(self) -> str:
+        """The message, the root-cause marking and the hint, in one line for tables."""
+        parts = []
+        if self.root_cause:
+            parts.append("ROOT CAUSE")
+        if self.caused_by:
+            parts.append(f"follows from {self.caused_by}")
+        parts.extend(p for p in (self.message, self.hint and f"hint: {self.hint}") if p)
+        return "; ".join(parts)
+
+
+COLUMNS = tuple(f.name for f in fields(Row))
+"""Column names of every tabular view, in order (other tools read them: keep them)."""
+
+
+@dataclass
+class Report:
+    """Rows of one or many checks. ``passed`` when no row failed."""
+
+    rows: list[Row]
+
+    @classmethod
+    def merge(cls, reports: Iterable[Report]) -> Report:
+        return cls([row for report in reports for row in report.rows])
+
+    @property
+    def passed(self) -> bool:
+        return not any(row.failed for row in self.rows)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [row for row in self.rows if row.failed]
+
+    def __getitem__(self, variable: str) -> Row:
+        """The row of ``variable`` (the first one, when the report spans several cells)."""
+        for row in self.rows:
+            if row.variable == variable:
+                return row
+        raise KeyError(f"no row for variable {variable!r}; variables: {[r.variable for r in self.rows]}")
+
+    def cells(self) -> Iterator[tuple[tuple[str, str, str], list[Row]]]:
+        """Rows grouped by (case, device, dtype), in report order."""
+        groups: dict[tuple[str, str, str], list[Row]] = {}
+        for row in self.rows:
+            groups.setdefault(row.cell, []).append(row)
+        yield from groups.items()
+
+    def summary(self) -> str:
+        """One line per cell: ``case [device-dtype]: k/N ok`` and the root cause, if any."""
+        return "\n".join(_cell_title(cell, rows) for cell, rows in self.cells())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every row as a plain dict, in :data:`COLUMNS` order."""
+        return [asdict(row) for row in self.rows]
+
+    def to_dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.records(), columns=list(COLUMNS))
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """CSV with one row per case × device × dtype × variable; booleans as True/False."""
+        text = self.to_dataframe().to_csv(index=False, lineterminator="\n")
+        return _write(path, text)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON ``{"passed": ..., "rows": [...]}``; NaN and Inf written as strings."""
+        document = {"passed": self.passed, "rows": [_json_safe(r) for r in self.records()]}
+        return _write(path, json.dumps(document, indent=2) + "\n")
+
+    def to_table(self, compact: bool = False, tablefmt: str = "simple") -> str:
+        """The makemore ``cmp`` view: ``name | exact | approximate | maxdiff`` and, unless compact, more."""
+        from tabulate import tabulate
+
+        blocks = []
+        for cell, rows in self.cells():
+            headers, body = _table(rows, compact)
+            table = tabulate(body, headers, tablefmt=tablefmt, disable_numparse=True) if body else ""
+            blocks.append("\n".join(filter(None, [_cell_title(cell, rows), table])))
+        return "\n\n".join(blocks)
+
+    def to_markdown(self, path: str | Path | None = None) -> str:
+        return _write(path, self.to_table(tablefmt="github") + "\n")
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained HTML page: one table per cell, failing rows coloured."""
+        page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gradcheck-kit report</title>{_STYLE}</head>"
+        page += f"<body>{self._repr_html_()}</body></html>\n"
+        return _write(path, page)
+
+    def _repr_html_(self) -> str:
+        return "".join(_html_cell(cell, rows) for cell, rows in self.cells())
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+
+def _cell_title(cell: tuple[str, str, str], rows: list[Row]) -> str:
+    case, device, dtype = cell
+    if len(rows) == 1 and rows[0].status in (ERROR, SKIPPED):
+        return f"{case} [{device}-{dtype}]: {rows[0].status}: {rows[0].message}"
+    ok = sum(row.status == OK for row in rows)
+    checked = sum(row.status != EXTRA for row in rows)
+    title = f"{case} [{device}-{dtype}]: {ok}/{checked} ok"
+    roots = [row.variable for row in rows if row.root_cause]
+    return f"{title}, root cause: {', '.join(roots)}" if roots else title
+
+
+def _table(rows: list[Row], compact: bool) -> tuple[list[str], list[list[str]]]:
+    rows = [row for row in rows if row.variable]
+    if compact:
+        headers = ["name", "exact", "approximate", "maxdiff"]
+        return headers, [[r.variable, _text(r.exact), _text(r.approximate), _text(r.maxdiff)] for r in rows]
+    headers = ["name", "shape", "status", "exact", "approximate", "maxdiff", "rel_err", "ulp", "mismatched", "note"]
+    body = [
+        [
+            r.variable,
+            r.shape,
+            r.status,
+            _text(r.exact),
+            _text(r.approximate),
+            _text(r.maxdiff),
+            _short(r.rel_err),
+            _text(r.ulp),
+            "" if r.mismatched is None else f"{r.mismatched}/{r.numel}",
+            r.note(),
+        ]
+        for r in rows
+    ]
+    return headers, body
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _short(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+
+def _write(path: str | Path | None, text: str) -> str:
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+_STYLE = """<style>
+.gck{border-collapse:collapse;font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:0 0 1.5em}
+.gck caption{text-align:left;font-weight:bold;padding:4px 0}
+.gck th,.gck td{border:1px solid #ccc;padding:2px 8px;text-align:left}
+.gck th{background:#f3f3f3}
+.gck tr.ok td{background:#eaf7ea}
+.gck tr.fail td{background:#fbe9e9}
+.gck tr.root td{background:#f6c6c6;font-weight:bold}
+.gck tr.info td{background:#fff8e1}
+</style>"""
+
+
+def _html_cell(cell: tuple[str, str, str], rows: list[Row]) -> str:
+    headers, body = _table(rows, compact=False)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    lines = []
+    for row, values in zip([r for r in rows if r.variable], body):
+        kind = "root" if row.root_cause else "fail" if row.failed else "ok" if row.status == OK else "info"
+        tds = "".join(f"<td>{html.escape(v)}</td>" for v in values)
+        lines.append(f"<tr class='{kind}'>{tds}</tr>")
+    caption = html.escape(_cell_title(cell, rows))
+    return f"<table class='gck'><caption>{caption}</caption><tr>{head}</tr>{''.join(lines)}</table>"
+
+
+def write(report: Report, path: str | Path) -> None:
+    """Write ``report`` in the format named by the file's extension (.csv .json .md .html)."""
+    writers = {".csv": report.to_csv, ".json": report.to_json, ".md": report.to_markdown, ".html": report.to_html}
+    suffix = Path(path).suffix.lower()
+    if suffix not in writers:
+        raise ValueError(f"cannot tell the report format of {str(path)!r}: expected one of {sorted(writers)}")
+    writers[suffix](path)
