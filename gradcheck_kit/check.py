@@ -16,7 +16,7 @@ import torch
 from . import compare as cmp
 from .capture import Capture, capture
 from .devices import parse_dtype, skip_reason
-from .diagnose import root_causes
+from .diagnose import hint, root_causes
 from .graph import Case, Graph
 from .manual import gradient_pattern, run_manual
 from .report import ERROR, SKIPPED, Report, Row
@@ -106,7 +106,7 @@ def evaluate(
         grad_name = name_rule.format(name=v.name)
         tol = overrides.get(v.name) or resolve(tolerance, v.grad.dtype)
         pairs.append((values.get(grad_name), v.grad, tol))
-    for v, comparison in zip(checkable, cmp.compare_all(pairs)):
+    for v, comparison in zip(checkable, cmp.compare_all(pairs), strict=True):
         if comparison.status == cmp.MISSING:
             grad_name = name_rule.format(name=v.name)
             comparison = replace(comparison, message=_missing(grad_name, values, error, name_rule, captured))
@@ -117,12 +117,26 @@ def evaluate(
     failed = {name for name, c in comparisons.items() if c.status in cmp.FAILING}
     causes = root_causes(failed, {v.name: v for v in selected})
     device, dtype = str(captured.device), _dtype(captured.dtype)
-    rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes) for v in selected]
+    hints = {
+        name: hint(name, values.get(name_rule.format(name=name)), captured, c)
+        for name, c in comparisons.items()
+        if c.status in cmp.FAILING and c.status != cmp.GRAPH
+    }
+    rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows += _extras(case, device, dtype, values, captured, name_rule)
     return Report(rows)
 
 
-def _row(case: str, device: str, dtype: str, name: str, v: Any, c: cmp.Comparison, causes: dict[str, str]) -> Row:
+def _row(
+    case: str,
+    device: str,
+    dtype: str,
+    name: str,
+    v: Any,
+    c: cmp.Comparison,
+    causes: dict[str, str],
+    hints: dict[str, str],
+) -> Row:
     return Row(
         case=case,
         device=device,
@@ -145,6 +159,7 @@ def _row(case: str, device: str, dtype: str, name: str, v: Any, c: cmp.Compariso
         atol=c.tolerance.atol if c.tolerance else None,
         root_cause=causes.get(name) == "",
         caused_by=causes.get(name) or "",
+        hint=hints.get(name, ""),
         line=v.line,
     )
 
@@ -178,7 +193,9 @@ def _extras(case: str, device: str, dtype: str, values: Mapping[str, Any], captu
 
 
 def _cell_row(case: str, device: str, dtype: torch.dtype, status: str, message: str) -> Row:
-    return Row(case=case, device=str(device), dtype=_dtype(dtype), variable="", shape="", status=status, message=message)
+    return Row(
+        case=case, device=str(device), dtype=_dtype(dtype), variable="", shape="", status=status, message=message
+    )
 
 
 def _dtype(dtype: torch.dtype) -> str:

@@ -90,10 +90,8 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
         [pairs[i][1] for i in measurable],
         [pairs[i][2] for i in measurable],
     )
-    by_index = dict(zip(measurable, stats))
-    return [
-        _conclude(screened[i], pairs[i][1], pairs[i][2], by_index.get(i)) for i in range(len(pairs))
-    ]
+    by_index = dict(zip(measurable, stats, strict=True))
+    return [_conclude(screened[i], pairs[i][1], pairs[i][2], by_index.get(i)) for i in range(len(pairs))]
 
 
 @dataclass(frozen=True)
@@ -186,7 +184,7 @@ def _measure_batch(
     b = torch.cat([references[i].reshape(-1) for i in batch])
     counts = [references[i].numel() for i in batch]
     stats = _measure_flat(a, b, [tolerances[i] for i in batch], 0, counts)
-    return dict(zip(batch, stats))
+    return dict(zip(batch, stats, strict=True))
 
 
 def _measure_flat(
@@ -235,8 +233,17 @@ def _measure_flat(
     position = torch.arange(a.numel(), device=device)
     worst = segment(torch.where(key == worst_key[seg], position, a.numel()), "amin")
     table = torch.stack(
-        [exact.double(), mismatched.double(), nonfinite.double(), diff[worst], rel, ulp, worst.double(),
-         af[worst], bf[worst]]
+        [
+            exact.double(),
+            mismatched.double(),
+            nonfinite.double(),
+            diff[worst],
+            rel,
+            ulp,
+            worst.double(),
+            af[worst],
+            bf[worst],
+        ]
     ).tolist()
     return [
         Stats(
@@ -304,13 +311,11 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
     )
 
 
-def _message(
-    status: str, problem: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int
-) -> str:
+def _message(status: str, problem: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int) -> str:
     if status == OK:
         return ""
     if status == SHAPE:
-        verdict = "values match after a reshape (use keepdim=True)" if approximate else "values differ even after a reshape"
+        verdict = "values match after a reshape (use keepdim=True)" if approximate else "values differ after a reshape"
         return f"{problem}; same number of elements, {verdict}"
     if problem:
         verdict = "values match once converted" if approximate else "values differ too"

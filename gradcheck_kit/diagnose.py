@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .capture import Variable
+from .capture import Capture, Variable
+from .compare import Comparison
 
 
 def root_causes(failed: set[str], variables: Mapping[str, Variable]) -> dict[str, str]:
@@ -26,3 +27,8 @@ def root_causes(failed: set[str], variables: Mapping[str, Variable]) -> dict[str
 def _first(names: Sequence[str], variables: Mapping[str, Variable]) -> str:
     order = list(variables)
     return min(names, key=order.index)
+
+
+def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -> str:
+    """The likely mistake behind a failing gradient, or "" when no hypothesis fits."""
+    return ""

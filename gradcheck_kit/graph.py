@@ -32,13 +32,11 @@ class Graph:
     def __post_init__(self) -> None:
         if not (callable(self.forward) or isinstance(self.forward, str)):
             raise TypeError(
-                f"Graph {self.name!r}: forward must be a function or a code string, "
-                f"got {type(self.forward).__name__}"
+                f"Graph {self.name!r}: forward must be a function or a code string, got {type(self.forward).__name__}"
             )
         if not callable(self.inputs):
             raise TypeError(
-                f"Graph {self.name!r}: inputs must be a function returning a mapping, "
-                f"got {type(self.inputs).__name__}"
+                f"Graph {self.name!r}: inputs must be a function returning a mapping, got {type(self.inputs).__name__}"
             )
 
 

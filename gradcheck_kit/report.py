@@ -226,7 +226,7 @@ def _html_cell(cell: tuple[str, str, str], rows: list[Row]) -> str:
     headers, body = _table(rows, compact=False)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     lines = []
-    for row, values in zip([r for r in rows if r.variable], body):
+    for row, values in zip([r for r in rows if r.variable], body, strict=True):
         kind = "root" if row.root_cause else "fail" if row.failed else "ok" if row.status == OK else "info"
         tds = "".join(f"<td>{html.escape(v)}</td>" for v in values)
         lines.append(f"<tr class='{kind}'>{tds}</tr>")

@@ -1,0 +1,173 @@
+"""The wire format between the grader and a sandboxed submission: framed JSON headers and raw tensor bytes.
+
+A frame is a 4-byte big-endian header length, a JSON header, then ``header["nbytes"]``
+payload bytes. Tensors travel as dtype + shape + raw buffer and are rebuilt with
+``torch.frombuffer``: nothing the submission produced is ever unpickled, and every
+size is bounded before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import struct
+import time
+from typing import Any
+
+import torch
+
+MAX_HEADER = 64 * 1024
+"""Largest JSON header accepted, in bytes."""
+
+MAX_DIMS = 8
+
+DTYPES: dict[str, torch.dtype] = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint8,
+        torch.bool,
+    )
+}
+"""The only dtypes a tensor may have on the wire."""
+
+_LENGTH = struct.Struct(">I")
+
+
+class ChannelError(Exception):
+    """The other side broke the protocol: a malformed, oversized or unexpected frame."""
+
+
+class ChannelTimeout(ChannelError):
+    """The deadline passed before a whole frame could be read or written."""
+
+
+class Opaque:
+    """Stands for a value that is not a tensor; only its type name crossed the channel."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+def encode_value(value: Any) -> tuple[dict[str, Any], bytes]:
+    """The header fields and payload describing ``value``: a tensor's bytes, a JSON scalar, or a type name."""
+    if isinstance(value, torch.Tensor):
+        return _encode_tensor(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"kind": "scalar", "value": value}, b""
+    return {"kind": "other", "type": type(value).__name__[:100]}, b""
+
+
+def _encode_tensor(value: torch.Tensor) -> tuple[dict[str, Any], bytes]:
+    dtype = str(value.dtype).removeprefix("torch.")
+    if dtype not in DTYPES or value.layout is not torch.strided or value.device.type == "meta":
+        return {"kind": "other", "type": f"{value.layout} {dtype} tensor on {value.device.type}"[:100]}, b""
+    tensor = torch.Tensor.detach(value).cpu().clone(memory_format=torch.contiguous_format)
+    payload = bytes(tensor.untyped_storage()) if tensor.numel() else b""
+    return {"kind": "tensor", "dtype": dtype, "shape": list(tensor.shape)}, payload
+
+
+def decode_value(header: dict[str, Any], payload: bytes, *, scalars: bool = False) -> Any:
+    """Rebuild a value from :func:`encode_value`'s fields; scalars only when the sender is trusted."""
+    kind = header.get("kind")
+    if kind == "tensor":
+        return _decode_tensor(header, payload)
+    if kind == "other":
+        return Opaque(str(header.get("type", "object"))[:100])
+    if kind == "scalar" and scalars:
+        return header.get("value")
+    raise ChannelError(f"unexpected value kind {kind!r}")
+
+
+def _decode_tensor(header: dict[str, Any], payload: bytes) -> torch.Tensor:
+    dtype = DTYPES.get(header.get("dtype"))  # type: ignore[arg-type]
+    shape = header.get("shape")
+    if dtype is None:
+        raise ChannelError(f"dtype {header.get('dtype')!r} is not allowed on the wire")
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_size(s) for s in shape)):
+        raise ChannelError(f"malformed shape {shape!r}")
+    expected = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    if expected != len(payload):
+        raise ChannelError(f"payload of {len(payload)} bytes does not match shape {shape} of {dtype}")
+    if not payload:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(payload), dtype=dtype).reshape(shape)
+
+
+def _is_size(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**40
+
+
+def write_frame(fd: int, header: dict[str, Any], payload: bytes = b"", deadline: float | None = None) -> None:
+    """Send one frame; with a deadline the fd must be non-blocking and :class:`ChannelTimeout` may be raised."""
+    data = json.dumps({**header, "nbytes": len(payload)}).encode()
+    _write_all(fd, _LENGTH.pack(len(data)) + data + payload, deadline)
+
+
+def read_frame(fd: int, max_payload: int, deadline: float | None = None) -> tuple[dict[str, Any], bytes] | None:
+    """Receive one frame, or ``None`` at a clean end of stream; payloads over ``max_payload`` are refused."""
+    prefix = _read_exact(fd, _LENGTH.size, deadline, eof_ok=True)
+    if prefix is None:
+        return None
+    (length,) = _LENGTH.unpack(prefix)
+    if length > MAX_HEADER:
+        raise ChannelError(f"header of {length} bytes is over the {MAX_HEADER}-byte limit")
+    try:
+        header = json.loads(_read_exact(fd, length, deadline))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ChannelError(f"malformed header: {error}") from None
+    if not isinstance(header, dict):
+        raise ChannelError("a header must be a JSON object")
+    nbytes = header.get("nbytes", 0)
+    if type(nbytes) is not int or not 0 <= nbytes <= max_payload:
+        raise ChannelError(f"payload of {nbytes!r} bytes is over the {max_payload}-byte limit")
+    return header, _read_exact(fd, nbytes, deadline) if nbytes else b""
+
+
+def _wait(fd: int, deadline: float | None, write: bool) -> None:
+    if deadline is None:
+        return
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ChannelTimeout("deadline passed")
+    ready = select.select([], [fd], [], remaining) if write else select.select([fd], [], [], remaining)
+    if not any(ready):
+        raise ChannelTimeout("deadline passed")
+
+
+def _read_exact(fd: int, size: int, deadline: float | None, eof_ok: bool = False) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        _wait(fd, deadline, write=False)
+        chunk = os.read(fd, min(size - len(chunks), 1 << 20))
+        if not chunk:
+            if eof_ok and not chunks:
+                return None
+            raise ChannelError("stream ended inside a frame")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _write_all(fd: int, data: bytes, deadline: float | None) -> None:
+    view = memoryview(data)
+    while view:
+        _wait(fd, deadline, write=True)
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            continue
+        view = view[written:]
