@@ -122,9 +122,8 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
             return Screened(SHAPE, expected, None)
         return Screened(SHAPE, expected, aligned.reshape(reference.shape))
     if aligned.device != reference.device:
-        return Screened(
-            DEVICE, f"expected device {reference.device}, got {manual.device}", aligned.to(reference.device)
-        )
+        problem = f"expected device {reference.device}, got {manual.device}"
+        return Screened(DEVICE, problem, _moved(aligned, reference))
     if aligned.dtype != reference.dtype:
         return Screened(
             DTYPE,
@@ -132,6 +131,14 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
             aligned.to(reference.dtype),
         )
     return Screened(None, "", aligned)
+
+
+def _moved(manual: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:
+    """``manual`` on the reference's device and dtype, or ``None`` when it cannot be copied there (meta)."""
+    try:
+        return manual.to(device=reference.device, dtype=reference.dtype)
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def measure(

@@ -1,0 +1,188 @@
+"""The check engine at the level a user meets it: a graph, a backward, a Report."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from gradcheck_kit import Graph, NotebookCell, Tolerance, check, load_cases
+
+MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
+BACKWARD = (MAKEMORE / "backward_ex1.py").read_text()
+ORDER = [
+    "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits", "logit_maxes", "logits",
+    "h", "W2", "b2", "hpreact", "bngain", "bnraw", "bnbias", "bnvar_inv", "bnvar", "bndiff2", "bndiff",
+    "bnmeani", "hprebn", "embcat", "W1", "b1", "emb", "C",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    cases = {case.name: case for case in load_cases(MAKEMORE)}
+    return cases["makemore-ex1"].graph
+
+
+def broken(old: str, new: str) -> str:
+    assert old in BACKWARD, old
+    return BACKWARD.replace(old, new, 1)
+
+
+def test_makemore_reference_backward_passes_all_26_in_backprop_order(graph):
+    report = check(graph, MAKEMORE / "backward_ex1.py")
+    assert [row.variable for row in report.rows] == ORDER
+    assert all(row.status == "ok" and row.approximate for row in report.rows)
+    assert max(row.maxdiff for row in report.rows) <= 1e-8
+    assert report.passed
+
+
+def test_each_status_on_purpose_built_broken_gradients(graph):
+    code = broken("db2 = dlogits.sum(0)", "db2 = dlogits.sum(0, keepdim=True)")
+    code = code.replace("dbnbias = dhpreact.sum(0, keepdim=True)\n", "").replace('cmp("bnbias"', "# cmp(")
+    code += "\n".join(
+        [
+            "",
+            "dbngain = dbngain.double()",
+            "dbnvar = dbnvar * float('nan')",
+            "dW1 = dW1.tolist()",
+            "dW2 = dW2.to('meta')",
+            "dbnvarinv = dbnvar_inv",
+        ]
+    )
+    report = check(graph, code)
+    statuses = {row.variable: row.status for row in report.rows if row.status != "ok"}
+    assert statuses == {
+        "b2": "shape",
+        "bnbias": "missing",
+        "bngain": "dtype",
+        "bnvar": "nonfinite",
+        "W1": "not_tensor",
+        "W2": "device",
+        "dbnvarinv": "extra",
+    }
+    assert "values match after a reshape (use keepdim=True)" in report["b2"].message
+    assert report["bnbias"].message == "no dbnbias was assigned"
+    assert report["bngain"].message.startswith("expected dtype float32, got float64")
+    assert report["W1"].message == "expected a tensor, got list"
+    assert report["dbnvarinv"].message.endswith("did you mean dbnvar_inv?")
+    assert sum(row.status == "ok" for row in report.rows) == 20
+    assert not report.passed
+
+
+def test_root_cause_is_the_first_wrong_gradient_whose_consumers_are_right(graph):
+    report = check(graph, broken("dlogprobs[range(n), Yb] = -1.0 / n", "dlogprobs[range(n), Yb] = 1.0 / n"))
+    assert [row.variable for row in report.rows if row.root_cause] == ["logprobs"]
+    followers = [row for row in report.rows if row.failed and not row.root_cause]
+    assert len(followers) >= 20
+    assert {row.caused_by for row in followers} == {"logprobs"}
+
+
+def test_independent_mistakes_are_each_a_root_cause(graph):
+    code = broken("dbnvar = (-0.5", "dbnvar = (0.5")
+    code = code.replace("dW2 = h.T @ dlogits", "dW2 = 2 * h.T @ dlogits")
+    report = check(graph, code)
+    roots = [row.variable for row in report.rows if row.root_cause]
+    assert roots == ["W2", "bnvar"]
+    assert report["hprebn"].caused_by == "bnvar"
+
+
+def test_same_check_twice_gives_byte_identical_csv(graph):
+    code = broken("dW2 = h.T @ dlogits", "dW2 = h.T @ dlogits * 1.01")
+    assert check(graph, code).to_csv() == check(graph, code).to_csv()
+
+
+def test_notebook_cell_as_backward(graph, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("raise RuntimeError('the data-loading cell must not run')"),
+        nbformat.v4.new_code_cell("# Exercise 1: backprop through the whole thing\n%matplotlib inline\n" + BACKWARD),
+        nbformat.v4.new_code_cell("raise RuntimeError('the training cell must not run')", metadata={"tags": ["x"]}),
+    ]
+    path = tmp_path / "student.ipynb"
+    nbformat.write(notebook, path)
+    by_marker = check(graph, NotebookCell(path, marker="# Exercise 1"))
+    assert by_marker.passed and len(by_marker.rows) == 26
+    notebook.cells[1].metadata["tags"] = ["exercise1"]
+    nbformat.write(notebook, path)
+    assert check(graph, NotebookCell(path, tag="exercise1")).passed
+
+
+def test_missing_notebook_cell_is_reported_on_every_row(graph, tmp_path):
+    path = tmp_path / "empty.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), path)
+    report = check(graph, NotebookCell(path, marker="# Exercise 1"))
+    assert {row.status for row in report.rows} == {"missing"}
+    assert "no code cell with first line starting with '# Exercise 1'" in report["C"].message
+
+
+def test_backward_mutating_forward_values_cannot_corrupt_the_reference(graph):
+    code = BACKWARD + "\nlogprobs.zero_()\nh.mul_(0)\nW1 += 1\nC.fill_(3)\n"
+    assert check(graph, code).passed
+    vandal = "logprobs.zero_()\nprobs.fill_(1)\n" + BACKWARD
+    report = check(graph, vandal)
+    assert report["W2"].status == "mismatch"  # the student's own values changed; autograd's did not
+    assert check(graph, MAKEMORE / "backward_ex1.py").passed
+
+
+def test_backward_raising_part_way_keeps_what_it_computed(graph):
+    report = check(graph, broken("dnorm_logits = counts * dcounts", "raise ValueError('boom')"))
+    assert report["counts"].status == "ok"
+    assert report["norm_logits"].status == "missing"
+    assert report["C"].message.startswith("no dC: the backward stopped before assigning it (ValueError: boom at line")
+    assert "`raise ValueError('boom')`" in report["C"].message
+
+
+def test_callable_backward_returns_a_mapping(graph):
+    def backward(logprobs, n, Yb):
+        dlogprobs = torch.zeros_like(logprobs)
+        dlogprobs[range(n), Yb] = -1.0 / n
+        return {"dlogprobs": dlogprobs}
+
+    report = check(graph, backward)
+    assert report["logprobs"].status == "ok"
+    assert report["probs"].status == "missing"
+
+    def forgot_return(logprobs):
+        pass
+
+    message = check(graph, forgot_return)["logprobs"].message
+    assert "expected forgot_return() to return a mapping of gradients, got NoneType" in message
+
+
+def test_name_rule_and_tolerances_are_configurable(graph):
+    code = BACKWARD.replace("dlogprobs", "logprobs_grad")
+    report = check(graph, code, name_rule="{name}_grad", variables=["logprobs"])
+    assert [(row.variable, row.status) for row in report.rows] == [("logprobs", "ok")]
+    assert check(graph, BACKWARD, tolerance="makemore")["W1"].rtol == 1e-5
+    scaled = broken("dW2 = h.T @ dlogits", "dW2 = h.T @ dlogits * 1.001")
+    assert check(graph, scaled)["W2"].status == "mismatch"
+    loose = check(graph, scaled, overrides={"W2": Tolerance(1e-2, 0.0)})
+    assert loose["W2"].status == "ok" and loose.passed
+
+
+def test_rebound_names_and_inplace_changes_in_the_forward_are_reported():
+    def inputs():
+        return {"x": torch.ones(3), "w": torch.full((3,), 2.0, requires_grad=True)}
+
+    rebound = Graph("rebound", "h = x * w\nh = h + 1\nloss = h.sum()\n", inputs)
+    row = check(rebound, "dh = torch.ones(3)\ndw = x")["h"]
+    assert row.status == "graph" and "bound to more than one tensor (again at line 2)" in row.message
+
+    def inplace_forward(x, w):
+        y = x * w
+        y.mul_(2)
+        loss = y.sum()
+        return loss
+
+    row = check(Graph("inplace", inplace_forward, inputs), "dy = torch.ones(3)")["y"]
+    assert row.status == "graph" and "modified in place" in row.message
+
+
+def test_a_broken_forward_is_one_error_row():
+    def inputs():
+        return {"w": torch.ones(2, requires_grad=True)}
+
+    report = check(Graph("broken", "loss = (w * undefined_name).sum()", inputs), "dw = w")
+    assert [(row.status, row.variable) for row in report.rows] == [("error", "")]
+    assert "undefined_name" in report.rows[0].message
+    assert not report.passed

@@ -1,0 +1,128 @@
+"""The comparison layer: every figure of one pair, and the status checks that come before values."""
+
+import importlib
+import math
+
+import pytest
+import torch
+
+from gradcheck_kit import Tolerance, compare, compare_all
+
+compare_module = importlib.import_module("gradcheck_kit.compare")
+
+MAKEMORE = Tolerance(1e-5, 1e-8)
+
+
+def test_bitwise_exact_is_not_equality():
+    # -0.0 == 0.0 is True, but the bits differ: exact is False while approximate holds.
+    result = compare(-torch.zeros(4), torch.zeros(4), MAKEMORE)
+    assert torch.equal(-torch.zeros(4), torch.zeros(4))
+    assert result.exact is False
+    assert result.approximate is True
+    assert result.status == "ok"
+
+
+def test_identical_tensors_are_exact_with_zero_figures():
+    x = torch.randn(5, 7)
+    result = compare(x.clone(), x, MAKEMORE)
+    assert (result.exact, result.approximate, result.maxdiff, result.ulp, result.mismatched) == (True, True, 0.0, 0, 0)
+
+
+def test_worst_element_is_located_with_both_values():
+    reference = torch.zeros(3, 4)
+    manual = reference.clone()
+    manual[2, 1] = 0.5
+    manual[0, 3] = 0.25
+    result = compare(manual, reference, MAKEMORE)
+    assert result.status == "mismatch"
+    assert result.worst_index == (2, 1)
+    assert (result.worst_manual, result.worst_reference) == (0.5, 0.0)
+    assert result.mismatched == 2 and result.numel == 12
+    assert "2/12 elements mismatched" in result.message
+    assert "(2, 1)" in result.message
+
+
+def test_ulp_distance_counts_representable_floats():
+    one = torch.tensor([1.0])
+    next_up = torch.nextafter(one, torch.tensor([2.0]))
+    three_up = torch.nextafter(torch.nextafter(next_up, torch.tensor([2.0])), torch.tensor([2.0]))
+    assert compare(three_up, one, MAKEMORE).ulp == 3
+    across_zero = compare(torch.tensor([-1e-45]), torch.tensor([1e-45]), MAKEMORE)
+    assert across_zero.ulp == 2
+
+
+def test_ulp_in_float64_is_exact_for_neighbours():
+    one = torch.tensor([1.0], dtype=torch.float64)
+    next_up = torch.nextafter(one, torch.tensor([2.0], dtype=torch.float64))
+    assert compare(next_up, one, Tolerance(1e-7, 1e-7)).ulp == 1
+
+
+def test_relative_error_is_symmetric_with_no_inf_at_zero():
+    assert compare(torch.zeros(3), torch.zeros(3), MAKEMORE).rel_err == 0.0
+    forward = compare(torch.tensor([1.0]), torch.tensor([2.0]), MAKEMORE).rel_err
+    backward = compare(torch.tensor([2.0]), torch.tensor([1.0]), MAKEMORE).rel_err
+    assert forward == backward == 0.5
+    assert compare(torch.tensor([1e-30]), torch.tensor([0.0]), MAKEMORE).rel_err == 1.0
+
+
+def test_tolerance_is_allclose():
+    reference = torch.tensor([1.0, 100.0])
+    manual = reference + torch.tensor([0.9e-5, 0.9e-3])
+    assert compare(manual, reference, Tolerance(1e-5, 0.0)).approximate is True
+    assert compare(manual, reference, Tolerance(1e-6, 0.0)).approximate is False
+
+
+def test_shape_is_checked_before_values():
+    # The makemore cmp broadcasts a (64,) gradient against a (1, 64) tensor and says exact: True.
+    reference = torch.randn(1, 64)
+    result = compare(reference.reshape(64), reference, MAKEMORE)
+    assert result.status == "shape"
+    assert (result.exact, result.approximate) == (False, False)
+    assert "expected shape (1, 64), got (64,)" in result.message
+    assert "values match after a reshape (use keepdim=True)" in result.message
+
+
+def test_shape_with_other_numel_has_no_figures():
+    result = compare(torch.zeros(32, 64), torch.zeros(1, 64), MAKEMORE)
+    assert result.status == "shape"
+    assert result.maxdiff is None
+    assert result.message == "expected shape (1, 64), got (32, 64)"
+
+
+def test_dtype_and_device_and_presence():
+    reference = torch.ones(3)
+    dtype = compare(torch.ones(3, dtype=torch.float64), reference, MAKEMORE)
+    assert dtype.status == "dtype" and "expected dtype float32, got float64" in dtype.message
+    assert "values match once converted" in dtype.message
+    device = compare(torch.ones(3, device="meta"), reference, MAKEMORE)
+    assert device.status == "device" and device.message == "expected device cpu, got meta"
+    assert compare(None, reference, MAKEMORE).status == "missing"
+    not_tensor = compare([1.0, 1.0, 1.0], reference, MAKEMORE)
+    assert not_tensor.status == "not_tensor" and not_tensor.message == "expected a tensor, got list"
+
+
+def test_nonfinite_manual_values_get_their_own_status():
+    result = compare(torch.tensor([1.0, math.nan, math.inf]), torch.tensor([1.0, 2.0, 3.0]), MAKEMORE)
+    assert result.status == "nonfinite"
+    assert result.message.startswith("2/3 elements are NaN or Inf")
+    same_inf = compare(torch.tensor([math.inf]), torch.tensor([math.inf]), MAKEMORE)
+    assert same_inf.status == "ok" and same_inf.maxdiff == 0.0
+
+
+def test_one_bad_pair_does_not_stop_the_others():
+    reference = torch.ones(2)
+    results = compare_all(
+        [(None, reference, MAKEMORE), ("x", reference, MAKEMORE), (reference.clone(), reference, MAKEMORE)]
+    )
+    assert [r.status for r in results] == ["missing", "not_tensor", "ok"]
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 19])
+def test_chunked_measure_equals_one_pass(monkeypatch, chunk):
+    generator = torch.Generator().manual_seed(0)
+    references = [torch.randn(shape, generator=generator) for shape in [(5, 9), (1,), (40,), (3, 3, 3)]]
+    manuals = [r + 1e-4 * torch.randn(r.shape, generator=generator) for r in references]
+    expected = compare_all([(m, r, MAKEMORE) for m, r in zip(manuals, references, strict=True)])
+    monkeypatch.setattr(compare_module, "CHUNK", chunk)
+    chunked = compare_all([(m, r, MAKEMORE) for m, r in zip(manuals, references, strict=True)])
+    assert chunked == expected
