@@ -63,11 +63,11 @@ class Opaque:
         return f"<{self.type_name}>"
 
 
-def encode_value(value: Any) -> tuple[dict[str, Any], bytes]:
+def encode_value(value: Any, *, scalars: bool = False) -> tuple[dict[str, Any], bytes]:
     """The header fields and payload describing ``value``: a tensor's bytes, a JSON scalar, or a type name."""
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if scalars and (value is None or isinstance(value, (bool, int, float, str))):
         return {"kind": "scalar", "value": value}, b""
     return {"kind": "other", "type": type(value).__name__[:100]}, b""
 

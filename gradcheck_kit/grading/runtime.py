@@ -1,0 +1,194 @@
+"""What runs inside the sandboxed child: the submission, one top-level statement at a time.
+
+The submission's globals are a :class:`GradientNamespace`. In independent grading,
+the first read of a graded ``d<name>`` by a statement that is not building it sends
+the student's value to the grader (the commit) and swaps in the reference the
+grader answers with. Whatever happens, every graded name still unrecorded is sent
+at the end, so an error part-way keeps what was computed before it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .channel import decode_value, encode_value, read_frame, write_frame
+from .statements import exempt_names
+
+AUTOGRAD_MESSAGE = "autograd is not allowed in this exercise: compute each gradient by hand"
+
+EVENTS_FD = 3
+"""The child writes commits and its outcome here."""
+REPLIES_FD = 4
+"""The child reads its job and the reference gradients from here."""
+
+_MISSING = object()
+
+
+class AutogradNotAllowed(RuntimeError):
+    """Raised by every autograd entry point when the assignment forbids autograd."""
+
+
+def forbid_autograd() -> None:
+    """Replace torch's backward, grad and functional transforms with a function that raises a clear error."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AutogradNotAllowed(AUTOGRAD_MESSAGE)
+
+    class RefusingEngine:
+        def __getattr__(self, name: str) -> Any:
+            return refuse
+
+    torch.Tensor.backward = refuse  # type: ignore[method-assign]
+    torch.autograd.backward = refuse
+    torch.autograd.grad = refuse
+    torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]
+    for module, names in (
+        (torch.autograd.functional, ("vjp", "jvp", "jacobian", "hessian", "vhp", "hvp")),
+        (torch.func, ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize")),
+    ):
+        for name in names:
+            if hasattr(module, name):
+                setattr(module, name, refuse)
+
+
+class Link:
+    """The child's end of the channel to the grader."""
+
+    def __init__(self, max_payload: int) -> None:
+        self.max_payload = max_payload
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        write_frame(EVENTS_FD, header, payload)
+
+    def commit(self, variable: str, value: Any, reply: bool) -> Any:
+        """Hand in the student's value for ``variable``; with ``reply``, return the grader's reference."""
+        fields, payload = ({"kind": "missing"}, b"") if value is _MISSING else encode_value(value)
+        self.send({"op": "commit", "variable": variable, "reply": reply, **fields}, payload)
+        if not reply:
+            return None
+        frame = read_frame(REPLIES_FD, self.max_payload)
+        if frame is None or frame[0].get("op") != "reference":
+            raise ConnectionError("the grader did not answer a commit")
+        return None if frame[0].get("kind") == "none" else decode_value(*frame)
+
+
+class GradientNamespace(dict):
+    """The submission's globals; a read of a graded gradient is intercepted in independent grading."""
+
+    def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
+        super().__init__(values)
+        self.exempt: frozenset[str] = frozenset()
+        self._tracked = dict(tracked)
+        self._recorded: set[str] = set()
+        self._link = link
+        self._independent = independent
+
+    def __getitem__(self, key: str) -> Any:
+        if self._independent and key in self._tracked and key not in self._recorded and key not in self.exempt:
+            self._record(key, reply=True)
+        return super().__getitem__(key)
+
+    def _record(self, key: str, reply: bool) -> None:
+        value = super().get(key, _MISSING)
+        self._recorded.add(key)
+        reference = self._link.commit(self._tracked[key], value, reply)
+        if reference is not None:
+            super().__setitem__(key, reference)
+
+    def finish(self) -> None:
+        """Hand in every graded gradient the submission bound and nobody read, at its final value."""
+        for key in self._tracked:
+            if key not in self._recorded and super().__contains__(key):
+                self._record(key, reply=False)
+
+
+class BoundedOutput:
+    """``sys.stdout``/``sys.stderr`` of the child: writes to fd 1 until ``limit`` bytes, then drops the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        data = str(text).encode("utf-8", "replace")
+        if len(data) > self.remaining:
+            data, self.truncated = data[: self.remaining], True
+        if data:
+            self.remaining -= os.write(1, data)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[str, Any]) -> None:
+    """Run the submission and report every graded gradient and the outcome to the grader."""
+    link = Link(job["max_payload"])
+    builtins = {"torch": torch, "F": F, "cmp": _cmp, "__name__": "__main__", "__file__": filename}
+    namespace = GradientNamespace({**values, **builtins}, job["tracked"], link, job["independent"])
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        link.send({"op": "error", "kind": "syntax", "message": f"{type(error).__name__}: {error}", "line": line})
+        tree = ast.Module(body=[], type_ignores=[])
+    for statement in tree.body:
+        namespace.exempt = exempt_names(statement)
+        try:
+            exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
+        except BaseException as error:  # the submission's failure, whatever it is, is reported, not raised
+            link.send(_describe_error(error, filename, source))
+            break
+    namespace.exempt = frozenset()
+    namespace.finish()
+    link.send({"op": "done"})
+
+
+def _cmp(*args: Any, **kwargs: Any) -> None:
+    """The notebook's ``cmp`` lines run, but print nothing: the grader does the comparing."""
+
+
+def _describe_error(error: BaseException, filename: str, source: str) -> dict[str, Any]:
+    """The error event: what was raised, where in the submission, and what kind of failure it is."""
+    line = None
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    name = type(error).__name__
+    try:
+        text = str(error)[:500]
+    except Exception:  # a hostile __str__
+        text = ""
+    kind = "exception"
+    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "allocate" in text):
+        kind = "memory"
+    elif isinstance(error, SystemExit):
+        kind, text = "exit", f"the submission called sys.exit({text})"
+    where = ""
+    if line is not None:
+        code = source.splitlines()[line - 1].strip() if 0 < line <= len(source.splitlines()) else ""
+        where = f" at line {line}" + (f": {code[:200]}" if code else "")
+    return {
+        "op": "error",
+        "kind": kind,
+        "message": f"{name}{where}: {text}" if text else f"{name}{where}",
+        "line": line,
+    }
+
+
+def install_output(limit: int) -> BoundedOutput:
+    """Route Python-level printing through one bounded writer."""
+    output = BoundedOutput(limit)
+    sys.stdout = sys.stderr = output  # type: ignore[assignment]
+    return output

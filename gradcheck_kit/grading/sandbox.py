@@ -1,0 +1,245 @@
+"""The grader's side of isolation: a warm zygote, one confined child per submission, a deadline, a kill.
+
+The grader only ever reads frames from the child (see :mod:`.channel`); it answers a
+commit with the reference gradient only after the student's value for that variable
+has been handed to ``on_commit``. Output is captured in an unlinked temporary file
+the grader reads back, bounded, by its own descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .channel import ChannelError, ChannelTimeout, decode_value, encode_value, read_frame, write_frame
+
+OnCommit = Callable[[str, Any, bool], "torch.Tensor | None"]
+"""``on_commit(variable, value, wants_reference)``: record the student's value (``None`` when missing)
+and return the reference to send back, or ``None``."""
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_ZYGOTE_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use."""
+
+    timeout: float = 10.0
+    memory_mb: int = 1024
+    output_bytes: int = 64 * 1024
+    max_payload: int = 256 * 1024 * 1024
+    max_source: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every child of one grading run is told: which gradients to intercept, and how."""
+
+    tracked: Mapping[str, str]
+    """``d<name>`` in the submission -> graded variable name."""
+    independent: bool = True
+    allow_autograd: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class RunResult:
+    """How a child's run ended. ``outcome``: done, timeout, exited (ended early), protocol, sandbox."""
+
+    outcome: str
+    error: dict[str, Any] | None = None
+    returncode: int | None = None
+    output: str = ""
+    seconds: float = 0.0
+
+
+class Sandbox:
+    """A zygote holding ``values`` (the forward namespace), started on first use, restarted if it dies."""
+
+    def __init__(self, values: Mapping[str, Any], settings: Settings) -> None:
+        self._values = dict(values)
+        self.settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the zygote (imports torch: about a second) and hand it the forward values."""
+        if self._process is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gradcheck_kit.grading.zygote", str(theirs.fileno())],
+            stdin=subprocess.PIPE,
+            pass_fds=[theirs.fileno()],
+            env=env,
+        )
+        theirs.close()
+        self._control = ours
+        assert self._process.stdin is not None
+        stdin = self._process.stdin.fileno()
+        for name, value in self._values.items():
+            fields, payload = encode_value(value, scalars=True)
+            if fields["kind"] != "other":
+                write_frame(stdin, {"name": name, **fields}, payload)
+        write_frame(stdin, {"op": "end"})
+        self._process.stdin.close()
+
+    def close(self) -> None:
+        """Stop the zygote; its children are killed by their deadline or already gone."""
+        if self._process is None:
+            return
+        assert self._control is not None
+        self._control.close()
+        try:
+            self._process.wait(timeout=_ZYGOTE_GRACE)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = self._control = None
+
+    def run(self, source: str, filename: str, on_commit: OnCommit) -> RunResult:
+        """Run one submission in a fresh child; never raises for anything the submission does."""
+        start = time.monotonic()
+        limits = self.settings.limits
+        if len(source.encode()) > limits.max_source:
+            return RunResult(
+                "sandbox", {"kind": "size", "message": f"the submission is over {limits.max_source} bytes"}
+            )
+        self.start()
+        with tempfile.TemporaryFile() as output:
+            try:
+                result = self._run_child(source, filename, on_commit, output.fileno(), start + limits.timeout)
+            except (OSError, ChannelError, ValueError) as error:
+                self.close()
+                result = RunResult("sandbox", {"kind": "sandbox", "message": f"the sandbox failed: {error}"})
+            text = os.pread(output.fileno(), limits.output_bytes, 0).decode("utf-8", "replace")
+        result.output = text
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _run_child(self, source: str, filename: str, on_commit: OnCommit, output: int, deadline: float) -> RunResult:
+        events_r, events_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        assert self._control is not None
+        try:
+            socket.send_fds(self._control, [b"job"], [events_w, replies_r, output])
+        finally:
+            os.close(events_w)
+            os.close(replies_r)
+        try:
+            pid = self._receive(deadline + _ZYGOTE_GRACE)["pid"]
+            try:
+                os.set_blocking(replies_w, False)
+                write_frame(replies_w, self._job(filename), source.encode(), deadline)
+                result = _converse(events_r, replies_w, on_commit, deadline, self.settings)
+            finally:
+                _kill_group(pid)
+            result.returncode = self._receive(time.monotonic() + _ZYGOTE_GRACE)["returncode"]
+        finally:
+            os.close(events_r)
+            os.close(replies_w)
+        return result
+
+    def _job(self, filename: str) -> dict[str, Any]:
+        limits = self.settings.limits
+        return {
+            "op": "job",
+            "filename": _safe_filename(filename),
+            "tracked": dict(self.settings.tracked),
+            "independent": self.settings.independent,
+            "allow_autograd": self.settings.allow_autograd,
+            "memory_mb": limits.memory_mb,
+            "cpu_seconds": max(1, int(limits.timeout) + 1),
+            "output_bytes": limits.output_bytes,
+            "max_payload": limits.max_payload,
+        }
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        """The zygote's next report (a pid, then a return code)."""
+        assert self._control is not None
+        self._control.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            message = self._control.recv(4096)
+        except TimeoutError:
+            raise ChannelTimeout("the zygote did not answer") from None
+        if not message:
+            raise ChannelError("the zygote exited")
+        return json.loads(message)
+
+
+def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:
+    """Read the child's frames until it is done, ends, breaks the protocol, or runs out of time."""
+    error: dict[str, Any] | None = None
+    max_payload = settings.limits.max_payload
+    try:
+        while (frame := read_frame(events, max_payload, deadline)) is not None:
+            header, payload = frame
+            op = header.get("op")
+            if op == "done":
+                return RunResult("done", error)
+            if op == "error":
+                error = error or _clean_error(header)
+            elif op == "commit":
+                _commit(header, payload, replies, on_commit, deadline)
+            else:
+                raise ChannelError(f"unknown operation {op!r}")
+    except ChannelTimeout:
+        return RunResult("timeout", error)
+    except ChannelError as problem:
+        return RunResult(
+            "protocol", error or {"kind": "protocol", "message": f"the submission broke the channel: {problem}"}
+        )
+    return RunResult("exited", error)
+
+
+def _commit(header: dict[str, Any], payload: bytes, replies: int, on_commit: OnCommit, deadline: float) -> None:
+    variable = str(header.get("variable"))[:200]
+    value = None if header.get("kind") == "missing" else decode_value(header, payload)
+    wants_reference = header.get("reply") is True
+    reference = on_commit(variable, value, wants_reference)
+    if not wants_reference:
+        return
+    fields, data = encode_value(reference) if reference is not None else ({"kind": "none"}, b"")
+    write_frame(replies, {"op": "reference", **fields}, data, deadline)
+
+
+def _clean_error(header: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the expected fields of an error event, bounded."""
+    line = header.get("line")
+    return {
+        "kind": str(header.get("kind", "exception"))[:20],
+        "message": str(header.get("message", ""))[:1000],
+        "line": line if type(line) is int else None,
+    }
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _safe_filename(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
+    return cleaned.lstrip(".") or "submission.py"

@@ -1,0 +1,104 @@
+"""The warm zygote: imports torch once, holds the forward values, forks one confined child per submission.
+
+It is started by :class:`~gradcheck_kit.grading.sandbox.Sandbox` with
+``python -m gradcheck_kit.grading.zygote CONTROL_FD``. It reads the forward values
+(never a reference gradient) from stdin, then serves jobs from the control socket:
+each job carries three fds (events to the grader, replies from it, captured output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from typing import Any
+
+import torch
+
+from . import confine, runtime
+from .channel import decode_value, read_frame, write_frame
+
+MAX_VALUES_PAYLOAD = 1 << 32
+MAX_SOURCE = 1 << 20
+
+
+def main(control_fd: int) -> None:
+    """Serve jobs until the grader closes the control socket."""
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    values = _read_values(sys.stdin.fileno())
+    control = socket.socket(fileno=control_fd)
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 4096, 3)
+        if not message:
+            return
+        _serve(control, fds, values)
+
+
+def _read_values(fd: int) -> dict[str, Any]:
+    """The forward namespace the grader sends once at start, ending with an ``end`` frame."""
+    values: dict[str, Any] = {}
+    while (frame := read_frame(fd, MAX_VALUES_PAYLOAD)) is not None and frame[0].get("op") != "end":
+        values[frame[0]["name"]] = decode_value(*frame, scalars=True)
+    return values
+
+
+def _serve(control: socket.socket, fds: list[int], values: dict[str, Any]) -> None:
+    """Fork a child for one submission, report its pid, wait for it, kill its group, report how it ended."""
+    workdir = tempfile.mkdtemp(prefix="gradcheck-")
+    if os.geteuid() == 0:
+        os.chown(workdir, confine.NOBODY, confine.NOBODY)
+    pid = os.fork()
+    if pid == 0:
+        _child(fds, workdir, values)
+    for fd in fds:
+        os.close(fd)
+    control.send(json.dumps({"pid": pid}).encode())
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # still a zombie, so the group id cannot have been reused
+    _, status = os.waitpid(pid, 0)
+    shutil.rmtree(workdir, ignore_errors=True)
+    control.send(json.dumps({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def _child(fds: list[int], workdir: str, values: dict[str, Any]) -> None:
+    """Confine this process, read the job, run the submission; never returns into the zygote's loop."""
+    try:
+        confine.new_session()
+        events, replies, output = fds
+        confine.keep_only([(events, runtime.EVENTS_FD), (replies, runtime.REPLIES_FD), (output, 1), (output, 2)])
+        frame = read_frame(runtime.REPLIES_FD, MAX_SOURCE)
+        if frame is None:
+            return
+        job, source = frame[0], frame[1].decode("utf-8", "replace")
+        os.chdir(workdir)
+        with open(job["filename"], "w") as file:
+            file.write(source)
+        confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
+        confine.drop_privileges()
+        runtime.install_output(job["output_bytes"])
+        if not job["allow_autograd"]:
+            runtime.forbid_autograd()
+        runtime.execute(source, job["filename"], values, job)
+    except BaseException as error:  # report the sandbox's own failure rather than die silently
+        _report(error)
+    finally:
+        os._exit(0)
+
+
+def _report(error: BaseException) -> None:
+    try:
+        message = f"the sandbox failed before the submission ran: {type(error).__name__}: {error}"
+        write_frame(runtime.EVENTS_FD, {"op": "error", "kind": "sandbox", "message": message[:500]})
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
