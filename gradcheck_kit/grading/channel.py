@@ -56,11 +56,14 @@ class ChannelTimeout(ChannelError):
 class Opaque:
     """Stands for a value that is not a tensor; only its type name crossed the channel."""
 
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
     def __repr__(self) -> str:
-        return f"<{self.type_name}>"
+        return f"<{type(self).__name__}>"
+
+
+def opaque(type_name: str) -> Opaque:
+    """A stand-in whose ``type(...).__name__`` is ``type_name``, so messages name the student's type."""
+    name = type_name if type_name.isidentifier() else "object"
+    return type(name, (Opaque,), {})()
 
 
 def encode_value(value: Any, *, scalars: bool = False) -> tuple[dict[str, Any], bytes]:
@@ -75,7 +78,7 @@ def encode_value(value: Any, *, scalars: bool = False) -> tuple[dict[str, Any], 
 def _encode_tensor(value: torch.Tensor) -> tuple[dict[str, Any], bytes]:
     dtype = str(value.dtype).removeprefix("torch.")
     if dtype not in DTYPES or value.layout is not torch.strided or value.device.type == "meta":
-        return {"kind": "other", "type": f"{value.layout} {dtype} tensor on {value.device.type}"[:100]}, b""
+        return {"kind": "other", "type": "unsupported_tensor"}, b""
     tensor = torch.Tensor.detach(value).cpu().clone(memory_format=torch.contiguous_format)
     payload = bytes(tensor.untyped_storage()) if tensor.numel() else b""
     return {"kind": "tensor", "dtype": dtype, "shape": list(tensor.shape)}, payload
@@ -87,7 +90,7 @@ def decode_value(header: dict[str, Any], payload: bytes, *, scalars: bool = Fals
     if kind == "tensor":
         return _decode_tensor(header, payload)
     if kind == "other":
-        return Opaque(str(header.get("type", "object"))[:100])
+        return opaque(str(header.get("type", "object"))[:100])
     if kind == "scalar" and scalars:
         return header.get("value")
     raise ChannelError(f"unexpected value kind {kind!r}")

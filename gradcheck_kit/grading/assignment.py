@@ -1,0 +1,64 @@
+"""An assignment: the forward graph, the rubric (points per variable) and the rules submissions run under."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..graph import Graph
+from ..tolerance import Tolerance
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the grader needs to know; an assignment file binds one of these to ``ASSIGNMENT``.
+
+    ``points`` maps each graded variable (the forward name, e.g. ``logprobs``) to its
+    points. A notebook submission runs only the code cells tagged ``tag``, or else
+    the ones whose first line starts with ``marker``.
+    """
+
+    name: str
+    graph: Graph
+    points: Mapping[str, float]
+    tolerance: Tolerance | str | None = None
+    overrides: Mapping[str, Tolerance] = field(default_factory=dict)
+    tag: str | None = None
+    marker: str | None = None
+    allow_autograd: bool = False
+    name_rule: str = "d{name}"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.points.values()))
+
+    def gradient_names(self) -> dict[str, str]:
+        """``d<name>`` as the submission writes it -> graded variable name."""
+        return {self.name_rule.format(name=variable): variable for variable in self.points}
+
+
+class AssignmentError(Exception):
+    """The assignment file cannot be loaded or declares no assignment."""
+
+
+def load_assignment(path: str | Path) -> Assignment:
+    """Import ``path`` (its folder on ``sys.path`` while it loads) and return its ``ASSIGNMENT``."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise AssignmentError(f"no assignment file at {str(path)!r}")
+    spec = importlib.util.spec_from_file_location(f"_gradcheck_assignment_{abs(hash(str(path))):x}", path)
+    if spec is None or spec.loader is None:
+        raise AssignmentError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    assignment = getattr(module, "ASSIGNMENT", None)
+    if not isinstance(assignment, Assignment):
+        raise AssignmentError(f"{path} must bind ASSIGNMENT to a gradcheck_kit.grading.Assignment")
+    return assignment

@@ -1,0 +1,57 @@
+"""Grade many submissions: shard selection, resume, N sandboxes in parallel, outputs written as they finish."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .grader import Graded, Grader
+from .outputs import Outputs, folder_name
+from .progress import Progress
+
+
+def shard(paths: Sequence[Path], index: int, count: int) -> list[Path]:
+    """The ``index``-th (1-based) of ``count`` deterministic slices: every count-th file in name order."""
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {index}/{count}: expected 1 <= I <= N")
+    ordered = sorted(paths, key=lambda path: (path.name, str(path)))
+    return ordered[index - 1 :: count]
+
+
+def check_names(paths: Sequence[Path]) -> None:
+    """Submissions are keyed by file name and get a folder by stem: both must be unique."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        key = folder_name(path.name)
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {path} would share the output folder {key!r}; rename one")
+        seen[key] = path
+
+
+def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int, progress: Progress | None) -> int:
+    """Grade every path not already done, ``jobs`` at a time; returns how many were graded now."""
+    todo = [path for path in paths if path.name not in outputs.done]
+    sandboxes = [grader.sandbox() for _ in range(max(1, min(jobs, len(todo))))]
+    free: queue.Queue = queue.Queue()
+    for sandbox in sandboxes:
+        free.put(sandbox)
+
+    def grade(path: Path) -> Graded:
+        sandbox = free.get()
+        try:
+            return grader.grade(path, sandbox)
+        finally:
+            free.put(sandbox)
+
+    try:
+        with ThreadPoolExecutor(len(sandboxes)) as pool:
+            for future in as_completed([pool.submit(grade, path) for path in todo]):
+                outputs.write(future.result())
+                if progress is not None:
+                    progress.advance()
+    finally:
+        for sandbox in sandboxes:
+            sandbox.close()
+    return len(todo)

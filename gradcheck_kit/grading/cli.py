@@ -1,0 +1,78 @@
+"""``gradcheck-kit grade`` and ``gradcheck-kit merge``: registered on the main command by :func:`add_commands`.
+
+Exit status: 0 when grading finished (whatever the scores), 2 when the grader itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .assignment import AssignmentError, load_assignment
+from .batch import check_names, grade_all, shard
+from .grader import Grader
+from .outputs import Outputs, merge
+from .progress import Progress
+from .sandbox import Limits
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``grade`` and ``merge``."""
+    grade = subparsers.add_parser("grade", help="grade student submissions in isolated processes")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="a .py file or .ipynb notebook")
+    grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
+    grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")
+    grade.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wall-clock limit per submission")
+    grade.add_argument("--memory", type=int, default=1024, metavar="MB", help="memory limit per submission")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
+    grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
+    grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
+    grade.add_argument("--shard", type=_shard, metavar="I/N", help="grade only slice I (1-based) of N")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.set_defaults(run=_run_grade)
+    join = subparsers.add_parser("merge", help="join the outputs of `grade --shard` runs")
+    join.add_argument("shards", nargs="+", type=Path, metavar="SHARD_DIR", help="a --out folder of one shard")
+    join.add_argument("--out", required=True, type=Path, metavar="DIR", help="where the merged results are written")
+    join.set_defaults(run=_run_merge)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 1/4, got {text!r}") from None
+    return index, count
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    try:
+        assignment = load_assignment(args.assignment)
+        paths = shard(args.submissions, *args.shard) if args.shard else list(args.submissions)
+        check_names(paths)
+        limits = Limits(timeout=args.timeout, memory_mb=args.memory)
+        grader = Grader(assignment, limits=limits, independent=not args.cascade)
+    except (AssignmentError, ValueError) as error:
+        print(f"gradcheck-kit grade: {error}", file=sys.stderr)
+        return 2
+    outputs = Outputs(args.out, resume=args.resume)
+    todo = sum(path.name not in outputs.done for path in paths)
+    progress = None if args.quiet else Progress(todo)
+    try:
+        grade_all(grader, paths, outputs, args.jobs, progress)
+    finally:
+        outputs.close()
+        if progress is not None:
+            progress.finish()
+    return 0
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    try:
+        count = merge(args.out, args.shards)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"gradcheck-kit merge: {error}", file=sys.stderr)
+        return 2
+    print(f"merged {count} submissions into {args.out}")
+    return 0

@@ -1,0 +1,159 @@
+"""Grade one submission: run it in the sandbox, judge what it handed in with the check engine, score it.
+
+The reference gradients live here, in the grader process. A reference reaches the
+submission only as the answer to a commit (independent grading), after the student's
+value for that variable has been recorded; the first value recorded is final.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..capture import Capture, capture
+from ..check import evaluate
+from ..compare import OK
+from ..report import Row
+from .assignment import Assignment
+from .sandbox import Limits, RunResult, Sandbox, Settings
+from .submission import SubmissionError, read_source
+
+GRADED = "graded"
+"""Ran to the end; the score is what it earned."""
+ERROR = "error"
+"""Raised, exited or broke the protocol part-way; it keeps what it handed in before."""
+TIMEOUT = "timeout"
+"""Ran past the wall-clock or CPU limit and was killed."""
+MEMORY = "memory"
+"""Ran out of its memory limit."""
+CRASHED = "crashed"
+"""The process died (a signal, or an exit before finishing)."""
+INVALID = "invalid"
+"""Nothing to run: not a .py or .ipynb, unreadable, too big, or no marked notebook cell."""
+STATUSES = (GRADED, ERROR, TIMEOUT, MEMORY, CRASHED, INVALID)
+
+
+@dataclass
+class VariableResult:
+    """One graded variable of one submission: the engine's row and the points it earned."""
+
+    gradient: str
+    row: Row
+    points: float
+    max_points: float
+
+
+@dataclass
+class Graded:
+    """Everything the outputs need about one submission."""
+
+    submission: str
+    status: str
+    message: str
+    score: float
+    max_score: float
+    variables: list[VariableResult] = field(default_factory=list)
+    output: str = ""
+    seconds: float = 0.0
+
+
+class Grader:
+    """Holds the captured forward and its reference gradients; grades submissions one sandbox at a time."""
+
+    def __init__(self, assignment: Assignment, *, limits: Limits | None = None, independent: bool = True) -> None:
+        self.assignment = assignment
+        self.captured: Capture = capture(assignment.graph)
+        unknown = sorted(set(assignment.points) - set(self.captured.variables))
+        if unknown:
+            raise ValueError(f"assignment {assignment.name!r} grades variables the forward does not have: {unknown}")
+        self._references = {name: self.captured.variables[name].grad for name in assignment.points}
+        self.settings = Settings(
+            tracked=assignment.gradient_names(),
+            independent=independent,
+            allow_autograd=assignment.allow_autograd,
+            limits=limits or Limits(),
+        )
+
+    def sandbox(self) -> Sandbox:
+        """A new sandbox holding detached copies of the forward values (no reference gradient)."""
+        values = {
+            name: value.detach().clone() if isinstance(value, torch.Tensor) else value
+            for name, value in self.captured.namespace.items()
+        }
+        return Sandbox(values, self.settings)
+
+    def grade(self, path: Path, sandbox: Sandbox) -> Graded:
+        """Grade the submission at ``path``; never raises for anything the submission is or does."""
+        try:
+            source = read_source(path, self.assignment)
+        except SubmissionError as error:
+            return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"))
+        handed_in: dict[str, Any] = {}
+        run = sandbox.run(source, path.name, self._recorder(handed_in))
+        if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
+            return self._score(path.name, INVALID, run.error["message"], {}, run)
+        status, message = _status(run)
+        return self._score(path.name, status, message, handed_in, run)
+
+    def _recorder(self, handed_in: dict[str, Any]) -> Any:
+        references = self._references
+        independent = self.settings.independent
+
+        def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
+            if variable not in references:
+                return None
+            handed_in.setdefault(variable, value)
+            return references[variable] if independent and wants_reference else None
+
+        return on_commit
+
+    def _score(self, name: str, status: str, message: str, handed_in: Mapping[str, Any], run: RunResult) -> Graded:
+        assignment = self.assignment
+        values = {
+            assignment.name_rule.format(name=variable): value
+            for variable, value in handed_in.items()
+            if value is not None
+        }
+        report = evaluate(
+            self.captured,
+            values,
+            case=assignment.name,
+            tolerance=assignment.tolerance,
+            overrides=assignment.overrides,
+            variables=list(assignment.points),
+            name_rule=assignment.name_rule,
+            error=message or None,
+        )
+        results = [
+            VariableResult(
+                assignment.name_rule.format(name=row.variable),
+                row,
+                assignment.points[row.variable] if row.status == OK else 0.0,
+                assignment.points[row.variable],
+            )
+            for row in report.rows
+            if row.variable in assignment.points
+        ]
+        score = sum(result.points for result in results)
+        return Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds)
+
+
+def _status(run: RunResult) -> tuple[str, str]:
+    """The gradebook status and message for how the child's run ended."""
+    error = run.error or {}
+    message = error.get("message", "")
+    if run.outcome == "timeout" or run.returncode == -signal.SIGXCPU:
+        return TIMEOUT, "the submission ran past its time limit and was stopped"
+    if error.get("kind") == "memory":
+        return MEMORY, f"the submission ran out of memory: {message}"
+    if run.outcome == "done":
+        return (ERROR, message) if error else (GRADED, "")
+    if run.outcome == "exited" and not error:
+        how = f"signal {-run.returncode}" if run.returncode and run.returncode < 0 else "an exit (os._exit?)"
+        return CRASHED, f"the submission's process ended by {how} before it finished"
+    return ERROR, message or f"the submission stopped early ({run.outcome})"
