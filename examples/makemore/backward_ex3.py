@@ -11,8 +11,6 @@ dlogits /= n
 dh = dlogits @ W2.T
 dhpreact = (1.0 - h**2) * dh
 
-dhprebn = (
-    bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
-)
+dhprebn = bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
 
 cmp("hprebn", dhprebn, hprebn)

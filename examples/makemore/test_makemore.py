@@ -100,3 +100,24 @@ def test_training_lowers_the_loss() -> None:
     assert len(losses) == 300
     assert sum(losses[-50:]) / 50 < sum(losses[:10]) / 10 - 0.3
     assert train_loss < 2.8 and val_loss < 2.8
+
+
+def test_cases_pass_through_gradcheck_kit() -> None:
+    from gradcheck_kit import load_cases, run_case
+
+    reports = {case.name: run_case(case) for case in load_cases(HERE / "gradcheck_makemore.py")}
+    counts = {name: len(report.rows) for name, report in reports.items()}
+    assert counts == {"makemore-ex1": 26, "makemore-ex2": 1, "makemore-ex3": 1}
+    assert sorted(row.variable for row in reports["makemore-ex1"].rows) == sorted(EX1_VARIABLES)
+    for report in reports.values():
+        assert report.passed, report.failures
+        assert all(row.approximate and row.maxdiff <= 1e-8 for row in report.rows)
+
+
+def test_template_reports_every_gradient_as_missing() -> None:
+    from gradcheck_kit import load_cases, run_case
+
+    for case in load_cases(HERE / "template" / "check_template.py"):
+        report = run_case(case)
+        assert not report.passed
+        assert {row.status for row in report.rows} == {"missing"}, case.name

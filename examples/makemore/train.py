@@ -61,7 +61,9 @@ def train(
             dbngain = (bnraw * dhpreact).sum(0, keepdim=True)
             dbnbias = dhpreact.sum(0, keepdim=True)
             dhprebn = (
-                bngain * bnvar_inv / n
+                bngain
+                * bnvar_inv
+                / n
                 * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
             )
             dembcat = dhprebn @ W1.T
