@@ -1,0 +1,1 @@
+"""The pytest11 entry point (placeholder while the plugin is written)."""
