@@ -15,10 +15,12 @@ import torch
 
 from . import compare as cmp
 from .capture import Capture, capture
-from .devices import parse_dtype, skip_reason
+from .devices import cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
+from .finite_diff import spot_check, summarize
 from .graph import Case, Graph
 from .manual import gradient_pattern, run_manual
+from .reference import Judged, Rule, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
 from .tolerance import Tolerance, resolve
 
@@ -34,16 +36,24 @@ def check(
     overrides: Mapping[str, Tolerance] | None = None,
     variables: Iterable[str] | None = None,
     name_rule: str = "d{name}",
+    rule: Rule | None = None,
+    fd: Iterable[str] = (),
 ) -> Report:
-    """Run ``graph`` and the hand-written backward ``manual``; compare every gradient with autograd."""
+    """Run ``graph`` and the hand-written backward ``manual``; compare every gradient with autograd.
+
+    With ``rule``, gradients are judged by the reference-relative rule against a float64 CPU
+    gold (see :mod:`.reference`). ``fd`` names variables to spot-check by finite differences;
+    that runs in float64 cells only, where the differences are meaningful.
+    """
     name = case or graph.name
     dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
     try:
         captured = capture(graph, device, dtype)
+        reference = gold(graph, dtype) if rule is not None else None
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
     result = run_manual(manual, captured.namespace)
-    return evaluate(
+    report = evaluate(
         captured,
         result.values,
         case=name,
@@ -52,15 +62,67 @@ def check(
         variables=variables,
         name_rule=name_rule,
         error=result.error,
+        gold=reference,
+        rule=rule,
     )
+    fd = list(fd)
+    if fd and dtype == torch.float64:
+        return _with_fd(report, captured, result.values, fd, name_rule)
+    return report
 
 
-def run_case(case: Case, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None) -> Report:
-    """Check a registered case on every device × dtype; unavailable devices become skipped rows."""
+def cross_check(
+    graph: Graph,
+    manual: Any,
+    manual_on: tuple[str, str],
+    reference_on: tuple[str, str],
+    *,
+    case: str | None = None,
+    tolerance: Tolerance | str | None = None,
+    variables: Iterable[str] | None = None,
+    name_rule: str = "d{name}",
+) -> Report:
+    """The manual gradients computed on one (device, dtype) judged against autograd on another.
+
+    Rows are labelled ``A->B`` in device (and dtype, when they differ); the tolerance is
+    that of the less precise dtype of the two.
+    """
+    (device_a, dtype_a), (device_b, dtype_b) = manual_on, reference_on
+    da, db = parse_dtype(dtype_a), parse_dtype(dtype_b)
+    name = case or graph.name
+    try:
+        source, target = capture(graph, device_a, da), capture(graph, device_b, db)
+    except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
+        return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, f"{type(error).__name__}: {error}")])
+    result = run_manual(manual, source.namespace)
+    moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
+    looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
+    report = evaluate(
+        target, moved, case=name, tolerance=looser, variables=variables, name_rule=name_rule, error=result.error
+    )
+    device = f"{device_a}->{device_b}"
+    dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
+    return Report([replace(row, device=device, dtype=dtype) for row in report.rows])
+
+
+def run_case(
+    case: Case,
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[str] | None = None,
+    *,
+    tolerance: Tolerance | str | None = None,
+    rule: Rule | None = None,
+    fd: Iterable[str] = (),
+    cross: bool = False,
+) -> Report:
+    """Check a registered case on every device × dtype, in one Report; unavailable devices become
+    skipped rows with the reason. ``cross`` adds, for each pair of usable devices, the manual
+    gradients of one judged against autograd on the other. ``tolerance`` overrides the case's."""
+    devices, dtypes, fd = list(devices or case.devices), list(dtypes or case.dtypes), list(fd)
     reports = []
-    for device in devices or case.devices:
+    for device in devices:
         reason = skip_reason(device)
-        for dtype in dtypes or case.dtypes:
+        for dtype in dtypes:
             if reason:
                 reports.append(Report([_cell_row(case.name, device, parse_dtype(dtype), SKIPPED, reason)]))
                 continue
@@ -71,8 +133,24 @@ def run_case(case: Case, devices: Iterable[str] | None = None, dtypes: Iterable[
                     case=case.name,
                     device=device,
                     dtype=dtype,
-                    tolerance=case.tolerance,
+                    tolerance=tolerance or case.tolerance,
                     overrides=case.overrides,
+                    variables=case.variables,
+                    name_rule=case.name_rule,
+                    rule=rule,
+                    fd=fd,
+                )
+            )
+    for a, b in cross_pairs(devices) if cross else ():
+        for dtype in dtypes:
+            reports.append(
+                cross_check(
+                    case.graph,
+                    case.manual,
+                    (a, dtype),
+                    (b, dtype),
+                    case=case.name,
+                    tolerance=tolerance or case.tolerance,
                     variables=case.variables,
                     name_rule=case.name_rule,
                 )
@@ -90,11 +168,14 @@ def evaluate(
     variables: Iterable[str] | None = None,
     name_rule: str = "d{name}",
     error: str | None = None,
+    gold: Capture | None = None,
+    rule: Rule | None = None,
 ) -> Report:
     """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
 
     ``error`` is what stopped the backward part-way, if anything: it explains the
-    gradients it left missing.
+    gradients it left missing. With ``gold`` (a float64 CPU capture, see :func:`.reference.gold`),
+    measured gradients are decided by the reference-relative ``rule`` (default k=2) instead.
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
@@ -114,6 +195,11 @@ def evaluate(
     for v in selected:
         if v.problem is not None:
             comparisons[v.name] = cmp.Comparison(cmp.GRAPH, v.problem)
+    judged: dict[str, Judged] = {}
+    if gold is not None:
+        manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in checkable}
+        judged = judge(comparisons, manuals, captured, gold, rule or Rule())
+        comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
     failed = {name for name, c in comparisons.items() if c.status in cmp.FAILING}
     causes = root_causes(failed, {v.name: v for v in selected})
     device, dtype = str(captured.device), _dtype(captured.dtype)
@@ -123,6 +209,7 @@ def evaluate(
         if c.status in cmp.FAILING and c.status != cmp.GRAPH
     }
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
+    rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
     rows += _extras(case, device, dtype, values, captured, name_rule)
     return Report(rows)
 
@@ -162,6 +249,38 @@ def _row(
         hint=hints.get(name, ""),
         line=v.line,
     )
+
+
+def _decided(same_dtype: cmp.Comparison, by_rule: cmp.Comparison) -> cmp.Comparison:
+    """The figures against same-dtype autograd, the verdict (and its worst element) from the rule."""
+    return replace(
+        same_dtype,
+        status=by_rule.status,
+        message=by_rule.message,
+        approximate=by_rule.approximate,
+        mismatched=by_rule.mismatched,
+        worst_index=by_rule.worst_index,
+        worst_manual=by_rule.worst_manual,
+        worst_reference=by_rule.worst_reference,
+        tolerance=by_rule.tolerance,
+    )
+
+
+def _with_rule(row: Row, judged: Judged | None, rule: Rule) -> Row:
+    if judged is None:
+        return row
+    return replace(row, k=rule.k, floor=judged.floor, gold_err=judged.gold_err, autograd_err=judged.autograd_err)
+
+
+def _with_fd(report: Report, captured: Capture, values: Mapping[str, Any], fd: list[str], rule: str) -> Report:
+    """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
+    manual = {name: values.get(rule.format(name=name)) for name in fd}
+    samples = spot_check(captured.graph, manual, fd, reference=captured)
+    return Report([replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows])
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
 def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, rule: str, captured: Capture) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 DTYPES: dict[str, torch.dtype] = {
@@ -49,3 +51,9 @@ def skip_reason(device: str) -> str | None:
         mps = getattr(torch.backends, "mps", None)
         return None if mps is not None and mps.is_available() else "MPS is not available"
     return f"device type {parsed.type!r} is not supported by gradcheck-kit"
+
+
+def cross_pairs(devices: Iterable[str]) -> list[tuple[str, str]]:
+    """Every ordered pair of distinct usable devices: (where the manual runs, where the reference runs)."""
+    usable = [d for d in dict.fromkeys(devices) if skip_reason(d) is None]
+    return [(a, b) for a in usable for b in usable if a != b]

@@ -51,6 +51,11 @@ class Row:
     caused_by: str = ""
     hint: str = ""
     line: int | None = None
+    k: float | None = None
+    floor: float | None = None
+    gold_err: float | None = None
+    autograd_err: float | None = None
+    fd: str = ""
 
     @property
     def failed(self) -> bool:
@@ -114,6 +119,15 @@ class Report:
     def records(self) -> list[dict[str, Any]]:
         """Every row as a plain dict, in :data:`COLUMNS` order."""
         return [asdict(row) for row in self.rows]
+
+    def pivot(self, value: str = "status") -> Any:
+        """A DataFrame of ``value`` with a row per (case, variable) and a column per (device, dtype).
+
+        A skipped or error cell has no variables: its column holds its status throughout.
+        """
+        from .pivot import pivot
+
+        return pivot(self.records(), value)
 
     def to_dataframe(self) -> Any:
         import pandas as pd

@@ -1,0 +1,192 @@
+"""Finite-difference spot checks in float64: does the maths agree with manual, autograd, both or neither?
+
+A few elements of chosen variables are nudged by ±h in a re-run of the forward (an
+intermediate is nudged right after the line that binds it), and the central difference
+of the loss is compared with the manual and the autograd gradient at that element.
+Where the two one-sided differences disagree the loss has a kink there (relu at 0, a
+tie in a max): the element is flagged, not judged. A variable that is a view of an
+earlier tensor shares its storage, so the nudge reaches that tensor's later uses too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+
+from .capture import Capture, _run_forward, capture, convert_inputs
+from .compare import compare_all
+from .graph import Graph
+from .tolerance import Tolerance
+
+OK = "ok"
+KINK = "kink"
+MANUAL = "manual"
+BOTH = "both"
+NEITHER = "neither"
+
+TOLERANCE = Tolerance(rtol=1e-4, atol=1e-7)
+"""How close a gradient element must be to the central difference."""
+KINK_RATIO = 0.1
+"""One-sided differences further apart than this fraction of the larger one mark a kink."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One nudged element: both gradients, the three differences and the verdict."""
+
+    index: tuple[int, ...]
+    manual: float | None
+    autograd: float
+    central: float
+    forward: float
+    backward: float
+    verdict: str
+
+
+def spot_check(
+    graph: Graph,
+    manual: Mapping[str, Any],
+    variables: Iterable[str],
+    *,
+    samples: int = 3,
+    h: float = 1e-5,
+    seed: int = 0,
+    reference: Capture | None = None,
+) -> dict[str, list[Sample]]:
+    """Sample ``samples`` elements of each variable and judge manual (keyed by variable) and autograd there.
+
+    ``reference`` is a float64 CPU capture of ``graph`` to reuse; one is made when not given.
+    """
+    reference = reference or capture(graph, "cpu", torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    loss0 = reference.loss.item()
+    found: dict[str, list[Sample]] = {}
+    for name in variables:
+        variable = reference.variables.get(name)
+        if variable is None or variable.grad is None:
+            continue
+        indices = _indices(tuple(variable.value.shape), samples, generator)
+        given = manual.get(name)
+        found[name] = [
+            _sample(partial(nudged_loss, graph, name, index), index, given, variable.grad, loss0, h)
+            for index in indices
+        ]
+    return found
+
+
+def nudged_loss(graph: Graph, name: str, index: tuple[int, ...], delta: float) -> float:
+    """The float64 CPU loss of ``graph`` with element ``index`` of variable ``name`` moved by ``delta``."""
+    inputs = {
+        k: v.detach() if isinstance(v, torch.Tensor) else v
+        for k, v in convert_inputs(graph.inputs(), torch.device("cpu"), torch.float64).items()
+    }
+    with torch.no_grad():
+        namespace = _run_forward(graph, inputs, _Nudge(name, index, delta))
+    return float(namespace[graph.loss])
+
+
+def summarize(samples: list[Sample]) -> str:
+    """One line for a row: how many samples agree, and the first one that does not."""
+    if not samples:
+        return ""
+    judged = [s for s in samples if s.verdict != KINK]
+    kinks = [s for s in samples if s.verdict == KINK]
+    agree = sum(s.verdict == OK for s in judged)
+    parts = [f"fd {agree}/{len(judged)} ok"]
+    if kinks:
+        k = kinks[0]
+        parts.append(f"kink at {k.index} (one-sided {k.forward:.4g} vs {k.backward:.4g}), not judged")
+    wrong = next((s for s in judged if s.verdict != OK), None)
+    if wrong is not None:
+        parts.append(f"{_WHO[wrong.verdict]} at {wrong.index}: {_values(wrong)}")
+    return "; ".join(parts)
+
+
+_WHO = {
+    MANUAL: "manual disagrees with finite differences (autograd agrees)",
+    BOTH: "manual and autograd agree but both disagree with finite differences",
+    NEITHER: "manual, autograd and finite differences all disagree",
+}
+
+
+def _values(s: Sample) -> str:
+    manual = "none" if s.manual is None else f"{s.manual:.6g}"
+    return f"manual {manual}, autograd {s.autograd:.6g}, fd {s.central:.6g}"
+
+
+def _sample(
+    loss: Callable[[float], float],
+    index: tuple[int, ...],
+    manual: Any,
+    autograd: torch.Tensor,
+    loss0: float,
+    h: float,
+) -> Sample:
+    plus, minus = loss(h), loss(-h)
+    forward, backward, central = (plus - loss0) / h, (loss0 - minus) / h, (plus - minus) / (2 * h)
+    value = _element(manual, index)
+    reference = autograd[index].item()
+    if abs(forward - backward) > KINK_RATIO * max(abs(forward), abs(backward)) + 10 * TOLERANCE.atol:
+        return Sample(index, value, reference, central, forward, backward, KINK)
+    return Sample(index, value, reference, central, forward, backward, _verdict(value, reference, central))
+
+
+def _verdict(manual: float | None, autograd: float, central: float) -> str:
+    fd = torch.tensor(central, dtype=torch.float64)
+    pairs = [(torch.tensor(autograd, dtype=torch.float64), fd, TOLERANCE)]
+    if manual is not None:
+        pairs += [
+            (torch.tensor(manual, dtype=torch.float64), fd, TOLERANCE),
+            (torch.tensor(manual, dtype=torch.float64), pairs[0][0], TOLERANCE),
+        ]
+    results = [c.approximate for c in compare_all(pairs)]
+    autograd_ok, manual_ok, same = results + [False] * (3 - len(results))
+    if manual_ok:
+        return OK
+    if autograd_ok:
+        return MANUAL
+    return BOTH if same else NEITHER
+
+
+def _element(tensor: Any, index: tuple[int, ...]) -> float | None:
+    if not isinstance(tensor, torch.Tensor) or tensor.numel() == 0:
+        return None
+    try:
+        return tensor.detach()[index].double().item()
+    except (IndexError, RuntimeError):
+        return None
+
+
+def _indices(shape: tuple[int, ...], samples: int, generator: torch.Generator) -> list[tuple[int, ...]]:
+    numel = 1
+    for size in shape:
+        numel *= size
+    flat = torch.randperm(numel, generator=generator)[: min(samples, numel)].tolist()
+    return [_unravel(i, shape) for i in sorted(flat)]
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        flat, rest = divmod(flat, size)
+        index.append(rest)
+    return tuple(reversed(index))
+
+
+class _Nudge:
+    """A capture observer that moves one element of ``name`` the first time the name is bound."""
+
+    def __init__(self, name: str, index: tuple[int, ...], delta: float) -> None:
+        self.name, self.index, self.delta = name, index, delta
+        self.sources: dict[int, str] = {}
+        self.done = False
+
+    def observe(self, names: Mapping[str, Any], line: int) -> None:
+        value = names.get(self.name)
+        if not self.done and isinstance(value, torch.Tensor):
+            value[self.index] += self.delta
+            self.done = True

@@ -1,0 +1,124 @@
+"""The reference-relative rule: judge a low-precision gradient by how far autograd itself strays.
+
+A gradient passes when ``max|manual - gold| <= k * max|autograd - gold| + floor``, where
+*gold* is autograd in float64 on CPU run on the same inputs (rounded to the checked
+dtype first, so input rounding is not counted against anyone) and *autograd* is the
+reference in the checked dtype and device. This is the rule FlashAttention's tests use:
+fixed rtol/atol are flaky or toothless in float16/bfloat16, a multiple of autograd's own
+error is neither. Both errors go through the one comparison path (:mod:`.compare`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from .capture import Capture, capture
+from .compare import MISMATCH, NONFINITE, OK, Comparison, compare_all
+from .graph import Graph
+from .tolerance import Tolerance
+
+GOLD_DEVICE = "cpu"
+GOLD_DTYPE = torch.float64
+FLOOR_EPS = 64
+"""The gold's own rounding, in float64 epsilons times the largest gold gradient (part of the default floor)."""
+
+_EXACT = Tolerance(0.0, 0.0)
+_MEASURED = frozenset({OK, MISMATCH, NONFINITE})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The reference-relative rule's parameters: ``k`` and an absolute ``floor`` (``None``: the default)."""
+
+    k: float = 2.0
+    floor: float | None = None
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One variable under the rule: the deciding comparison (against gold) and both errors."""
+
+    comparison: Comparison
+    gold_err: float
+    autograd_err: float
+    floor: float
+
+
+def rounded_graph(graph: Graph, dtype: torch.dtype) -> Graph:
+    """``graph`` whose floating inputs are first rounded to ``dtype``: the gold sees what the cell saw."""
+
+    def inputs() -> dict[str, Any]:
+        return {name: _round(value, dtype) for name, value in graph.inputs().items()}
+
+    return replace(graph, inputs=inputs)
+
+
+def gold(graph: Graph, dtype: torch.dtype) -> Capture:
+    """Autograd in float64 on CPU, on the inputs of a ``dtype`` cell."""
+    return capture(rounded_graph(graph, dtype), GOLD_DEVICE, GOLD_DTYPE)
+
+
+def judge(
+    comparisons: Mapping[str, Comparison],
+    manuals: Mapping[str, Any],
+    captured: Capture,
+    reference: Capture,
+    rule: Rule,
+) -> dict[str, Judged]:
+    """Re-judge every measured comparison (ok / mismatch / nonfinite) by the rule against ``reference``.
+
+    ``comparisons`` and ``manuals`` are keyed by variable name; rows whose manual gradient
+    could not be measured (missing, wrong shape, ...) keep their own status and are left out.
+    """
+    names = [
+        name
+        for name, c in comparisons.items()
+        if c.status in _MEASURED and name in reference.variables and reference.variables[name].grad is not None
+    ]
+    golds = [reference.variables[name].grad for name in names]
+    autograd = compare_all(
+        [(_to_gold(captured.variables[n].grad), g, _EXACT) for n, g in zip(names, golds, strict=True)]
+    )
+    scale = max((g.abs().max().item() for g in golds if g.numel()), default=0.0)
+    floors = [_floor(rule, g, captured.dtype, scale) for g in golds]
+    bounds = [rule.k * a.maxdiff + f for a, f in zip(autograd, floors, strict=True)]
+    decided = compare_all(
+        [(_to_gold(manuals[n]), g, Tolerance(0.0, b)) for n, g, b in zip(names, golds, bounds, strict=True)]
+    )
+    return {
+        name: Judged(_explain(c, rule, a.maxdiff, f), c.maxdiff, a.maxdiff, f)
+        for name, c, a, f in zip(names, decided, autograd, floors, strict=True)
+    }
+
+
+def _explain(comparison: Comparison, rule: Rule, autograd_err: float, floor: float) -> Comparison:
+    if comparison.status == OK:
+        return comparison
+    prefix = (
+        f"|manual-gold| {comparison.maxdiff:.3g} > {rule.k:g}*|autograd-gold| {autograd_err:.3g} + floor {floor:.3g}"
+    )
+    message = comparison.message.replace("vs autograd", "vs gold")
+    return replace(comparison, message=f"{prefix}; {message}")
+
+
+def _floor(rule: Rule, gold_grad: torch.Tensor, dtype: torch.dtype, scale: float) -> float:
+    """The error a perfect gradient still has: its rounding to ``dtype`` plus the gold's own float64
+    rounding, taken at the ``scale`` of the whole backward (a gradient that cancels to ~0 has no scale)."""
+    if rule.floor is not None:
+        return rule.floor
+    representation = (gold_grad.to(dtype).to(GOLD_DTYPE) - gold_grad).abs().max().item() if gold_grad.numel() else 0.0
+    return representation + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
+
+
+def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to(GOLD_DEVICE, GOLD_DTYPE)
+
+
+def _round(value: Any, dtype: torch.dtype) -> Any:
+    if not (isinstance(value, torch.Tensor) and value.is_floating_point()):
+        return value
+    return value.detach().to(dtype).to(value.dtype).requires_grad_(value.requires_grad)
