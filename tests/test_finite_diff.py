@@ -1,0 +1,95 @@
+"""Finite-difference spot checks: who agrees with the maths, and kinks flagged instead of failed."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gradcheck_kit import Graph, capture, check, load_cases, run_manual
+from gradcheck_kit.finite_diff import BOTH, KINK, MANUAL, NEITHER, OK, nudged_loss, spot_check, summarize
+
+MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
+BACKWARD = (MAKEMORE / "backward_ex1.py").read_text()
+
+
+class DoubledBackward(torch.autograd.Function):
+    """exp with a backward twice too large: autograd itself is wrong here."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return 2 * grad * y
+
+
+def leaf(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+@pytest.fixture(scope="module")
+def makemore() -> Graph:
+    return {case.name: case for case in load_cases(MAKEMORE)}["makemore-ex1"].graph
+
+
+def manual_of(graph: Graph, code: str) -> dict[str, object]:
+    captured = capture(graph, "cpu", torch.float64)
+    values = run_manual(code, captured.namespace).values
+    return {name: values.get(f"d{name}") for name in captured.variables}
+
+
+def test_right_backward_agrees_with_the_maths_on_makemore(makemore):
+    found = spot_check(makemore, manual_of(makemore, BACKWARD), ["bnvar", "hprebn", "C"], samples=2)
+    assert {name: [s.verdict for s in samples] for name, samples in found.items()} == {
+        "bnvar": [OK, OK],
+        "hprebn": [OK, OK],
+        "C": [OK, OK],
+    }
+
+
+def test_wrong_manual_is_told_from_right_autograd(makemore):
+    buggy = BACKWARD.replace("dbnvar = (-0.5", "dbnvar = 32 / 31 * (-0.5")
+    found = spot_check(makemore, manual_of(makemore, buggy), ["bnvar"], samples=2)
+    assert [s.verdict for s in found["bnvar"]] == [MANUAL, MANUAL]
+    assert summarize(found["bnvar"]).startswith("fd 0/2 ok; manual disagrees with finite differences")
+
+
+def test_nudging_an_intermediate_moves_the_loss_by_its_gradient(makemore):
+    captured = capture(makemore, "cpu", torch.float64)
+    h = 1e-6
+    slope = (nudged_loss(makemore, "logits", (0, 0), h) - nudged_loss(makemore, "logits", (0, 0), -h)) / (2 * h)
+    assert slope == pytest.approx(captured.variables["logits"].grad[0, 0].item(), rel=1e-6)
+
+
+def test_relu_at_zero_is_a_kink_not_a_failure():
+    graph = Graph("relu", "y = torch.relu(x)\nloss = (y * 3).sum()", lambda: {"x": leaf(-1.0, 0.0, 2.0)})
+    found = spot_check(graph, {"x": torch.tensor([0.0, 0.0, 3.0])}, ["x"], samples=3)
+    assert [s.verdict for s in found["x"]] == [OK, KINK, OK]
+    assert (found["x"][1].forward, found["x"][1].backward) == pytest.approx((3.0, 0.0))
+    assert "kink at (1,)" in summarize(found["x"]) and "fd 2/2 ok" in summarize(found["x"])
+
+
+def test_a_tie_in_max_is_a_kink():
+    graph = Graph("max", "m = x.max()\nloss = m * 1.0", lambda: {"x": leaf(1.0, 1.0, 0.0)})
+    found = spot_check(graph, {"x": torch.tensor([0.5, 0.5, 0.0])}, ["x"], samples=3)
+    assert [s.verdict for s in found["x"]] == [KINK, KINK, OK]
+
+
+def test_both_and_neither_when_autograd_itself_is_wrong():
+    graph = Graph("doubled", "y = f(x)\nloss = y.sum()", lambda: {"x": leaf(0.5), "f": DoubledBackward.apply})
+    autograd_copy = spot_check(graph, {"x": 2 * torch.tensor([0.5]).exp()}, ["x"], samples=1)
+    other = spot_check(graph, {"x": torch.tensor([0.0])}, ["x"], samples=1)
+    assert (autograd_copy["x"][0].verdict, other["x"][0].verdict) == (BOTH, NEITHER)
+
+
+def test_check_adds_the_summary_in_float64_cells_only(makemore):
+    buggy = BACKWARD.replace("dbnvar = (-0.5", "dbnvar = 32 / 31 * (-0.5")
+    report = check(makemore, buggy, dtype="float64", fd=["bnvar", "W2"])
+    assert report["bnvar"].fd.startswith("fd 0/3 ok; manual disagrees")
+    assert report["W2"].fd == "fd 3/3 ok"
+    assert report["logits"].fd == ""
+    assert check(makemore, buggy, dtype="float32", fd=["bnvar"])["bnvar"].fd == ""
