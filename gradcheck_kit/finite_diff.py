@@ -89,6 +89,15 @@ def nudged_loss(graph: Graph, name: str, index: tuple[int, ...], delta: float) -
     return float(namespace[graph.loss])
 
 
+def numerical_gradient(graph: Graph, name: str, shape: tuple[int, ...], h: float = 1e-5) -> torch.Tensor:
+    """The central-difference gradient of the loss for every element of ``name``: 2·numel forward runs."""
+    grad = torch.zeros(shape, dtype=torch.float64)
+    for flat in range(grad.numel()):
+        index = _unravel(flat, shape)
+        grad[index] = (nudged_loss(graph, name, index, h) - nudged_loss(graph, name, index, -h)) / (2 * h)
+    return grad
+
+
 def summarize(samples: list[Sample]) -> str:
     """One line for a row: how many samples agree, and the first one that does not."""
     if not samples:

@@ -1,0 +1,102 @@
+"""Check a custom ``torch.autograd.Function``: its backward is the manual side.
+
+The reference is autograd through a plain re-implementation of the forward, or, when
+there is none, central finite differences in float64. Both sides see the same loss,
+``(output * upstream).sum()`` with a fixed random ``upstream``, so every output element
+feeds the check. The Function must return one tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from .capture import capture
+from .check import check, evaluate
+from .devices import parse_dtype
+from .finite_diff import TOLERANCE, numerical_gradient
+from .graph import Graph
+from .manual import run_manual
+from .reference import Rule
+from .report import Report
+from .tolerance import Tolerance
+
+FORWARD = "output = {call}({args})\nloss = (output * upstream).sum()"
+
+
+def check_function(
+    function: Any,
+    inputs: Mapping[str, Any],
+    reference: Callable[..., torch.Tensor] | None = None,
+    *,
+    case: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float64",
+    tolerance: Tolerance | str | None = None,
+    rule: Rule | None = None,
+    seed: int = 0,
+) -> Report:
+    """Judge ``function``'s backward (a Function class or its ``apply``) for every input that requires grad.
+
+    ``inputs`` are passed positionally in their order. Without ``reference`` the check runs
+    against finite differences, on CPU in float64 only (each input element costs two forwards).
+    """
+    apply = getattr(function, "apply", function)
+    name = case or getattr(function, "__name__", "function")
+    wanted = [n for n, v in inputs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+    upstream = _upstream(apply, inputs, seed)
+    manual = _manual(apply, list(inputs), wanted)
+    if reference is not None:
+        graph = _graph(name, reference, inputs, upstream)
+        return check(
+            graph, manual, case=name, device=device, dtype=dtype, tolerance=tolerance, variables=wanted, rule=rule
+        )
+    if (torch.device(device).type, parse_dtype(dtype)) != ("cpu", torch.float64):
+        raise ValueError(f"finite differences run on cpu in float64; got {device} {dtype}: pass a reference")
+    return _against_finite_differences(_graph(name, apply, inputs, upstream), manual, wanted, name, tolerance)
+
+
+def _against_finite_differences(
+    graph: Graph, manual: Callable[..., Any], wanted: list[str], name: str, tolerance: Tolerance | str | None
+) -> Report:
+    captured = capture(graph, "cpu", torch.float64)
+    for n in wanted:
+        variable = captured.variables[n]
+        grad = numerical_gradient(graph, n, tuple(variable.value.shape))
+        captured.variables[n] = replace(variable, grad=grad)
+    result = run_manual(manual, captured.namespace)
+    return evaluate(
+        captured, result.values, case=name, tolerance=tolerance or TOLERANCE, variables=wanted, error=result.error
+    )
+
+
+def _graph(name: str, forward: Callable[..., Any], inputs: Mapping[str, Any], upstream: torch.Tensor) -> Graph:
+    def graph_inputs() -> dict[str, Any]:
+        return {**inputs, "function": forward, "upstream": upstream}
+
+    return Graph(name, FORWARD.format(call="function", args=", ".join(inputs)), graph_inputs)
+
+
+def _manual(apply: Callable[..., Any], order: list[str], wanted: list[str]) -> Callable[..., dict[str, Any]]:
+    """A backward that runs the Function on the (copied) inputs and asks autograd for its backward."""
+
+    def backward(**values: Any) -> dict[str, Any]:
+        for n in wanted:
+            values[n].requires_grad_(True)
+        output = apply(*(values[n] for n in order))
+        grads = torch.autograd.grad(output, [values[n] for n in wanted], values["upstream"], allow_unused=True)
+        return {f"d{n}": g for n, g in zip(wanted, grads, strict=True)}
+
+    return backward
+
+
+def _upstream(apply: Callable[..., Any], inputs: Mapping[str, Any], seed: int) -> torch.Tensor:
+    with torch.no_grad():
+        output = apply(*(v.detach() if isinstance(v, torch.Tensor) else v for v in inputs.values()))
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"expected the Function to return one tensor, got {type(output).__name__}")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(output.shape, generator=generator, dtype=torch.float64)
