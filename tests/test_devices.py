@@ -111,3 +111,20 @@ def test_cuda_low_precision_under_the_rule(makemore, dtype):
     assert check(makemore, BACKWARD, device="cuda", dtype=dtype, rule=Rule()).passed
     buggy = BACKWARD.replace("(1.0 / (n - 1)) * torch.ones_like", "(1.0 / n) * torch.ones_like")
     assert not check(makemore, buggy, device="cuda", dtype=dtype, rule=Rule()).passed
+
+
+def test_cli_reference_rule_over_the_dtype_matrix_as_a_pivot(capsys):
+    from gradcheck_kit.cli import main
+
+    argv = ["check", str(MAKEMORE), "--case", "makemore-ex1", "--rule", "reference", "--pivot", "status"]
+    assert main([*argv, "--dtype", "float16", "--dtype", "bfloat16", "--device", "cpu", "--device", "cuda:99"]) == 0
+    out = capsys.readouterr().out
+    assert "float16" in out and "bfloat16" in out and "skipped" in out
+    assert main([*argv, "--dtype", "float16", "--k", "0", "--floor", "0"]) == 1
+
+
+def test_cli_rtol_needs_atol(capsys):
+    from gradcheck_kit.cli import main
+
+    assert main(["check", str(MAKEMORE), "--rtol", "1e-3"]) == 2
+    assert "--rtol and --atol go together" in capsys.readouterr().err
