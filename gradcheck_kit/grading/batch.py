@@ -47,6 +47,7 @@ def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int
 
     try:
         with ThreadPoolExecutor(len(sandboxes)) as pool:
+            list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
             for future in as_completed([pool.submit(grade, path) for path in todo]):
                 outputs.write(future.result())
                 if progress is not None:

@@ -80,7 +80,7 @@ def _encode_tensor(value: torch.Tensor) -> tuple[dict[str, Any], bytes]:
     if dtype not in DTYPES or value.layout is not torch.strided or value.device.type == "meta":
         return {"kind": "other", "type": "unsupported_tensor"}, b""
     tensor = torch.Tensor.detach(value).cpu().clone(memory_format=torch.contiguous_format)
-    payload = bytes(tensor.untyped_storage()) if tensor.numel() else b""
+    payload = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
     return {"kind": "tensor", "dtype": dtype, "shape": list(tensor.shape)}, payload
 
 

@@ -15,7 +15,7 @@ from .batch import check_names, grade_all, shard
 from .grader import Grader
 from .outputs import Outputs, merge
 from .progress import Progress
-from .sandbox import Limits
+from .sandbox import Limits, SandboxError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
     grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")
     grade.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wall-clock limit per submission")
-    grade.add_argument("--memory", type=int, default=1024, metavar="MB", help="memory limit per submission")
+    grade.add_argument("--memory", type=int, default=512, metavar="MB", help="memory limit per submission")
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
     grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
     grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
@@ -61,6 +61,9 @@ def _run_grade(args: argparse.Namespace) -> int:
     progress = None if args.quiet else Progress(todo)
     try:
         grade_all(grader, paths, outputs, args.jobs, progress)
+    except SandboxError as error:
+        print(f"gradcheck-kit grade: {error}", file=sys.stderr)
+        return 2
     finally:
         outputs.close()
         if progress is not None:

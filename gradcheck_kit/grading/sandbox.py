@@ -32,6 +32,12 @@ and return the reference to send back, or ``None``."""
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _ZYGOTE_GRACE = 10.0
+_ZYGOTE_START = 120.0
+"""Seconds a zygote may take to import torch and load the forward values."""
+
+
+class SandboxError(Exception):
+    """The sandbox itself cannot run (the zygote failed to start): the grader cannot grade."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Limits:
     """What one submission may use."""
 
     timeout: float = 10.0
-    memory_mb: int = 1024
+    memory_mb: int = 512
     output_bytes: int = 64 * 1024
     max_payload: int = 256 * 1024 * 1024
     max_source: int = 1024 * 1024
@@ -84,7 +90,7 @@ class Sandbox:
         self.close()
 
     def start(self) -> None:
-        """Start the zygote (imports torch: about a second) and hand it the forward values."""
+        """Start the zygote (imports torch: a second or more), hand it the forward values, wait until it is ready."""
         if self._process is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -97,7 +103,15 @@ class Sandbox:
         )
         theirs.close()
         self._control = ours
-        assert self._process.stdin is not None
+        try:
+            self._send_values()
+            self._receive(time.monotonic() + _ZYGOTE_START)
+        except (OSError, ChannelError) as error:
+            self.close()
+            raise SandboxError(f"the grading sandbox did not start: {error}") from None
+
+    def _send_values(self) -> None:
+        assert self._process is not None and self._process.stdin is not None
         stdin = self._process.stdin.fileno()
         for name, value in self._values.items():
             fields, payload = encode_value(value, scalars=True)

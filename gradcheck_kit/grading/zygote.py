@@ -33,6 +33,7 @@ def main(control_fd: int) -> None:
     torch.set_num_interop_threads(1)
     values = _read_values(sys.stdin.fileno())
     control = socket.socket(fileno=control_fd)
+    control.send(json.dumps({"ready": True}).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 4096, 3)
         if not message:

@@ -1,0 +1,9 @@
+# Hostile: calls os._exit(0) part-way: only the gradients committed before count. Earns 2 (dlogprobs, dprobs were read).
+# ruff: noqa: F821, E402 - the names are the forward's locals, supplied by the grader
+dlogprobs = torch.zeros_like(logprobs)
+dlogprobs[range(n), Yb] = -1.0 / n
+dprobs = (1.0 / probs) * dlogprobs
+dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)
+import os
+
+os._exit(0)

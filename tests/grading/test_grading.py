@@ -1,0 +1,98 @@
+"""Grading the shipped sample submissions: scores, statuses, per-variable rows and Gradescope JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from conftest import SAMPLES, Run, grade, read_csv
+
+from gradcheck_kit.grading.cli import add_commands
+from gradcheck_kit.grading.outputs import GRADEBOOK_COLUMNS, VARIABLE_COLUMNS, merge
+
+SAMPLE_EXPECTATIONS = [
+    ("correct.py", 26, "graded", []),
+    ("notebook.ipynb", 26, "graded", []),
+    ("sign_dlogprobs.py", 25, "graded", ["logprobs"]),
+    ("missing_sum_db2.py", 25, "graded", ["b2"]),
+    ("missing_branch_dcounts.py", 25, "graded", ["counts"]),
+    ("bessel_dbndiff2.py", 25, "graded", ["bndiff2"]),
+    ("transpose_dW2.py", 25, "graded", ["W2"]),
+    ("keepdim_dbnbias.py", 25, "graded", ["bnbias"]),
+]
+
+
+def test_grading_finishes_with_exit_status_zero(class_run: Run) -> None:
+    assert class_run.status == 0
+
+
+@pytest.mark.parametrize(("submission", "score", "status", "failing"), SAMPLE_EXPECTATIONS)
+def test_one_mistake_costs_one_variable(class_run: Run, submission: str, score: int, status: str, failing: list):
+    row = class_run.gradebook[submission]
+    assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, 26, status)
+    assert class_run.failing(submission) == failing
+
+
+def test_an_error_part_way_keeps_what_came_before(class_run: Run) -> None:
+    row = class_run.gradebook["raises_midway.py"]
+    assert (row["status"], float(row["score"])) == ("error", 11)
+    assert "NameError at line 17" in row["message"] and "dhh" in row["message"]
+    assert class_run.failing("raises_midway.py")[0] == "hpreact"
+
+
+def test_csv_columns_are_the_contract(class_run: Run) -> None:
+    header = (class_run.out / "gradebook.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["submission", "score", "max_score", "status"] and tuple(header) == GRADEBOOK_COLUMNS
+    assert tuple((class_run.out / "variables.csv").read_text().splitlines()[0].split(",")) == VARIABLE_COLUMNS
+    rows = [r for r in class_run.variables if r["submission"] == "transpose_dW2.py"]
+    assert len(rows) == 26 and rows[0]["variable"] == "logprobs"
+    w2 = next(r for r in rows if r["variable"] == "W2")
+    assert (w2["status"], w2["points"], w2["max_points"]) == ("shape", "0", "1")
+
+
+def test_results_json_is_gradescope_format(class_run: Run) -> None:
+    results = class_run.results("sign_dlogprobs.py")
+    assert set(results) >= {"score", "execution_time", "output", "tests"} and results["score"] == 25
+    first = results["tests"][0]
+    assert set(first) == {"name", "score", "max_score", "status", "output", "number", "visibility"}
+    assert (first["name"], first["score"], first["max_score"], first["status"]) == ("dlogprobs", 0, 1, "failed")
+    assert "mismatch" in first["output"] and len(results["tests"]) == 26
+
+
+def test_cascade_grading_lets_one_mistake_spread(tmp_path) -> None:
+    grade(tmp_path, [SAMPLES / "sign_dlogprobs.py"], "--cascade")
+    (row,) = read_csv(tmp_path / "gradebook.csv")
+    assert float(row["score"]) < 25
+
+
+def test_shards_partition_the_class_and_merge_joins_them(tmp_path) -> None:
+    submissions = sorted(SAMPLES.glob("*.py"))[:4]
+    for index in (1, 2):
+        grade(tmp_path / f"shard{index}", submissions, "--shard", f"{index}/2")
+    halves = [read_csv(tmp_path / f"shard{index}" / "gradebook.csv") for index in (1, 2)]
+    assert [len(half) for half in halves] == [2, 2]
+    assert merge(tmp_path / "all", [tmp_path / "shard1", tmp_path / "shard2"]) == 4
+    merged = read_csv(tmp_path / "all" / "gradebook.csv")
+    assert sorted(r["submission"] for r in merged) == sorted(p.name for p in submissions)
+    assert len(read_csv(tmp_path / "all" / "variables.csv")) == 4 * 26
+    assert all((tmp_path / "all" / p.stem / "results.json").is_file() for p in submissions)
+
+
+def test_resume_skips_what_is_done_and_drops_half_written_rows(tmp_path) -> None:
+    submissions = [SAMPLES / "correct.py", SAMPLES / "sign_dlogprobs.py"]
+    grade(tmp_path, submissions[:1])
+    with (tmp_path / "variables.csv").open("a") as file:
+        file.write("sign_dlogprobs.py,logprobs,ok,1,1,True,True,0,,left by an interrupted run\n")
+    before = read_csv(tmp_path / "gradebook.csv")
+    grade(tmp_path, submissions, "--resume")
+    after = read_csv(tmp_path / "gradebook.csv")
+    assert after[0] == before[0] and [r["submission"] for r in after] == ["correct.py", "sign_dlogprobs.py"]
+    rows = [r for r in read_csv(tmp_path / "variables.csv") if r["submission"] == "sign_dlogprobs.py"]
+    assert len(rows) == 26 and rows[0]["status"] == "mismatch"
+
+
+def test_a_missing_assignment_is_a_grader_failure(tmp_path) -> None:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["grade", "--assignment", str(tmp_path / "none.py"), "--out", str(tmp_path), "x.py"])
+    assert args.run(args) == 2

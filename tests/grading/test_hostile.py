@@ -1,0 +1,64 @@
+"""Hostile submissions, graded in the same run as honest ones: each earns only what it computed, with a clear status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from conftest import Run
+
+# submission -> (score it honestly earned, status, a phrase its message must contain)
+HOSTILE = {
+    "fake_results.py": (3, "graded", ""),
+    "sys_exit.py": (3, "error", "sys.exit(0)"),
+    "os_exit.py": (2, "crashed", "before it finished"),
+    "patch_torch.py": (3, "graded", ""),
+    "always_equal.py": (3, "graded", ""),
+    "walk_memory.py": (3, "graded", ""),
+    "mutate_forward.py": (3, "graded", ""),
+    "infinite_loop.py": (2, "timeout", "time limit"),
+    "allocate.py": (3, "memory", "out of memory"),
+    "flood.py": (2, "timeout", "time limit"),
+    "fork_child.py": (3, "error", "BlockingIOError"),
+    "uses_autograd.py": (3, "error", "autograd is not allowed in this exercise"),
+    "signals_grader.py": (3, "error", "PermissionError"),
+    "forges_channel.py": (2, "error", "broke the channel"),
+}
+
+
+@pytest.mark.parametrize("submission", sorted(HOSTILE))
+def test_hostile_submission_earns_only_what_it_computed(class_run: Run, submission: str) -> None:
+    score, status, phrase = HOSTILE[submission]
+    row = class_run.gradebook[submission]
+    assert (float(row["score"]), row["status"]) == (score, status), row["message"]
+    assert phrase in row["message"]
+
+
+def test_honest_submissions_in_the_same_run_are_unaffected(class_run: Run) -> None:
+    assert float(class_run.gradebook["correct.py"]["score"]) == 26
+    assert float(class_run.gradebook["notebook.ipynb"]["score"]) == 26
+
+
+def test_fake_results_do_not_reach_the_output(class_run: Run) -> None:
+    assert class_run.results("fake_results.py")["score"] == 3
+    written = {path.name for path in class_run.out.rglob("*") if path.is_file()}
+    assert written == {"gradebook.csv", "variables.csv", "results.json"}
+    assert '"score": 26' in class_run.results("fake_results.py")["output"]  # its print is shown as its output only
+
+
+def test_output_is_captured_and_bounded(class_run: Run) -> None:
+    output = class_run.results("flood.py")["output"]
+    assert "xxxx" in output and len(output) < 10_000
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to an unprivileged user needs root")
+def test_children_run_unprivileged_and_none_survive(class_run: Run) -> None:
+    left = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+def test_the_wrong_gradients_say_why(class_run: Run) -> None:
+    rows = {r["variable"]: r for r in class_run.variables if r["submission"] == "always_equal.py"}
+    assert rows["counts_sum"]["status"] == "not_tensor" and "Impostor" in rows["counts_sum"]["message"]
+    assert rows["counts"]["status"] == "mismatch"
