@@ -1,0 +1,131 @@
+"""Command-line and ini options, and the settings one check runs with (stdlib and pytest only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pytest
+
+CHECKS = ("approximate", "exact", "maxdiff")
+"""What decides pass/fail: allclose with rtol/atol, equality, or ``max|manual - reference| <= threshold``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of one check; ``None`` means "not set here", so a wider scope (or the case) decides."""
+
+    devices: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    tolerance: str | None = None
+    check: str | None = None
+    maxdiff: float | None = None
+
+    @property
+    def deciding(self) -> str:
+        """The check that decides pass/fail: a threshold alone selects ``maxdiff``."""
+        return self.check or ("maxdiff" if self.maxdiff is not None else "approximate")
+
+    def over(self, wider: Settings) -> Settings:
+        """These settings, with the unset ones taken from ``wider``.
+
+        Options that only mean something together (rtol, atol and a preset; a check and its
+        threshold) are taken as a group, so a marker's preset is not beaten by a command-line rtol.
+        """
+        taken = {}
+        for group in GROUPS:
+            source = self if any(getattr(self, key) is not None for key in group) else wider
+            taken.update({key: getattr(source, key) for key in group})
+        return Settings(**taken)
+
+
+KEYS = tuple(f.name for f in fields(Settings))
+GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"))
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``gradcheck`` option group and its ini equivalents."""
+    group = parser.getgroup("gradcheck", "gradient checks (gradcheck-kit)")
+    group.addoption("--gradcheck", action="store_true", help="collect registered gradcheck-kit cases as test items")
+    _add(parser, group, "device", "append", "device to check on, e.g. cpu, cuda (repeatable, or comma-separated)")
+    _add(parser, group, "dtype", "append", "dtype to check in, e.g. float32, float64 (repeatable, or comma-separated)")
+    _add(parser, group, "rtol", "store", "relative tolerance of the approximate check (give atol too)")
+    _add(parser, group, "atol", "store", "absolute tolerance of the approximate check (give rtol too)")
+    _add(parser, group, "tolerance", "store", "named tolerance preset, e.g. default, makemore")
+    _add(parser, group, "check", "store", f"what decides pass/fail: {', '.join(CHECKS)} (default: approximate)")
+    _add(parser, group, "maxdiff", "store", "threshold of the maxdiff check; alone, it selects that check")
+    group.addoption(
+        "--gradcheck-report",
+        action="append",
+        metavar="PATH",
+        help="write every checked variable to PATH, format from the extension: .csv .json .md .html (repeatable)",
+    )
+    parser.addini("gradcheck_report", "report files, as --gradcheck-report", type="paths")
+
+
+def _add(parser: pytest.Parser, group: Any, name: str, action: str, help: str) -> None:
+    ini = f"gradcheck_{name}s" if action == "append" else f"gradcheck_{name}"
+    group.addoption(f"--gradcheck-{name}", action=action, metavar=name.upper(), help=help)
+    parser.addini(ini, f"as --gradcheck-{name}", type="args" if action == "append" else "string")
+
+
+def from_config(config: pytest.Config) -> Settings:
+    """Settings from the command line, falling back to the ini file."""
+    values: dict[str, Any] = {}
+    for key in KEYS:
+        option = config.getoption(f"gradcheck_{key.removesuffix('s')}")
+        values[key] = option if option is not None else config.getini(f"gradcheck_{key}") or None
+    return parse(values, "command line / ini")
+
+
+def from_markers(markers: Iterable[pytest.Mark]) -> Settings:
+    """Settings of ``@pytest.mark.gradcheck(...)`` markers, the closest one first."""
+    merged: dict[str, Any] = {}
+    for mark in markers:
+        if mark.args:
+            raise pytest.UsageError(f"@pytest.mark.gradcheck takes keyword options only, got {mark.args!r}")
+        for key, value in mark.kwargs.items():
+            merged.setdefault(key, value)
+    return parse(merged, "@pytest.mark.gradcheck")
+
+
+def parse(values: Mapping[str, Any], where: str) -> Settings:
+    """Check and normalise raw option values: lists split on commas, numbers as floats."""
+    unknown = sorted(set(values) - set(KEYS))
+    if unknown:
+        raise pytest.UsageError(f"{where}: unknown gradcheck option(s) {unknown}; expected {list(KEYS)}")
+    settings = Settings(
+        devices=_names(values.get("devices")),
+        dtypes=_names(values.get("dtypes")),
+        rtol=_float(values.get("rtol"), "rtol", where),
+        atol=_float(values.get("atol"), "atol", where),
+        tolerance=values.get("tolerance"),
+        check=values.get("check"),
+        maxdiff=_float(values.get("maxdiff"), "maxdiff", where),
+    )
+    if settings.check is not None and settings.check not in CHECKS:
+        raise pytest.UsageError(f"{where}: gradcheck check must be one of {', '.join(CHECKS)}, got {settings.check!r}")
+    if (settings.rtol is None) != (settings.atol is None):
+        raise pytest.UsageError(f"{where}: give gradcheck rtol and atol together")
+    if settings.check == "maxdiff" and settings.maxdiff is None:
+        raise pytest.UsageError(f"{where}: the maxdiff check needs a threshold (gradcheck maxdiff)")
+    return settings
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    return tuple(part.strip() for item in items for part in str(item).split(",") if part.strip()) or None
+
+
+def _float(value: Any, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{where}: gradcheck {name} must be a number, got {value!r}") from None

@@ -1,0 +1,106 @@
+"""``pytest --gradcheck``: registered cases become items, judged by the options, failing with the table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_without_the_flag_case_files_are_not_collected(project: pytest.Pytester) -> None:
+    result = project.runpytest("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*tiny*")
+    result.stdout.no_fnmatch_line("*= gradcheck =*")
+
+
+def test_each_case_device_and_dtype_is_an_item(project: pytest.Pytester) -> None:
+    result = project.runpytest("--gradcheck", "-v")
+    result.stdout.fnmatch_lines_random(
+        [
+            "gradcheck_tiny.py::tiny-right[[]cpu-float32[]] PASSED*",
+            "gradcheck_tiny.py::tiny-right[[]cpu-float64[]] PASSED*",
+            "gradcheck_tiny.py::tiny-wrong[[]cpu-float32[]] FAILED*",
+            "test_plain.py::test_plain PASSED*",
+        ]
+    )
+    result.assert_outcomes(passed=3, failed=1)
+
+
+def test_a_wrong_gradient_fails_with_the_table_and_no_traceback(project: pytest.Pytester) -> None:
+    result = project.runpytest("--gradcheck")
+    failure = result.stdout.str().split("gradcheck tiny-wrong[cpu-float32] _")[1].split("= gradcheck =")[0]
+    lines = [line.split() for line in failure.splitlines()[1:] if line.strip()]
+    assert lines[0][:4] == ["tiny-wrong", "[cpu-float32]:", "1/2", "ok,"]
+    assert [line[0] for line in lines[3:5]] == ["w", "h"], "the failing row comes first"
+    assert lines[3][3] == "mismatch" and "ROOT" in lines[3]
+    assert "Traceback" not in failure and "pytest_gradcheck" not in failure and "gradcheck_kit" not in failure
+
+
+def test_terminal_summary_shows_failing_tables_and_counts(project: pytest.Pytester) -> None:
+    quiet = project.runpytest("--gradcheck").stdout.str().split("= gradcheck =")[1]
+    assert "tiny-wrong [cpu-float32]: 1/2 ok" in quiet and "tiny-right" not in quiet
+    assert "gradient checks: 2 passed, 1 failed" in quiet
+    verbose = project.runpytest("--gradcheck", "-v").stdout.str().split("= gradcheck =")[1]
+    assert "tiny-right [cpu-float64]: 2/2 ok" in verbose
+
+
+def test_cases_registered_by_a_test_module_take_its_marker(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_registers="""
+        import pytest
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        pytestmark = pytest.mark.gradcheck(dtypes=["float64"])
+        register("in-a-test", GRAPH, RIGHT)
+
+        def test_other():
+            pass
+        """
+    )
+    result = project.runpytest("--gradcheck", "-v", "test_registers.py")
+    result.stdout.fnmatch_lines(
+        ["test_registers.py::test_other PASSED*", "test_registers.py::in-a-test[[]cpu-float64[]] PASSED*"]
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_command_line_options_choose_dtypes_and_the_deciding_check(project: pytest.Pytester) -> None:
+    loose = project.runpytest("--gradcheck", "--gradcheck-dtype", "float64", "--gradcheck-maxdiff", "100", "-v")
+    loose.stdout.fnmatch_lines_random(["*tiny-wrong[[]cpu-float64[]] PASSED*", "*tiny-right[[]cpu-float64[]] PASSED*"])
+    loose.assert_outcomes(passed=3)
+    exact = project.runpytest("--gradcheck", "--gradcheck-check", "exact", "--gradcheck-dtype", "float64")
+    exact.assert_outcomes(passed=2, failed=1)
+    tolerant = project.runpytest("--gradcheck", "--gradcheck-rtol", "2.5", "--gradcheck-atol", "0")
+    tolerant.assert_outcomes(passed=4)
+
+
+def test_ini_options(project: pytest.Pytester) -> None:
+    project.makeini(
+        """
+        [pytest]
+        gradcheck_dtypes = float64
+        gradcheck_check = maxdiff
+        gradcheck_maxdiff = 100
+        gradcheck_report = from-ini.csv
+        """
+    )
+    result = project.runpytest("--gradcheck", "-v")
+    result.stdout.fnmatch_lines_random(["*tiny-wrong[[]cpu-float64[]] PASSED*"])
+    result.assert_outcomes(passed=3)
+    assert "tiny-wrong,cpu,float64,w" in (project.path / "from-ini.csv").read_text()
+
+
+def test_bad_options_are_usage_errors(project: pytest.Pytester) -> None:
+    assert project.runpytest("--gradcheck", "--gradcheck-rtol", "1e-3").ret == pytest.ExitCode.USAGE_ERROR
+    assert project.runpytest("--gradcheck", "--gradcheck-check", "close").ret == pytest.ExitCode.USAGE_ERROR
+    result = project.runpytest("--gradcheck", "--gradcheck-report", "report.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*cannot write the report*report.txt*"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_devices_are_skipped_with_the_reason(project: pytest.Pytester) -> None:
+    result = project.runpytest("--gradcheck", "--gradcheck-device", "cpu,cuda", "-rs")
+    result.assert_outcomes(passed=3, failed=1, skipped=3)
+    result.stdout.fnmatch_lines(["SKIPPED [[]3[]] *CUDA is not available*"])
