@@ -1,0 +1,92 @@
+"""Every view of a Report: table, compact table, DataFrame, CSV, JSON, Markdown, HTML."""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from gradcheck_kit import Report, Row, write
+from gradcheck_kit.report import COLUMNS
+
+REQUIRED = [
+    "case",
+    "device",
+    "dtype",
+    "variable",
+    "shape",
+    "status",
+    "exact",
+    "approximate",
+    "maxdiff",
+    "rel_err",
+    "ulp",
+    "mismatched",
+    "message",
+]
+
+
+def sample() -> Report:
+    common = {"case": "demo", "device": "cpu", "dtype": "float32"}
+    return Report(
+        [
+            Row(**common, variable="probs", shape="(2, 3)", status="mismatch", exact=False, approximate=False,
+                maxdiff=0.5, rel_err=1.0, ulp=12, mismatched=1, numel=6, message="1/6 elements mismatched",
+                root_cause=True, hint="sign flip"),
+            Row(**common, variable="W", shape="(3,)", status="ok", exact=True, approximate=True, maxdiff=0.0,
+                rel_err=0.0, ulp=0, mismatched=0, numel=3),
+            Row(**common, variable="b", shape="(3,)", status="nonfinite", exact=False, approximate=False,
+                maxdiff=math.nan, mismatched=3, numel=3, caused_by="probs"),
+        ]
+    )  # fmt: skip
+
+
+def test_table_looks_like_cmp_and_compact_has_exactly_its_columns():
+    table = sample().to_table()
+    assert table.splitlines()[0] == "demo [cpu-float32]: 1/3 ok, root cause: probs"
+    assert "ROOT CAUSE; 1/6 elements mismatched; hint: sign flip" in table
+    assert "follows from probs" in table
+    compact = sample().to_table(compact=True).splitlines()
+    assert compact[1].split() == ["name", "exact", "approximate", "maxdiff"]
+    assert compact[3].split() == ["probs", "False", "False", "0.5"]
+
+
+def test_csv_has_the_contract_columns_and_python_booleans():
+    rows = list(csv.DictReader(io.StringIO(sample().to_csv())))
+    assert [column for column in rows[0] if column in REQUIRED] == REQUIRED
+    assert (rows[0]["exact"], rows[1]["approximate"], rows[1]["mismatched"]) == ("False", "True", "0")
+    assert len(rows) == 3
+
+
+def test_json_is_valid_with_nan_as_text():
+    document = json.loads(sample().to_json())
+    assert document["passed"] is False
+    assert document["rows"][2]["maxdiff"] == "nan"
+    assert list(document["rows"][0]) == list(COLUMNS)
+
+
+def test_markdown_and_html_views():
+    assert "| probs" in sample().to_markdown()
+    page = sample().to_html()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<tr class='root'>" in page and "<tr class='ok'>" in page and "<tr class='fail'>" in page
+
+
+def test_dataframe_has_a_column_per_field():
+    frame = sample().to_dataframe()
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame.loc[frame.variable == "W", "status"].item() == "ok"
+
+
+def test_write_picks_the_format_from_the_extension(tmp_path):
+    for suffix in (".csv", ".json", ".md", ".html"):
+        write(sample(), tmp_path / f"report{suffix}")
+        assert (tmp_path / f"report{suffix}").stat().st_size > 0
+    with pytest.raises(ValueError, match=r"cannot tell the report format of .*report\.txt"):
+        write(sample(), tmp_path / "report.txt")
+
+
+def test_lookup_by_variable_names_the_choices():
+    with pytest.raises(KeyError, match="no row for variable 'nope'"):
+        sample()["nope"]
