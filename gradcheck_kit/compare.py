@@ -40,7 +40,12 @@ _INT_VIEW = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every figure for one (manual, reference) pair. Figures are ``None`` when not measurable."""
+    """Every figure for one (manual, reference) pair. Figures are ``None`` when not measurable.
+
+    ``rel_err`` is ``max |manual - reference| / max(|manual|, |reference|, atol)``: symmetric,
+    and floored at the tolerance's ``atol`` so that round-off around zero reads as small.
+    ``ulp`` counts representable floats between the two values (large across zero).
+    """
 
     status: str
     message: str
@@ -233,7 +238,8 @@ def _measure_flat(
     close = diff <= atol[seg] + rtol[seg] * bf.abs()
     mismatched = segment((~close).long(), "sum")
     nonfinite = segment((~torch.isfinite(af) & torch.isfinite(bf)).long(), "sum")
-    scale = torch.maximum(af.abs(), bf.abs()).clamp_min_(torch.finfo(torch.float64).tiny)
+    floor = atol.clamp_min(torch.finfo(torch.float64).tiny)[seg]
+    scale = torch.maximum(torch.maximum(af.abs(), bf.abs()), floor)
     rel = segment(diff / scale, "amax")
     key = torch.nan_to_num(diff, nan=float("inf"))
     worst_key = segment(key, "amax")
