@@ -1,0 +1,130 @@
+"""Grading benchmark: 200 generated makemore submissions graded with full isolation.
+
+Prints submissions per second, the per-submission overhead of isolation over the bare
+check (the same code run and judged in-process, no sandbox), the grader's peak memory
+after half and all of the class (it should stay flat), and a naive baseline that starts
+a fresh ``python`` per submission (timed on a few and extrapolated, as it says).
+
+    python benchmarks/bench_grading.py [--count 200] [--jobs 2] [--naive 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gradcheck_kit.check import evaluate  # noqa: E402
+from gradcheck_kit.grading.assignment import load_assignment  # noqa: E402
+from gradcheck_kit.grading.batch import grade_all  # noqa: E402
+from gradcheck_kit.grading.grader import Grader  # noqa: E402
+from gradcheck_kit.grading.outputs import Outputs  # noqa: E402
+from gradcheck_kit.manual import run_manual  # noqa: E402
+
+ASSIGNMENT = ROOT / "examples" / "makemore" / "assignment.py"
+SAMPLES = ROOT / "examples" / "makemore" / "submissions"
+
+NAIVE_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from gradcheck_kit.check import evaluate
+from gradcheck_kit.grading.assignment import load_assignment
+from gradcheck_kit.capture import capture
+from gradcheck_kit.manual import run_manual
+assignment = load_assignment({assignment!r})
+captured = capture(assignment.graph)
+result = run_manual(Path(sys.argv[1]), captured.namespace)
+evaluate(captured, result.values, case="naive", tolerance=assignment.tolerance, error=result.error)
+"""
+
+
+def generate(folder: Path, count: int) -> list[Path]:
+    """``count`` submissions cycling through the correct sample and the classic mistakes."""
+    sources = [path.read_text() for path in sorted(SAMPLES.glob("*.py"))]
+    paths = []
+    for index in range(count):
+        path = folder / f"student{index:04d}.py"
+        path.write_text(sources[index % len(sources)])
+        paths.append(path)
+    return paths
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def isolated(grader: Grader, paths: list[Path], out: Path, jobs: int) -> tuple[float, float, float]:
+    """Seconds to grade ``paths`` in two halves (sandboxes warm), and peak memory after each half."""
+    outputs = Outputs(out, resume=False)
+    half = len(paths) // 2
+    grade_all(grader, paths[:1], outputs, jobs, None)  # start-up is reported separately
+    start = time.perf_counter()
+    grade_all(grader, paths[1:half], outputs, jobs, None)
+    first = peak_mb()
+    grade_all(grader, paths[half:], outputs, jobs, None)
+    seconds = time.perf_counter() - start
+    outputs.close()
+    return seconds, first, peak_mb()
+
+
+def bare(grader: Grader, paths: list[Path]) -> float:
+    """Seconds per submission to run and judge it in-process, without isolation."""
+    assignment, captured = grader.assignment, grader.captured
+    start = time.perf_counter()
+    for path in paths:
+        result = run_manual(path, captured.namespace)
+        evaluate(captured, result.values, case=assignment.name, tolerance=assignment.tolerance, error=result.error)
+    return (time.perf_counter() - start) / len(paths)
+
+
+def naive(paths: list[Path]) -> float:
+    """Seconds per submission with a fresh python (import torch, capture, check) per submission."""
+    script = NAIVE_SCRIPT.format(root=str(ROOT), assignment=str(ASSIGNMENT))
+    start = time.perf_counter()
+    for path in paths:
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, capture_output=True)
+    return (time.perf_counter() - start) / len(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--naive", type=int, default=6, help="submissions to time the naive baseline on")
+    args = parser.parse_args()
+    grader = Grader(load_assignment(ASSIGNMENT))
+    with tempfile.TemporaryDirectory() as folder:
+        paths = generate(Path(folder), args.count)
+        start = time.perf_counter()
+        seconds, half_mb, peak = isolated(grader, paths, Path(folder) / "out", args.jobs)
+        total = time.perf_counter() - start
+        graded = len(paths) - 1
+        per_bare = bare(grader, paths[:40])
+        per_naive = naive(paths[: args.naive])
+    rate = graded / seconds
+    print(f"isolated grading, --jobs {args.jobs}: {graded} submissions in {seconds:.2f} s = {rate:.1f} submissions/s")
+    print(f"  start-up (zygotes import torch, first submission): {total - seconds:.2f} s")
+    per_job = 1000 * args.jobs * seconds / graded
+    print(f"  per submission: {1000 * seconds / graded:.1f} ms wall ({per_job:.1f} ms per job)")
+    print(f"bare check in-process (no isolation): {1000 * per_bare:.1f} ms per submission")
+    overhead = args.jobs * seconds / graded - per_bare
+    print(f"  isolation overhead per submission (per job): {1000 * overhead:.1f} ms")
+    print(f"grader peak memory: {half_mb:.0f} MB after half the class, {peak:.0f} MB after all of it")
+    print(
+        f"naive baseline (fresh python per submission): {per_naive:.2f} s each, timed on {args.naive} "
+        f"and extrapolated: {args.count} would take {per_naive * args.count:.0f} s ({1 / per_naive:.2f}/s), "
+        f"{per_naive * rate:.0f}x slower"
+    )
+    print(f"goal >= 25 submissions/s: {'met' if rate >= 25 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
