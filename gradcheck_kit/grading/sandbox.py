@@ -81,6 +81,7 @@ class Sandbox:
         self.settings = settings
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._unreaped = False
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -132,6 +133,7 @@ class Sandbox:
             self._process.kill()
             self._process.wait()
         self._process = self._control = None
+        self._unreaped = False
 
     def run(self, source: str, filename: str, on_commit: OnCommit) -> RunResult:
         """Run one submission in a fresh child; never raises for anything the submission does."""
@@ -157,6 +159,9 @@ class Sandbox:
         events_r, events_w = os.pipe()
         replies_r, replies_w = os.pipe()
         assert self._control is not None
+        if self._unreaped:  # the previous child finished cleanly; collect the zygote's report of its exit now
+            self._receive(time.monotonic() + _ZYGOTE_GRACE)
+            self._unreaped = False
         try:
             socket.send_fds(self._control, [b"job"], [events_w, replies_r, output])
         finally:
@@ -170,7 +175,10 @@ class Sandbox:
                 result = _converse(events_r, replies_w, on_commit, deadline, self.settings)
             finally:
                 _kill_group(pid)
-            result.returncode = self._receive(time.monotonic() + _ZYGOTE_GRACE)["returncode"]
+            if result.outcome == "done":
+                self._unreaped = True  # its exit is reaped while the grader judges its gradients
+            else:
+                result.returncode = self._receive(time.monotonic() + _ZYGOTE_GRACE)["returncode"]
         finally:
             os.close(events_r)
             os.close(replies_w)

@@ -9,6 +9,7 @@ each job carries three fds (events to the grader, replies from it, captured outp
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ def main(control_fd: int) -> None:
     torch.set_num_interop_threads(1)
     values = _read_values(sys.stdin.fileno())
     control = socket.socket(fileno=control_fd)
+    gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in every child
     control.send(json.dumps({"ready": True}).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 4096, 3)
