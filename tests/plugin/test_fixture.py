@@ -1,0 +1,47 @@
+"""The ``gradcheck`` fixture and the ``gradcheck`` marker, in tests that do not register cases."""
+
+from __future__ import annotations
+
+import pytest
+
+TESTS = """
+import pytest
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+def test_right(gradcheck):
+    report = gradcheck(GRAPH, RIGHT, dtypes=["float32", "float64"])
+    assert report.passed and [(r.dtype, r.variable) for r in report.rows] == [
+        ("float32", "h"), ("float32", "w"), ("float64", "h"), ("float64", "w")
+    ]
+
+
+def test_wrong(gradcheck):
+    gradcheck(GRAPH, WRONG, case="wrong-in-a-test")
+    raise AssertionError("not reached: the fixture fails the test")
+
+
+@pytest.mark.gradcheck(check="maxdiff", maxdiff=100.0, dtypes=["float64"])
+def test_marker_sets_the_options(gradcheck):
+    assert {r.dtype for r in gradcheck(GRAPH, WRONG).rows} == {"float64"}
+
+
+@pytest.mark.gradcheck(check="maxdiff", maxdiff=100.0)
+def test_keywords_beat_the_marker(gradcheck):
+    gradcheck(GRAPH, WRONG, check="approximate")
+
+
+def test_unavailable_device(gradcheck):
+    gradcheck(GRAPH, RIGHT, devices=["xla"])
+"""
+
+
+def test_fixture_and_marker(project: pytest.Pytester) -> None:
+    project.makepyfile(test_fixture_use=TESTS)
+    result = project.runpytest("test_fixture_use.py", "-rs", "--gradcheck-report", "fixture.csv")
+    result.assert_outcomes(passed=2, failed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*_ test_wrong _*", "wrong-in-a-test [[]cpu-float32[]]: 1/2 ok, root cause: w"])
+    result.stdout.no_fnmatch_line("*not reached*")
+    result.stdout.fnmatch_lines(["SKIPPED * device type 'xla' is not supported*"])
+    assert "gradient checks: 2 passed, 2 failed, 1 skipped" in result.stdout.str()
+    assert (project.path / "fixture.csv").read_text().count("wrong-in-a-test") == 2

@@ -1,0 +1,41 @@
+"""Installing the plugin costs other projects nothing: no torch import without --gradcheck, one module name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_gradcheck
+
+NO_TORCH = """
+import sys
+
+def test_plugin_loaded_without_torch(request):
+    assert request.config.pluginmanager.has_plugin("gradcheck")
+    heavy = sorted(m for m in ("torch", "pandas", "gradcheck_kit", "pytest_gradcheck.run") if m in sys.modules)
+    assert heavy == []
+"""
+
+
+def test_a_plain_run_imports_no_torch(project: pytest.Pytester) -> None:
+    project.makepyfile(test_no_torch=NO_TORCH)
+    project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+
+
+def test_pytest_version_imports_no_torch(tmp_path: Path) -> None:
+    for args in (["--version"], ["-VV"]):
+        run = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "pytest", *args],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+        assert "pytest_gradcheck.options" in imported or args == ["--version"], "-VV loads the plugin"
+        assert not imported & {"torch", "pandas", "gradcheck_kit"}, args
+
+
+def test_the_plugin_package_lives_in_plugins_under_one_name() -> None:
+    assert Path(pytest_gradcheck.__file__).parent.parent.name == "plugins"
+    assert not (Path(pytest_gradcheck.__file__).parent.parent / "__init__.py").exists()
+    assert "plugins" not in sys.modules
