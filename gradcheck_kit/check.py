@@ -211,7 +211,20 @@ def evaluate(
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
     rows += _extras(case, device, dtype, values, captured, name_rule)
-    return Report(rows)
+    return Report(rows, _failing_tensors(rows, values, captured, name_rule))
+
+
+def _failing_tensors(
+    rows: list[Row], values: Mapping[str, Any], captured: Capture, rule: str
+) -> dict[tuple[str, str, str, str], tuple[torch.Tensor, torch.Tensor]]:
+    """(manual, autograd) of each failing row whose manual gradient is a tensor: for the heatmaps."""
+    pairs = {}
+    for row in rows:
+        manual = values.get(rule.format(name=row.variable))
+        variable = captured.variables.get(row.variable)
+        if row.failed and isinstance(manual, torch.Tensor) and variable is not None and variable.grad is not None:
+            pairs[(row.case, row.device, row.dtype, row.variable)] = (manual.detach(), variable.grad)
+    return pairs
 
 
 def _row(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
+
 from .capture import Capture, Variable
 from .compare import Comparison
+from .hypotheses import BY_SHAPE, BY_VALUE, Evidence, Test
 
 
 def root_causes(failed: set[str], variables: Mapping[str, Variable]) -> dict[str, str]:
@@ -30,5 +33,30 @@ def _first(names: Sequence[str], variables: Mapping[str, Variable]) -> str:
 
 
 def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -> str:
-    """The likely mistake behind a failing gradient, or "" when no hypothesis fits."""
-    return ""
+    """The likely mistake behind a failing gradient, or "" when no hypothesis fits.
+
+    Each hypothesis is tested numerically against autograd's gradient, cheapest first;
+    the first that holds is the hint. A wrong shape is tried against the shape
+    hypotheses, a right shape against the value hypotheses unless it is right up to
+    rounding (a tolerance question, not a mistake).
+    """
+    variable = captured.variables.get(name)
+    if variable is None or variable.grad is None or not _usable(manual):
+        return ""
+    evidence = Evidence.of(variable, variable.grad, manual, captured)
+    if evidence.manual.shape != evidence.reference.shape:
+        return _first_holding(BY_SHAPE, evidence)
+    return "" if evidence.close(evidence.manual) else _first_holding(BY_VALUE, evidence)
+
+
+def _first_holding(tests: Sequence[Test], evidence: Evidence) -> str:
+    return next((found for test in tests if (found := test(evidence))), "")
+
+
+def _usable(manual: object) -> bool:
+    """A finite real tensor with values, on a real device: anything else has its own status and message."""
+    if not isinstance(manual, torch.Tensor) or manual.layout != torch.strided or manual.is_meta:
+        return False
+    if manual.is_complex() or manual.numel() == 0:
+        return False
+    return bool(torch.isfinite(manual).all())

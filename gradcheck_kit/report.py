@@ -8,11 +8,12 @@ give byte-identical output.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +80,26 @@ class Row:
 COLUMNS = tuple(f.name for f in fields(Row))
 """Column names of every tabular view, in order (other tools read them: keep them)."""
 
+Key = tuple[str, str, str, str]
+"""(case, device, dtype, variable): where a row's tensors are kept in :attr:`Report.tensors`."""
+
 
 @dataclass
 class Report:
-    """Rows of one or many checks. ``passed`` when no row failed."""
+    """Rows of one or many checks. ``passed`` when no row failed.
+
+    ``tensors`` keeps (manual, autograd) gradients of failing rows for the heatmaps of
+    :meth:`plot` and the HTML view; it is never serialised.
+    """
 
     rows: list[Row]
+    tensors: dict[Key, tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def merge(cls, reports: Iterable[Report]) -> Report:
-        return cls([row for report in reports for row in report.rows])
+        reports = list(reports)
+        tensors = {key: pair for report in reports for key, pair in report.tensors.items()}
+        return cls([row for report in reports for row in report.rows], tensors)
 
     @property
     def passed(self) -> bool:
@@ -158,14 +169,28 @@ class Report:
     def to_markdown(self, path: str | Path | None = None) -> str:
         return _write(path, self.to_table(tablefmt="github") + "\n")
 
+    def plot(self, variable: str) -> Any:
+        """Heatmaps of ``variable``'s manual gradient, autograd's and their difference (a matplotlib Figure).
+
+        Only failing rows keep their tensors; needs the ``plot`` extra (matplotlib).
+        """
+        from .plot import heatmaps
+
+        row = self[variable]
+        pair = self.tensors.get(_key(row))
+        if pair is None:
+            raise KeyError(f"no tensors kept for {variable!r} ({row.status}): only failing gradients can be plotted")
+        return heatmaps(*pair, title=_plot_title(row))
+
     def to_html(self, path: str | Path | None = None) -> str:
-        """A self-contained HTML page: one table per cell, failing rows coloured."""
+        """A self-contained HTML page: one table per cell, failing rows coloured, and under each
+        table the heatmaps of its failing variables as embedded PNGs (root causes unfolded)."""
         page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gradcheck-kit report</title>{_STYLE}</head>"
         page += f"<body>{self._repr_html_()}</body></html>\n"
         return _write(path, page)
 
     def _repr_html_(self) -> str:
-        return "".join(_html_cell(cell, rows) for cell, rows in self.cells())
+        return "".join(_html_cell(cell, rows) + _html_heatmaps(rows, self.tensors) for cell, rows in self.cells())
 
     def __str__(self) -> str:
         return self.to_table()
@@ -233,6 +258,11 @@ _STYLE = """<style>
 .gck tr.fail td{background:#fbe9e9}
 .gck tr.root td{background:#f6c6c6;font-weight:bold}
 .gck tr.info td{background:#fff8e1}
+.gck td:last-child{white-space:normal;max-width:70em}
+.gck-plot{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:0 0 1em}
+.gck-plot summary{cursor:pointer;padding:2px 0}
+.gck-plot summary b{color:#a01010}
+.gck-plot img{display:block;max-width:100%;border:1px solid #ddd;margin:4px 0}
 </style>"""
 
 
@@ -246,6 +276,36 @@ def _html_cell(cell: tuple[str, str, str], rows: list[Row]) -> str:
         lines.append(f"<tr class='{kind}'>{tds}</tr>")
     caption = html.escape(_cell_title(cell, rows))
     return f"<table class='gck'><caption>{caption}</caption><tr>{head}</tr>{''.join(lines)}</table>"
+
+
+def _html_heatmaps(rows: list[Row], tensors: dict[Key, tuple[Any, Any]]) -> str:
+    """A foldable block of heatmaps per failing row with kept tensors; open for root causes."""
+    from . import plot
+
+    kept = [(row, tensors[_key(row)]) for row in rows if row.failed and _key(row) in tensors]
+    kept = [(row, pair) for row, pair in kept if plot.plottable(pair[0]) and plot.plottable(pair[1])]
+    if not kept:
+        return ""
+    if not plot.available():
+        return f"<p class='gck-plot'>{html.escape(plot.MISSING_MATPLOTLIB)}</p>"
+    blocks = []
+    for row, (manual, reference) in kept:
+        image = base64.b64encode(plot.png(manual, reference, _plot_title(row))).decode("ascii")
+        label = f"<b>{html.escape(row.variable)}</b> {html.escape(row.status)}"
+        label += f": {html.escape(row.hint)}" if row.hint else ""
+        blocks.append(
+            f"<details class='gck-plot'{' open' if row.root_cause else ''}><summary>{label}</summary>"
+            f"<img alt='heatmaps of {html.escape(row.variable)}' src='data:image/png;base64,{image}'></details>"
+        )
+    return "".join(blocks)
+
+
+def _key(row: Row) -> Key:
+    return (row.case, row.device, row.dtype, row.variable)
+
+
+def _plot_title(row: Row) -> str:
+    return f"{row.variable}: {row.status} ({row.case} [{row.device}-{row.dtype}])"
 
 
 def write(report: Report, path: str | Path) -> None:

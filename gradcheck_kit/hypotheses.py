@@ -1,0 +1,259 @@
+"""Hypotheses about a wrong gradient, each a few tensor ops that test it against autograd's.
+
+Every test takes the :class:`Evidence` of one failing variable and returns the hint
+when the hypothesis holds numerically, "" otherwise. :data:`BY_SHAPE` is for a manual
+gradient of the wrong shape, :data:`BY_VALUE` for one of the right shape; both are in
+the order they are tried, most specific first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+
+import torch
+
+from .capture import Capture, Variable
+from .consumers import code_of, contribution, gather_index
+
+MAX_CONSUMERS = 4
+"""Missing branches are searched over every subset of at most this many consumers."""
+
+
+@dataclass
+class Evidence:
+    """A failing variable's manual and autograd gradients in float64, and the tolerance to test with."""
+
+    variable: Variable
+    manual: torch.Tensor
+    reference: torch.Tensor
+    captured: Capture
+    tol: float
+
+    @classmethod
+    def of(cls, variable: Variable, grad: torch.Tensor, manual: torch.Tensor, captured: Capture) -> Evidence:
+        """Looser than the check's tolerance (8 ulp, at least 1e-5): a hypothesis must hold up to rounding."""
+        reference = grad.detach().double()
+        eps = torch.finfo(grad.dtype).eps if grad.is_floating_point() else 0.0
+        tol = max(8 * eps, 1e-5)
+        return cls(variable, manual.detach().to(reference.device, torch.float64), reference, captured, tol)
+
+    def agree(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Elementwise: ``a`` matches ``b`` up to ``tol`` relative to each element and to ``b``'s largest."""
+        return (a - b).abs() <= self.tol * (b.abs() + b.abs().max())
+
+    def close(self, a: torch.Tensor, b: torch.Tensor | None = None) -> bool:
+        """``a`` matches ``b`` (autograd's gradient by default) everywhere."""
+        b = self.reference if b is None else b
+        return a.shape == b.shape and bool(self.agree(a, b).all())
+
+    def negligible(self, a: torch.Tensor) -> bool:
+        """``a`` is too small, next to autograd's gradient, to be told from rounding."""
+        return bool(a.abs().max() <= self.tol * self.reference.abs().max())
+
+    @cached_property
+    def n(self) -> int | None:
+        """The batch size: the forward's int ``n``, else the most common leading dimension."""
+        n = self.captured.namespace.get("n")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+            return n
+        leading = Counter(v.value.shape[0] for v in self.captured.variables.values() if v.value.ndim >= 2)
+        return leading.most_common(1)[0][0] if leading else None
+
+
+Test = Callable[[Evidence], str]
+
+
+def reshaped(e: Evidence) -> str:
+    """keepdim / squeeze: same number of elements, right values once viewed in autograd's shape."""
+    m, r = e.manual, e.reference
+    if m.numel() != r.numel() or not e.close(m.reshape(r.shape)):
+        return ""
+    fix = "keep the reduced dimension (keepdim=True)" if m.ndim < r.ndim else "drop the extra dimension (squeeze)"
+    return f"right values in the wrong shape {_shape(m)} instead of {_shape(r)}: {fix} or .view{_shape(r)}"
+
+
+def transposed(e: Evidence) -> str:
+    """The manual gradient is autograd's, transposed."""
+    m = e.manual
+    if m.ndim != 2 or m.shape[::-1] != e.reference.shape or not e.close(m.T):
+        return ""
+    return f"transposed: the manual gradient's .T matches autograd ({_shape(m)} vs {_shape(e.reference)})"
+
+
+def missing_sum(e: Evidence) -> str:
+    """The manual gradient has the broadcast shape; summing the broadcast dimensions matches."""
+    m, r = e.manual, e.reference
+    lead = m.ndim - r.ndim
+    if lead < 0 or any(rs not in (ms, 1) for rs, ms in zip(r.shape, m.shape[lead:], strict=True)):
+        return ""
+    kept = tuple(i for i, (rs, ms) in enumerate(zip(r.shape, m.shape[lead:], strict=True)) if rs == 1 and ms != 1)
+    summed = m.sum(tuple(range(lead))) if lead else m
+    summed = summed.sum(kept, keepdim=True) if kept else summed
+    if not e.close(summed):
+        return ""
+    dims = tuple(range(lead)) + tuple(lead + i for i in kept)
+    calls = ([f".sum({_dims(range(lead))})"] if lead else []) + ([f".sum({_dims(kept)}, keepdim=True)"] if kept else [])
+    label = "dim" if len(dims) == 1 else "dims"
+    return (
+        f"missing sum over the broadcast {label} {_dims(dims)}: the manual gradient has the broadcast shape "
+        f"{_shape(m)}; {''.join(calls)} matches"
+    )
+
+
+def pasted(e: Evidence) -> str:
+    """The manual gradient is autograd's gradient of another variable."""
+    others = [
+        w.name
+        for w in e.captured.variables.values()
+        if w.name != e.variable.name
+        and w.grad is not None
+        and w.grad.shape == e.manual.shape
+        and not e.negligible(w.grad)
+        and e.close(e.manual, w.grad.detach().double())
+    ]
+    if not others:
+        return ""
+    return f"this is the gradient of {' / '.join(others[:2])}, not of {e.variable.name}: pasted under the wrong name?"
+
+
+def factor(e: Evidence) -> str:
+    """manual ≈ k · autograd for one constant k (k = -1: a sign flip); k named when the graph has it."""
+    m, r = e.manual, e.reference
+    norm = float((r * r).sum())
+    if norm == 0.0:
+        return ""
+    k = float((m * r).sum()) / norm
+    if abs(k) <= e.tol or abs(k - 1) <= 1e-3 or not e.close(m, k * r):
+        return ""
+    if abs(k + 1) <= 1e-3:
+        return "sign flipped: manual ≈ -autograd"
+    label = _constant(abs(k), e.n)
+    sign = "sign flipped and " if k < 0 else ""
+    if label is None:
+        return f"{sign}off by a constant factor: manual ≈ {k:.4g} × autograd"
+    note = ": Bessel's correction?" if label in ("n/(n-1)", "(n-1)/n") else ""
+    where = f" (n = {e.n})" if "n" in label else ""
+    return f"{sign}off by a factor {label}{where}{note}"
+
+
+def transposed_square(e: Evidence) -> str:
+    """A square gradient that is autograd's transposed."""
+    m = e.manual
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or not e.close(m.T):
+        return ""
+    return "transposed: the manual gradient's .T matches autograd"
+
+
+def missing_branch(e: Evidence) -> str:
+    """The variable feeds several lines and the manual gradient leaves out the contribution of some."""
+    v, variables = e.variable, e.captured.variables
+    if not 2 <= len(v.consumers) <= MAX_CONSUMERS:
+        return ""
+    consumers = [variables[c] for c in v.consumers if c in variables]
+    parts = [contribution(v, c, e.captured) for c in consumers]
+    if len(parts) != len(v.consumers) or any(p is None for p in parts):
+        return ""
+    parts = [p.double() for p in parts]
+    if not e.close(sum(parts)):
+        return ""
+    for size in range(1, len(parts)):
+        for missing in combinations(range(len(parts)), size):
+            kept = sum(p for i, p in enumerate(parts) if i not in missing)
+            if not any(e.negligible(parts[i]) for i in missing) and e.close(e.manual, kept):
+                return _branch_hint(v.name, [consumers[i] for i in missing])
+    return ""
+
+
+def scatter(e: Evidence) -> str:
+    """An embedding-style gradient (``emb = C[Xb]``) wrong exactly on the rows indexed more than once,
+    each holding one of its contributions: an assignment where the scatter must accumulate."""
+    v, variables = e.variable, e.captured.variables
+    gathers = [
+        (c, found) for c in v.consumers if c in variables and (found := gather_index(v, variables[c], e.captured))
+    ]
+    if v.value.ndim == 0 or len(gathers) != 1:
+        return ""
+    consumer, (index_name, index) = gathers[0]
+    rows = v.value.shape[0]
+    flat = index.reshape(-1).to(e.reference.device)
+    pieces = variables[consumer].grad
+    if flat.numel() == 0 or pieces is None or pieces.numel() != flat.numel() * (v.value.numel() // max(rows, 1)):
+        return ""
+    if bool((flat < 0).any()) or bool((flat >= rows).any()):
+        return ""
+    m, r = e.manual.reshape(rows, -1), e.reference.reshape(rows, -1)
+    counts = torch.bincount(flat, minlength=rows)
+    wrong = ~e.agree(m, r).all(1)
+    if not bool(wrong.any()) or bool((counts[wrong] < 2).any()):
+        return ""
+    alone = e.agree(m[flat], pieces.detach().double().reshape(flat.numel(), -1)).all(1)
+    held = torch.zeros(rows, dtype=torch.long, device=flat.device).index_add_(0, flat, alone.long())
+    if not bool((held[wrong] > 0).all()):
+        return ""
+    repeated = int((counts > 1).sum())
+    return (
+        f"wrong exactly on {int(wrong.sum())}/{repeated} rows of {v.name} that {index_name} indexes more than once, "
+        f"each holding one contribution instead of their sum: accumulate (+= per index, or index_add_)"
+    )
+
+
+def some_rows(e: Evidence) -> str:
+    """Wrong only in a few rows (or columns, or elements of a vector): say which, with counts."""
+    m, r = e.manual, e.reference
+    if m.ndim == 0:
+        return ""
+    wrong = ~e.agree(m, r).reshape(m.shape[0], -1)
+    kind = "elements" if m.ndim == 1 else "rows"
+    parts = [_few(wrong.any(1), kind)]
+    if m.ndim == 2:
+        parts.append(_few(wrong.any(0), "columns"))
+    parts = [p for p in parts if p]
+    return f"wrong only in {' and '.join(parts)}; the rest match" if parts else ""
+
+
+BY_SHAPE: Sequence[Test] = (reshaped, transposed, missing_sum, pasted)
+BY_VALUE: Sequence[Test] = (factor, transposed_square, missing_branch, scatter, pasted, some_rows)
+
+
+def _constant(k: float, n: int | None) -> str | None:
+    """The name of the graph constant ``k`` is, if any (to 0.1%)."""
+    named = {"2": 2.0, "1/2": 0.5}
+    if n is not None:
+        named = {
+            "n": n,
+            "1/n": 1 / n,
+            "n/(n-1)": n / (n - 1),
+            "(n-1)/n": (n - 1) / n,
+            "n-1": n - 1,
+            "1/(n-1)": 1 / (n - 1),
+            **named,
+        }
+    return next((label for label, c in named.items() if abs(k - c) <= 1e-3 * c), None)
+
+
+def _branch_hint(name: str, missing: list[Variable]) -> str:
+    uses = " and ".join(f"`{code_of(c.source)}` (line {c.line})" for c in missing)
+    return f"{name} is also used in {uses}; add {'that branch' if len(missing) == 1 else 'those branches'}"
+
+
+def _few(wrong: torch.Tensor, kind: str) -> str:
+    """``3/32 rows (0, 5, 9)`` when at most half of them are wrong, else ""."""
+    count, total = int(wrong.sum()), wrong.numel()
+    if count == 0 or count > total // 2:
+        return ""
+    positions = wrong.nonzero().flatten().tolist()
+    listed = ", ".join(map(str, positions[:8])) + (", ..." if count > 8 else "")
+    return f"{count}/{total} {kind} ({listed})"
+
+
+def _shape(t: torch.Tensor) -> str:
+    return str(tuple(t.shape))
+
+
+def _dims(dims: Sequence[int]) -> str:
+    dims = tuple(dims)
+    return str(dims[0]) if len(dims) == 1 else str(dims)

@@ -1,0 +1,94 @@
+"""Heatmaps of one gradient: manual, autograd and |manual - autograd| side by side.
+
+A wrong column, a wrong sign or a wrong row shows at a glance. Needs matplotlib (the
+``plot`` extra), imported only when a picture is drawn; figures are built without
+pyplot, so drawing touches no global state and needs no display.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import torch
+
+MISSING_MATPLOTLIB = "heatmaps need matplotlib: pip install 'gradcheck-kit[plot]'"
+
+
+def available() -> bool:
+    """Whether matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plottable(tensor: object) -> bool:
+    """A real, non-empty tensor whose values can be read on the CPU."""
+    return (
+        isinstance(tensor, torch.Tensor)
+        and tensor.layout == torch.strided
+        and not tensor.is_meta
+        and not tensor.is_complex()
+        and tensor.numel() > 0
+    )
+
+
+def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> Any:
+    """A matplotlib Figure: manual and autograd on one symmetric colour scale, and their absolute difference.
+
+    Tensors are drawn as (first dimension) × (the rest); a manual gradient of the wrong
+    shape is drawn in autograd's shape when the sizes agree, else beside it without a difference.
+    """
+    from matplotlib.figure import Figure
+
+    same = manual.numel() == reference.numel()
+    m, r = _matrix(manual.reshape(reference.shape) if same else manual), _matrix(reference)
+    reshaped = same and manual.shape != reference.shape
+    panels = [
+        (m, f"manual{' viewed as ' + str(tuple(reference.shape)) if reshaped else ''}", "signed"),
+        (r, "autograd", "signed"),
+    ]
+    if same:
+        panels.append(((m - r).abs(), "|manual - autograd|", "abs"))
+    figure = Figure(figsize=(4.2 * len(panels), _height(r)), layout="constrained")
+    limit = max(float(m.abs().max()), float(r.abs().max())) or 1.0
+    for axes, (values, label, kind) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        _panel(figure, axes, values, label, kind, limit)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def png(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> bytes:
+    """:func:`heatmaps` as PNG bytes; the same tensors always give the same bytes."""
+    buffer = io.BytesIO()
+    heatmaps(manual, reference, title).savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float) -> None:
+    if kind == "signed":
+        image = axes.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    else:
+        image = axes.imshow(values, cmap="magma", vmin=0.0, aspect="auto", interpolation="nearest")
+    axes.set_title(f"{label}  {tuple(values.shape)}", fontsize=9)
+    axes.tick_params(labelsize=7)
+    figure.colorbar(image, ax=axes, shrink=0.9)
+
+
+def _matrix(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor as float64 CPU rows × columns: a scalar is 1×1, a vector one row."""
+    values = tensor.detach().to("cpu", torch.float64)
+    if values.ndim == 0:
+        return values.reshape(1, 1)
+    if values.ndim == 1:
+        return values.reshape(1, -1)
+    return values.reshape(values.shape[0], -1)
+
+
+def _height(reference: torch.Tensor) -> float:
+    """Inches: a strip for a row vector, up to a square-ish panel for a tall matrix."""
+    rows, columns = _matrix(reference).shape
+    return min(max(3.4 * rows / columns, 1.3), 4.2) + 0.9
