@@ -45,14 +45,13 @@ def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> 
 
     same = manual.numel() == reference.numel()
     m, r = _matrix(manual.reshape(reference.shape) if same else manual), _matrix(reference)
-    reshaped = same and manual.shape != reference.shape
-    panels = [
-        (m, f"manual{' viewed as ' + str(tuple(reference.shape)) if reshaped else ''}", "signed"),
-        (r, "autograd", "signed"),
-    ]
+    viewed = f" viewed as {_shape(reference)}" if same and manual.shape != reference.shape else ""
+    panels = [(m, f"manual {_shape(manual)}{viewed}", "signed"), (r, f"autograd {_shape(reference)}", "signed")]
     if same:
         panels.append(((m - r).abs(), "|manual - autograd|", "abs"))
-    figure = Figure(figsize=(4.2 * len(panels), _height(r)), layout="constrained")
+    height = min(max(3.4 * max(m.shape[0] / m.shape[1], r.shape[0] / r.shape[1]), 1.3), 4.2) + 0.9
+    figure = Figure(figsize=(4.2 * len(panels), height))
+    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.45 / height, top=1 - 0.75 / height, wspace=0.3)
     limit = max(float(m.abs().max()), float(r.abs().max())) or 1.0
     for axes, (values, label, kind) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         _panel(figure, axes, values, label, kind, limit)
@@ -69,12 +68,18 @@ def png(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> bytes
 
 
 def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     if kind == "signed":
         image = axes.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
     else:
         image = axes.imshow(values, cmap="magma", vmin=0.0, aspect="auto", interpolation="nearest")
-    axes.set_title(f"{label}  {tuple(values.shape)}", fontsize=9)
+    axes.set_title(label, fontsize=9)
     axes.tick_params(labelsize=7)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if values.shape[0] == 1:
+        axes.set_yticks([])
     figure.colorbar(image, ax=axes, shrink=0.9)
 
 
@@ -88,7 +93,5 @@ def _matrix(tensor: torch.Tensor) -> torch.Tensor:
     return values.reshape(values.shape[0], -1)
 
 
-def _height(reference: torch.Tensor) -> float:
-    """Inches: a strip for a row vector, up to a square-ish panel for a tall matrix."""
-    rows, columns = _matrix(reference).shape
-    return min(max(3.4 * rows / columns, 1.3), 4.2) + 0.9
+def _shape(tensor: torch.Tensor) -> str:
+    return str(tuple(tensor.shape))
