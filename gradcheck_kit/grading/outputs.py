@@ -3,6 +3,8 @@
 Rows are appended and flushed as each submission finishes, results.json first and the
 gradebook row last, so the gradebook row marks a submission as done: ``--resume``
 skips those and drops any variables.csv rows of a submission that never got one.
+When the run closes, both CSVs are rewritten in submission-name order, so the same
+submissions give byte-identical CSVs however the parallel jobs finished.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .grader import Graded, VariableResult
 GRADEBOOK = "gradebook.csv"
 VARIABLES = "variables.csv"
 RESULTS = "results.json"
-GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message", "seconds")
+GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message")
 VARIABLE_COLUMNS = (
     "submission",
     "variable",
@@ -54,8 +56,11 @@ class Outputs:
         self._variables = (out / VARIABLES).open("a", newline="")
 
     def close(self) -> None:
+        """Close the files and put their rows in submission order."""
         self._gradebook.close()
         self._variables.close()
+        for name, columns in ((GRADEBOOK, GRADEBOOK_COLUMNS), (VARIABLES, VARIABLE_COLUMNS)):
+            _write(self.out / name, columns, sorted(_read(self.out / name), key=lambda row: row["submission"]))
 
     def write(self, graded: Graded) -> None:
         """Record one submission: results.json, its variable rows, then its gradebook row."""
@@ -66,7 +71,7 @@ class Outputs:
         writer.writerows(_variable_row(graded.submission, result) for result in graded.variables)
         self._variables.flush()
         score, max_score = _num(graded.score), _num(graded.max_score)
-        row = [graded.submission, score, max_score, graded.status, graded.message, f"{graded.seconds:.3f}"]
+        row = [graded.submission, score, max_score, graded.status, graded.message]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
         self.done.add(graded.submission)

@@ -96,3 +96,12 @@ def test_a_missing_assignment_is_a_grader_failure(tmp_path) -> None:
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["grade", "--assignment", str(tmp_path / "none.py"), "--out", str(tmp_path), "x.py"])
     assert args.run(args) == 2
+
+
+def test_same_class_twice_gives_byte_identical_csvs(tmp_path) -> None:
+    submissions = [SAMPLES / name for name in ("transpose_dW2.py", "correct.py", "sign_dlogprobs.py")]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert grade(first, submissions, "--jobs", "2") == grade(second, submissions[::-1], "--jobs", "2") == 0
+    for name in ("gradebook.csv", "variables.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    assert [row["submission"] for row in read_csv(first / "gradebook.csv")] == sorted(p.name for p in submissions)
