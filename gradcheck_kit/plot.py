@@ -52,7 +52,7 @@ def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> 
     height = min(max(3.4 * max(m.shape[0] / m.shape[1], r.shape[0] / r.shape[1]), 1.3), 4.2) + 0.9
     figure = Figure(figsize=(4.2 * len(panels), height))
     figure.subplots_adjust(left=0.05, right=0.98, bottom=0.45 / height, top=1 - 0.75 / height, wspace=0.3)
-    limit = max(float(m.abs().max()), float(r.abs().max())) or 1.0
+    limit = max(_finite_max(m), _finite_max(r)) or 1.0
     for axes, (values, label, kind) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         _panel(figure, axes, values, label, kind, limit)
     if title:
@@ -70,10 +70,8 @@ def png(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> bytes
 def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    if kind == "signed":
-        image = axes.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
-    else:
-        image = axes.imshow(values, cmap="magma", vmin=0.0, aspect="auto", interpolation="nearest")
+    scale = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if kind == "signed" else {"cmap": "magma", "vmin": 0.0}
+    image = axes.imshow(values.numpy(), aspect="auto", interpolation="nearest", **scale)
     axes.set_title(label, fontsize=9)
     axes.tick_params(labelsize=7)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -91,6 +89,12 @@ def _matrix(tensor: torch.Tensor) -> torch.Tensor:
     if values.ndim == 1:
         return values.reshape(1, -1)
     return values.reshape(values.shape[0], -1)
+
+
+def _finite_max(values: torch.Tensor) -> float:
+    """The largest finite magnitude (0 when there is none): NaN and Inf must not set the colour scale."""
+    finite = values[torch.isfinite(values)]
+    return float(finite.abs().max()) if finite.numel() else 0.0
 
 
 def _shape(tensor: torch.Tensor) -> str:

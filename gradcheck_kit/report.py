@@ -258,6 +258,7 @@ _STYLE = """<style>
 .gck tr.fail td{background:#fbe9e9}
 .gck tr.root td{background:#f6c6c6;font-weight:bold}
 .gck tr.info td{background:#fff8e1}
+.gck td{white-space:nowrap}
 .gck td:last-child{white-space:normal;max-width:70em}
 .gck-plot{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:0 0 1em}
 .gck-plot summary{cursor:pointer;padding:2px 0}

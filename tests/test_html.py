@@ -1,0 +1,110 @@
+"""The HTML report and Report.plot: heatmaps of failing variables, embedded, foldable, deterministic."""
+
+import base64
+import re
+
+import pytest
+import torch
+
+from gradcheck_kit import Graph, Report, check
+from gradcheck_kit import plot as plot_module
+from gradcheck_kit.cli import main
+
+FORWARD = """
+h = x @ W
+p = h.tanh()
+loss = (p * p).sum(1).mean()
+"""
+RIGHT = """
+dp = 2 * p / n
+dh = (1 - p**2) * dp
+dW = x.T @ dh
+"""
+WRONG = RIGHT.replace("dW = x.T @ dh", "dW = -(x.T @ dh)")
+
+
+def inputs() -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(6, 4, generator=g), "W": torch.randn(4, 5, generator=g).requires_grad_(), "n": 6}
+
+
+GRAPH = Graph("small", FORWARD, inputs)
+IMAGE = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
+
+
+def test_failing_variables_get_embedded_png_heatmaps_and_passing_ones_none():
+    report = check(GRAPH, RIGHT.replace("dp = 2 * p / n", "dp = -2 * p / n"))
+    failing = [row.variable for row in report.rows if row.failed]
+    assert failing == ["p", "h", "W"]
+    page = report.to_html()
+    images = IMAGE.findall(page)
+    assert len(images) == 3
+    assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+    assert "<details class='gck-plot' open><summary><b>p</b> mismatch: sign flipped" in page
+    assert "<details class='gck-plot'><summary><b>h</b>" in page
+    assert not IMAGE.findall(check(GRAPH, RIGHT).to_html())
+
+
+def test_the_same_report_gives_the_same_page():
+    report = check(GRAPH, WRONG)
+    assert report.to_html() == report.to_html()
+
+
+def test_plot_draws_manual_autograd_and_difference():
+    figure = check(GRAPH, WRONG).plot("W")
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titles == ["manual (4, 5)", "autograd (4, 5)", "|manual - autograd|"]
+
+
+def test_plot_of_a_wrong_shape_views_it_in_autograds_shape_or_drops_the_difference():
+    reshaped = check(GRAPH, WRONG.replace("dW = -(x.T @ dh)", "dW = (x.T @ dh).reshape(20)")).plot("W")
+    assert [a.get_title() for a in reshaped.axes if a.get_title()][0] == "manual (20,) viewed as (4, 5)"
+    broadcast = check(GRAPH, WRONG.replace("dW = -(x.T @ dh)", "dW = x.T[:, :, None] * dh[None]")).plot("W")
+    assert [a.get_title() for a in broadcast.axes if a.get_title()] == ["manual (4, 6, 5)", "autograd (4, 5)"]
+
+
+def test_nonfinite_gradients_are_drawn_too():
+    report = check(GRAPH, WRONG.replace("dW = -(x.T @ dh)", "dW = x.T @ dh / 0"))
+    assert report["W"].status == "nonfinite"
+    assert len(IMAGE.findall(report.to_html())) == 1
+
+
+def test_plot_of_a_passing_or_unknown_variable_says_why_not():
+    report = check(GRAPH, WRONG)
+    with pytest.raises(KeyError, match="only failing gradients can be plotted"):
+        report.plot("h")
+    with pytest.raises(KeyError, match="no row for variable"):
+        report.plot("nope")
+
+
+def test_tensors_survive_merge_and_stay_out_of_every_serialised_view():
+    merged = Report.merge([check(GRAPH, WRONG), check(GRAPH, RIGHT, case="right")])
+    assert list(merged.tensors) == [("small", "cpu", "float32", "W")]
+    assert merged.plot("W").axes
+    assert "tensor" not in merged.to_json() and "tensor" not in merged.to_csv()
+
+
+def test_without_matplotlib_the_page_says_how_to_get_heatmaps(monkeypatch):
+    monkeypatch.setattr(plot_module, "available", lambda: False)
+    page = check(GRAPH, WRONG).to_html()
+    assert "pip install &#x27;gradcheck-kit[plot]&#x27;" in page
+    assert not IMAGE.findall(page)
+
+
+def test_cli_html_report_has_the_table_and_heatmaps(tmp_path):
+    case = tmp_path / "gradcheck_small.py"
+    case.write_text(
+        "import torch\nfrom gradcheck_kit import Graph, register\n"
+        f"FORWARD = {FORWARD!r}\nWRONG = {WRONG!r}\n"
+        "def inputs():\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    x, W = torch.randn(6, 4, generator=g), torch.randn(4, 5, generator=g)\n"
+        "    return {'x': x, 'W': W.requires_grad_(), 'n': 6}\n"
+        "register('small-wrong', Graph('small', FORWARD, inputs), WRONG)\n"
+    )
+    out = tmp_path / "report.html"
+    assert main(["check", str(case), "--html", str(out)]) == 1
+    page = out.read_text()
+    assert "<table class='gck'>" in page and "small-wrong [cpu-float32]" in page
+    assert len(IMAGE.findall(page)) == 1
+    assert "<b>W</b> mismatch: sign flipped" in page
