@@ -35,8 +35,9 @@ def _first(names: Sequence[str], variables: Mapping[str, Variable]) -> str:
 def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -> str:
     """The likely mistake behind a failing gradient, or "" when no hypothesis fits.
 
-    Each hypothesis is tested numerically against autograd's gradient, cheapest first;
-    the first that holds is the hint. A wrong shape is tried against the shape
+    Each hypothesis is tested numerically against autograd's gradient, most specific
+    first; the first that holds is the hint. ``comparison`` is the row's verdict, which
+    the hypotheses do not need: they measure for themselves. A wrong shape is tried against the shape
     hypotheses, a right shape against the value hypotheses unless it is right up to
     rounding (a tolerance question, not a mistake).
     """
