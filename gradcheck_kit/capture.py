@@ -10,10 +10,12 @@ captured, is kept as a *problem* rather than checked against the wrong tensor.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 import torch
@@ -120,15 +122,27 @@ def _run_forward(graph: Graph, inputs: dict[str, Any], recorder: _Recorder) -> d
 def _run_code(code: str, inputs: dict[str, Any], recorder: _Recorder, filename: str) -> dict[str, Any]:
     """Execute module-level forward code one top-level statement at a time."""
     namespace: dict[str, Any] = {"torch": torch, **inputs}
-    lines = code.splitlines()
     recorder.observe(namespace, 0)
-    for statement in ast.parse(code, filename).body:
-        module = ast.Module(body=[statement], type_ignores=[])
-        exec(compile(module, filename, "exec"), namespace)
-        recorder.sources[statement.lineno] = lines[statement.lineno - 1].strip()
-        recorder.observe(namespace, statement.lineno)
+    for line, compiled, source in _statements(code, filename):
+        exec(compiled, namespace)
+        recorder.sources[line] = source
+        recorder.observe(namespace, line)
     namespace.pop("__builtins__", None)
     return namespace
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(code: str, filename: str) -> list[tuple[int, CodeType, str]]:
+    """Each top-level statement of ``code``, compiled on its own: (line, code object, source line)."""
+    lines = code.splitlines()
+    return [
+        (
+            node.lineno,
+            compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"),
+            lines[node.lineno - 1].strip(),
+        )
+        for node in ast.parse(code, filename).body
+    ]
 
 
 def _run_function(forward: Any, inputs: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
@@ -163,13 +177,15 @@ def _run_function(forward: Any, inputs: dict[str, Any], recorder: _Recorder) -> 
         forward(**arguments)
     finally:
         sys.settrace(previous)
-    recorder.sources.update(_source_lines(forward))
+    recorder.sources.update(_source_lines(code))
     return {**inputs, **final}
 
 
-def _source_lines(function: Any) -> dict[int, str]:
+@functools.lru_cache(maxsize=64)
+def _source_lines(code: CodeType) -> dict[int, str]:
+    """Line number -> stripped source line of a function's code (read once per function)."""
     try:
-        lines, start = inspect.getsourcelines(function)
+        lines, start = inspect.getsourcelines(code)
     except (OSError, TypeError):
         return {}
     return {start + i: line.strip() for i, line in enumerate(lines)}

@@ -8,12 +8,14 @@ An exception part-way keeps whatever was assigned before it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import torch
@@ -93,10 +95,16 @@ def _code_of(manual: Any) -> tuple[str, str]:
 def _run_code(code: str, filename: str, namespace: dict[str, Any]) -> ManualResult:
     provided = dict(namespace)
     try:
-        exec(compile(code, filename, "exec"), namespace)
+        exec(_compiled(code, filename), namespace)
     except BaseException as error:  # noqa: BLE001 - SystemExit and all: keep what ran before
         return ManualResult(_assigned(namespace, provided), _describe_error(error, filename, code))
     return ManualResult(_assigned(namespace, provided))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(code: str, filename: str) -> CodeType:
+    """Compile once per distinct source: a class's worth of checks of one file compiles it once."""
+    return compile(code, filename, "exec")
 
 
 def _run_callable(function: Callable[..., Any], namespace: dict[str, Any]) -> ManualResult:
