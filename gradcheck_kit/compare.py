@@ -10,6 +10,8 @@ copies of the tensors.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,6 +112,7 @@ class Screened:
     status: str | None
     problem: str
     aligned: torch.Tensor | None
+    remedy: str = ""
 
 
 def screen(manual: object, reference: torch.Tensor) -> Screened:
@@ -125,7 +128,7 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
         expected = f"expected shape {tuple(reference.shape)}, got {tuple(manual.shape)}"
         if aligned.numel() != reference.numel():
             return Screened(SHAPE, expected, None)
-        return Screened(SHAPE, expected, aligned.reshape(reference.shape))
+        return Screened(SHAPE, expected, aligned.reshape(reference.shape), _reshape_remedy(manual, reference))
     if aligned.device != reference.device:
         problem = f"expected device {reference.device}, got {manual.device}"
         return Screened(DEVICE, problem, _moved(aligned, reference))
@@ -136,6 +139,15 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
             aligned.to(reference.dtype),
         )
     return Screened(None, "", aligned)
+
+
+def _reshape_remedy(manual: torch.Tensor, reference: torch.Tensor) -> str:
+    """How to fix a gradient with the right elements in the wrong shape."""
+    if manual.dim() < reference.dim():
+        return "use keepdim=True"
+    if manual.dim() > reference.dim():
+        return "drop the kept dimension: keepdim=False or .squeeze()"
+    return f".view{tuple(reference.shape)}"
 
 
 def _moved(manual: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:
@@ -149,14 +161,14 @@ def _moved(manual: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None
 def measure(
     manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerances: Sequence[Tolerance]
 ) -> list[Stats]:
-    """Measure many same-shape pairs, batching small ones into one flat pass per dtype and device."""
+    """Measure many same-shape pairs, batching small ones into one flat pass per dtype, device and tolerance."""
     results: dict[int, Stats] = {}
-    groups: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+    groups: dict[tuple[torch.dtype, torch.device, Tolerance], list[int]] = {}
     for i, reference in enumerate(references):
-        groups.setdefault((reference.dtype, reference.device), []).append(i)
-    for indices in groups.values():
+        groups.setdefault((reference.dtype, reference.device, tolerances[i]), []).append(i)
+    for (_, _, tolerance), indices in groups.items():
         for batch in _batches(indices, references):
-            results.update(_measure_batch(batch, manuals, references, tolerances))
+            results.update(_measure_batch(batch, manuals, references, tolerance))
     return [results[i] for i in range(len(references))]
 
 
@@ -178,115 +190,104 @@ def _batches(indices: list[int], references: Sequence[torch.Tensor]) -> list[lis
 
 
 def _measure_batch(
-    batch: list[int],
-    manuals: Sequence[torch.Tensor],
-    references: Sequence[torch.Tensor],
-    tolerances: Sequence[Tolerance],
+    batch: list[int], manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerance: Tolerance
 ) -> dict[int, Stats]:
     """Measure one batch: concatenated when small, walked chunk by chunk when one pair is large."""
     if len(batch) == 1:
         i = batch[0]
         a, b = manuals[i].reshape(-1), references[i].reshape(-1)
-        partials = [
-            _measure_flat(a[start : start + CHUNK], b[start : start + CHUNK], [tolerances[i]], start)
-            for start in range(0, max(a.numel(), 1), CHUNK)
-        ]
-        return {i: _merge([p[0] for p in partials])}
+        if a.numel() == 0:
+            return {i: Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)}
+        chunks = range(0, a.numel(), CHUNK)
+        return {i: _merge([_measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], tolerance, s)[0] for s in chunks])}
     a = torch.cat([manuals[i].reshape(-1) for i in batch])
     b = torch.cat([references[i].reshape(-1) for i in batch])
-    counts = [references[i].numel() for i in batch]
-    stats = _measure_flat(a, b, [tolerances[i] for i in batch], 0, counts)
+    stats = _measure_flat(a, b, tolerance, 0, [references[i].numel() for i in batch])
     return dict(zip(batch, stats, strict=True))
 
 
 def _measure_flat(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    tolerances: Sequence[Tolerance],
-    offset: int,
-    counts: Sequence[int] | None = None,
+    a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance, offset: int, counts: Sequence[int] | None = None
 ) -> list[Stats]:
-    """Every figure for the segments of flat ``a`` and ``b`` (one segment unless ``counts``).
+    """Every figure for the consecutive segments of flat ``a`` and ``b`` (one segment unless ``counts``).
 
-    ``offset`` is added to the worst positions, so chunks of one tensor report global indices.
+    Each figure is an elementwise pass and one segmented reduction; ``offset`` is added
+    to the worst positions, so the chunks of one tensor report indices into the whole.
     """
-    n = len(tolerances)
-    if a.numel() == 0:
-        return [Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)] * n
-    device = a.device
-    if counts is None:
-        seg = torch.zeros(a.numel(), dtype=torch.long, device=device)
-        starts = [0]
-    else:
-        sizes = torch.tensor(counts, device=device)
-        seg = torch.repeat_interleave(torch.arange(n, device=device), sizes)
-        starts = [0]
-        for count in counts[:-1]:
-            starts.append(starts[-1] + count)
-    rtol = torch.tensor([t.rtol for t in tolerances], dtype=torch.float64, device=device)
-    atol = torch.tensor([t.atol for t in tolerances], dtype=torch.float64, device=device)
-
-    def segment(values: torch.Tensor, how: str) -> torch.Tensor:
-        out = torch.zeros(n, dtype=values.dtype, device=device)
-        return out.scatter_reduce_(0, seg, values, how, include_self=False)
-
+    segments = _Segments(counts, a.device)
     ia, ib = a.view(_INT_VIEW[a.element_size()]), b.view(_INT_VIEW[b.element_size()])
-    exact = segment(ia == ib, "amin")
-    ulp = segment(_ulp_distance(ia, ib), "amax")
+    differ = segments.max((ia != ib).double())
+    ulp = segments.max(_ulp_distance(ia, ib))
     af, bf = a.double(), b.double()
     diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
-    close = diff <= atol[seg] + rtol[seg] * bf.abs()
-    mismatched = segment((~close).long(), "sum")
-    nonfinite = segment((~torch.isfinite(af) & torch.isfinite(bf)).long(), "sum")
-    floor = atol.clamp_min(torch.finfo(torch.float64).tiny)[seg]
-    scale = torch.maximum(torch.maximum(af.abs(), bf.abs()), floor)
-    rel = segment(diff / scale, "amax")
-    key = torch.nan_to_num(diff, nan=float("inf"))
-    worst_key = segment(key, "amax")
-    position = torch.arange(a.numel(), device=device)
-    worst = segment(torch.where(key == worst_key[seg], position, a.numel()), "amin")
+    b_abs = bf.abs()
+    close = diff <= b_abs * tolerance.rtol + tolerance.atol  # False for NaN
+    mismatched = segments.sum(close.logical_not_().double())
+    nonfinite = segments.sum((torch.isfinite(bf) & ~torch.isfinite(af)).double())
+    scale = torch.maximum(af.abs(), b_abs).clamp_min_(max(tolerance.atol, torch.finfo(torch.float64).tiny))
+    rel = segments.max(diff / scale)
+    worst = segments.argmax(torch.nan_to_num(diff, nan=float("inf")))
     table = torch.stack(
-        [
-            exact.double(),
-            mismatched.double(),
-            nonfinite.double(),
-            diff[worst],
-            rel,
-            ulp,
-            worst.double(),
-            af[worst],
-            bf[worst],
-        ]
+        [differ, mismatched, nonfinite, diff[worst], rel, ulp, worst.double(), af[worst], bf[worst]]
     ).tolist()
     return [
         Stats(
-            exact=bool(table[0][k]),
+            exact=table[0][k] == 0,
             mismatched=int(table[1][k]),
             nonfinite=int(table[2][k]),
             maxdiff=table[3][k],
             rel_err=table[4][k],
             ulp=table[5][k],
-            worst=int(table[6][k]) - starts[k] + offset,
+            worst=int(table[6][k]) - segments.starts[k] + offset,
             worst_manual=table[7][k],
             worst_reference=table[8][k],
         )
-        for k in range(n)
+        for k in range(len(segments.starts))
     ]
 
 
+class _Segments:
+    """Reductions over consecutive segments of a flat tensor (the whole tensor when ``counts`` is None)."""
+
+    def __init__(self, counts: Sequence[int] | None, device: torch.device) -> None:
+        self.starts = [0] if counts is None else [0, *itertools.accumulate(counts[:-1])]
+        self.lengths = None if counts is None else torch.tensor(counts, device=device)
+
+    def max(self, values: torch.Tensor) -> torch.Tensor:
+        if self.lengths is None:
+            return values.max().reshape(1)
+        return torch.segment_reduce(values, "max", lengths=self.lengths, unsafe=True)
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        if self.lengths is None:
+            return values.sum().reshape(1)
+        return torch.segment_reduce(values, "sum", lengths=self.lengths, unsafe=True)
+
+    def argmax(self, values: torch.Tensor) -> torch.Tensor:
+        """Flat position of each segment's first largest value."""
+        if self.lengths is None:
+            return values.argmax().reshape(1)
+        largest = self.max(values).repeat_interleave(self.lengths)
+        hits = (values == largest).nonzero().squeeze(1)
+        starts = torch.tensor(self.starts, device=values.device)
+        return hits[torch.searchsorted(hits, starts)]
+
+
 def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
-    """Units in the last place between floats given as integer views (monotone integer mapping)."""
+    """Units in the last place between floats given as their integer views, as float64.
+
+    Same sign: the integer views are ordered like the floats, so the distance is their
+    difference; opposite signs: the distance through zero, the sum of the magnitudes.
+    """
     magnitude = torch.iinfo(ia.dtype).max
-    oa, ob = ia.long(), ib.long()
-    oa = torch.where(oa < 0, -(oa & magnitude), oa)
-    ob = torch.where(ob < 0, -(ob & magnitude), ob)
-    same_sign = (oa < 0) == (ob < 0)
-    return torch.where(same_sign, (oa - ob).abs().double(), oa.double().abs() + ob.double().abs())
+    x, y = ia.long(), ib.long()
+    through_zero = (x & magnitude).double() + (y & magnitude).double()
+    return torch.where((x ^ y) < 0, through_zero, (x - y).abs_().double())
 
 
 def _merge(parts: Sequence[Stats]) -> Stats:
-    """Join the figures of consecutive chunks of one tensor."""
-    worst = max(parts, key=lambda p: (p.maxdiff != p.maxdiff or p.maxdiff, -p.worst))
+    """Join the figures of consecutive chunks of one tensor; NaN differences count as the worst."""
+    worst = max(parts, key=lambda p: (math.isnan(p.maxdiff), 0.0 if math.isnan(p.maxdiff) else p.maxdiff, -p.worst))
     return Stats(
         exact=all(p.exact for p in parts),
         mismatched=sum(p.mismatched for p in parts),
@@ -309,7 +310,7 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
     worst_index = _unravel(stats.worst, tuple(reference.shape))
     return Comparison(
         status=status,
-        message=_message(status, screened.problem, stats, approximate, worst_index, reference.numel()),
+        message=_message(status, screened.problem, screened.remedy, stats, approximate, worst_index, reference.numel()),
         exact=stats.exact and screened.status is None,
         approximate=approximate and screened.status is None,
         maxdiff=stats.maxdiff,
@@ -324,11 +325,13 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
     )
 
 
-def _message(status: str, problem: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int) -> str:
+def _message(
+    status: str, problem: str, remedy: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int
+) -> str:
     if status == OK:
         return ""
     if status == SHAPE:
-        verdict = "values match after a reshape (use keepdim=True)" if approximate else "values differ after a reshape"
+        verdict = f"values match after a reshape ({remedy})" if approximate else "values differ after a reshape"
         return f"{problem}; same number of elements, {verdict}"
     if problem:
         verdict = "values match once converted" if approximate else "values differ too"

@@ -127,3 +127,28 @@ def test_chunked_measure_equals_one_pass(monkeypatch, chunk):
     monkeypatch.setattr(compare_module, "CHUNK", chunk)
     chunked = compare_all([(m, r, MAKEMORE) for m, r in zip(manuals, references, strict=True)])
     assert chunked == expected
+
+
+def test_nan_is_the_worst_element_across_chunks_and_segments(monkeypatch):
+    reference = torch.zeros(100)
+    manual = reference.clone()
+    manual[10] = 5.0
+    manual[70] = math.nan
+    monkeypatch.setattr(compare_module, "CHUNK", 32)
+    alone = compare(manual, reference, MAKEMORE)
+    batched = compare_all([(torch.ones(3), torch.ones(3), MAKEMORE), (manual, reference, MAKEMORE)])[1]
+    for result in (alone, batched):
+        assert result.status == "nonfinite"
+        assert result.worst_index == (70,)
+        assert math.isnan(result.maxdiff)
+        assert result.mismatched == 2
+
+
+def test_shape_remedy_points_the_right_way():
+    column = torch.randn(64)
+    kept = compare(column.reshape(1, 64), column, MAKEMORE)
+    assert kept.message.endswith("values match after a reshape (drop the kept dimension: keepdim=False or .squeeze())")
+    square = torch.randn(2, 3)
+    assert compare(square.reshape(3, 2), square, MAKEMORE).message.endswith(
+        "values match after a reshape (.view(2, 3))"
+    )
