@@ -170,12 +170,16 @@ def evaluate(
     error: str | None = None,
     gold: Capture | None = None,
     rule: Rule | None = None,
+    independent: bool = False,
 ) -> Report:
     """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
 
     ``error`` is what stopped the backward part-way, if anything: it explains the
-    gradients it left missing. With ``gold`` (a float64 CPU capture, see :func:`.reference.gold`),
-    measured gradients are decided by the reference-relative ``rule`` (default k=2) instead.
+    gradients it left missing. ``independent`` says each gradient was computed from
+    correct upstream gradients (the grader's independent mode): every wrong one is then
+    its own root cause, instead of possibly following from a wrong one upstream.
+    With ``gold`` (a float64 CPU capture, see :func:`.reference.gold`), measured
+    gradients are decided by the reference-relative ``rule`` (default k=2) instead.
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
@@ -200,13 +204,13 @@ def evaluate(
         manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in checkable}
         judged = judge(comparisons, manuals, captured, gold, rule or Rule())
         comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
-    failed = {name for name, c in comparisons.items() if c.status in cmp.FAILING}
-    causes = root_causes(failed, {v.name: v for v in selected})
+    wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
+    causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
     device, dtype = str(captured.device), _dtype(captured.dtype)
     hints = {
-        name: hint(name, values.get(name_rule.format(name=name)), captured, c)
-        for name, c in comparisons.items()
-        if c.status in cmp.FAILING and c.status != cmp.GRAPH
+        name: hint(name, values.get(name_rule.format(name=name)), captured, comparisons[name])
+        for name, cause in causes.items()
+        if not cause
     }
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]

@@ -33,6 +33,8 @@ STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, 
 """Every status a row can have. All but ``ok`` and ``extra`` fail the check."""
 
 FAILING = frozenset(STATUSES) - {OK, EXTRA}
+WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
+"""Statuses of a gradient that was given but is wrong: the ones a mistake upstream can explain."""
 
 CHUNK = 1 << 19
 """Elements measured at once: bounds the temporaries of one comparison."""

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 import torch
 
-from gradcheck_kit import Graph, NotebookCell, Tolerance, check, load_cases
+from gradcheck_kit import Graph, NotebookCell, Tolerance, check, evaluate, load_cases
 
 MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
 BACKWARD = (MAKEMORE / "backward_ex1.py").read_text()
@@ -186,3 +186,26 @@ def test_a_broken_forward_is_one_error_row():
     assert [(row.status, row.variable) for row in report.rows] == [("error", "")]
     assert "undefined_name" in report.rows[0].message
     assert not report.passed
+
+
+def test_missing_gradients_are_neither_root_causes_nor_followers(graph):
+    report = check(
+        graph, broken("dW2 = h.T @ dlogits", "dW2 = 2 * h.T @ dlogits").split("cmp(")[0].replace("dh = ", "dhh = ")
+    )
+    assert report["h"].status == "missing"
+    assert not report["h"].root_cause and report["h"].caused_by == ""
+    assert [row.variable for row in report.rows if row.root_cause] == ["W2"]
+
+
+def test_independent_mode_makes_every_wrong_gradient_its_own_root_cause(graph):
+    from gradcheck_kit.capture import capture
+    from gradcheck_kit.manual import run_manual
+
+    captured = capture(graph)
+    values = run_manual(
+        broken("dlogprobs[range(n), Yb] = -1.0 / n", "dlogprobs[range(n), Yb] = 1.0 / n"), captured.namespace
+    ).values
+    report = evaluate(captured, values, case="independent", independent=True)
+    wrong = [row for row in report.rows if row.failed]
+    assert wrong and all(row.root_cause and not row.caused_by for row in wrong)
+    assert report["logprobs"].hint.startswith("sign flipped")

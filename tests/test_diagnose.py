@@ -111,8 +111,9 @@ def test_missing_branch_in_a_code_string_forward():
 
 
 def test_batch_size_falls_back_to_the_leading_dimension():
-    manual = "dy = z\ndz = y\ndx = 2 * dy + x.exp() * dz\n"
-    assert check(tiny(), manual)["x"].hint == "off by a factor n (n = 4)"
+    report = check(tiny(), "dy = z\ndz = y\ndx = 2 * dy + x.exp() * dz\n")
+    assert report["y"].hint == "off by a factor n (n = 4)"
+    assert report["x"].caused_by == "y" and report["x"].hint == ""  # follows from upstream: no hint of its own
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,7 @@ class Grader:
             variables=list(assignment.points),
             name_rule=assignment.name_rule,
             error=message or None,
+            independent=self.settings.independent,
         )
         results = [
             VariableResult(
