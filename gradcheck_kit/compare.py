@@ -36,7 +36,7 @@ FAILING = frozenset(STATUSES) - {OK, EXTRA}
 WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
 """Statuses of a gradient that was given but is wrong: the ones a mistake upstream can explain."""
 
-CHUNK = 1 << 19
+CHUNK = 1 << 18
 """Elements measured at once: bounds the temporaries of one comparison."""
 
 _INT_VIEW = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}

@@ -118,7 +118,7 @@ def test_one_bad_pair_does_not_stop_the_others():
     assert [r.status for r in results] == ["missing", "not_tensor", "ok"]
 
 
-@pytest.mark.parametrize("chunk", [7, 64, 1 << 19])
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 18])
 def test_chunked_measure_equals_one_pass(monkeypatch, chunk):
     generator = torch.Generator().manual_seed(0)
     references = [torch.randn(shape, generator=generator) for shape in [(5, 9), (1,), (40,), (3, 3, 3)]]
