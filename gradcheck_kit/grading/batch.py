@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+import torch
+
 from .grader import Graded, Grader
 from .outputs import Outputs, folder_name
 from .progress import Progress
@@ -45,6 +47,8 @@ def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int
         finally:
             free.put(sandbox)
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the cores belong to the sandboxes; a multi-threaded judge only contends with them
     try:
         with ThreadPoolExecutor(len(sandboxes)) as pool:
             list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
@@ -53,6 +57,7 @@ def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int
                 if progress is not None:
                     progress.advance()
     finally:
+        torch.set_num_threads(threads)
         for sandbox in sandboxes:
             sandbox.close()
     return len(todo)
