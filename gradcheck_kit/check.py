@@ -102,7 +102,8 @@ def cross_check(
     )
     device = f"{device_a}->{device_b}"
     dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
-    return Report([replace(row, device=device, dtype=dtype) for row in report.rows])
+    tensors = {(case, device, dtype, variable): pair for (case, _, _, variable), pair in report.tensors.items()}
+    return Report([replace(row, device=device, dtype=dtype) for row in report.rows], tensors)
 
 
 def run_case(
@@ -293,7 +294,8 @@ def _with_fd(report: Report, captured: Capture, values: Mapping[str, Any], fd: l
     """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
     manual = {name: values.get(rule.format(name=name)) for name in fd}
     samples = spot_check(captured.graph, manual, fd, reference=captured)
-    return Report([replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows])
+    rows = [replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows]
+    return Report(rows, report.tensors)
 
 
 def _is_float(value: Any) -> bool:

@@ -92,7 +92,9 @@ def test_cross_check_float32_manual_against_float64_reference(makemore):
     assert {(r.device, r.dtype) for r in report.rows} == {("cpu->cpu", "float32->float64")}
     assert report["W1"].rtol == 1.3e-6
     buggy = BACKWARD.replace("dW2 = h.T @ dlogits", "dW2 = h.T @ dlogits * 1.001")
-    assert cross_check(makemore, buggy, ("cpu", "float32"), ("cpu", "float64"))["W2"].status == "mismatch"
+    crossed = cross_check(makemore, buggy, ("cpu", "float32"), ("cpu", "float64"))
+    assert crossed["W2"].status == "mismatch"
+    assert list(crossed.tensors) == [("makemore", "cpu->cpu", "float32->float64", "W2")]  # the heatmap follows
 
 
 @cuda
