@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .check import run_case
-from .devices import DTYPES
+from .devices import DTYPES, parse_device
 from .graph import load_cases
 from .reference import Rule
 from .report import Report, write
@@ -57,6 +57,8 @@ def _run_check(args: argparse.Namespace) -> int:
         return 2
     try:
         judging = _judging(args)
+        for device in args.device or ():
+            parse_device(device)
     except ValueError as error:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2

@@ -33,24 +33,34 @@ def available_devices() -> list[str]:
     return found
 
 
-def skip_reason(device: str) -> str | None:
-    """Why ``device`` cannot be used here, or ``None`` when it can."""
+SUPPORTED = ("cpu", "cuda", "mps")
+
+
+def parse_device(device: str) -> torch.device:
+    """``"cuda:0"`` -> ``torch.device("cuda:0")``; a typo or an unsupported kind is a ValueError, not a skip."""
     try:
         parsed = torch.device(device)
-    except RuntimeError as error:
-        return f"not a device: {error}"
-    if parsed.type == "cpu":
-        return None
+    except RuntimeError:
+        raise ValueError(
+            f"unknown device {device!r}: expected one of {', '.join(SUPPORTED)} (with :N for cuda)"
+        ) from None
+    if parsed.type not in SUPPORTED:
+        raise ValueError(f"device {device!r} is not supported by gradcheck-kit: expected one of {', '.join(SUPPORTED)}")
+    return parsed
+
+
+def skip_reason(device: str) -> str | None:
+    """Why the valid ``device`` cannot be used on this machine, or ``None`` when it can."""
+    parsed = parse_device(device)
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             return "CUDA is not available (torch.cuda.is_available() is False)"
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
             return f"{device}: only {torch.cuda.device_count()} CUDA device(s) present"
-        return None
     if parsed.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         return None if mps is not None and mps.is_available() else "MPS is not available"
-    return f"device type {parsed.type!r} is not supported by gradcheck-kit"
+    return None
 
 
 def cross_pairs(devices: Iterable[str]) -> list[tuple[str, str]]:

@@ -77,3 +77,8 @@ def test_console_script_runs_as_installed():
     )
     assert result.returncode == 0, result.stderr
     assert "logits" in result.stdout
+
+
+def test_a_mistyped_device_is_a_usage_error_not_a_skip(capsys):
+    assert main(["check", str(MAKEMORE), "--device", "gpu0"]) == 2
+    assert "unknown device 'gpu0'" in capsys.readouterr().err

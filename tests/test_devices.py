@@ -44,8 +44,10 @@ def test_parse_dtype_names_the_choices():
 
 def test_skip_reasons():
     assert skip_reason("cpu") is None
-    assert "not supported" in skip_reason("xpu")
-    assert "not a device" in skip_reason("gpu0")
+    with pytest.raises(ValueError, match="device 'xpu' is not supported by gradcheck-kit"):
+        skip_reason("xpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0': expected one of cpu, cuda, mps"):
+        skip_reason("gpu0")
     assert skip_reason("cuda:99") is not None
 
 
