@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .tolerance import Tolerance
@@ -138,16 +140,23 @@ def load_cases(path: str | Path) -> list[Case]:
 
 def _load_file(file: Path) -> list[Case]:
     before = {name for name, case in _REGISTRY.items() if case.source != str(file)}
-    module_name = f"_gradcheck_cases_{abs(hash(str(file))):x}"
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    assert spec is not None and spec.loader is not None
+    import_file(file, "_gradcheck_cases")
+    return [case for name, case in _REGISTRY.items() if name not in before and case.source == str(file)]
+
+
+def import_file(path: Path, prefix: str) -> ModuleType:
+    """Import the Python file ``path`` as a private module, with its folder on ``sys.path`` while it
+    runs so that it can import its siblings as a script would (``from model import forward``)."""
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}_{zlib.crc32(str(path).encode()):x}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(file.parent))
+    sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(file.parent))
-    return [case for name, case in _REGISTRY.items() if name not in before and case.source == str(file)]
+        sys.path.remove(str(path.parent))
+    return module
 
 
 def _caller_file() -> str:

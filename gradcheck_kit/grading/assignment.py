@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..graph import Graph
+from ..graph import Graph, import_file
 from ..tolerance import Tolerance
 
 
@@ -49,15 +47,10 @@ def load_assignment(path: str | Path) -> Assignment:
     path = Path(path).resolve()
     if not path.is_file():
         raise AssignmentError(f"no assignment file at {str(path)!r}")
-    spec = importlib.util.spec_from_file_location(f"_gradcheck_assignment_{abs(hash(str(path))):x}", path)
-    if spec is None or spec.loader is None:
-        raise AssignmentError(f"{path} is not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
+        module = import_file(path, "_gradcheck_assignment")
+    except ImportError as error:
+        raise AssignmentError(str(error)) from None
     assignment = getattr(module, "ASSIGNMENT", None)
     if not isinstance(assignment, Assignment):
         raise AssignmentError(f"{path} must bind ASSIGNMENT to a gradcheck_kit.grading.Assignment")
