@@ -1,50 +1,9 @@
-"""Shared fixtures: one grading run over every sample and hostile submission, reused by the tests."""
+"""Shared fixture: one grading run over every sample and hostile submission, reused by the tests."""
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-from pathlib import Path
-
 import pytest
-
-from gradcheck_kit.grading.cli import add_commands
-
-ROOT = Path(__file__).resolve().parents[2]
-ASSIGNMENT = ROOT / "examples" / "makemore" / "assignment.py"
-SAMPLES = ROOT / "examples" / "makemore" / "submissions"
-HOSTILE = Path(__file__).resolve().parent / "hostile"
-
-
-def grade(out: Path, submissions: list[Path], *options: str) -> int:
-    """Run ``gradcheck-kit grade`` in-process with short limits; returns its exit status."""
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    argv = ["grade", "--assignment", str(ASSIGNMENT), "--out", str(out), "--timeout", "2", "--memory", "256"]
-    args = parser.parse_args([*argv, "--quiet", *options, *map(str, submissions)])
-    return args.run(args)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
-class Run:
-    """The outputs of one grading run, indexed by submission."""
-
-    def __init__(self, out: Path, status: int) -> None:
-        self.out = out
-        self.status = status
-        self.gradebook = {row["submission"]: row for row in read_csv(out / "gradebook.csv")}
-        self.variables = read_csv(out / "variables.csv")
-
-    def failing(self, submission: str) -> list[str]:
-        return [r["variable"] for r in self.variables if r["submission"] == submission and r["status"] != "ok"]
-
-    def results(self, submission: str) -> dict:
-        return json.loads((self.out / Path(submission).stem / "results.json").read_text())
+from grading_support import HOSTILE, SAMPLES, Run, grade
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from conftest import SAMPLES, Run, grade, read_csv
+from grading_support import SAMPLES, Run, grade, read_csv
 
 from gradcheck_kit.grading.cli import add_commands
 from gradcheck_kit.grading.outputs import GRADEBOOK_COLUMNS, VARIABLE_COLUMNS, merge

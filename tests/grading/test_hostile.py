@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import Run
+from grading_support import Run
 
 # submission -> (score it honestly earned, status, a phrase its message must contain)
 HOSTILE = {
