@@ -6,13 +6,17 @@ intermediate, how the two compare, which one is wrong first, and why.
 
 from .capture import Capture, GraphError, Variable, capture
 from .check import check, evaluate, run_case
-from .compare import Comparison, compare, compare_all
+from .compare import FAILING, STATUSES, Comparison, compare, compare_all
 from .graph import Case, Graph, graph, load_cases, register, registered
 from .manual import NotebookCell, run_manual
-from .report import Report, Row, write
+from .report import ERROR, SKIPPED, Report, Row, write
 from .tolerance import PRESETS, Tolerance
 
 __all__ = [
+    "ERROR",
+    "FAILING",
+    "SKIPPED",
+    "STATUSES",
     "PRESETS",
     "Capture",
     "Case",

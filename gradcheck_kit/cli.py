@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .check import run_case
 from .devices import DTYPES, parse_device
+from .grading.cli import add_commands as add_grading_commands
 from .graph import load_cases
 from .reference import Rule
 from .report import Report, write
@@ -22,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradcheck-kit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     _add_check(commands)
-    _add_grading(commands)
+    add_grading_commands(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -98,14 +99,6 @@ def _judging(args: argparse.Namespace) -> dict[str, object]:
     tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
     rule = Rule(args.k, args.floor) if args.rule == "reference" else None
     return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
-
-
-def _add_grading(commands: argparse._SubParsersAction) -> None:
-    try:
-        from .grading.cli import add_commands
-    except ImportError:
-        return
-    add_commands(commands)
 
 
 if __name__ == "__main__":

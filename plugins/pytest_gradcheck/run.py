@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from gradcheck_kit import Case, Graph, Report, Tolerance, run_case
-from gradcheck_kit.report import SKIPPED
+from gradcheck_kit import SKIPPED, Case, Graph, Report, Tolerance, run_case
 
 from .options import KEYS, Settings, parse
 from .results import RESULTS

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_kit import Report, Row, write
-from gradcheck_kit.report import SKIPPED
+from gradcheck_kit import SKIPPED, Report, Row, write
 
 from .results import Results
 from .run import failure_text
