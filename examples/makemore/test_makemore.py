@@ -86,7 +86,7 @@ def test_dataset_matches_the_notebook_layout() -> None:
     assert Y.tolist() == [5, 13, 13, 1, 0]
     assert generated_words() == generated_words()
     (Xtr, _), (Xdev, _), (Xte, _) = splits()
-    assert Xtr.shape[0] > 8 * Xdev.shape[0] > 0 and Xte.shape[0] > 0
+    assert Xtr.shape[0] > 6 * Xdev.shape[0] > 0 and Xte.shape[0] > 0  # 80/10/10 by words, not by examples
 
 
 def test_make_inputs_is_reproducible() -> None:
