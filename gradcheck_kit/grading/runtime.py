@@ -37,7 +37,7 @@ class AutogradNotAllowed(RuntimeError):
 
 
 def forbid_autograd() -> None:
-    """Replace torch's backward, grad and functional transforms with a function that raises a clear error."""
+    """Replace torch's backward, grad, functional transforms and ``Tensor.grad`` with a clear error."""
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AutogradNotAllowed(AUTOGRAD_MESSAGE)
@@ -47,6 +47,7 @@ def forbid_autograd() -> None:
             return refuse
 
     torch.Tensor.backward = refuse  # type: ignore[method-assign]
+    torch.Tensor.grad = property(refuse, refuse)  # type: ignore[assignment,method-assign]
     torch.autograd.backward = refuse
     torch.autograd.grad = refuse
     torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]
