@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from . import compare as cmp
-from .capture import Capture, capture
+from .capture import Capture, Variable, capture
 from .devices import cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .finite_diff import spot_check, summarize
@@ -184,39 +184,39 @@ def evaluate(
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
-    overrides = overrides or {}
-    comparisons = {}
-    checkable = [v for v in selected if v.problem is None]
-    pairs = []
-    for v in checkable:
-        grad_name = name_rule.format(name=v.name)
-        tol = overrides.get(v.name) or resolve(tolerance, v.grad.dtype)
-        pairs.append((values.get(grad_name), v.grad, tol))
-    for v, comparison in zip(checkable, cmp.compare_all(pairs), strict=True):
+    manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in selected}
+    comparisons = _compare(selected, manuals, tolerance, overrides or {})
+    for name, comparison in comparisons.items():
         if comparison.status == cmp.MISSING:
-            grad_name = name_rule.format(name=v.name)
-            comparison = replace(comparison, message=_missing(grad_name, values, error, name_rule, captured))
-        comparisons[v.name] = comparison
-    for v in selected:
-        if v.problem is not None:
-            comparisons[v.name] = cmp.Comparison(cmp.GRAPH, v.problem)
+            message = _missing(name_rule.format(name=name), values, error, name_rule, captured)
+            comparisons[name] = replace(comparison, message=message)
     judged: dict[str, Judged] = {}
     if gold is not None:
-        manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in checkable}
         judged = judge(comparisons, manuals, captured, gold, rule or Rule())
         comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
-    device, dtype = str(captured.device), _dtype(captured.dtype)
     hints = {
-        name: hint(name, values.get(name_rule.format(name=name)), captured, comparisons[name])
-        for name, cause in causes.items()
-        if not cause
+        name: hint(name, manuals[name], captured, comparisons[name]) for name, cause in causes.items() if not cause
     }
+    device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
     rows += _extras(case, device, dtype, values, captured, name_rule)
     return Report(rows, _failing_tensors(rows, values, captured, name_rule))
+
+
+def _compare(
+    selected: list[Variable],
+    manuals: Mapping[str, Any],
+    tolerance: Tolerance | str | None,
+    overrides: Mapping[str, Tolerance],
+) -> dict[str, cmp.Comparison]:
+    """One batched comparison of every checkable variable; a graph problem is its own row."""
+    checkable = [v for v in selected if v.problem is None]
+    pairs = [(manuals[v.name], v.grad, overrides.get(v.name) or resolve(tolerance, v.grad.dtype)) for v in checkable]
+    compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
+    return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
 
 
 def _failing_tensors(
