@@ -186,11 +186,18 @@ class Report:
         """A self-contained HTML page: one table per cell, failing rows coloured, and under each
         table the heatmaps of its failing variables as embedded PNGs (root causes unfolded)."""
         page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gradcheck-kit report</title>{_STYLE}</head>"
-        page += f"<body>{self._repr_html_()}</body></html>\n"
+        page += f"<body>{self._html(roots_only=False)}</body></html>\n"
         return _write(path, page)
 
     def _repr_html_(self) -> str:
-        return "".join(_html_cell(cell, rows) + _html_heatmaps(rows, self.tensors) for cell, rows in self.cells())
+        """Jupyter's view: the tables, with heatmaps of the root causes only (each takes a moment to draw)."""
+        return self._html(roots_only=True)
+
+    def _html(self, roots_only: bool) -> str:
+        return "".join(
+            _html_cell(cell, rows) + _html_heatmaps([r for r in rows if r.root_cause or not roots_only], self.tensors)
+            for cell, rows in self.cells()
+        )
 
     def __str__(self) -> str:
         return self.to_table()

@@ -45,6 +45,13 @@ def test_failing_variables_get_embedded_png_heatmaps_and_passing_ones_none():
     assert not IMAGE.findall(check(GRAPH, RIGHT).to_html())
 
 
+def test_jupyter_view_draws_only_the_root_causes():
+    report = check(GRAPH, RIGHT.replace("dp = 2 * p / n", "dp = -2 * p / n"))
+    view = report._repr_html_()
+    assert len(IMAGE.findall(view)) == 1
+    assert "<summary><b>p</b> mismatch" in view and "<tr class='fail'>" in view
+
+
 def test_the_same_report_gives_the_same_page():
     report = check(GRAPH, WRONG)
     assert report.to_html() == report.to_html()
