@@ -46,7 +46,6 @@ class Capture:
     loss: torch.Tensor
     device: torch.device
     dtype: torch.dtype
-    notes: list[str] = field(default_factory=list)
 
 
 class GraphError(Exception):

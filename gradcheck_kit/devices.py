@@ -22,17 +22,6 @@ def parse_dtype(name: str) -> torch.dtype:
     return DTYPES[key]
 
 
-def available_devices() -> list[str]:
-    """Every device kind torch can use here: cpu, and cuda / mps when present."""
-    found = ["cpu"]
-    if torch.cuda.is_available():
-        found.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found
-
-
 SUPPORTED = ("cpu", "cuda", "mps")
 
 

@@ -116,12 +116,9 @@ class BoundedOutput:
 
     def __init__(self, limit: int) -> None:
         self.remaining = limit
-        self.truncated = False
 
     def write(self, text: str) -> int:
-        data = str(text).encode("utf-8", "replace")
-        if len(data) > self.remaining:
-            data, self.truncated = data[: self.remaining], True
+        data = str(text).encode("utf-8", "replace")[: self.remaining]
         if data:
             self.remaining -= os.write(1, data)
         return len(text)
