@@ -43,6 +43,9 @@ sys.path.insert(0, str(MAKEMORE))
 
 from data import splits  # noqa: E402
 from model import BATCH_SIZE, BLOCK_SIZE, SEED, forward, init_params, make_inputs  # noqa: E402
+from train import backward as train_backward  # noqa: E402
+from train import forward as train_forward  # noqa: E402
+from train import sgd  # noqa: E402
 
 from gradcheck_kit import Graph, check  # noqa: E402
 from gradcheck_kit.compare import compare  # noqa: E402
@@ -160,11 +163,8 @@ def torch_gradcheck(fast: bool) -> Callable[[], bool]:
 
 
 class Trainer:
-    """One SGD step of Exercise 4 (n_hidden=200), as train.py's loop body, with either backward.
-
-    train.py exposes the whole loop only, so its step is repeated here: the manual step
-    is its body line for line; the autograd step has the same forward and update.
-    """
+    """One SGD step of Exercise 4 (n_hidden=200) with train.py's forward and update, and either
+    train.py's hand-written backward or ``loss.backward()``."""
 
     def __init__(self, n_hidden: int = 200, lr: float = 0.1) -> None:
         (self.Xtr, self.Ytr), _, _ = splits(None, BLOCK_SIZE)
@@ -179,68 +179,25 @@ class Trainer:
 
     @torch.no_grad()
     def manual_step(self) -> list[torch.Tensor]:
-        """Forward, the hand-written backward (Exercises 2 and 3 fused), SGD update."""
-        C, W1, b1, W2, b2, bngain, bnbias = self.params
-        n = BATCH_SIZE
+        """train.py's step: forward, the hand-written backward (Exercises 2 and 3 fused), SGD update."""
         Xb, Yb = self.batch()
-        emb = C[Xb]
-        embcat = emb.view(emb.shape[0], -1)
-        hprebn = embcat @ W1 + b1
-        bnmean = hprebn.mean(0, keepdim=True)
-        bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-        bnvar_inv = (bnvar + 1e-5) ** -0.5
-        bnraw = (hprebn - bnmean) * bnvar_inv
-        hpreact = bngain * bnraw + bnbias
-        h = torch.tanh(hpreact)
-        logits = h @ W2 + b2
-        loss = F.cross_entropy(logits, Yb)
-        dlogits = F.softmax(logits, 1)
-        dlogits[range(n), Yb] -= 1
-        dlogits /= n
-        dh = dlogits @ W2.T
-        dW2 = h.T @ dlogits
-        db2 = dlogits.sum(0)
-        dhpreact = (1.0 - h**2) * dh
-        dbngain = (bnraw * dhpreact).sum(0, keepdim=True)
-        dbnbias = dhpreact.sum(0, keepdim=True)
-        dhprebn = (
-            bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
-        )
-        dembcat = dhprebn @ W1.T
-        dW1 = embcat.T @ dhprebn
-        db1 = dhprebn.sum(0)
-        demb = dembcat.view(emb.shape)
-        dC = torch.zeros_like(C).index_add_(0, Xb.view(-1), demb.view(-1, demb.shape[-1]))
-        grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]
-        for param, grad in zip(self.params, grads, strict=True):
-            param += -self.lr * grad
+        loss, saved = train_forward(self.params, Xb, Yb)
+        grads = train_backward(self.params, Xb, Yb, saved)
+        sgd(self.params, grads, self.lr)
         loss.item()
         return grads
 
     def autograd_step(self) -> list[torch.Tensor]:
         """The same forward, ``loss.backward()``, the same SGD update."""
-        C, W1, b1, W2, b2, bngain, bnbias = self.params
         for p in self.params:
             p.requires_grad_(True)
-        Xb, Yb = self.batch()
-        emb = C[Xb]
-        embcat = emb.view(emb.shape[0], -1)
-        hprebn = embcat @ W1 + b1
-        bnmean = hprebn.mean(0, keepdim=True)
-        bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-        bnvar_inv = (bnvar + 1e-5) ** -0.5
-        bnraw = (hprebn - bnmean) * bnvar_inv
-        hpreact = bngain * bnraw + bnbias
-        h = torch.tanh(hpreact)
-        logits = h @ W2 + b2
-        loss = F.cross_entropy(logits, Yb)
-        for p in self.params:
             p.grad = None
+        Xb, Yb = self.batch()
+        loss, _ = train_forward(self.params, Xb, Yb)
         loss.backward()
         grads = [p.grad for p in self.params]
         with torch.no_grad():
-            for p in self.params:
-                p += -self.lr * p.grad
+            sgd(self.params, grads, self.lr)
         loss.item()
         return grads
 
