@@ -337,7 +337,7 @@ def run_training(repeats: int) -> list[tuple[str, str, str]]:
     manual, auto = interleaved_ms([Trainer().manual_step, Trainer().autograd_step], steps, warmup=20)
     return [
         ("Exercise 4 training step (n_hidden=200, batch 32)", "ms", "runs"),
-        ("  manual backward (train.py's loop body)", f"{manual:.3f}", str(steps)),
+        ("  manual backward (train.py's step)", f"{manual:.3f}", str(steps)),
         ("  loss.backward()", f"{auto:.3f}", str(steps)),
         ("  ratio manual / loss.backward()", f"{manual / auto:.2f}x", ""),
     ]
