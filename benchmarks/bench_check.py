@@ -43,6 +43,7 @@ sys.path.insert(0, str(MAKEMORE))
 
 from data import splits  # noqa: E402
 from model import BATCH_SIZE, BLOCK_SIZE, SEED, forward, init_params, make_inputs  # noqa: E402
+from timing import median_ms  # noqa: E402
 from train import backward as train_backward  # noqa: E402
 from train import forward as train_forward  # noqa: E402
 from train import sgd  # noqa: E402
@@ -59,18 +60,6 @@ MIB = 1 << 20
 
 
 # --------------------------------------------------------------------------- timing
-
-
-def median_ms(function: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``function()`` in milliseconds, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def interleaved_ms(functions: list[Callable[[], Any]], repeats: int, warmup: int = 2) -> list[float]:

@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -33,23 +29,13 @@ MAKEMORE = ROOT / "examples" / "makemore"
 sys.path.insert(0, str(MAKEMORE))
 
 from model import forward, make_inputs  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 from gradcheck_kit import load_cases, run_case  # noqa: E402
 from gradcheck_kit.reference import Rule  # noqa: E402
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
-
-
-def median_s(function: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``function()`` in seconds, after one untimed call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def gradcheck(fast: bool) -> bool:
@@ -75,17 +61,17 @@ def main() -> None:
     print("fixed tolerances:", matrix.summary().replace("\n", " | "))
     print("reference rule:  ", relative.summary().replace("\n", " | "))
     timings = {
-        "gradcheck-kit matrix (4 dtypes, fixed tolerances)": median_s(
-            lambda: run_case(case, ["cpu"], DTYPES), args.repeats
+        "gradcheck-kit matrix (4 dtypes, fixed tolerances)": median_ms(
+            lambda: run_case(case, ["cpu"], DTYPES), args.repeats, warmup=1
         ),
-        "gradcheck-kit matrix (4 dtypes, reference rule)": median_s(
-            lambda: run_case(case, ["cpu"], DTYPES, rule=Rule()), args.repeats
+        "gradcheck-kit matrix (4 dtypes, reference rule)": median_ms(
+            lambda: run_case(case, ["cpu"], DTYPES, rule=Rule()), args.repeats, warmup=1
         ),
-        "torch gradcheck slow (float64)": median_s(lambda: gradcheck(False), max(1, args.repeats // 2)),
-        "torch gradcheck fast (float64)": median_s(lambda: gradcheck(True), args.repeats),
+        "torch gradcheck slow (float64)": median_ms(lambda: gradcheck(False), max(1, args.repeats // 2), warmup=1),
+        "torch gradcheck fast (float64)": median_ms(lambda: gradcheck(True), args.repeats, warmup=1),
     }
-    for name, seconds in timings.items():
-        print(f"{name:52s} {1000 * seconds:9.1f} ms")
+    for name, milliseconds in timings.items():
+        print(f"{name:52s} {milliseconds:9.1f} ms")
     names = list(timings)
     for ours in names[:2]:
         for theirs in names[2:]:
