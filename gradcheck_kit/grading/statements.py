@@ -15,22 +15,35 @@ CMP = "cmp"
 
 def exempt_names(statement: ast.stmt) -> frozenset[str]:
     """Names whose reads during ``statement`` must not record them: the ones it writes or only shows to cmp."""
-    written = _written(statement)
-    loaded_outside_cmp = _loads(statement, skip_cmp=True)
-    loaded_in_cmp = _loads(statement, skip_cmp=False) - loaded_outside_cmp
-    return frozenset(written | loaded_in_cmp)
+    names = _Names()
+    names.visit(statement, in_cmp=False)
+    return frozenset(names.written | (names.shown - names.read))
 
 
-def _written(statement: ast.stmt) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.update(_base(node))
-        elif isinstance(node, ast.Call) and _is_inplace_method(node.func):
-            names.update(_base(node.func))
-    return names
+class _Names:
+    """One walk over a statement: names written, read outside ``cmp(...)``, and read inside it."""
+
+    def __init__(self) -> None:
+        self.written: set[str] = set()
+        self.read: set[str] = set()
+        self.shown: set[str] = set()
+
+    def visit(self, node: ast.AST, in_cmp: bool) -> None:
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                (self.shown if in_cmp else self.read).add(node.id)
+            else:
+                self.written.add(node.id)
+            return
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+            self.written.update(_base(node))
+        elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id == CMP:
+                in_cmp = True
+            elif _is_inplace_method(node.func):
+                self.written.update(_base(node.func))
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, in_cmp)
 
 
 def _is_inplace_method(func: ast.expr) -> bool:
@@ -43,14 +56,3 @@ def _base(node: ast.expr) -> set[str]:
     while isinstance(node, (ast.Subscript, ast.Attribute)):
         node = node.value
     return {node.id} if isinstance(node, ast.Name) else set()
-
-
-def _loads(node: ast.AST, skip_cmp: bool) -> set[str]:
-    if skip_cmp and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == CMP:
-        return set()
-    if isinstance(node, ast.Name):
-        return {node.id} if isinstance(node.ctx, ast.Load) else set()
-    names: set[str] = set()
-    for child in ast.iter_child_nodes(node):
-        names |= _loads(child, skip_cmp)
-    return names
