@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -10,8 +11,13 @@ from pathlib import Path
 import torch
 
 from .grader import Graded, Grader
+from .launch import Zygote
 from .outputs import Outputs, folder_name
 from .progress import Progress
+
+_SWITCH_INTERVAL = 0.0005
+"""Seconds a grader thread may hold the GIL while another wants it (Python's default is 0.005): a child
+waiting for the answer to a commit should not wait for another submission's judging."""
 
 
 def shard(paths: Sequence[Path], index: int, count: int) -> list[Path]:
@@ -32,10 +38,22 @@ def check_names(paths: Sequence[Path]) -> None:
         seen[key] = path
 
 
-def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int, progress: Progress | None) -> int:
-    """Grade every path not already done, ``jobs`` at a time; returns how many were graded now."""
+def grade_all(
+    grader: Grader,
+    paths: Sequence[Path],
+    outputs: Outputs,
+    jobs: int,
+    progress: Progress | None,
+    zygotes: Sequence[Zygote] = (),
+) -> int:
+    """Grade every path not already done, ``jobs`` at a time, in ``zygotes`` started in advance if given
+    (the rest are spawned); returns how many were graded now."""
     todo = [path for path in paths if path.name not in outputs.done]
-    sandboxes = [grader.sandbox() for _ in range(max(1, min(jobs, len(todo))))]
+    count = max(1, min(jobs, len(todo)))
+    spares = list(zygotes)[:count]
+    sandboxes = [grader.sandbox(spares[index] if index < len(spares) else None) for index in range(count)]
+    for unused in list(zygotes)[count:]:
+        unused.stop(0)
     free: queue.Queue = queue.Queue()
     for sandbox in sandboxes:
         free.put(sandbox)
@@ -47,8 +65,9 @@ def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int
         finally:
             free.put(sandbox)
 
-    threads = torch.get_num_threads()
+    threads, interval = torch.get_num_threads(), sys.getswitchinterval()
     torch.set_num_threads(1)  # the cores belong to the sandboxes; a multi-threaded judge only contends with them
+    sys.setswitchinterval(_SWITCH_INTERVAL)
     try:
         with ThreadPoolExecutor(len(sandboxes)) as pool:
             list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
@@ -58,6 +77,7 @@ def grade_all(grader: Grader, paths: Sequence[Path], outputs: Outputs, jobs: int
                     progress.advance()
     finally:
         torch.set_num_threads(threads)
+        sys.setswitchinterval(interval)
         for sandbox in sandboxes:
             sandbox.close()
     return len(todo)

@@ -13,6 +13,7 @@ from pathlib import Path
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
 from .grader import Grader
+from .launch import Zygote, fork_zygotes
 from .outputs import Outputs, merge
 from .progress import Progress
 from .sandbox import Limits, SandboxError
@@ -48,9 +49,22 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _run_grade(args: argparse.Namespace) -> int:
     try:
-        assignment = load_assignment(args.assignment)
         paths = shard(args.submissions, *args.shard) if args.shard else list(args.submissions)
         check_names(paths)
+    except ValueError as error:
+        print(f"gradcheck-kit grade: {error}", file=sys.stderr)
+        return 2
+    zygotes = fork_zygotes(max(1, min(args.jobs, len(paths))))  # before any reference gradient exists
+    try:
+        return _grade(args, paths, zygotes)
+    finally:
+        for zygote in zygotes:
+            zygote.stop(0)
+
+
+def _grade(args: argparse.Namespace, paths: list[Path], zygotes: list[Zygote]) -> int:
+    try:
+        assignment = load_assignment(args.assignment)
         limits = Limits(timeout=args.timeout, memory_mb=args.memory)
         grader = Grader(assignment, limits=limits, independent=not args.cascade)
     except (AssignmentError, ValueError) as error:
@@ -60,7 +74,7 @@ def _run_grade(args: argparse.Namespace) -> int:
     todo = sum(path.name not in outputs.done for path in paths)
     progress = None if args.quiet else Progress(todo)
     try:
-        grade_all(grader, paths, outputs, args.jobs, progress)
+        grade_all(grader, paths, outputs, args.jobs, progress, zygotes)
     except SandboxError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from ..check import evaluate
 from ..compare import OK
 from ..report import Row
 from .assignment import Assignment
+from .launch import Zygote
 from .sandbox import Limits, RunResult, Sandbox, Settings
 from .submission import SubmissionError, read_source
 
@@ -79,13 +80,14 @@ class Grader:
             limits=limits or Limits(),
         )
 
-    def sandbox(self) -> Sandbox:
-        """A new sandbox holding detached copies of the forward values (no reference gradient)."""
+    def sandbox(self, zygote: Zygote | None = None) -> Sandbox:
+        """A new sandbox holding detached copies of the forward values (no reference gradient), run by
+        ``zygote`` when one was started in advance."""
         values = {
             name: value.detach().clone() if isinstance(value, torch.Tensor) else value
             for name, value in self.captured.namespace.items()
         }
-        return Sandbox(values, self.settings)
+        return Sandbox(values, self.settings, zygote)
 
     def grade(self, path: Path, sandbox: Sandbox) -> Graded:
         """Grade the submission at ``path``; never raises for anything the submission is or does."""

@@ -13,8 +13,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -25,12 +23,12 @@ from typing import Any
 import torch
 
 from .channel import ChannelError, ChannelTimeout, decode_value, encode_value, read_frame, write_frame
+from .launch import Zygote, spawn_zygote
 
 OnCommit = Callable[[str, Any, bool], "torch.Tensor | None"]
 """``on_commit(variable, value, wants_reference)``: record the student's value (``None`` when missing)
 and return the reference to send back, or ``None``."""
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _ZYGOTE_GRACE = 10.0
 _ZYGOTE_START = 120.0
 """Seconds a zygote may take to import torch and load the forward values."""
@@ -74,13 +72,17 @@ class RunResult:
 
 
 class Sandbox:
-    """A zygote holding ``values`` (the forward namespace), started on first use, restarted if it dies."""
+    """A zygote holding ``values`` (the forward namespace), started on first use, restarted if it dies.
 
-    def __init__(self, values: Mapping[str, Any], settings: Settings) -> None:
+    ``zygote``, when given, is a zygote already started (see :func:`.launch.fork_zygotes`)
+    that the first start uses; any later start spawns a fresh one.
+    """
+
+    def __init__(self, values: Mapping[str, Any], settings: Settings, zygote: Zygote | None = None) -> None:
         self._values = dict(values)
         self.settings = settings
-        self._process: subprocess.Popen[bytes] | None = None
-        self._control: socket.socket | None = None
+        self._spare = zygote
+        self._zygote: Zygote | None = None
         self._unreaped = False
 
     def __enter__(self) -> Sandbox:
@@ -91,19 +93,10 @@ class Sandbox:
         self.close()
 
     def start(self) -> None:
-        """Start the zygote (imports torch: a second or more), hand it the forward values, wait until it is ready."""
-        if self._process is not None:
+        """Start a zygote (unless one is ready), hand it the forward values, wait until it is ready."""
+        if self._zygote is not None:
             return
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "gradcheck_kit.grading.zygote", str(theirs.fileno())],
-            stdin=subprocess.PIPE,
-            pass_fds=[theirs.fileno()],
-            env=env,
-        )
-        theirs.close()
-        self._control = ours
+        self._zygote, self._spare = self._spare or spawn_zygote(), None
         try:
             self._send_values()
             self._receive(time.monotonic() + _ZYGOTE_START)
@@ -112,27 +105,20 @@ class Sandbox:
             raise SandboxError(f"the grading sandbox did not start: {error}") from None
 
     def _send_values(self) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        stdin = self._process.stdin.fileno()
+        assert self._zygote is not None
         for name, value in self._values.items():
             fields, payload = encode_value(value, scalars=True)
             if fields["kind"] != "other":
-                write_frame(stdin, {"name": name, **fields}, payload)
-        write_frame(stdin, {"op": "end"})
-        self._process.stdin.close()
+                write_frame(self._zygote.values, {"name": name, **fields}, payload)
+        write_frame(self._zygote.values, {"op": "end"})
+        self._zygote.close_values()
 
     def close(self) -> None:
-        """Stop the zygote; its children are killed by their deadline or already gone."""
-        if self._process is None:
-            return
-        assert self._control is not None
-        self._control.close()
-        try:
-            self._process.wait(timeout=_ZYGOTE_GRACE)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = self._control = None
+        """Stop the zygote (and a spare never used); its children are killed by their deadline or already gone."""
+        for zygote in (self._zygote, self._spare):
+            if zygote is not None:
+                zygote.stop(_ZYGOTE_GRACE)
+        self._zygote = self._spare = None
         self._unreaped = False
 
     def run(self, source: str, filename: str, on_commit: OnCommit) -> RunResult:
@@ -158,12 +144,12 @@ class Sandbox:
     def _run_child(self, source: str, filename: str, on_commit: OnCommit, output: int, deadline: float) -> RunResult:
         events_r, events_w = os.pipe()
         replies_r, replies_w = os.pipe()
-        assert self._control is not None
+        assert self._zygote is not None
         if self._unreaped:  # the previous child finished cleanly; collect the zygote's report of its exit now
             self._receive(time.monotonic() + _ZYGOTE_GRACE)
             self._unreaped = False
         try:
-            socket.send_fds(self._control, [b"job"], [events_w, replies_r, output])
+            socket.send_fds(self._zygote.control, [b"job"], [events_w, replies_r, output])
         finally:
             os.close(events_w)
             os.close(replies_r)
@@ -200,10 +186,11 @@ class Sandbox:
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         """The zygote's next report (a pid, then a return code)."""
-        assert self._control is not None
-        self._control.settimeout(max(0.01, deadline - time.monotonic()))
+        assert self._zygote is not None
+        control = self._zygote.control
+        control.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            message = self._control.recv(4096)
+            message = control.recv(4096)
         except TimeoutError:
             raise ChannelTimeout("the zygote did not answer") from None
         if not message:

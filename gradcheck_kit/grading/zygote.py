@@ -1,9 +1,10 @@
 """The warm zygote: imports torch once, holds the forward values, forks one confined child per submission.
 
-It is started by :class:`~gradcheck_kit.grading.sandbox.Sandbox` with
-``python -m gradcheck_kit.grading.zygote CONTROL_FD``. It reads the forward values
-(never a reference gradient) from stdin, then serves jobs from the control socket:
-each job carries three fds (events to the grader, replies from it, captured output).
+It is started by :mod:`.launch`, forked from the grader or spawned as ``python -m
+gradcheck_kit.grading.zygote``, with its control socket at :data:`CONTROL_FD` and the
+read end of the values pipe at :data:`VALUES_FD`. It reads the forward values (never a
+reference gradient) from that pipe, then serves jobs from the control socket: each
+job carries three fds (events to the grader, replies from it, captured output).
 """
 
 from __future__ import annotations
@@ -15,28 +16,30 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 from typing import Any
 
 import torch
 
-from . import confine, runtime
+from . import confine, hugepages, runtime
 from .channel import decode_value, read_frame, write_frame
 
 MAX_VALUES_PAYLOAD = 1 << 32
 MAX_SOURCE = 1 << 20
+CONTROL_FD = 3
+VALUES_FD = 4
 
 
-def main(control_fd: int) -> None:
+def main() -> None:
     """Serve jobs until the grader closes the control socket."""
     torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    values = _read_values(sys.stdin.fileno())
-    control = socket.socket(fileno=control_fd)
+    hugepages.collapse()  # while the grader is still loading the assignment
+    values = _read_values(VALUES_FD)
+    os.close(VALUES_FD)
+    control = socket.socket(fileno=CONTROL_FD)
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in every child
-    control.send(json.dumps({"ready": True}).encode())
     with contextlib.suppress(ConnectionError):  # the grader closed the socket: nothing left to serve
+        control.send(json.dumps({"ready": True}).encode())
         while True:
             message, fds, _, _ = socket.recv_fds(control, 4096, 3)
             if not message:
@@ -105,4 +108,4 @@ def _report(error: BaseException) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from grading_support import HOSTILE, SAMPLES, Run, grade
+from grading_support import HOSTILE, SAMPLES, Run, grade_command
 
 
 @pytest.fixture(scope="session")
 def class_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Every sample and hostile submission graded together, two at a time."""
+    """Every sample and hostile submission graded together, two at a time, by the command in its own process."""
     out = tmp_path_factory.mktemp("class") / "out"
     submissions = sorted(SAMPLES.iterdir()) + sorted(HOSTILE.glob("*.py"))
-    return Run(out, grade(out, submissions, "--jobs", "2"))
+    return Run(out, grade_command(out, submissions, "--jobs", "2"))

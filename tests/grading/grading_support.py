@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from gradcheck_kit.grading.cli import add_commands
@@ -19,9 +21,31 @@ def grade(out: Path, submissions: list[Path], *options: str) -> int:
     """Run ``gradcheck-kit grade`` in-process with short limits; returns its exit status."""
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command", required=True))
-    argv = ["grade", "--assignment", str(ASSIGNMENT), "--out", str(out), "--timeout", "2", "--memory", "256"]
-    args = parser.parse_args([*argv, "--quiet", *options, *map(str, submissions)])
+    args = parser.parse_args(_argv(out, submissions, options))
     return args.run(args)
+
+
+def grade_command(out: Path, submissions: list[Path], *options: str) -> int:
+    """Run ``gradcheck-kit grade`` in a fresh process, as a user does: its zygotes are forked from that
+    process, so they hold nothing of this test session's memory."""
+    command = [sys.executable, "-m", "gradcheck_kit.cli", *_argv(out, submissions, options)]
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
+def _argv(out: Path, submissions: list[Path], options: tuple[str, ...]) -> list[str]:
+    fixed = [
+        "grade",
+        "--assignment",
+        str(ASSIGNMENT),
+        "--out",
+        str(out),
+        "--timeout",
+        "2",
+        "--memory",
+        "256",
+        "--quiet",
+    ]
+    return [*fixed, *options, *map(str, submissions)]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

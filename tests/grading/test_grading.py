@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
-from grading_support import SAMPLES, Run, grade, read_csv
+from grading_support import ASSIGNMENT, HOSTILE, SAMPLES, Run, grade, read_csv
 
+from gradcheck_kit.grading.assignment import load_assignment
+from gradcheck_kit.grading.batch import grade_all
 from gradcheck_kit.grading.cli import add_commands
-from gradcheck_kit.grading.outputs import GRADEBOOK_COLUMNS, VARIABLE_COLUMNS, merge
+from gradcheck_kit.grading.grader import Grader
+from gradcheck_kit.grading.outputs import GRADEBOOK_COLUMNS, VARIABLE_COLUMNS, Outputs, merge
+from gradcheck_kit.grading.sandbox import Limits
 
 SAMPLE_EXPECTATIONS = [
     ("correct.py", 26, "graded", []),
@@ -96,6 +101,18 @@ def test_a_missing_assignment_is_a_grader_failure(tmp_path) -> None:
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["grade", "--assignment", str(tmp_path / "none.py"), "--out", str(tmp_path), "x.py"])
     assert args.run(args) == 2
+    with pytest.raises(ChildProcessError):  # the zygote forked before the assignment failed to load is gone
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_the_library_api_spawns_zygotes_that_hold_no_reference(tmp_path) -> None:
+    grader = Grader(load_assignment(ASSIGNMENT), limits=Limits(timeout=5))
+    outputs = Outputs(tmp_path, resume=False)
+    submissions = [SAMPLES / "sign_dlogprobs.py", HOSTILE / "walk_memory.py"]
+    assert grade_all(grader, submissions, outputs, jobs=2, progress=None) == 2
+    outputs.close()
+    scores = {row["submission"]: float(row["score"]) for row in read_csv(tmp_path / "gradebook.csv")}
+    assert scores == {"sign_dlogprobs.py": 25, "walk_memory.py": 3}
 
 
 def test_same_class_twice_gives_byte_identical_csvs(tmp_path) -> None:

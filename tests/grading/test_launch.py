@@ -1,0 +1,47 @@
+"""Starting and stopping zygotes, and the huge-page settings that make forking them cheap."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from gradcheck_kit.grading import hugepages
+from gradcheck_kit.grading.launch import fork_zygotes, spawn_zygote
+from gradcheck_kit.grading.sandbox import Sandbox, Settings
+
+SETTINGS = Settings(tracked={"dx": "x"})
+SOURCE = "dx = 2 * x\n"
+
+
+@pytest.mark.parametrize("start", [lambda: fork_zygotes(1)[0], spawn_zygote], ids=["forked", "spawned"])
+def test_a_started_zygote_runs_a_submission_and_stops(start) -> None:
+    zygote = start()
+    handed_in = {}
+
+    def on_commit(variable, value, wants_reference):
+        handed_in[variable] = value
+
+    with Sandbox({"x": torch.ones(3)}, SETTINGS, zygote) as sandbox:
+        result = sandbox.run(SOURCE, "submission.py", on_commit)
+    assert result.outcome == "done" and torch.equal(handed_in["x"], torch.full((3,), 2.0))
+    assert zygote.pid == 0  # reaped by the sandbox
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_an_unused_zygote_is_killed_and_reaped() -> None:
+    zygotes = fork_zygotes(2)
+    for zygote in zygotes:
+        zygote.stop(0)
+        zygote.stop(0)  # stopping twice is harmless
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_the_malloc_tunable_is_added_once_and_keeps_the_others() -> None:
+    env = hugepages.environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "HOME": "/h"})
+    assert env == {"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:{hugepages.MALLOC_TUNABLE}", "HOME": "/h"}
+    assert hugepages.environment(env) == env
+    assert hugepages.environment({})["GLIBC_TUNABLES"] == hugepages.MALLOC_TUNABLE
