@@ -59,8 +59,13 @@ class Zygote:
 
 
 def fork_zygotes(count: int) -> list[Zygote]:
-    """``count`` zygotes forked from this process; call it before anything secret is in memory."""
-    return [_fork() for _ in range(count)]
+    """Up to ``count`` zygotes forked from this process (fewer if the system refuses a fork: sandboxes
+    spawn what is missing); call it before anything secret is in memory."""
+    zygotes: list[Zygote] = []
+    with contextlib.suppress(OSError):
+        while len(zygotes) < count:
+            zygotes.append(_fork())
+    return zygotes
 
 
 def spawn_zygote() -> Zygote:
@@ -89,7 +94,14 @@ def spawn_zygote() -> Zygote:
 def _fork() -> Zygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     values_read, values_write = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        os.close(values_read)
+        os.close(values_write)
+        raise
     if pid == 0:
         try:
             confine.keep_only([(theirs.fileno(), zygote.CONTROL_FD), (values_read, zygote.VALUES_FD)])

@@ -96,8 +96,8 @@ class Sandbox:
         """Start a zygote (unless one is ready), hand it the forward values, wait until it is ready."""
         if self._zygote is not None:
             return
-        self._zygote, self._spare = self._spare or spawn_zygote(), None
         try:
+            self._zygote, self._spare = self._spare or spawn_zygote(), None
             self._send_values()
             self._receive(time.monotonic() + _ZYGOTE_START)
         except (OSError, ChannelError) as error:

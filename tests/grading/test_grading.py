@@ -105,6 +105,16 @@ def test_a_missing_assignment_is_a_grader_failure(tmp_path) -> None:
         os.waitpid(-1, os.WNOHANG)
 
 
+def test_when_fork_is_refused_the_command_spawns_its_zygotes(tmp_path, monkeypatch) -> None:
+    def refuse() -> int:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    assert grade(tmp_path, [SAMPLES / "correct.py"]) == 0
+    (row,) = read_csv(tmp_path / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("graded", 26)
+
+
 def test_the_library_api_spawns_zygotes_that_hold_no_reference(tmp_path) -> None:
     grader = Grader(load_assignment(ASSIGNMENT), limits=Limits(timeout=5))
     outputs = Outputs(tmp_path, resume=False)
