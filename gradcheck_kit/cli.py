@@ -60,6 +60,9 @@ def _run_check(args: argparse.Namespace) -> int:
         judging = _judging(args)
         for device in args.device or ():
             parse_device(device)
+        dtypes = set(args.dtype or [dtype for case in cases for dtype in case.dtypes])
+        if args.fd and "float64" not in dtypes:
+            raise ValueError(f"--fd runs in float64 cells only, this check runs {sorted(dtypes)}: add --dtype float64")
     except ValueError as error:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2

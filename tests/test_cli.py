@@ -82,3 +82,12 @@ def test_console_script_runs_as_installed():
 def test_a_mistyped_device_is_a_usage_error_not_a_skip(capsys):
     assert main(["check", str(MAKEMORE), "--device", "gpu0"]) == 2
     assert "unknown device 'gpu0'" in capsys.readouterr().err
+
+
+def test_finite_differences_need_a_float64_cell(tmp_path, capsys):
+    ex1 = [str(MAKEMORE / "gradcheck_makemore.py"), "--case", "makemore-ex1"]
+    assert main(["check", *ex1, "--fd", "W2"]) == 2
+    assert "--fd runs in float64 cells only" in capsys.readouterr().err
+    assert main(["check", *ex1, "--fd", "W2", "--dtype", "float64", "--csv", str(tmp_path / "r.csv")]) == 0
+    rows = {row["variable"]: row for row in csv.DictReader((tmp_path / "r.csv").open())}
+    assert rows["W2"]["fd"] == "fd 3/3 ok" and rows["h"]["fd"] == ""
