@@ -33,25 +33,36 @@ def collapse() -> int:
     """Remap this process's private anonymous memory onto huge pages now; returns the bytes collapsed."""
     if not sys.platform.startswith("linux"):
         return 0
+    try:
+        regions = _dense_anonymous_regions()
+    except OSError:  # no /proc: leave the memory as it is
+        return 0
     madvise = ctypes.CDLL(None, use_errno=True).madvise
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     collapsed = 0
-    for start, end in _anonymous_regions():
+    for start, end in regions:
         if madvise(start, end - start, _MADV_HUGEPAGE) == 0 and madvise(start, end - start, _MADV_COLLAPSE) == 0:
             collapsed += end - start
     return collapsed
 
 
-def _anonymous_regions() -> list[tuple[int, int]]:
-    """Writable private anonymous mappings (the heap included), trimmed to whole 2 MB pages."""
+def _dense_anonymous_regions() -> list[tuple[int, int]]:
+    """Writable private anonymous mappings (the heap included), trimmed to whole 2 MB pages, that are at
+    least half resident: collapsing fills every 2 MB page, so a sparse mapping would grow."""
     regions = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
+    with open("/proc/self/smaps") as smaps:
+        region = None
+        for line in smaps:
             fields = line.split()
-            name = fields[5] if len(fields) > 5 else ""
-            if fields[1].startswith("rw") and fields[1].endswith("p") and name in ("", "[heap]"):
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                name = fields[5] if len(fields) > 5 else ""
                 low, high = (int(part, 16) for part in fields[0].split("-"))
+                anonymous = fields[1].startswith("rw") and fields[1].endswith("p") and name in ("", "[heap]")
+                region = (low, high) if anonymous else None
+            elif region is not None and fields[0] == "Rss:":
+                low, high = region
                 start, end = -(-low // _HUGE) * _HUGE, high // _HUGE * _HUGE
-                if end > start:
+                if end > start and 2 * int(fields[1]) * 1024 >= high - low:
                     regions.append((start, end))
+                region = None
     return regions

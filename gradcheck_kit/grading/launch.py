@@ -9,6 +9,7 @@ gradcheck_kit.grading.zygote``, which takes a second or two to import torch.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import os
@@ -17,7 +18,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from . import confine, hugepages, zygote
 
@@ -43,13 +44,14 @@ class Zygote:
         self.control.close()
         self.close_values()
         deadline = time.monotonic() + grace
-        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                break
-            time.sleep(0.01)
+        with contextlib.suppress(ChildProcessError):  # already reaped elsewhere (SIGCHLD ignored, say)
+            while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.01)
         self.pid = 0
 
     def close_values(self) -> None:
@@ -70,9 +72,7 @@ def fork_zygotes(count: int) -> list[Zygote]:
 
 def spawn_zygote() -> Zygote:
     """A zygote in a fresh python process (imports torch itself)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    values_read, values_write = os.pipe()
-    control, values = _above_low(theirs.fileno()), _above_low(values_read)
+    ours, control, values_read, values_write = _channels()
     path = os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     try:
         pid = os.posix_spawn(
@@ -81,36 +81,66 @@ def spawn_zygote() -> Zygote:
             hugepages.environment({**os.environ, "PYTHONPATH": path}),
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, control, zygote.CONTROL_FD),
-                (os.POSIX_SPAWN_DUP2, values, zygote.VALUES_FD),
+                (os.POSIX_SPAWN_DUP2, values_read, zygote.VALUES_FD),
             ],
         )
+    except OSError:
+        ours.close()
+        os.close(values_write)
+        raise
     finally:
-        for fd in (control, values, values_read):
-            os.close(fd)
-        theirs.close()
+        os.close(control)
+        os.close(values_read)
     return Zygote(pid, ours, values_write)
 
 
 def _fork() -> Zygote:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    values_read, values_write = os.pipe()
+    ours, control, values_read, values_write = _channels()
     try:
         pid = os.fork()
     except OSError:
         ours.close()
-        theirs.close()
-        os.close(values_read)
-        os.close(values_write)
+        for fd in (control, values_read, values_write):
+            os.close(fd)
         raise
     if pid == 0:
         try:
-            confine.keep_only([(theirs.fileno(), zygote.CONTROL_FD), (values_read, zygote.VALUES_FD)])
+            confine.keep_only([(control, zygote.CONTROL_FD), (values_read, zygote.VALUES_FD)])
+            _forget_the_grading_run()
             zygote.main()
         finally:
             os._exit(0)  # never return into the grader's code
-    theirs.close()
+    os.close(control)
     os.close(values_read)
     return Zygote(pid, ours, values_write)
+
+
+def _channels() -> tuple[socket.socket, int, int, int]:
+    """The grader's control socket, the zygote's end of it, and the values pipe (read, write), all numbered
+    at least :data:`_LOW_FDS`: with the grader's stdout or stderr closed, a new fd could otherwise be 1 or 2,
+    which the zygote keeps."""
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pipe = os.pipe()
+    ours, control, values_read, values_write = (_above_low(fd) for fd in (pair[0].fileno(), pair[1].fileno(), *pipe))
+    for end in pair:
+        end.close()
+    for fd in pipe:
+        os.close(fd)
+    return socket.socket(fileno=ours), control, values_read, values_write
+
+
+def _forget_the_grading_run() -> None:
+    """In a forked zygote's copy of the grader: empty ``sys.argv`` and the command's parsed arguments and
+    path lists in the frames above, so a submission walking frames cannot learn the other submissions or --out."""
+    del sys.argv[1:]
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in frame.f_locals.values():
+            if isinstance(value, argparse.Namespace):
+                vars(value).clear()
+            elif isinstance(value, list) and value and all(isinstance(item, PurePath) for item in value):
+                value.clear()
+        frame = frame.f_back
 
 
 def _above_low(fd: int) -> int:

@@ -16,6 +16,7 @@ HOSTILE = {
     "patch_torch.py": (3, "graded", ""),
     "always_equal.py": (3, "graded", ""),
     "walk_memory.py": (3, "graded", ""),
+    "copies_classmate.py": (3, "graded", ""),
     "mutate_forward.py": (3, "graded", ""),
     "infinite_loop.py": (2, "timeout", "time limit"),
     "allocate.py": (3, "memory", "out of memory"),

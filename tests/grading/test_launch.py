@@ -45,3 +45,25 @@ def test_the_malloc_tunable_is_added_once_and_keeps_the_others() -> None:
     assert env == {"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:{hugepages.MALLOC_TUNABLE}", "HOME": "/h"}
     assert hugepages.environment(env) == env
     assert hugepages.environment({})["GLIBC_TUNABLES"] == hugepages.MALLOC_TUNABLE
+
+
+def test_only_mostly_resident_anonymous_memory_is_collapsed() -> None:
+    import ctypes
+    import mmap
+
+    size, page = 32 << 20, mmap.PAGESIZE
+    anonymous = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    sparse = mmap.mmap(-1, size, flags=anonymous)
+    sparse.madvise(mmap.MADV_DONTFORK)  # another flag, so the kernel keeps it apart from the dense mapping
+    dense = mmap.mmap(-1, size, flags=anonymous)
+    for offset in range(0, size, 2 << 20):
+        sparse[offset] = 1  # one 4 KB page of every 2 MB
+    for offset in range(0, size, page):
+        dense[offset] = 1
+    regions = hugepages._dense_anonymous_regions()
+
+    def covered(buffer: mmap.mmap) -> bool:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+        return any(low <= start + size // 2 < high for low, high in regions)
+
+    assert covered(dense) and not covered(sparse)
