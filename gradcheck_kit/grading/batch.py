@@ -50,10 +50,10 @@ def grade_all(
     (the rest are spawned); returns how many were graded now."""
     todo = [path for path in paths if path.name not in outputs.done]
     count = max(1, min(jobs, len(todo)))
-    spares = list(zygotes)[:count]
-    sandboxes = [grader.sandbox(spares[index] if index < len(spares) else None) for index in range(count)]
-    for unused in list(zygotes)[count:]:
+    for unused in zygotes[count:]:
         unused.stop(0)
+    started: list[Zygote | None] = [*zygotes[:count]]
+    sandboxes = [grader.sandbox(zygote) for zygote in started + [None] * (count - len(started))]
     free: queue.Queue = queue.Queue()
     for sandbox in sandboxes:
         free.put(sandbox)

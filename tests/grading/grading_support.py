@@ -33,19 +33,8 @@ def grade_command(out: Path, submissions: list[Path], *options: str) -> int:
 
 
 def _argv(out: Path, submissions: list[Path], options: tuple[str, ...]) -> list[str]:
-    fixed = [
-        "grade",
-        "--assignment",
-        str(ASSIGNMENT),
-        "--out",
-        str(out),
-        "--timeout",
-        "2",
-        "--memory",
-        "256",
-        "--quiet",
-    ]
-    return [*fixed, *options, *map(str, submissions)]
+    limits = ["--timeout", "2", "--memory", "256", "--quiet"]
+    return ["grade", "--assignment", str(ASSIGNMENT), "--out", str(out), *limits, *options, *map(str, submissions)]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
