@@ -52,10 +52,25 @@ class GraphError(Exception):
     """The forward graph itself cannot be run or differentiated: nothing can be checked."""
 
 
-def capture(graph: Graph, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Capture:
-    """Run ``graph`` on ``device`` in ``dtype``, backpropagate its loss, and return every variable."""
+def capture(
+    graph: Graph,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    inputs: Mapping[str, Any] | None = None,
+) -> Capture:
+    """Run ``graph`` on ``device`` in ``dtype``, backpropagate its loss, and return every variable.
+
+    ``inputs`` is a mapping already drawn by :func:`draw_inputs` (so several captures of one
+    check share one draw); the forward runs on fresh converted copies of it. ``None`` draws once.
+    """
     device = torch.device(device)
-    inputs = convert_inputs(graph.inputs(), device, dtype)
+    drawn = draw_inputs(graph) if inputs is None else inputs
+    with torch.inference_mode(False), torch.enable_grad():
+        return _capture(graph, convert_inputs(drawn, device, dtype), device, dtype)
+
+
+def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Capture:
+    """Run the forward on converted inputs with grad enabled, and backpropagate."""
     recorder = _Recorder()
     namespace = _run_forward(graph, inputs, recorder)
     loss = namespace.get(graph.loss)
@@ -72,16 +87,43 @@ def capture(graph: Graph, device: str | torch.device = "cpu", dtype: torch.dtype
     return Capture(graph, variables, namespace, loss.detach(), device, dtype)
 
 
+def draw_inputs(graph: Graph) -> dict[str, Any]:
+    """Call ``graph.inputs()`` once and check that it is a mapping of name -> value."""
+    drawn = graph.inputs()
+    if not isinstance(drawn, Mapping):
+        raise GraphError(
+            f"graph {graph.name!r}: inputs() must return a mapping of name -> value, got {type(drawn).__name__}"
+        )
+    keys = [key for key in drawn if not isinstance(key, str)]
+    if keys:
+        raise GraphError(f"graph {graph.name!r}: inputs() keys must be names (str), got {keys[0]!r}")
+    return dict(drawn)
+
+
 def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """Fresh copies of the inputs on ``device``; floating tensors cast to ``dtype``, leaves kept leaves."""
-    converted: dict[str, Any] = {}
-    for name, value in inputs.items():
-        if isinstance(value, torch.Tensor):
-            target = dtype if value.is_floating_point() else value.dtype
-            tensor = value.detach().to(device=device, dtype=target, copy=True)
-            converted[name] = tensor.requires_grad_(value.requires_grad)
-        else:
-            converted[name] = value
+    """Fresh copies of the inputs on ``device``, tensors inside lists, tuples and dicts included.
+
+    Floating tensors are cast to ``dtype``; leaves stay leaves with their ``requires_grad``,
+    so a list cached by ``inputs()`` never accumulates ``.grad`` across checks. A tensor
+    that appears twice becomes one copy that appears twice.
+    """
+    memo: dict[int, Any] = {}
+    return {name: _convert(value, torch.device(device), dtype, memo) for name, value in inputs.items()}
+
+
+def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, torch.Tensor):
+        target = dtype if value.is_floating_point() else value.dtype
+        converted: Any = value.detach().to(device=device, dtype=target, copy=True).requires_grad_(value.requires_grad)
+    elif isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        converted = type(value)(_convert(item, device, dtype, memo) for item in value)
+    elif type(value) is dict:
+        converted = {key: _convert(item, device, dtype, memo) for key, item in value.items()}
+    else:
+        return value
+    memo[id(value)] = converted
     return converted
 
 

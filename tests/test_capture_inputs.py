@@ -1,0 +1,93 @@
+"""Capture's inputs: drawn once by the caller, validated, deep-copied, grad enabled whatever the caller's mode."""
+
+import pytest
+import torch
+
+from gradcheck_kit import Graph, GraphError, capture
+from gradcheck_kit.capture import convert_inputs, draw_inputs
+
+
+def _forward(x, w):
+    h = x @ w
+    loss = h.sum()
+    return loss
+
+
+def test_given_inputs_are_used_and_inputs_is_never_called():
+    def inputs():
+        raise AssertionError("inputs() must not be called when inputs are given")
+
+    drawn = {"x": torch.ones(2, 3), "w": torch.full((3, 1), 2.0, requires_grad=True)}
+    captured = capture(Graph("g", _forward, inputs), inputs=drawn)
+    torch.testing.assert_close(captured.variables["w"].grad, torch.full((3, 1), 2.0))
+    assert drawn["w"].grad is None
+
+
+def test_two_captures_of_one_draw_see_the_same_data_in_each_dtype():
+    graph = Graph("g", _forward, lambda: {"x": torch.randn(2, 3), "w": torch.randn(3, 1, requires_grad=True)})
+    drawn = draw_inputs(graph)
+    single = capture(graph, "cpu", torch.float32, inputs=drawn)
+    double = capture(graph, "cpu", torch.float64, inputs=drawn)
+    assert double.variables["w"].grad.dtype == torch.float64
+    torch.testing.assert_close(single.variables["w"].grad.double(), double.variables["w"].grad)
+
+
+def test_the_old_call_draws_inputs_exactly_once():
+    calls = []
+
+    def inputs():
+        calls.append(1)
+        return {"x": torch.ones(2, 3), "w": torch.ones(3, 1, requires_grad=True)}
+
+    capture(Graph("g", _forward, inputs))
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [
+        ([torch.ones(1)], "inputs\\(\\) must return a mapping of name -> value, got list"),
+        ((torch.ones(1),), "inputs\\(\\) must return a mapping of name -> value, got tuple"),
+        (None, "inputs\\(\\) must return a mapping of name -> value, got NoneType"),
+        ({0: torch.ones(1)}, "inputs\\(\\) keys must be names \\(str\\), got 0"),
+    ],
+)
+def test_inputs_that_are_not_a_mapping_of_names_are_a_graph_error(returned, expected):
+    graph = Graph("bad", _forward, lambda: returned)
+    with pytest.raises(GraphError, match=expected):
+        draw_inputs(graph)
+    with pytest.raises(GraphError, match=expected):
+        capture(graph)
+
+
+def test_tensors_inside_containers_are_fresh_cast_copies_that_keep_requires_grad():
+    w = torch.ones(2, requires_grad=True)
+    ix = torch.tensor([0, 1])
+    converted = convert_inputs({"ps": [w, (ix,)], "d": {"w": w}}, torch.device("cpu"), torch.float64)
+    copy = converted["ps"][0]
+    assert copy is not w and copy.dtype == torch.float64 and copy.requires_grad and copy.is_leaf
+    assert converted["ps"][1][0].dtype == torch.int64 and isinstance(converted["ps"][1], tuple)
+    assert converted["d"]["w"] is copy
+
+
+def test_a_cached_list_of_parameters_never_accumulates_grad_across_captures():
+    params = [torch.ones(3, requires_grad=True)]
+
+    def forward(ps):
+        y = ps[0] * 2
+        loss = y.sum()
+        return loss
+
+    graph = Graph("cached", forward, lambda: {"ps": params})
+    first, second = capture(graph), capture(graph, dtype=torch.float64)
+    assert params[0].grad is None
+    assert first.namespace["ps"][0] is not params[0]
+    assert second.namespace["ps"][0].dtype == torch.float64
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_capture_enables_grad_inside_no_grad_and_inference_mode(mode):
+    with mode():
+        drawn = {"x": torch.ones(2, 3), "w": torch.ones(3, 1, requires_grad=True)}
+        captured = capture(Graph("g", _forward, lambda: drawn))
+    torch.testing.assert_close(captured.variables["w"].grad, torch.full((3, 1), 2.0))
