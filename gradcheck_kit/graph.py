@@ -72,6 +72,9 @@ class Case:
     name_rule: str = "d{name}"
     variables: tuple[str, ...] | None = None
     source: str = ""
+    rule: Any = None
+    line: int = 0
+    declared: frozenset[str] = frozenset()
 
 
 _REGISTRY: dict[str, Case] = {}
@@ -84,13 +87,17 @@ def register(
     *,
     tolerance: Tolerance | str | None = None,
     overrides: Mapping[str, Tolerance] | None = None,
-    devices: Iterable[str] = ("cpu",),
-    dtypes: Iterable[str] = ("float32",),
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[str] | None = None,
     name_rule: str = "d{name}",
     variables: Iterable[str] | None = None,
+    rule: Any = None,
 ) -> Case:
     """Register a case under ``name`` so ``gradcheck-kit check`` and ``pytest --gradcheck`` find it.
 
+    ``rule`` is ``"reference"`` or a :class:`~gradcheck_kit.reference.Rule` for the
+    reference-relative rule. ``declared`` records which of devices, dtypes, tolerance and rule
+    were given here, so the pytest plugin lets them win over its ini defaults.
     Registering the same name again from the same file replaces the case (a module
     imported twice); from another file it is an error, since reports key rows by name.
     """
@@ -104,11 +111,18 @@ def register(
         manual,
         tolerance,
         dict(overrides or {}),
-        tuple(devices),
-        tuple(dtypes),
+        tuple(devices or ("cpu",)),
+        tuple(dtypes or ("float32",)),
         name_rule,
         None if variables is None else tuple(variables),
         source,
+        rule=rule,
+        line=sys._getframe(1).f_lineno,
+        declared=frozenset(
+            key
+            for key, value in {"devices": devices, "dtypes": dtypes, "tolerance": tolerance, "rule": rule}.items()
+            if value is not None
+        ),
     )
     _REGISTRY[name] = case
     return case
