@@ -7,16 +7,19 @@ plugin and the grader call it, so there is one comparison code path.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import torch
 
 from . import compare as cmp
-from .capture import Capture, Variable, capture
+from . import scale
+from .capture import Capture, Variable
 from .devices import cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
+from .draw import Draw
 from .finite_diff import spot_check, summarize
 from .graph import Case, Graph
 from .manual import gradient_pattern, run_manual
@@ -48,8 +51,9 @@ def check(
     name = case or graph.name
     dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
     try:
-        captured = capture(graph, device, dtype)
-        reference = gold(graph, dtype) if rule is not None else None
+        draw = Draw.of(graph)
+        captured = draw.capture(device, dtype)
+        reference = gold(draw, dtype) if rule is not None else None
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
     result = run_manual(manual, captured.namespace)
@@ -62,12 +66,12 @@ def check(
         variables=variables,
         name_rule=name_rule,
         error=result.error,
-        gold=reference,
+        gold=reference or functools.partial(gold, draw, dtype),
         rule=rule,
     )
     fd = list(fd)
     if fd and dtype == torch.float64:
-        return _with_fd(report, captured, result.values, fd, name_rule)
+        return _with_fd(report, draw, captured, result.values, fd, name_rule)
     return report
 
 
@@ -91,7 +95,8 @@ def cross_check(
     da, db = parse_dtype(dtype_a), parse_dtype(dtype_b)
     name = case or graph.name
     try:
-        source, target = capture(graph, device_a, da), capture(graph, device_b, db)
+        draw = Draw.of(graph)
+        source, target = draw.capture(device_a, da), draw.capture(device_b, db)
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, f"{type(error).__name__}: {error}")])
     result = run_manual(manual, source.namespace)
@@ -169,7 +174,7 @@ def evaluate(
     variables: Iterable[str] | None = None,
     name_rule: str = "d{name}",
     error: str | None = None,
-    gold: Capture | None = None,
+    gold: Capture | Callable[[], Capture] | None = None,
     rule: Rule | None = None,
     independent: bool = False,
 ) -> Report:
@@ -179,19 +184,22 @@ def evaluate(
     gradients it left missing. ``independent`` says each gradient was computed from
     correct upstream gradients (the grader's independent mode): every wrong one is then
     its own root cause, instead of possibly following from a wrong one upstream.
-    With ``gold`` (a float64 CPU capture, see :func:`.reference.gold`), measured
-    gradients are decided by the reference-relative ``rule`` (default k=2) instead.
+    ``gold`` is the float64 CPU capture of the same draw (see :func:`.reference.gold`),
+    or a function that makes it when first needed: with ``rule``, measured gradients are
+    decided by the reference-relative rule instead; without, it only serves the round-off
+    test of the scale-aware default (:mod:`.scale`).
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
     manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in selected}
-    comparisons = _compare(selected, manuals, tolerance, overrides or {})
+    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold)
     for name, comparison in comparisons.items():
         if comparison.status == cmp.MISSING:
             message = _missing(name_rule.format(name=name), values, error, name_rule, captured)
             comparisons[name] = replace(comparison, message=message)
     judged: dict[str, Judged] = {}
-    if gold is not None:
+    if rule is not None and gold is not None:
+        gold = gold() if callable(gold) else gold
         judged = judge(comparisons, manuals, captured, gold, rule or Rule())
         comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
@@ -207,15 +215,20 @@ def evaluate(
 
 
 def _compare(
+    captured: Capture,
     selected: list[Variable],
     manuals: Mapping[str, Any],
     tolerance: Tolerance | str | None,
     overrides: Mapping[str, Tolerance],
+    gold: Capture | Callable[[], Capture] | None,
 ) -> dict[str, cmp.Comparison]:
-    """One batched comparison of every checkable variable; a graph problem is its own row."""
+    """One batched comparison of every checkable variable at its own scale, then the round-off
+    test (:mod:`.scale`); a graph problem is its own row."""
+    judgements = scale.plan(captured, selected, tolerance, overrides)
     checkable = [v for v in selected if v.problem is None]
-    pairs = [(manuals[v.name], v.grad, overrides.get(v.name) or resolve(tolerance, v.grad.dtype)) for v in checkable]
+    pairs = [(manuals[v.name], v.grad, judgements[v.name].tolerance) for v in checkable]
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
+    compared.update(scale.round_off(compared, manuals, captured, judgements, gold))
     return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
 
 
@@ -290,10 +303,12 @@ def _with_rule(row: Row, judged: Judged | None, rule: Rule) -> Row:
     return replace(row, k=rule.k, floor=judged.floor, gold_err=judged.gold_err, autograd_err=judged.autograd_err)
 
 
-def _with_fd(report: Report, captured: Capture, values: Mapping[str, Any], fd: list[str], rule: str) -> Report:
+def _with_fd(
+    report: Report, draw: Draw, captured: Capture, values: Mapping[str, Any], fd: list[str], rule: str
+) -> Report:
     """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
     manual = {name: values.get(rule.format(name=name)) for name in fd}
-    samples = spot_check(captured.graph, manual, fd, reference=captured)
+    samples = spot_check(captured.graph, manual, fd, reference=captured, draw=draw)
     rows = [replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows]
     return Report(rows, report.tensors)
 

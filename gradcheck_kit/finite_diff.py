@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from .capture import Capture, _run_forward, capture, convert_inputs
+from .capture import Capture, _run_forward, convert_inputs
 from .compare import compare_all
+from .draw import Draw
 from .graph import Graph
 from .tolerance import Tolerance
 
@@ -56,12 +57,15 @@ def spot_check(
     h: float = 1e-5,
     seed: int = 0,
     reference: Capture | None = None,
+    draw: Draw | None = None,
 ) -> dict[str, list[Sample]]:
     """Sample ``samples`` elements of each variable and judge manual (keyed by variable) and autograd there.
 
-    ``reference`` is a float64 CPU capture of ``graph`` to reuse; one is made when not given.
+    ``draw`` is the check's one draw of inputs (every nudged run replays it); ``reference``
+    a float64 CPU capture of that draw to reuse. Each is made when not given.
     """
-    reference = reference or capture(graph, "cpu", torch.float64)
+    draw = draw or Draw.of(graph)
+    reference = reference or draw.capture("cpu", torch.float64)
     generator = torch.Generator().manual_seed(seed)
     loss0 = reference.loss.item()
     found: dict[str, list[Sample]] = {}
@@ -72,29 +76,32 @@ def spot_check(
         indices = _indices(tuple(variable.value.shape), samples, generator)
         given = manual.get(name)
         found[name] = [
-            _sample(partial(nudged_loss, graph, name, index), index, given, variable.grad, loss0, h)
+            _sample(partial(nudged_loss, draw, name, index), index, given, variable.grad, loss0, h)
             for index in indices
         ]
     return found
 
 
-def nudged_loss(graph: Graph, name: str, index: tuple[int, ...], delta: float) -> float:
-    """The float64 CPU loss of ``graph`` with element ``index`` of variable ``name`` moved by ``delta``."""
+def nudged_loss(source: Graph | Draw, name: str, index: tuple[int, ...], delta: float) -> float:
+    """The float64 CPU loss with element ``index`` of variable ``name`` moved by ``delta``
+    (on the draw's inputs and random state; a graph is drawn afresh)."""
+    draw = source if isinstance(source, Draw) else Draw.of(source)
     inputs = {
         k: v.detach() if isinstance(v, torch.Tensor) else v
-        for k, v in convert_inputs(graph.inputs(), torch.device("cpu"), torch.float64).items()
+        for k, v in convert_inputs(draw.inputs, torch.device("cpu"), torch.float64).items()
     }
-    with torch.no_grad():
-        namespace = _run_forward(graph, inputs, _Nudge(name, index, delta))
-    return float(namespace[graph.loss])
+    with torch.no_grad(), draw.replay():
+        namespace = _run_forward(draw.graph, inputs, _Nudge(name, index, delta))
+    return float(namespace[draw.graph.loss])
 
 
-def numerical_gradient(graph: Graph, name: str, shape: tuple[int, ...], h: float = 1e-5) -> torch.Tensor:
+def numerical_gradient(source: Graph | Draw, name: str, shape: tuple[int, ...], h: float = 1e-5) -> torch.Tensor:
     """The central-difference gradient of the loss for every element of ``name``: 2·numel forward runs."""
+    draw = source if isinstance(source, Draw) else Draw.of(source)
     grad = torch.zeros(shape, dtype=torch.float64)
     for flat in range(grad.numel()):
         index = _unravel(flat, shape)
-        grad[index] = (nudged_loss(graph, name, index, h) - nudged_loss(graph, name, index, -h)) / (2 * h)
+        grad[index] = (nudged_loss(draw, name, index, h) - nudged_loss(draw, name, index, -h)) / (2 * h)
     return grad
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from .capture import capture
 from .check import check, evaluate
 from .devices import parse_dtype
+from .draw import Draw
 from .finite_diff import TOLERANCE, numerical_gradient
 from .graph import Graph
 from .manual import run_manual
@@ -62,10 +62,11 @@ def check_function(
 def _against_finite_differences(
     graph: Graph, manual: Callable[..., Any], wanted: list[str], name: str, tolerance: Tolerance | str | None
 ) -> Report:
-    captured = capture(graph, "cpu", torch.float64)
+    draw = Draw.of(graph)
+    captured = draw.capture("cpu", torch.float64)
     for n in wanted:
         variable = captured.variables[n]
-        grad = numerical_gradient(graph, n, tuple(variable.value.shape))
+        grad = numerical_gradient(draw, n, tuple(variable.value.shape))
         captured.variables[n] = replace(variable, grad=grad)
     result = run_manual(manual, captured.namespace)
     return evaluate(

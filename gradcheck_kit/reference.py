@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from .capture import Capture, capture
+from .capture import Capture
 from .compare import MISMATCH, NONFINITE, OK, Comparison, compare_all
+from .draw import Draw
 from .graph import Graph
 from .tolerance import Tolerance
 
@@ -48,18 +49,15 @@ class Judged:
     floor: float
 
 
-def rounded_graph(graph: Graph, dtype: torch.dtype) -> Graph:
-    """``graph`` whose floating inputs are first rounded to ``dtype``: the gold sees what the cell saw."""
-
-    def inputs() -> dict[str, Any]:
-        return {name: _round(value, dtype) for name, value in graph.inputs().items()}
-
-    return replace(graph, inputs=inputs)
+def rounded(inputs: Mapping[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    """``inputs`` with floating tensors (in containers too) rounded to ``dtype``: the gold sees what the cell saw."""
+    return {name: _round(value, dtype) for name, value in inputs.items()}
 
 
-def gold(graph: Graph, dtype: torch.dtype) -> Capture:
-    """Autograd in float64 on CPU, on the inputs of a ``dtype`` cell."""
-    return capture(rounded_graph(graph, dtype), GOLD_DEVICE, GOLD_DTYPE)
+def gold(source: Graph | Draw, dtype: torch.dtype) -> Capture:
+    """Autograd in float64 on CPU, on the inputs of a ``dtype`` cell (the check's own draw, when given)."""
+    draw = source if isinstance(source, Draw) else Draw.of(source)
+    return draw.capture(GOLD_DEVICE, GOLD_DTYPE, inputs=rounded(draw.inputs, dtype))
 
 
 def judge(
@@ -119,6 +117,10 @@ def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _round(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, (list, tuple)):
+        return type(value)(_round(item, dtype) for item in value)
+    if isinstance(value, dict):
+        return {key: _round(item, dtype) for key, item in value.items()}
     if not (isinstance(value, torch.Tensor) and value.is_floating_point()):
         return value
     return value.detach().to(dtype).to(value.dtype).requires_grad_(value.requires_grad)

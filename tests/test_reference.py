@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gradcheck_kit import Graph, check, load_cases
-from gradcheck_kit.reference import Rule, gold, rounded_graph
+from gradcheck_kit.reference import Rule, gold, rounded
 
 MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
 BACKWARD = (MAKEMORE / "backward_ex1.py").read_text()
@@ -61,7 +61,7 @@ def test_shape_errors_keep_their_status_under_the_rule(graph):
 def test_gold_sees_the_cell_inputs_rounded():
     x = torch.tensor([0.1, 1 / 3], dtype=torch.float64, requires_grad=True)
     graph = Graph("square", "y = x * x\nloss = y.sum()", lambda: {"x": x})
-    rounded = rounded_graph(graph, torch.float16).inputs()["x"]
-    assert rounded.requires_grad and rounded.dtype == torch.float64
-    assert torch.equal(rounded, x.detach().half().double())
-    assert torch.equal(gold(graph, torch.float16).variables["x"].grad, 2 * rounded.detach())
+    seen = rounded({"x": x}, torch.float16)["x"]
+    assert seen.requires_grad and seen.dtype == torch.float64
+    assert torch.equal(seen, x.detach().half().double())
+    assert torch.equal(gold(graph, torch.float16).variables["x"].grad, 2 * seen.detach())

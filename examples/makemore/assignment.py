@@ -45,7 +45,6 @@ ASSIGNMENT = Assignment(
     name="makemore-ex1",
     graph=Graph("makemore", forward, make_inputs),
     points={name: 1.0 for name in EXERCISE_1},
-    tolerance="makemore",
     tag="exercise1",
     marker="# Exercise 1",
     allow_autograd=False,
