@@ -41,3 +41,10 @@ __all__ = [
     "run_manual",
     "write",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext gradcheck_kit``: the ``%%forward`` and ``%%backward`` cell magics (IPython imported only here)."""
+    from .notebook.magics import register as register_magics
+
+    register_magics(ipython)
