@@ -5,7 +5,8 @@ compared at all (missing, not a tensor, shape, dtype, device), :func:`measure`
 computes every figure for many pairs in one batched pass, and :func:`compare_all`
 joins them and writes the one message of each row. Tensors are measured in flat
 chunks, so comparing two huge tensors costs a few chunk-sized temporaries, not
-copies of the tensors.
+copies of the tensors. Complex tensors are compared as their real and imaginary parts
+(an index then ends in 0 for the real part, 1 for the imaginary).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class Stats:
     worst: int
     worst_manual: float
     worst_reference: float
+    worst_excess: float = 0.0
+    reference_nonfinite: int = 0
+    mismatched_where_finite: int = 0
 
 
 def compare(manual: object, reference: torch.Tensor, tolerance: Tolerance) -> Comparison:
@@ -93,14 +97,20 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
     ``shape`` row even though it would broadcast to the right values.
     """
     screened = [screen(manual, reference) for manual, reference, _ in pairs]
+    references = [_real(reference) for _, reference, _ in pairs]
     measurable = [i for i, s in enumerate(screened) if s.aligned is not None]
     stats = measure(
-        [screened[i].aligned for i in measurable],
-        [pairs[i][1] for i in measurable],
+        [_real(screened[i].aligned) for i in measurable],
+        [references[i] for i in measurable],
         [pairs[i][2] for i in measurable],
     )
     by_index = dict(zip(measurable, stats, strict=True))
-    return [_conclude(screened[i], pairs[i][1], pairs[i][2], by_index.get(i)) for i in range(len(pairs))]
+    return [_conclude(screened[i], references[i], pairs[i][2], by_index.get(i)) for i in range(len(pairs))]
+
+
+def _real(tensor: torch.Tensor) -> torch.Tensor:
+    """A complex tensor as its real and imaginary parts (a last dimension of 2), compared part by part."""
+    return torch.view_as_real(tensor.resolve_conj()) if tensor.is_complex() else tensor
 
 
 @dataclass(frozen=True)
@@ -223,14 +233,20 @@ def _measure_flat(
     af, bf = a.double(), b.double()
     diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
     b_abs = bf.abs()
-    close = diff <= b_abs * tolerance.rtol + tolerance.atol  # False for NaN
-    mismatched = segments.sum(close.logical_not_().double())
-    nonfinite = segments.sum((torch.isfinite(bf) & ~torch.isfinite(af)).double())
+    excess = diff - (b_abs * tolerance.rtol + tolerance.atol)
+    mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
+    finite = torch.isfinite(bf)
+    mismatched = segments.sum(mismatch.double())
+    mismatched_where_finite = segments.sum((mismatch & finite).double())
+    reference_nonfinite = segments.sum(finite.logical_not().double())
+    nonfinite = segments.sum((finite & ~torch.isfinite(af)).double())
     scale = torch.maximum(af.abs(), b_abs).clamp_min_(max(tolerance.atol, torch.finfo(torch.float64).tiny))
     rel = segments.max(diff / scale)
-    worst = segments.argmax(torch.nan_to_num(diff, nan=float("inf")))
+    maxdiff = segments.max(diff)
+    worst = segments.argmax(torch.nan_to_num(excess, nan=float("inf")))
     table = torch.stack(
-        [differ, mismatched, nonfinite, diff[worst], rel, ulp, worst.double(), af[worst], bf[worst]]
+        [differ, mismatched, nonfinite, maxdiff, rel, ulp, worst.double(), af[worst], bf[worst], excess[worst]]
+        + [reference_nonfinite, mismatched_where_finite]
     ).tolist()
     return [
         Stats(
@@ -243,6 +259,9 @@ def _measure_flat(
             worst=int(table[6][k]) - segments.starts[k] + offset,
             worst_manual=table[7][k],
             worst_reference=table[8][k],
+            worst_excess=table[9][k],
+            reference_nonfinite=int(table[10][k]),
+            mismatched_where_finite=int(table[11][k]),
         )
         for k in range(len(segments.starts))
     ]
@@ -289,18 +308,26 @@ def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
 
 def _merge(parts: Sequence[Stats]) -> Stats:
     """Join the figures of consecutive chunks of one tensor; NaN differences count as the worst."""
-    worst = max(parts, key=lambda p: (math.isnan(p.maxdiff), 0.0 if math.isnan(p.maxdiff) else p.maxdiff, -p.worst))
+    worst = max(parts, key=lambda p: (_nan_first(p.worst_excess), -p.worst))
     return Stats(
         exact=all(p.exact for p in parts),
         mismatched=sum(p.mismatched for p in parts),
         nonfinite=sum(p.nonfinite for p in parts),
-        maxdiff=worst.maxdiff,
+        maxdiff=max((p.maxdiff for p in parts), key=_nan_first),
         rel_err=max(p.rel_err for p in parts),
         ulp=max(p.ulp for p in parts),
         worst=worst.worst,
         worst_manual=worst.worst_manual,
         worst_reference=worst.worst_reference,
+        worst_excess=worst.worst_excess,
+        reference_nonfinite=sum(p.reference_nonfinite for p in parts),
+        mismatched_where_finite=sum(p.mismatched_where_finite for p in parts),
     )
+
+
+def _nan_first(value: float) -> tuple[bool, float]:
+    """Sort key: NaN above every number."""
+    return (math.isnan(value), 0.0 if math.isnan(value) else value)
 
 
 def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance, stats: Stats | None) -> Comparison:
@@ -309,6 +336,8 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
         return Comparison(screened.status or MISSING, screened.problem, exact=False, approximate=False)
     approximate = stats.mismatched == 0
     status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
+    if status == MISMATCH and stats.reference_nonfinite and not stats.mismatched_where_finite:
+        status = GRAPH
     worst_index = _unravel(stats.worst, tuple(reference.shape))
     return Comparison(
         status=status,
@@ -338,11 +367,17 @@ def _message(
     if problem:
         verdict = "values match once converted" if approximate else "values differ too"
         return f"{problem}; {verdict}"
+    autograd_nonfinite = f"autograd itself is non-finite (NaN or Inf) at {stats.reference_nonfinite}/{numel} elements"
+    if status == GRAPH:
+        return f"{autograd_nonfinite}: the forward's values or derivative there are not finite, nothing to check"
     where = f"worst at index {worst}: manual {stats.worst_manual:.6g} vs autograd {stats.worst_reference:.6g}"
     mismatched = f"{stats.mismatched}/{numel} elements mismatched"
+    also = f"; {autograd_nonfinite}" if stats.reference_nonfinite else ""
     if status == NONFINITE:
-        return f"{stats.nonfinite}/{numel} elements are NaN or Inf where autograd is finite; {mismatched}; {where}"
-    return f"{mismatched}; {where}"
+        return (
+            f"{stats.nonfinite}/{numel} elements are NaN or Inf where autograd is finite; {mismatched}; {where}{also}"
+        )
+    return f"{mismatched}; {where}{also}"
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -152,3 +152,29 @@ def test_shape_remedy_points_the_right_way():
     assert compare(square.reshape(3, 2), square, MAKEMORE).message.endswith(
         "values match after a reshape (.view(2, 3))"
     )
+
+
+def test_worst_index_names_the_worst_violator_of_the_tolerance_not_the_largest_difference():
+    reference = torch.tensor([1000.0, 0.001])
+    manual = torch.tensor([1000.01, 0.002])  # 1e-5 relative (passes), then 100% off (fails)
+    result = compare(manual, reference, Tolerance(1e-4, 1e-6))
+    assert result.mismatched == 1 and result.worst_index == (1,)
+    assert result.maxdiff == pytest.approx(0.01, rel=1e-3)
+
+
+def test_complex_gradients_compare_both_parts():
+    reference = torch.tensor([1 + 2j, 3 - 1j])
+    wrong_imaginary = torch.tensor([1 + 2j, 3 + 1j])
+    result = compare(wrong_imaginary, reference, Tolerance(1e-5, 1e-8))
+    assert result.status == "mismatch" and result.worst_index == (1, 1)
+    assert compare(reference.clone(), reference, Tolerance(1e-5, 1e-8)).status == "ok"
+    assert compare(reference.real, reference, Tolerance(1e-5, 1e-8)).status == "dtype"
+
+
+def test_non_finite_autograd_is_a_graph_problem_not_a_mismatch():
+    reference = torch.tensor([1.0, float("nan"), float("inf")])
+    result = compare(reference.clone(), reference, Tolerance(1e-5, 1e-8))
+    assert result.status == "graph"
+    assert "autograd itself is non-finite (NaN or Inf) at 2/3 elements" in result.message
+    wrong = compare(torch.tensor([2.0, float("nan"), float("inf")]), reference, Tolerance(1e-5, 1e-8))
+    assert wrong.status == "mismatch" and "autograd itself is non-finite" in wrong.message
