@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 from ..capture import Capture, capture
 from ..check import evaluate
 from ..compare import OK
-from ..report import Row
+from ..report import Report, Row
 from .assignment import Assignment
 from .launch import Zygote
 from .sandbox import Limits, RunResult, Sandbox, Settings
@@ -61,6 +61,8 @@ class Graded:
     variables: list[VariableResult] = field(default_factory=list)
     output: str = ""
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    """What the feedback should say besides the verdicts: graded cells, ignored errors of looking statements."""
 
 
 class Grader:
@@ -116,22 +118,8 @@ class Grader:
 
     def _score(self, name: str, status: str, message: str, handed_in: Mapping[str, Any], run: RunResult) -> Graded:
         assignment = self.assignment
-        values = {
-            assignment.name_rule.format(name=variable): value
-            for variable, value in handed_in.items()
-            if value is not None
-        }
-        report = evaluate(
-            self.captured,
-            values,
-            case=assignment.name,
-            tolerance=assignment.tolerance,
-            overrides=assignment.overrides,
-            variables=list(assignment.points),
-            name_rule=assignment.name_rule,
-            error=message or None,
-            independent=self.settings.independent,
-        )
+        rows = self._judge(handed_in, message).rows
+        altered = self._altered({row.variable: row for row in rows}, run.altered)
         results = [
             VariableResult(
                 assignment.name_rule.format(name=row.variable),
@@ -139,11 +127,50 @@ class Grader:
                 assignment.points[row.variable] if row.status == OK else 0.0,
                 assignment.points[row.variable],
             )
-            for row in report.rows
+            for row in (altered.get(row.variable, row) for row in rows)
             if row.variable in assignment.points
         ]
         score = sum(result.points for result in results)
-        return Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds)
+        return Graded(
+            name, status, message, score, assignment.max_score, results, run.output, run.seconds, list(run.notes)
+        )
+
+    def _judge(self, handed_in: Mapping[str, Any], error: str, variables: list[str] | None = None) -> Report:
+        """The check engine's verdict on the values handed in (keyed by variable)."""
+        assignment = self.assignment
+        values = {
+            assignment.name_rule.format(name=variable): value
+            for variable, value in handed_in.items()
+            if value is not None
+        }
+        return evaluate(
+            self.captured,
+            values,
+            case=assignment.name,
+            tolerance=assignment.tolerance,
+            overrides=assignment.overrides,
+            variables=variables or list(assignment.points),
+            name_rule=assignment.name_rule,
+            error=error or None,
+            independent=self.settings.independent,
+        )
+
+    def _altered(self, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]]) -> dict[str, Row]:
+        """Rows to replace: a right gradient later changed in place through an alias is judged as it ended up
+        (as the notebook's own ``cmp`` at the end would). It can only lose its point this way, never gain one."""
+        replaced = {}
+        for variable, (line, value) in sorted(altered.items()):
+            if variable not in self.assignment.points or rows[variable].status != OK:
+                continue
+            (row,) = self._judge({variable: value}, "", [variable]).rows
+            if row.status != OK:
+                name = self.assignment.name_rule.format(name=variable)
+                hint = (
+                    f"{name} was right when handed in, then changed in place at line {line} through another name "
+                    f"bound to the same tensor (e.g. `dY = {name}` then `dY += ...`): take a copy with .clone()"
+                )
+                replaced[variable] = replace(row, hint=hint)
+        return replaced
 
 
 def _status(run: RunResult) -> tuple[str, str]:

@@ -71,7 +71,7 @@ class Outputs:
         writer.writerows(_variable_row(graded.submission, result) for result in graded.variables)
         self._variables.flush()
         score, max_score = _num(graded.score), _num(graded.max_score)
-        row = [graded.submission, score, max_score, graded.status, graded.message]
+        row = [graded.submission, score, max_score, graded.status, _message(graded)]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
         self.done.add(graded.submission)
@@ -80,6 +80,8 @@ class Outputs:
 def gradescope(graded: Graded) -> dict[str, Any]:
     """The Gradescope results.json for one submission: one test per graded variable."""
     output = f"{graded.status}: {graded.message}" if graded.message else graded.status
+    if graded.notes:
+        output += "\n" + "\n".join(f"note: {note}" for note in graded.notes)
     if graded.output:
         output += "\n\nYour code printed:\n" + graded.output[:MAX_OUTPUT]
     return {
@@ -99,6 +101,11 @@ def gradescope(graded: Graded) -> dict[str, Any]:
             for number, result in enumerate(graded.variables, start=1)
         ],
     }
+
+
+def _message(graded: Graded) -> str:
+    """The gradebook's message: how the run ended, then the notes (graded cells, ignored errors)."""
+    return "; ".join(part for part in (graded.message, *graded.notes) if part)
 
 
 def _feedback(result: VariableResult) -> str:

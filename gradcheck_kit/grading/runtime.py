@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .channel import decode_value, encode_value, read_frame, write_frame
-from .statements import exempt_names
+from .statements import LOOKING, Role, roles
 
 AUTOGRAD_MESSAGE = "autograd is not allowed in this exercise: compute each gradient by hand"
 
@@ -37,7 +37,7 @@ class AutogradNotAllowed(RuntimeError):
 
 
 def forbid_autograd() -> None:
-    """Replace torch's backward, grad, functional transforms and ``Tensor.grad`` with a clear error."""
+    """Replace torch's backward, grad and functional transforms with a clear error; ``Tensor.grad`` reads None."""
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AutogradNotAllowed(AUTOGRAD_MESSAGE)
@@ -47,7 +47,9 @@ def forbid_autograd() -> None:
             return refuse
 
     torch.Tensor.backward = refuse  # type: ignore[method-assign]
-    torch.Tensor.grad = property(refuse, refuse)  # type: ignore[assignment,method-assign]
+    # Reading .grad gives what a notebook that never called loss.backward() gives (None): a student's own
+    # comparison helper reads it just to look. Setting it is refused.
+    torch.Tensor.grad = property(lambda tensor: None, refuse)  # type: ignore[assignment,method-assign]
     torch.autograd.backward = refuse
     torch.autograd.grad = refuse
     torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]
@@ -80,35 +82,85 @@ class Link:
             raise ConnectionError("the grader did not answer a commit")
         return None if frame[0].get("kind") == "none" else decode_value(*frame)
 
+    def alter(self, variable: str, value: Any, line: int) -> None:
+        """A value already handed in for ``variable`` was changed in place at ``line``: send it as it ended up."""
+        fields, payload = encode_value(value)
+        self.send({"op": "altered", "variable": variable, "line": line, **fields}, payload)
+
+    def note(self, message: str) -> None:
+        """Something the grader should tell the student that does not stop the run."""
+        self.send({"op": "note", "message": message})
+
 
 class GradientNamespace(dict):
-    """The submission's globals; a read of a graded gradient is intercepted in independent grading."""
+    """The submission's globals; a *use* of a graded gradient is intercepted in independent grading.
+
+    The first use records the student's value and swaps in the reference. Each statement
+    that uses a recorded gradient gets its own fresh copy of the reference, so
+    ``dhprebn = dbndiff; dhprebn += ...`` cannot add onto the reference that later
+    statements read. A handed-in value (the student's own or such a copy) changed in
+    place afterwards is *altered*: the notebook would end with that value, so it is
+    handed in again at the end, with the line that changed it.
+    """
 
     def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
         super().__init__(values)
-        self.exempt: frozenset[str] = frozenset()
+        self.role = LOOKING
         self._tracked = dict(tracked)
         self._recorded: set[str] = set()
         self._link = link
         self._independent = independent
+        self._substituted: set[str] = set()
+        self._copies: dict[str, Any] = {}
+        self._watched: list[tuple[str, torch.Tensor, int]] = []
+        self.altered: dict[str, tuple[torch.Tensor, int]] = {}
 
     def __getitem__(self, key: str) -> Any:
-        if self._independent and key in self._tracked and key not in self._recorded and key not in self.exempt:
+        if not (self._independent and key in self._tracked and self.role.counts(key)):
+            return super().__getitem__(key)
+        if key not in self._recorded:
             self._record(key, reply=True)
-        return super().__getitem__(key)
+        if key not in self._substituted:
+            return super().__getitem__(key)
+        if key not in self._copies:
+            value = super().__getitem__(key)
+            self._copies[key] = self._watch(key, value.clone()) if isinstance(value, torch.Tensor) else value
+        return self._copies[key]
+
+    def start(self, role: Role) -> None:
+        """A new statement begins: its reads are judged by ``role``, and it gets fresh copies."""
+        self.role = role
+        self._copies = {}
+
+    def settle(self, line: int) -> None:
+        """After a statement at ``line``: note every handed-in value it changed in place."""
+        for key, tensor, version in self._watched:
+            if key not in self.altered and tensor._version != version:
+                self.altered[key] = (tensor, line)
+
+    def _watch(self, key: str, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            self._watched.append((key, value, value._version))
+        return value
 
     def _record(self, key: str, reply: bool) -> None:
         value = super().get(key, _MISSING)
         self._recorded.add(key)
         reference = self._link.commit(self._tracked[key], value, reply)
         if reference is not None:
+            self._watch(key, value)
+            self._substituted.add(key)
             super().__setitem__(key, reference)
 
     def finish(self) -> None:
-        """Hand in every graded gradient the submission bound and nobody read, at its final value."""
+        """Hand in every graded gradient the submission bound and nobody used, at its final value, then
+        every handed-in value changed in place since, as it ended up."""
+        self.role = LOOKING
         for key in self._tracked:
             if key not in self._recorded and super().__contains__(key):
                 self._record(key, reply=False)
+        for key, (tensor, line) in self.altered.items():
+            self._link.alter(self._tracked[key], tensor, line)
 
 
 class BoundedOutput:
@@ -141,16 +193,27 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
         line = getattr(error, "lineno", None)
         link.send({"op": "error", "kind": "syntax", "message": f"{type(error).__name__}: {error}", "line": line})
         tree = ast.Module(body=[], type_ignores=[])
-    for statement in tree.body:
-        namespace.exempt = exempt_names(statement)
+    for statement, role in zip(tree.body, roles(tree.body, job["tracked"]), strict=True):
+        namespace.start(role)
         try:
             exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
         except BaseException as error:  # the submission's failure, whatever it is, is reported, not raised
-            link.send(_describe_error(error, filename, source))
-            break
-    namespace.exempt = frozenset()
+            event = _describe_error(error, filename, source)
+            if not _ignorable(error, event, role):
+                link.send(event)
+                break
+            link.note(f"{event['message']} (in a statement that only looks at values; ignored)")
+        finally:
+            namespace.settle(statement.lineno)
     namespace.finish()
     link.send({"op": "done"})
+
+
+def _ignorable(error: BaseException, event: Mapping[str, Any], role: Role) -> bool:
+    """An ordinary exception in a statement that only looks: a note, not the end of the run. Running out of
+    memory, exiting, using autograd and what the sandbox refuses (OSError) end it wherever they happen."""
+    plain = isinstance(error, Exception) and not isinstance(error, (AutogradNotAllowed, OSError))
+    return role.looking and plain and event["kind"] == "exception"
 
 
 def _cmp(*args: Any, **kwargs: Any) -> None:

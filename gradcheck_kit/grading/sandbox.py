@@ -29,6 +29,8 @@ OnCommit = Callable[[str, Any, bool], "torch.Tensor | None"]
 """``on_commit(variable, value, wants_reference)``: record the student's value (``None`` when missing)
 and return the reference to send back, or ``None``."""
 
+_MAX_NOTES = 20
+"""Notes kept per submission: a looping print of a failing statement must not flood the feedback."""
 _ZYGOTE_GRACE = 10.0
 _ZYGOTE_START = 120.0
 """Seconds a zygote may take to import torch and load the forward values."""
@@ -69,6 +71,10 @@ class RunResult:
     returncode: int | None = None
     output: str = ""
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    """What the child reported without stopping (an error in a statement that only looks)."""
+    altered: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    """Variable -> (line, value): a gradient handed in, then changed in place through an alias."""
 
 
 class Sandbox:
@@ -201,26 +207,46 @@ class Sandbox:
 def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:
     """Read the child's frames until it is done, ends, breaks the protocol, or runs out of time."""
     error: dict[str, Any] | None = None
+    heard = RunResult("")
     max_payload = settings.limits.max_payload
     try:
         while (frame := read_frame(events, max_payload, deadline)) is not None:
             header, payload = frame
             op = header.get("op")
             if op == "done":
-                return RunResult("done", error)
+                return _ended(heard, "done", error)
             if op == "error":
                 error = error or _clean_error(header)
             elif op == "commit":
                 _commit(header, payload, replies, on_commit, deadline)
+            elif op in ("note", "altered"):
+                _heard(header, payload, heard)
             else:
                 raise ChannelError(f"unknown operation {op!r}")
     except ChannelTimeout:
-        return RunResult("timeout", error)
+        return _ended(heard, "timeout", error)
     except ChannelError as problem:
-        return RunResult(
-            "protocol", error or {"kind": "protocol", "message": f"the submission broke the channel: {problem}"}
-        )
-    return RunResult("exited", error)
+        broke = {"kind": "protocol", "message": f"the submission broke the channel: {problem}"}
+        return _ended(heard, "protocol", error or broke)
+    return _ended(heard, "exited", error)
+
+
+def _heard(header: dict[str, Any], payload: bytes, heard: RunResult) -> None:
+    """A note (an error in a statement that only looks) or an altered value (a gradient handed in, then
+    changed in place through an alias): kept on the result, bounded, without stopping the run."""
+    if header.get("op") == "note":
+        heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
+        return
+    variable, line = str(header.get("variable"))[:200], header.get("line")
+    value = decode_value(header, payload)
+    if isinstance(value, torch.Tensor):
+        heard.altered[variable] = (line if type(line) is int else 0, value)
+
+
+def _ended(heard: RunResult, outcome: str, error: dict[str, Any] | None) -> RunResult:
+    """The outcome, with the notes and altered values heard on the way."""
+    heard.outcome, heard.error = outcome, error
+    return heard
 
 
 def _commit(header: dict[str, Any], payload: bytes, replies: int, on_commit: OnCommit, deadline: float) -> None:

@@ -23,7 +23,7 @@ HOSTILE = {
     "flood.py": (2, "timeout", "time limit"),
     "fork_child.py": (3, "error", "BlockingIOError"),
     "uses_autograd.py": (3, "error", "autograd is not allowed in this exercise"),
-    "reads_grad.py": (3, "error", "AutogradNotAllowed at line 7: dW2 = W2.grad: autograd is not allowed"),
+    "reads_grad.py": (3, "graded", ""),
     "signals_grader.py": (3, "error", "PermissionError"),
     "forges_channel.py": (2, "error", "broke the channel"),
 }

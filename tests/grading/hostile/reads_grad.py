@@ -1,4 +1,4 @@
-# Hostile: looks for gradients in .grad instead of deriving them. Reading .grad is refused; earns 3.
+# Hostile: looks for gradients in .grad instead of deriving them. .grad reads None (no backward ran); earns 3.
 # ruff: noqa: F821 - the names are the forward's locals, supplied by the grader
 dlogprobs = torch.zeros_like(logprobs)
 dlogprobs[range(n), Yb] = -1.0 / n
