@@ -13,7 +13,7 @@ import html
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class Row:
     gold_err: float | None = None
     autograd_err: float | None = None
     fd: str = ""
+    test_id: str = ""
 
     @property
     def failed(self) -> bool:
@@ -79,9 +80,12 @@ class Row:
 
 COLUMNS = tuple(f.name for f in fields(Row))
 """Column names of every tabular view, in order (other tools read them: keep them)."""
+INTEGER_COLUMNS = ("mismatched", "numel", "line")
+"""Columns that hold whole numbers or nothing: written as integers, never as ``40.0``."""
 
-Key = tuple[str, str, str, str]
-"""(case, device, dtype, variable): where a row's tensors are kept in :attr:`Report.tensors`."""
+Key = tuple[str, ...]
+"""(case, device, dtype, variable), led by the test id when a row has one: where a row's tensors are
+kept in :attr:`Report.tensors`."""
 
 
 @dataclass
@@ -116,12 +120,18 @@ class Report:
                 return row
         raise KeyError(f"no row for variable {variable!r}; variables: {[r.variable for r in self.rows]}")
 
+    def with_test_id(self, test_id: str) -> Report:
+        """This report with every row marked as coming from ``test_id`` (a pytest node id)."""
+        rows = [replace(row, test_id=test_id) for row in self.rows]
+        tensors = {(test_id, *key[-4:]): pair for key, pair in self.tensors.items()}
+        return Report(rows, tensors)
+
     def cells(self) -> Iterator[tuple[tuple[str, str, str], list[Row]]]:
-        """Rows grouped by (case, device, dtype), in report order."""
-        groups: dict[tuple[str, str, str], list[Row]] = {}
+        """Rows grouped by (case, device, dtype), and by test id when rows have one, in report order."""
+        groups: dict[tuple[str, str, str, str], list[Row]] = {}
         for row in self.rows:
-            groups.setdefault(row.cell, []).append(row)
-        yield from groups.items()
+            groups.setdefault((row.test_id, *row.cell), []).append(row)
+        yield from ((key[1:], rows) for key, rows in groups.items())
 
     def summary(self) -> str:
         """One line per cell: ``case [device-dtype]: k/N ok`` and the root cause, if any."""
@@ -141,9 +151,11 @@ class Report:
         return pivot(self.records(), value)
 
     def to_dataframe(self) -> Any:
+        """Every row and column; whole-number columns as nullable integers (no ``40.0``)."""
         import pandas as pd
 
-        return pd.DataFrame(self.records(), columns=list(COLUMNS))
+        frame = pd.DataFrame(self.records(), columns=list(COLUMNS))
+        return frame.astype({column: "Int64" for column in INTEGER_COLUMNS})
 
     def to_csv(self, path: str | Path | None = None) -> str:
         """CSV with one row per case × device × dtype × variable; booleans as True/False."""
@@ -167,7 +179,16 @@ class Report:
         return "\n\n".join(blocks)
 
     def to_markdown(self, path: str | Path | None = None) -> str:
-        return _write(path, self.to_table(tablefmt="github") + "\n")
+        """GitHub Markdown: a title line and a table per cell; ``|`` inside a cell is escaped."""
+        from tabulate import tabulate
+
+        blocks = []
+        for cell, rows in self.cells():
+            headers, body = _table(rows, compact=False)
+            body = [[value.replace("|", "\\|") for value in line] for line in body]
+            table = tabulate(body, headers, tablefmt="github", disable_numparse=True) if body else ""
+            blocks.append("\n".join(filter(None, [_escape_md(_cell_title(cell, rows)), table])))
+        return _write(path, "\n\n".join(blocks) + "\n")
 
     def plot(self, variable: str) -> Any:
         """Heatmaps of ``variable``'s manual gradient, autograd's and their difference (a matplotlib Figure).
@@ -205,6 +226,11 @@ class Report:
 
 def _cell_title(cell: tuple[str, str, str], rows: list[Row]) -> str:
     case, device, dtype = cell
+    test = f"{rows[0].test_id}: " if rows[0].test_id else ""
+    return test + _cell_verdict(case, device, dtype, rows)
+
+
+def _cell_verdict(case: str, device: str, dtype: str, rows: list[Row]) -> str:
     if len(rows) == 1 and rows[0].status in (ERROR, SKIPPED):
         return f"{case} [{device}-{dtype}]: {rows[0].status}: {rows[0].message}"
     ok = sum(row.status == OK for row in rows)
@@ -228,14 +254,23 @@ def _table(rows: list[Row], compact: bool) -> tuple[list[str], list[list[str]]]:
             _text(r.exact),
             _text(r.approximate),
             _text(r.maxdiff),
-            _short(r.rel_err),
-            _text(r.ulp),
+            _short(r.rel_err) if r.failed else "",
+            _text(r.ulp) if r.failed else "",
             "" if r.mismatched is None else f"{r.mismatched}/{r.numel}",
-            r.note(),
+            _note(r),
         ]
         for r in rows
     ]
     return headers, body
+
+
+def _note(row: Row) -> str:
+    """The row's note, and the finite-difference spot check when one ran."""
+    return "; ".join(filter(None, [row.note(), row.fd and f"finite differences: {row.fd}"]))
+
+
+def _escape_md(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def _text(value: Any) -> str:
@@ -251,8 +286,10 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(path: str | Path | None, text: str) -> str:
+    """Write ``text`` to ``path`` (its folders created), if given; return the text."""
     if path is not None:
-        Path(path).write_text(text)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
     return text
 
 
@@ -309,17 +346,23 @@ def _html_heatmaps(rows: list[Row], tensors: dict[Key, tuple[Any, Any]]) -> str:
 
 
 def _key(row: Row) -> Key:
-    return (row.case, row.device, row.dtype, row.variable)
+    key = (row.case, row.device, row.dtype, row.variable)
+    return (row.test_id, *key) if row.test_id else key
 
 
 def _plot_title(row: Row) -> str:
     return f"{row.variable}: {row.status} ({row.case} [{row.device}-{row.dtype}])"
 
 
-def write(report: Report, path: str | Path) -> None:
-    """Write ``report`` in the format named by the file's extension (.csv .json .md .html)."""
-    writers = {".csv": report.to_csv, ".json": report.to_json, ".md": report.to_markdown, ".html": report.to_html}
-    suffix = Path(path).suffix.lower()
-    if suffix not in writers:
-        raise ValueError(f"cannot tell the report format of {str(path)!r}: expected one of {sorted(writers)}")
-    writers[suffix](path)
+FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+"""Report formats by file suffix."""
+
+
+def write(report: Report, path: str | Path, fmt: str | None = None) -> None:
+    """Write ``report`` to ``path`` (folders created) as ``fmt`` (csv, json, markdown, html),
+    by default the format the file's suffix names."""
+    fmt = fmt or FORMATS.get(Path(path).suffix.lower())
+    writers = {"csv": report.to_csv, "json": report.to_json, "markdown": report.to_markdown, "html": report.to_html}
+    if fmt not in writers:
+        raise ValueError(f"cannot tell the report format of {str(path)!r}: expected one of {' '.join(FORMATS)}")
+    writers[fmt](path)

@@ -2,58 +2,82 @@
 
 from __future__ import annotations
 
+import fnmatch
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gradcheck_kit import Case, load_cases, registered
+from gradcheck_kit import Case, registered
 
-from .options import Settings, from_markers
+from .options import Settings, from_case, from_markers
 from .results import RESULTS
 from .run import run_cell
 
 
-class CaseFile(pytest.File):
-    """A ``gradcheck_*.py`` case file, loaded with gradcheck-kit's own loader as the CLI does."""
+class GradcheckWarning(pytest.PytestWarning):
+    """A gradient check that was asked for but will not run."""
+
+
+class CaseFile(pytest.Module):
+    """A ``gradcheck_*.py`` case file: imported as a test module is (so its ``pytestmark`` applies),
+    collected as the cases it registers."""
 
     def collect(self) -> list[CaseItem]:
-        return case_items(self, load_cases(self.path))
+        self.obj  # noqa: B018 - importing the file registers its cases and reads its pytestmark
+        return case_items(self, registered_in(self.path))
 
 
 class CaseItem(pytest.Item):
-    """One registered case on one device in one dtype; passes when every variable passes."""
+    """One registered case on one device in one dtype; passes when every variable passes.
+
+    Its name ``case[device-dtype]`` is also its node id's parameter part, so the id pytest
+    stores in its cache (``--lf``, ``--sw``) reads back as this item's id.
+    """
 
     def __init__(self, *, case: Case, device: str, dtype: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case, self.device, self.dtype = case, device, dtype
+        self.add_marker("gradcheck")
+
+    @classmethod
+    def for_cell(cls, parent: pytest.Collector, case: Case, device: str, dtype: str) -> CaseItem:
+        name = f"{case.name}[{device}-{dtype}]"
+        nodeid = f"{parent.nodeid}::{name}"
+        return cls.from_parent(parent, name=name, nodeid=nodeid, case=case, device=device, dtype=dtype)
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        run_cell(self, self.case, settings_for(self), self.device, self.dtype)
+        run_cell(self, self.case, settings_for(self, self.case), self.device, self.dtype)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"gradcheck {self.name}"
+        """The ``register()`` call of the case: where a failure or a skip is reported."""
+        path = Path(self.case.source) if self.case.source else self.path
+        return path, (self.case.line - 1 if self.case.line else None), f"gradcheck {self.name}"
 
 
-def settings_for(node: pytest.Node) -> Settings:
-    """The node's ``gradcheck`` markers over the command-line and ini settings."""
-    return from_markers(node.iter_markers("gradcheck")).over(node.config.stash[RESULTS].settings)
+def settings_for(node: pytest.Node, case: Case | None = None) -> Settings:
+    """What one check runs with: the closest ``gradcheck`` marker, then the command line, then
+    the case's own ``register()`` arguments, then the ini file (then the library's defaults)."""
+    results = node.config.stash[RESULTS]
+    settings = from_markers(node.iter_markers("gradcheck")).over(results.settings)
+    if case is not None:
+        settings = settings.over(from_case(case))
+    return settings.over(results.ini)
 
 
 def case_items(parent: pytest.Collector, cases: Sequence[Case]) -> list[CaseItem]:
     """Items for the cases no other collector has claimed yet (a case file imported by a test)."""
     claimed = parent.config.stash[RESULTS].claimed
-    settings = settings_for(parent)
     items = []
     for case in cases:
         if case.name in claimed:
             continue
         claimed.add(case.name)
-        for device, dtype in _cells(case, settings):
-            name = f"{case.name}[{device}-{dtype}]"
-            items.append(CaseItem.from_parent(parent, name=name, case=case, device=device, dtype=dtype))
+        settings = settings_for(parent, case)
+        items.extend(CaseItem.for_cell(parent, case, device, dtype) for device, dtype in _cells(case, settings))
     return items
 
 
@@ -67,3 +91,19 @@ def registered_in(path: Path) -> list[Case]:
     """Cases whose ``register`` call is in the file at ``path`` (not in modules it imports)."""
     source = str(path.resolve())
     return [case for case in registered() if case.source == source]
+
+
+def warn_uncollected(session: pytest.Session) -> None:
+    """Warn about each case registered in a module pytest never collects (a helper imported by a test):
+    it would otherwise never run, and a wrong backward would stay hidden."""
+    claimed = session.config.stash[RESULTS].claimed
+    patterns = ["gradcheck_*.py", *session.config.getini("python_files")]
+    for case in registered():
+        name = Path(case.source).name
+        if case.name in claimed or any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
+            continue
+        message = (
+            f"gradcheck case {case.name!r} is registered in {name}, which pytest does not collect, so it "
+            "never runs: register it in a gradcheck_*.py file or a test module"
+        )
+        warnings.warn_explicit(GradcheckWarning(message), category=None, filename=case.source, lineno=case.line or 1)

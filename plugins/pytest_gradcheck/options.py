@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 CHECKS = ("approximate", "exact", "maxdiff")
 """What decides pass/fail: allclose with rtol/atol, equality, or ``max|manual - reference| <= threshold``."""
+RULES = ("tolerance", "reference")
+"""How a value is judged: against the tolerance, or the reference-relative rule (float64 gold, k = 2)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Settings:
     tolerance: str | None = None
     check: str | None = None
     maxdiff: float | None = None
+    rule: str | None = None
 
     @property
     def deciding(self) -> str:
@@ -43,7 +48,9 @@ class Settings:
 
 
 KEYS = tuple(f.name for f in fields(Settings))
-GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"))
+REPORT_SUFFIXES = (".csv", ".json", ".md", ".markdown", ".html", ".htm")
+"""Report formats by suffix, as :func:`gradcheck_kit.write` reads them (a test keeps the two equal)."""
+GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"), ("rule",))
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -57,11 +64,20 @@ def add_options(parser: pytest.Parser) -> None:
     _add(parser, group, "tolerance", "store", "named tolerance preset, e.g. default, makemore")
     _add(parser, group, "check", "store", f"what decides pass/fail: {', '.join(CHECKS)} (default: approximate)")
     _add(parser, group, "maxdiff", "store", "threshold of the maxdiff check; alone, it selects that check")
+    _add(
+        parser,
+        group,
+        "rule",
+        "store",
+        "tolerance (default) or reference: pass when |manual-gold| <= 2*|autograd-gold| + floor, "
+        "gold = float64 CPU autograd (meaningful in float16/bfloat16)",
+    )
     group.addoption(
         "--gradcheck-report",
         action="append",
         metavar="PATH",
-        help="write every checked variable to PATH, format from the extension: .csv .json .md .html (repeatable)",
+        help="write every checked variable to PATH, format from the extension: "
+        f"{' '.join(REPORT_SUFFIXES)}; folders are created (repeatable)",
     )
     parser.addini("gradcheck_report", "report files, as --gradcheck-report", type="paths")
 
@@ -72,13 +88,61 @@ def _add(parser: pytest.Parser, group: Any, name: str, action: str, help: str) -
     parser.addini(ini, f"as --gradcheck-{name}", type="args" if action == "append" else "string")
 
 
-def from_config(config: pytest.Config) -> Settings:
-    """Settings from the command line, falling back to the ini file."""
-    values: dict[str, Any] = {}
-    for key in KEYS:
-        option = config.getoption(f"gradcheck_{key.removesuffix('s')}")
-        values[key] = option if option is not None else config.getini(f"gradcheck_{key}") or None
-    return parse(values, "command line / ini")
+def from_command_line(config: pytest.Config) -> Settings:
+    """Settings given explicitly on the command line: they win over a case's own ``register()`` arguments."""
+    values = {key: config.getoption(f"gradcheck_{key.removesuffix('s')}") for key in KEYS}
+    return parse(values, "command line")
+
+
+def from_ini(config: pytest.Config) -> Settings:
+    """Settings of the ini file: project defaults, which a case's own ``register()`` arguments beat."""
+    return parse({key: config.getini(f"gradcheck_{key}") or None for key in KEYS}, "ini file")
+
+
+def from_case(case: Any) -> Settings:
+    """What a case's ``register()`` call declared: devices, dtypes, tolerance and rule, when given there."""
+    declared = case.declared
+    tolerance = case.tolerance if "tolerance" in declared else None
+    preset = tolerance if isinstance(tolerance, str) else None
+    rtol, atol = (None, None) if tolerance is None or preset else (tolerance.rtol, tolerance.atol)
+    rule = None if "rule" not in declared else case.rule if isinstance(case.rule, str) else "reference"
+    values = {
+        "devices": case.devices if "devices" in declared else None,
+        "dtypes": case.dtypes if "dtypes" in declared else None,
+        "rtol": rtol,
+        "atol": atol,
+        "tolerance": preset,
+        "rule": rule,
+    }
+    return parse(values, f"register({case.name!r})")
+
+
+def report_paths(config: pytest.Config) -> list[Path]:
+    """The report files asked for (command line, else ini), each checked now, before any test runs.
+
+    A format that cannot be told from the suffix or a place that cannot be written is a
+    usage error at startup, not a traceback after the run.
+    """
+    paths = [Path(p) for p in config.getoption("gradcheck_report") or []] or list(config.getini("gradcheck_report"))
+    for path in paths:
+        problem = unwritable(path)
+        if problem:
+            raise pytest.UsageError(f"--gradcheck-report / gradcheck_report: {problem}")
+    return paths
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a report cannot be written at ``path`` (unknown suffix, a folder, no write permission), or None."""
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        return f"cannot tell the report format of {str(path)!r}: expected one of {' '.join(REPORT_SUFFIXES)}"
+    if path.is_dir():
+        return f"{str(path)!r} is a folder, not a report file"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if existing == path:
+        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
+    if not existing.is_dir():
+        return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
+    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
 
 
 def from_markers(markers: Iterable[pytest.Mark]) -> Settings:
@@ -105,7 +169,10 @@ def parse(values: Mapping[str, Any], where: str) -> Settings:
         tolerance=values.get("tolerance"),
         check=values.get("check"),
         maxdiff=_float(values.get("maxdiff"), "maxdiff", where),
+        rule=values.get("rule"),
     )
+    if settings.rule is not None and settings.rule not in RULES:
+        raise pytest.UsageError(f"{where}: gradcheck rule must be one of {', '.join(RULES)}, got {settings.rule!r}")
     if settings.check is not None and settings.check not in CHECKS:
         raise pytest.UsageError(f"{where}: gradcheck check must be one of {', '.join(CHECKS)}, got {settings.check!r}")
     if (settings.rtol is None) != (settings.atol is None):

@@ -2,33 +2,40 @@
 
 Imports only pytest and the standard library: gradcheck-kit (torch, pandas) is imported by
 the hooks below only when ``--gradcheck`` is given, the fixture is used or rows were recorded,
-so installing the plugin costs other projects' pytest runs nothing.
+so installing the plugin costs other projects' pytest runs nothing, and writes nothing.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .options import add_options, from_config
-from .results import RESULTS, WORKER_KEY, Results
+from . import junit
+from .options import add_options, from_command_line, from_ini, report_paths
+from .outcomes import GRADCHECK_SKIP, Recorder
+from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gradcheck(devices, dtypes, rtol, atol, tolerance, check, maxdiff): options of the gradient checks of a test "
-        "or, on a module, of the cases it registers",
+        "gradcheck(devices, dtypes, rtol, atol, tolerance, check, maxdiff, rule): options of the gradient checks "
+        "of a test or, on a module, of the cases it registers; `-m gradcheck` selects registered cases too",
     )
-    config.stash[RESULTS] = Results(from_config(config))
+    results = Results(from_command_line(config), from_ini(config), report_paths(config))
+    config.stash[RESULTS] = results
+    config.pluginmanager.register(Recorder(results), "gradcheck-outcomes")
+    junit.register(config)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -46,48 +53,71 @@ def pytest_make_collect_report(
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """With ``--gradcheck``, a test module's items are followed by the cases it registers."""
     report = yield
-    if report.passed and collector.config.getoption("gradcheck") and isinstance(collector, pytest.Module):
+    if report.passed and collector.config.getoption("gradcheck") and type(collector) is pytest.Module:
         from .items import case_items, registered_in
 
         report.result.extend(case_items(collector, registered_in(collector.path)))
     return report
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With ``--gradcheck``, warn about cases registered where no collector will ever find them."""
+    if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules:
+        from .items import warn_uncollected
+
+        warn_uncollected(session)
+
+
 @pytest.fixture
 def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``report = gradcheck(graph, manual, **options)``: check hand-written gradients in any test.
 
-    Fails the test with the comparison table on a mismatch and returns the Report otherwise.
-    Options (devices, dtypes, rtol, atol, tolerance, check, maxdiff, case, overrides, variables,
-    name_rule) override the ``gradcheck`` marker, which overrides the command line and ini file.
+    Fails the test with the comparison table on a mismatch (``fail=False`` returns the Report
+    instead, to assert on it) and returns the Report otherwise. Options (devices, dtypes, rtol,
+    atol, tolerance, check, maxdiff, rule, case, overrides, variables, name_rule) override the
+    ``gradcheck`` marker, which overrides the command line, which overrides the ini file.
     """
     from .items import settings_for
     from .run import check_graph
 
     settings = settings_for(request.node)
 
-    def check(graph: Any, manual: Any, **options: Any) -> Any:
+    def check(graph: Any, manual: Any, *, fail: bool = True, **options: Any) -> Any:
         __tracebackhide__ = True
-        return check_graph(request.node, settings, graph, manual, options)
+        return check_graph(request.node, settings, graph, manual, options, fail=fail)
 
     return check
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A skip raised by a gradient check is reported at the test's (or case's) file and line."""
+    report = yield
+    if report.skipped and item.stash.get(GRADCHECK_SKIP, False) and isinstance(report.longrepr, tuple):
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Workers hand their rows to the controller; the controller (or a serial run) writes the reports."""
+    """Workers hand their rows to the controller; the controller (or a serial run) writes the reports.
+
+    Nothing is written, and nothing heavy imported, when no gradient was checked and ``--gradcheck``
+    was not given: a report path in the ini file costs a plain run nothing.
+    """
     config = session.config
     results = config.stash[RESULTS]
     if hasattr(config, "workeroutput"):
         config.workeroutput[WORKER_KEY] = results.rows
+        config.workeroutput[PLOTS_KEY] = results.plots
         return
-    paths = [Path(p) for p in config.getoption("gradcheck_report") or []] or config.getini("gradcheck_report")
-    if not (results.rows or paths):
+    if not (results.rows or (results.paths and config.getoption("gradcheck"))):
         return
     from .summary import step_summary, write_reports
 
     try:
-        write_reports(results, paths)
-    except ValueError as error:
+        write_reports(results)
+    except OSError as error:
         config.get_terminal_writer().line(f"gradcheck: cannot write the report: {error}", red=True)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if results.rows and os.environ.get("GITHUB_STEP_SUMMARY"):
@@ -97,10 +127,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist: a worker finished; keep the rows it recorded."""
-    node.config.stash[RESULTS].merge(getattr(node, "workeroutput", {}).get(WORKER_KEY, {}))
+    output = getattr(node, "workeroutput", {})
+    node.config.stash[RESULTS].merge(output.get(WORKER_KEY, {}), output.get(PLOTS_KEY, {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The counts of tests that ran gradient checks (each failing table is in FAILURES, once)."""
     results = config.stash[RESULTS]
     if results.rows:
         from .summary import terminal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,26 +12,41 @@ from .options import Settings
 
 WORKER_KEY = "gradcheck_rows"
 """Key of the rows in pytest-xdist's ``workeroutput``, which carries them to the controller."""
+PLOTS_KEY = "gradcheck_plots"
+"""Key of the failing gradients (as nested lists) in ``workeroutput``, for the HTML report's heatmaps."""
 
 
 @dataclass
 class Results:
-    """Session state: the configured settings, the case names already collected, and the recorded rows.
+    """Session state: the settings by scope, the case names already collected, the recorded rows,
+    the failing gradients kept for heatmaps, and each test's pytest outcome.
 
-    Rows are plain dicts (``Report.records()``), so they cross from xdist workers unchanged.
+    Rows are plain dicts (``Report.records()``) and gradients nested lists, so they cross from
+    xdist workers unchanged.
     """
 
     settings: Settings
+    ini: Settings = field(default_factory=Settings)
+    paths: list[Path] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    plots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
 
-    def record(self, nodeid: str, records: list[dict[str, Any]]) -> None:
+    @property
+    def keeps_plots(self) -> bool:
+        """Whether an HTML report was asked for, the only view that draws the failing gradients."""
+        return any(path.suffix.lower() in (".html", ".htm") for path in self.paths)
+
+    def record(self, nodeid: str, records: list[dict[str, Any]], plots: list[dict[str, Any]]) -> None:
         self.rows.setdefault(nodeid, []).extend(records)
+        if plots:
+            self.plots.setdefault(nodeid, []).extend(plots)
 
-    def merge(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        """Take over the rows a worker recorded."""
+    def merge(self, rows: dict[str, list[dict[str, Any]]], plots: dict[str, list[dict[str, Any]]]) -> None:
+        """Take over the rows (and gradients) a worker recorded."""
         for nodeid, records in rows.items():
-            self.record(nodeid, records)
+            self.record(nodeid, records, plots.get(nodeid, []))
 
     def ordered(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """Rows by test id, sorted, so a run under xdist reports exactly what a serial run does."""

@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 
 from gradcheck_kit import SKIPPED, Case, Graph, Report, Tolerance, run_case
+from gradcheck_kit.reference import Rule
 
 from .options import KEYS, Settings, parse
+from .outcomes import GRADCHECK_SKIP
 from .results import RESULTS
 
 CASE_OPTIONS = ("case", "overrides", "variables", "name_rule")
 """Fixture keywords that describe the check itself rather than how it is judged."""
+PLOT_LIMIT = 1_000_000
+"""Largest gradient (in elements) kept for the HTML report's heatmaps."""
 
 
 def judged(case: Case, settings: Settings) -> Case:
@@ -31,18 +35,25 @@ def judged(case: Case, settings: Settings) -> Case:
         return replace(case, tolerance=Tolerance(0.0, settings.maxdiff), overrides={})
     if settings.rtol is not None and settings.atol is not None:
         return replace(case, tolerance=Tolerance(settings.rtol, settings.atol))
-    if settings.tolerance is not None:
-        return replace(case, tolerance=settings.tolerance)
-    return case
+    return replace(case, tolerance=settings.tolerance)
+
+
+def rule_of(case: Case, settings: Settings) -> Rule | None:
+    """The reference-relative rule when the settings choose it (the case's own ``Rule`` keeps its k)."""
+    if settings.rule != "reference":
+        return None
+    return case.rule if isinstance(case.rule, Rule) else Rule()
 
 
 def run_cell(node: pytest.Item, case: Case, settings: Settings, device: str, dtype: str) -> Report:
     """Check one case × device × dtype item; fail or skip ``node`` as the report says."""
     __tracebackhide__ = True
-    return conclude(node, _run(judged(case, settings), [device], [dtype]))
+    return conclude(node, _run(judged(case, settings), [device], [dtype], rule_of(case, settings)))
 
 
-def check_graph(node: pytest.Item, settings: Settings, graph: Graph, manual: Any, options: Mapping[str, Any]) -> Report:
+def check_graph(
+    node: pytest.Item, settings: Settings, graph: Graph, manual: Any, options: Mapping[str, Any], fail: bool = True
+) -> Report:
     """The ``gradcheck`` fixture's call: check ``graph`` against ``manual`` on every device × dtype."""
     __tracebackhide__ = True
     unknown = sorted(set(options) - set(KEYS) - set(CASE_OPTIONS))
@@ -59,39 +70,63 @@ def check_graph(node: pytest.Item, settings: Settings, graph: Graph, manual: Any
         name_rule=options.get("name_rule", "d{name}"),
         variables=None if options.get("variables") is None else tuple(options["variables"]),
     )
-    return conclude(node, _run(judged(case, settings), None, None))
+    return conclude(node, _run(judged(case, settings), None, None, rule_of(case, settings)), fail)
 
 
-def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None) -> Report:
+def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: Rule | None) -> Report:
     __tracebackhide__ = True
     try:
-        return run_case(case, devices, dtypes)
+        return run_case(case, devices, dtypes, rule=rule)
     except ValueError as error:  # an unknown dtype or tolerance preset: a usage problem, not a traceback
         pytest.fail(f"{case.name}: {error}", pytrace=False)
 
 
-def conclude(node: pytest.Item, report: Report) -> Report:
-    """Record the rows and JUnit properties; fail with the table, skip when no cell could run."""
+def conclude(node: pytest.Item, report: Report, fail: bool = True) -> Report:
+    """Record the rows and JUnit properties; unless ``fail`` is False, fail with the table or skip
+    when no cell could run."""
     __tracebackhide__ = True
-    node.config.stash[RESULTS].record(node.nodeid, report.records())
+    results = node.config.stash[RESULTS]
+    results.record(
+        node.nodeid, report.with_test_id(node.nodeid).records(), plots(report) if results.keeps_plots else []
+    )
     node.user_properties.extend(properties(report))
+    if not fail:
+        return report
     if not report.passed:
         pytest.fail(failure_text(report), pytrace=False)
     if report.rows and all(row.status == SKIPPED for row in report.rows):
+        node.stash[GRADCHECK_SKIP] = True
         pytest.skip("; ".join(sorted({row.message for row in report.rows})))
     return report
 
 
 def failure_text(report: Report) -> str:
     """The comparison table with the failing rows first (each cell keeps its own table)."""
-    return Report(sorted(report.rows, key=lambda row: not row.failed)).to_table()
+    return Report(sorted(report.rows, key=lambda row: not row.failed), report.tensors).to_table()
 
 
 def properties(report: Report) -> list[tuple[str, object]]:
-    """JUnit XML properties: the worst maxdiff and the failing variables."""
-    maxdiffs = [row.maxdiff for row in report.rows if row.maxdiff is not None]
-    failing = [row.variable or row.status for row in report.failures]
-    return [
-        ("gradcheck_worst_maxdiff", max(maxdiffs) if maxdiffs else ""),
-        ("gradcheck_failing", ", ".join(failing)),
-    ]
+    """JUnit XML properties per variable: ``<variable>.status`` and ``<variable>.maxdiff``, the variable
+    followed by ``[device-dtype]`` when the test checked more than one cell."""
+    several = len({row.cell for row in report.rows}) > 1
+    found: list[tuple[str, object]] = []
+    for row in report.rows:
+        name = (row.variable or "cell") + (f"[{row.device}-{row.dtype}]" if several else "")
+        found.append((f"{name}.status", row.status))
+        if row.maxdiff is not None:
+            found.append((f"{name}.maxdiff", row.maxdiff))
+    return found
+
+
+def plots(report: Report) -> list[dict[str, Any]]:
+    """The failing gradients as plain lists (they cross from xdist workers), for the HTML heatmaps."""
+    kept = []
+    for key, (manual, reference) in report.tensors.items():
+        if manual.numel() <= PLOT_LIMIT and reference.numel() <= PLOT_LIMIT and not manual.is_complex():
+            kept.append({"key": list(key[-4:]), "manual": _plain(manual), "reference": _plain(reference)})
+    return kept
+
+
+def _plain(tensor: Any) -> dict[str, Any]:
+    values = tensor.detach().cpu().double()
+    return {"shape": list(values.shape), "values": values.flatten().tolist()}

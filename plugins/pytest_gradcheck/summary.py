@@ -3,42 +3,44 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
-from gradcheck_kit import SKIPPED, Report, Row, write
+from gradcheck_kit import Report, Row, write
 
+from .outcomes import KINDS
 from .results import Results
-from .run import failure_text
 
 
 def reports(results: Results) -> list[tuple[str, Report]]:
-    """One Report per test id, in sorted order."""
-    return [(nodeid, Report([Row(**record) for record in records])) for nodeid, records in results.ordered()]
+    """One Report per test id, in sorted order, with the failing gradients kept for heatmaps."""
+    return [
+        (nodeid, Report([Row(**record) for record in records], _tensors(nodeid, results.plots.get(nodeid, []))))
+        for nodeid, records in results.ordered()
+    ]
 
 
-def write_reports(results: Results, paths: list[Path]) -> None:
-    """Write one report holding every row of every test to each path (format from the extension)."""
+def write_reports(results: Results) -> None:
+    """Write one report holding every row of every test (a ``test_id`` column tells them apart) to each path."""
     merged = Report.merge(report for _, report in reports(results))
-    for path in paths:
+    for path in results.paths:
         write(merged, path)
 
 
 def counts(results: Results) -> str:
-    """``3 passed, 1 failed, 1 skipped``: tests that ran gradient checks, by outcome."""
-    outcomes = [_outcome(report) for _, report in reports(results)]
-    parts = [f"{outcomes.count(kind)} {kind}" for kind in ("passed", "failed", "skipped") if kind in outcomes]
+    """``3 passed, 1 failed, 1 xfailed``: tests that ran gradient checks, counted as pytest counts them."""
+    outcomes = [results.outcomes.get(nodeid, "error") for nodeid in results.rows]
+    parts = [f"{outcomes.count(kind)} {kind}" for kind in KINDS if kind in outcomes]
     return "gradient checks: " + ", ".join(parts)
 
 
 def terminal(results: Results, reporter: pytest.TerminalReporter) -> None:
-    """A table per failing test (per test with ``-v``), then the counts."""
+    """The counts and the report files; each failing table is already in FAILURES (as ``--tb`` says)."""
     reporter.write_sep("=", "gradcheck")
-    for nodeid, report in reports(results):
-        if _outcome(report) == "failed" or reporter.verbosity > 0:
-            reporter.write_line(nodeid, bold=True, red=not report.passed)
-            reporter.write_line(failure_text(report) + "\n")
+    for path in results.paths:
+        reporter.write_line(f"report: {path}")
     reporter.write_line(counts(results))
 
 
@@ -46,13 +48,15 @@ def step_summary(results: Results, path: str | os.PathLike[str]) -> None:
     """Append the counts and a Markdown table per failing test to ``$GITHUB_STEP_SUMMARY``."""
     lines = ["## gradcheck", "", counts(results), ""]
     for nodeid, report in reports(results):
-        if _outcome(report) == "failed":
+        if results.outcomes.get(nodeid) in ("failed", "error"):
             lines += [f"### `{nodeid}`", "", report.to_markdown()]
     with open(path, "a", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
 
 
-def _outcome(report: Report) -> str:
-    if not report.passed:
-        return "failed"
-    return "skipped" if all(row.status == SKIPPED for row in report.rows) else "passed"
+def _tensors(nodeid: str, plots: list[dict[str, Any]]) -> dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]]:
+    return {(nodeid, *plot["key"]): (_tensor(plot["manual"]), _tensor(plot["reference"])) for plot in plots}
+
+
+def _tensor(plain: dict[str, Any]) -> torch.Tensor:
+    return torch.tensor(plain["values"], dtype=torch.float64).reshape(plain["shape"])

@@ -44,7 +44,12 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A project with a case file (``tiny-right`` in float32 and float64, ``tiny-wrong``) and one plain test."""
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A project with a case file (``tiny-right`` in float32 and float64, ``tiny-wrong``) and one plain test.
+
+    Its runs keep collection order (no pytest-randomly inside), so tests can read their output in
+    order; ``test_randomly.py`` runs the plugin under pytest-randomly on purpose.
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
     pytester.makepyfile(gradcheck_tiny=CASES, test_plain="def test_plain():\n    assert True\n")
     return pytester

@@ -34,13 +34,39 @@ def test_xdist_writes_one_report_equal_to_the_serial_one(project: pytest.Pyteste
     assert serial.count("\n") == 7 and (project.path / "xdist.csv").read_text() == serial
 
 
-def test_junit_xml_has_the_worst_maxdiff_and_failing_variables(project: pytest.Pytester) -> None:
-    project.runpytest("--gradcheck", "--junitxml", "junit.xml")
+TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err"}
+"""What junit-10.xsd (pytest's xunit2 family) allows inside a <testcase>: no <properties>."""
+
+
+def test_junit_xunit2_puts_per_variable_properties_on_the_suite(project: pytest.Pytester) -> None:
+    project.runpytest("--gradcheck", "--junitxml", "junit.xml", "--gradcheck-dtype", "float32,float64")
+    root = ET.parse(project.path / "junit.xml").getroot()
+    assert {child.tag for case in root.iter("testcase") for child in case} <= TESTCASE_CHILDREN
+    suite = root.find("testsuite")
+    assert [child.tag for child in suite][0] == "properties", "junit-10.xsd: <properties> first in <testsuite>"
+    names = [p.get("name") for p in suite.find("properties")]
+    assert names == sorted(names)
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    wrong = "gradcheck_tiny.py::tiny-wrong[cpu-float64]::"
+    assert props[wrong + "w.status"] == "mismatch" and float(props[wrong + "w.maxdiff"]) > 1
+    assert props["gradcheck_tiny.py::tiny-right[cpu-float32]::h.status"] == "ok"
+
+
+def test_junit_xunit1_keeps_properties_per_testcase_and_cell(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_fixture_cells="""
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        def test_two_dtypes(gradcheck):
+            gradcheck(GRAPH, RIGHT, dtypes=["float32", "float64"])
+        """
+    )
+    project.runpytest("--gradcheck", "--junitxml", "junit.xml", "-o", "junit_family=xunit1")
     cases = {case.get("name"): case for case in ET.parse(project.path / "junit.xml").iter("testcase")}
     wrong = {p.get("name"): p.get("value") for p in cases["tiny-wrong[cpu-float32]"].iter("property")}
-    assert wrong["gradcheck_failing"] == "w" and float(wrong["gradcheck_worst_maxdiff"]) > 1
-    right = {p.get("name"): p.get("value") for p in cases["tiny-right[cpu-float64]"].iter("property")}
-    assert right == {"gradcheck_failing": "", "gradcheck_worst_maxdiff": "0.0"}
+    assert wrong["w.status"] == "mismatch" and wrong["h.status"] == "ok" and float(wrong["w.maxdiff"]) > 1
+    cells = {p.get("name"): p.get("value") for p in cases["test_two_dtypes"].iter("property")}
+    assert cells["w[cpu-float32].status"] == "ok" and cells["w[cpu-float64].status"] == "ok"
 
 
 def test_github_step_summary_gets_the_counts_and_failing_tables(

@@ -1,0 +1,46 @@
+"""JUnit XML: per-variable properties where the chosen ``junit_family`` allows them (stdlib and pytest only).
+
+xunit1 and legacy allow ``<properties>`` inside a ``<testcase>``: each test keeps its own
+``<variable>.status`` and ``<variable>.maxdiff``. xunit2, pytest's default, follows Jenkins'
+junit-10.xsd, where a testcase holds only skipped/error/failure/system-out/system-err: there the
+same properties move to the ``<testsuite>``, named ``<node id>::<variable>.status``, sorted.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _pytest.junitxml import xml_key  # the LogXML of --junitxml; record_testsuite_property reads it the same way
+
+OURS = re.compile(r"^[^:]*\.(status|maxdiff)$")
+"""Names of the properties the plugin adds (``run.properties``)."""
+
+
+class SuiteProperties:
+    """Moves the plugin's properties from each xunit2 testcase to the testsuite (also under pytest-xdist)."""
+
+    def __init__(self) -> None:
+        self.moved: list[tuple[str, object]] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        ours = [(name, value) for name, value in report.user_properties if OURS.match(name)]
+        if not ours:
+            return
+        report.user_properties = [prop for prop in report.user_properties if prop not in ours]
+        if report.when == "teardown":
+            self.moved.extend((f"{report.nodeid}::{name}", value) for name, value in ours)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        xml = session.config.stash.get(xml_key, None)
+        for name, value in sorted(self.moved, key=lambda prop: prop[0]):
+            xml.add_global_property(name, value)
+
+
+def register(config: pytest.Config) -> None:
+    """Install the mover when a JUnit file in the xunit2 family is written by this process."""
+    xml = config.stash.get(xml_key, None)
+    if xml is not None and xml.family == "xunit2" and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(SuiteProperties(), "gradcheck-junit")
