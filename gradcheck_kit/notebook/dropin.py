@@ -3,8 +3,10 @@
 ``cmp('logprobs', dlogprobs, logprobs)`` prints the lecture's line (exact, approximate,
 maxdiff) and what that line cannot see: a wrong shape that broadcasts, how many
 elements are off, the gradient it follows from or the likely mistake. The calls of
-one cell form one check: at the end of the cell (in IPython) or on ``cmp.report()``
-the whole table, in backprop order, with the root cause marked.
+one cell form one check. In IPython the cell's pairs are checked together when the
+cell ends (one batched evaluation): the lines, then the whole table in backprop order
+with the root cause marked. Elsewhere each call prints its line at once and
+``cmp.report()`` gives the table.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..capture import Capture
 from ..check import evaluate
 from ..compare import WRONG_VALUE
 from ..diagnose import root_causes
-from ..report import Report
+from ..report import SKIPPED, Report, Row
 from . import sources, state
 from .show import line, show, unchecked
 from .tensors import capture_of
@@ -26,34 +28,64 @@ CASE = "cmp"
 
 
 class Cmp:
-    """``cmp(name, manual, tensor)`` against ``tensor.grad``; the calls since the last cell form one report."""
+    """``cmp(name, manual, tensor)`` against ``tensor.grad``; the calls since the last cell form one report.
 
-    def __init__(self) -> None:
+    ``defer`` holds every line back to the end of the cell (default: in IPython only).
+    """
+
+    def __init__(self, defer: bool | None = None) -> None:
+        self.defer = defer
         self._pairs: dict[str, tuple[Any, torch.Tensor]] = {}
+        self._lines: dict[str, str] = {}
         self._statuses: dict[str, str] = {}
         self._hooked: Any = None
 
     def __call__(self, name: str, manual: Any, tensor: Any) -> None:
-        """Check ``manual`` against ``tensor.grad`` and print one line."""
-        self._hook()
-        if not isinstance(tensor, torch.Tensor) or tensor.grad is None:
-            print(unchecked(name, tensor))
-            return
+        """Check ``manual`` against ``tensor.grad`` and print one line (at the end of the cell in IPython)."""
+        deferred = self._hook() if self.defer is None else self.defer
+        self._lines.pop(name, None)
         self._pairs.pop(name, None)
-        self._pairs[name] = (manual, tensor)
-        captured = self._capture()
-        row = self._evaluate(captured, [name])[name]
-        self._statuses[name] = row.status
-        print(line(name, row, self._cause(name, captured)))
+        if not isinstance(tensor, torch.Tensor) or tensor.grad is None:
+            self._lines[name] = unchecked(name, tensor)
+        else:
+            self._pairs[name] = (manual, tensor)
+            self._lines[name] = ""
+        if not deferred:
+            print(self._lines[name] or self._line_now(name))
 
     def report(self) -> Report:
-        """Every pair checked since the cell began (or since :meth:`reset`), in backprop order."""
+        """Every pair checked since the cell began (or since :meth:`reset`), in backprop order;
+        a skipped row when there is none."""
+        if not self._pairs:
+            dtype = str(torch.get_default_dtype()).removeprefix("torch.")
+            return Report([Row(CASE, "cpu", dtype, "", "", SKIPPED, message="no cmp call since the cell began")])
         return self._evaluate(self._capture(), list(self._pairs))
+
+    def end_of_cell(self) -> Report | None:
+        """Print the held-back lines from one evaluation of the cell's pairs, forget them, return the report."""
+        if not self._lines:
+            return None
+        report = self.report()
+        rows = {row.variable: row for row in report.rows if row.variable}
+        for name, text in self._lines.items():
+            print(text or line(name, rows[name], rows[name].caused_by))
+        self.reset()
+        return report
 
     def reset(self) -> None:
         """Forget the pairs: the next ``cmp`` starts a new report."""
         self._pairs.clear()
+        self._lines.clear()
         self._statuses.clear()
+
+    def _line_now(self, name: str) -> str:
+        """The line of one call checked on its own, with the cause among the pairs so far."""
+        captured = self._capture()
+        row = self._evaluate(captured, [name])[name]
+        self._statuses[name] = row.status
+        wrong = {n for n, status in self._statuses.items() if status in WRONG_VALUE}
+        cause = root_causes(wrong, captured.variables).get(name, "") if name in wrong else ""
+        return line(name, row, cause)
 
     def _evaluate(self, captured: Capture, names: list[str]) -> Report:
         values = {f"d{name}": manual for name, (manual, _) in self._pairs.items()}
@@ -67,29 +99,24 @@ class Cmp:
         lines = {**sources.from_cells(cells, tensors), **sources.from_capture(state.SESSION.capture, tensors)}
         return capture_of(tensors, namespace, lines)
 
-    def _cause(self, name: str, captured: Capture) -> str:
-        """The root cause upstream of ``name`` among the pairs so far, or "" (none, or ``name`` is one)."""
-        wrong = {n for n, status in self._statuses.items() if status in WRONG_VALUE}
-        if name not in wrong:
-            return ""
-        return root_causes(wrong, captured.variables).get(name, "")
-
-    def _hook(self) -> None:
-        """In IPython, report at the end of each cell that called cmp, and start afresh in the next."""
+    def _hook(self) -> bool:
+        """In IPython, check at the end of each cell that called cmp, and start afresh in the next."""
         shell = _shell()
-        if shell is None or self._hooked is shell:
-            return
-        shell.events.register("pre_run_cell", self._cell_starts)
-        shell.events.register("post_run_cell", self._cell_ends)
-        self._hooked = shell
+        if shell is None:
+            return False
+        if self._hooked is not shell:
+            shell.events.register("pre_run_cell", self._cell_starts)
+            shell.events.register("post_run_cell", self._cell_ends)
+            self._hooked = shell
+        return True
 
     def _cell_starts(self, *_: Any) -> None:
         self.reset()
 
     def _cell_ends(self, *_: Any) -> None:
-        if self._pairs:
-            show(self.report())
-        self.reset()
+        report = self.end_of_cell()
+        if report is not None:
+            show(report)
 
 
 def _shell() -> Any:
