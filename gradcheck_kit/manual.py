@@ -44,7 +44,8 @@ class NotebookCell:
 
     def _selects(self, cell: Any) -> bool:
         if self.tag is not None:
-            return self.tag in cell.get("metadata", {}).get("tags", [])
+            tags = cell.get("metadata", {}).get("tags", [])
+            return isinstance(tags, list) and self.tag in tags  # a string of tags would match by substring
         return self.marker is not None and cell.source.lstrip().startswith(self.marker)
 
 

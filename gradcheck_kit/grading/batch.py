@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from .grader import Graded, Grader
+from .grader import GRADER_ERROR, Graded, Grader
 from .launch import Zygote
-from .outputs import Outputs, folder_name
+from .outputs import Outputs, folder_name, safe_text
 from .progress import Progress
 
 _SWITCH_INTERVAL = 0.0005
@@ -38,6 +38,20 @@ def check_names(paths: Sequence[Path]) -> None:
         seen[key] = path
 
 
+def grader_error(grader: Grader, name: str, error: BaseException) -> Graded:
+    """The row of a submission the grader itself failed on: no score, and a message for staff."""
+    message = f"the grader failed on this submission (not the student's fault): {type(error).__name__}: {error}"
+    return Graded(name, GRADER_ERROR, message[:1000], 0.0, grader.assignment.max_score)
+
+
+def _write(outputs: Outputs, graded: Graded, grader: Grader) -> None:
+    """Record ``graded``; if its own row cannot be written, record a grader error in its place."""
+    try:
+        outputs.write(graded)
+    except (OSError, ValueError) as error:
+        outputs.write(grader_error(grader, graded.submission, error))
+
+
 def grade_all(
     grader: Grader,
     paths: Sequence[Path],
@@ -48,7 +62,7 @@ def grade_all(
 ) -> int:
     """Grade every path not already done, ``jobs`` at a time, in ``zygotes`` started in advance if given
     (the rest are spawned); returns how many were graded now."""
-    todo = [path for path in paths if path.name not in outputs.done]
+    todo = [path for path in paths if safe_text(path.name) not in outputs.done]
     count = max(1, min(jobs, len(todo)))
     for unused in zygotes[count:]:
         unused.stop(0)
@@ -62,6 +76,8 @@ def grade_all(
         sandbox = free.get()
         try:
             return grader.grade(path, sandbox)
+        except Exception as error:  # noqa: BLE001 - the grader's own failure is this submission's row, not an abort
+            return grader_error(grader, path.name, error)
         finally:
             free.put(sandbox)
 
@@ -72,7 +88,7 @@ def grade_all(
         with ThreadPoolExecutor(len(sandboxes)) as pool:
             list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
             for future in as_completed([pool.submit(grade, path) for path in todo]):
-                outputs.write(future.result())
+                _write(outputs, future.result(), grader)
                 if progress is not None:
                     progress.advance()
     finally:

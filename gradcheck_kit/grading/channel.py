@@ -43,6 +43,7 @@ DTYPES: dict[str, torch.dtype] = {
 """The only dtypes a tensor may have on the wire."""
 
 _LENGTH = struct.Struct(">I")
+_CHUNK = 1 << 20
 
 
 class ChannelError(Exception):
@@ -97,18 +98,30 @@ def decode_value(header: dict[str, Any], payload: bytes, *, scalars: bool = Fals
 
 
 def _decode_tensor(header: dict[str, Any], payload: bytes) -> torch.Tensor:
+    dtype, shape, expected = tensor_layout(header)
+    if expected != len(payload):
+        raise ChannelError(f"payload of {len(payload)} bytes does not match shape {shape} of {dtype}")
+    if not payload:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(payload), dtype=dtype).reshape(shape)
+
+
+def tensor_layout(header: dict[str, Any]) -> tuple[torch.dtype, list[int], int]:
+    """A tensor header's dtype, shape and byte size, validated before any payload is read."""
     dtype = DTYPES.get(header.get("dtype"))  # type: ignore[arg-type]
     shape = header.get("shape")
     if dtype is None:
         raise ChannelError(f"dtype {header.get('dtype')!r} is not allowed on the wire")
     if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_size(s) for s in shape)):
         raise ChannelError(f"malformed shape {shape!r}")
-    expected = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    if expected != len(payload):
-        raise ChannelError(f"payload of {len(payload)} bytes does not match shape {shape} of {dtype}")
-    if not payload:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(payload), dtype=dtype).reshape(shape)
+    return dtype, shape, math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+
+
+def placeholder(header: dict[str, Any]) -> torch.Tensor:
+    """A tensor with the header's dtype and shape and no data (on the meta device): what the grader keeps of a
+    payload too large to read, so the row still says which shape was handed in."""
+    dtype, shape, _ = tensor_layout(header)
+    return torch.empty(shape, dtype=dtype, device="meta")
 
 
 def _is_size(value: Any) -> bool:
@@ -123,6 +136,14 @@ def write_frame(fd: int, header: dict[str, Any], payload: bytes = b"", deadline:
 
 def read_frame(fd: int, max_payload: int, deadline: float | None = None) -> tuple[dict[str, Any], bytes] | None:
     """Receive one frame, or ``None`` at a clean end of stream; payloads over ``max_payload`` are refused."""
+    header = read_header(fd, max_payload, deadline)
+    if header is None:
+        return None
+    return header, read_payload(fd, header, deadline)
+
+
+def read_header(fd: int, max_payload: int, deadline: float | None = None) -> dict[str, Any] | None:
+    """Receive a frame's header only (its payload is still to be read or skipped), or ``None`` at a clean end."""
     prefix = _read_exact(fd, _LENGTH.size, deadline, eof_ok=True)
     if prefix is None:
         return None
@@ -138,7 +159,19 @@ def read_frame(fd: int, max_payload: int, deadline: float | None = None) -> tupl
     nbytes = header.get("nbytes", 0)
     if type(nbytes) is not int or not 0 <= nbytes <= max_payload:
         raise ChannelError(f"payload of {nbytes!r} bytes is over the {max_payload}-byte limit")
-    return header, _read_exact(fd, nbytes, deadline) if nbytes else b""
+    return header
+
+
+def read_payload(fd: int, header: dict[str, Any], deadline: float | None = None) -> bytes:
+    """The payload announced by ``header`` (already bounded by :func:`read_header`)."""
+    return _read_exact(fd, header.get("nbytes", 0), deadline) or b""
+
+
+def skip_payload(fd: int, header: dict[str, Any], deadline: float | None = None) -> None:
+    """Read and drop the payload announced by ``header``, a chunk at a time, so it never sits in memory."""
+    left = header.get("nbytes", 0)
+    while left > 0:
+        left -= len(_read_exact(fd, min(left, _CHUNK), deadline) or b"")
 
 
 def _wait(fd: int, deadline: float | None, write: bool) -> None:
@@ -156,7 +189,7 @@ def _read_exact(fd: int, size: int, deadline: float | None, eof_ok: bool = False
     chunks = bytearray()
     while len(chunks) < size:
         _wait(fd, deadline, write=False)
-        chunk = os.read(fd, min(size - len(chunks), 1 << 20))
+        chunk = os.read(fd, min(size - len(chunks), _CHUNK))
         if not chunk:
             if eof_ok and not chunks:
                 return None

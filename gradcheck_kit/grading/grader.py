@@ -21,7 +21,7 @@ from ..compare import OK
 from ..report import Report, Row
 from .assignment import Assignment
 from .launch import Zygote
-from .sandbox import Limits, RunResult, Sandbox, Settings
+from .sandbox import Limits, RunResult, Sandbox, Settings, payload_cap
 from .submission import SubmissionError, read_source
 
 GRADED = "graded"
@@ -36,7 +36,9 @@ CRASHED = "crashed"
 """The process died (a signal, or an exit before finishing)."""
 INVALID = "invalid"
 """Nothing to run: not a .py or .ipynb, unreadable, too big, or no marked notebook cell."""
-STATUSES = (GRADED, ERROR, TIMEOUT, MEMORY, CRASHED, INVALID)
+GRADER_ERROR = "grader-error"
+"""The grader itself failed on this submission (a bug, or the sandbox could not run it): staff must look."""
+STATUSES = (GRADED, ERROR, TIMEOUT, MEMORY, CRASHED, INVALID, GRADER_ERROR)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Grader:
             independent=independent,
             allow_autograd=assignment.allow_autograd,
             limits=limits or Limits(),
+            payload_caps={name: payload_cap(reference) for name, reference in self._references.items()},
         )
 
     def sandbox(self, zygote: Zygote | None = None) -> Sandbox:

@@ -36,11 +36,32 @@ VARIABLE_COLUMNS = (
 )
 MAX_OUTPUT = 8000
 """Characters of the submission's own output kept in results.json."""
+_FORMULA_STARTS = frozenset("=+-@\t\r'")
 
 
 def folder_name(submission: str) -> str:
-    """The per-submission folder under ``--out``: the file name without its extension."""
-    return Path(submission).stem
+    """The per-submission folder under ``--out``: the file name without its extension, never empty, ``.``,
+    ``..`` or hidden (``...py`` gets ``_..``), so it always lies inside ``--out``."""
+    stem = Path(safe_text(submission).replace("/", "_")).stem
+    return f"_{stem}" if not stem or stem.startswith(".") else stem
+
+
+def safe_text(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (a lone surrogate from a child, or from a file name's
+    invalid bytes) written as a backslash escape, so writing it never fails."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def cell(text: str) -> str:
+    """A text cell safe for spreadsheets: one starting with ``= + - @``, a tab, a CR (a formula to Excel and
+    LibreOffice) or a quote gets a leading ``'``; :func:`uncell` takes it off."""
+    text = safe_text(text)
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
+def uncell(text: str) -> str:
+    """The text :func:`cell` was given."""
+    return text[1:] if text.startswith("'") else text
 
 
 class Outputs:
@@ -50,8 +71,8 @@ class Outputs:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
         self.done = _done(out) if resume else set()
-        _start(out / GRADEBOOK, GRADEBOOK_COLUMNS, lambda row: row["submission"] in self.done, resume)
-        _start(out / VARIABLES, VARIABLE_COLUMNS, lambda row: row["submission"] in self.done, resume)
+        _start(out / GRADEBOOK, GRADEBOOK_COLUMNS, lambda row: uncell(row["submission"]) in self.done, resume)
+        _start(out / VARIABLES, VARIABLE_COLUMNS, lambda row: uncell(row["submission"]) in self.done, resume)
         self._gradebook = (out / GRADEBOOK).open("a", newline="")
         self._variables = (out / VARIABLES).open("a", newline="")
 
@@ -66,15 +87,15 @@ class Outputs:
         """Record one submission: results.json, its variable rows, then its gradebook row."""
         folder = self.out / folder_name(graded.submission)
         folder.mkdir(exist_ok=True)
-        (folder / RESULTS).write_text(json.dumps(gradescope(graded), indent=2))
+        (folder / RESULTS).write_text(json.dumps(_safe(gradescope(graded)), indent=2), encoding="utf-8")
         writer = csv.writer(self._variables)
         writer.writerows(_variable_row(graded.submission, result) for result in graded.variables)
         self._variables.flush()
         score, max_score = _num(graded.score), _num(graded.max_score)
-        row = [graded.submission, score, max_score, graded.status, _message(graded)]
+        row = [cell(graded.submission), score, max_score, cell(graded.status), cell(_message(graded))]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
-        self.done.add(graded.submission)
+        self.done.add(safe_text(graded.submission))
 
 
 def gradescope(graded: Graded) -> dict[str, Any]:
@@ -88,6 +109,9 @@ def gradescope(graded: Graded) -> dict[str, Any]:
         "score": graded.score,
         "execution_time": round(graded.seconds, 3),
         "output": output,
+        "output_format": "text",
+        "test_output_format": "text",
+        "test_name_format": "text",
         "tests": [
             {
                 "name": result.gradient,
@@ -118,17 +142,28 @@ def _feedback(result: VariableResult) -> str:
 def _variable_row(submission: str, result: VariableResult) -> list[Any]:
     row = result.row
     return [
-        submission,
-        row.variable,
-        row.status,
+        cell(submission),
+        cell(row.variable),
+        cell(row.status),
         _num(result.points),
         _num(result.max_points),
         row.exact,
         row.approximate,
         "" if row.maxdiff is None else f"{row.maxdiff:.3g}",
-        row.hint,
-        row.message,
+        cell(row.hint),
+        cell(row.message),
     ]
+
+
+def _safe(value: Any) -> Any:
+    """A JSON document with every string made safe for UTF-8 (see :func:`safe_text`)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {key: _safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_safe(item) for item in value]
+    return value
 
 
 def _num(value: float) -> str:
@@ -140,7 +175,7 @@ def _done(out: Path) -> set[str]:
     if not path.exists():
         return set()
     with path.open(newline="") as file:
-        return {row["submission"] for row in csv.DictReader(file)}
+        return {uncell(row["submission"]) for row in csv.DictReader(file)}
 
 
 def _start(path: Path, columns: tuple[str, ...], keep: Any, resume: bool) -> None:
@@ -171,12 +206,19 @@ def merge(out: Path, shards: Iterable[Path]) -> int:
         gradebook += rows
         variables += [row for row in _read(shard / VARIABLES) if row["submission"] in done]
         for submission in done:
-            source = shard / folder_name(submission)
-            if source.is_dir():
-                shutil.copytree(source, out / folder_name(submission), dirs_exist_ok=True)
+            _copy_results(shard / folder_name(uncell(submission)), out / folder_name(uncell(submission)))
     _write(out / GRADEBOOK, GRADEBOOK_COLUMNS, sorted(gradebook, key=lambda row: row["submission"]))
     _write(out / VARIABLES, VARIABLE_COLUMNS, sorted(variables, key=lambda row: row["submission"]))
     return len(gradebook)
+
+
+def _copy_results(source: Path, target: Path) -> None:
+    """Copy a shard's results.json if it is a regular file in a real folder: never a link to elsewhere."""
+    results = source / RESULTS
+    if source.is_symlink() or results.is_symlink() or not results.is_file():
+        return
+    target.mkdir(exist_ok=True)
+    shutil.copyfile(results, target / RESULTS)
 
 
 def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:

@@ -22,7 +22,18 @@ from typing import Any
 
 import torch
 
-from .channel import ChannelError, ChannelTimeout, decode_value, encode_value, read_frame, write_frame
+from .channel import (
+    ChannelError,
+    ChannelTimeout,
+    decode_value,
+    encode_value,
+    placeholder,
+    read_header,
+    read_payload,
+    skip_payload,
+    tensor_layout,
+    write_frame,
+)
 from .launch import Zygote, spawn_zygote
 
 OnCommit = Callable[[str, Any, bool], "torch.Tensor | None"]
@@ -31,6 +42,8 @@ and return the reference to send back, or ``None``."""
 
 _MAX_NOTES = 20
 """Notes kept per submission: a looping print of a failing statement must not flood the feedback."""
+_MIN_CAP = 1 << 20
+_CAP_FACTOR = 64
 _ZYGOTE_GRACE = 10.0
 _ZYGOTE_START = 120.0
 """Seconds a zygote may take to import torch and load the forward values."""
@@ -60,6 +73,15 @@ class Settings:
     independent: bool = True
     allow_autograd: bool = False
     limits: Limits = field(default_factory=Limits)
+    payload_caps: Mapping[str, int] = field(default_factory=dict)
+    """Graded variable -> the most bytes of a commit the grader reads (see :func:`payload_cap`; 1 MiB for a
+    variable not listed); a larger commit is kept as its shape only."""
+
+
+def payload_cap(reference: torch.Tensor) -> int:
+    """Bytes of a commit read for a variable whose reference is ``reference``: room for a broadcast-shaped
+    mistake (a missing sum) to be diagnosed, not for a flood to fill the grader's memory."""
+    return max(_MIN_CAP, _CAP_FACTOR * reference.numel() * reference.element_size())
 
 
 @dataclass
@@ -210,17 +232,18 @@ def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, s
     heard = RunResult("")
     max_payload = settings.limits.max_payload
     try:
-        while (frame := read_frame(events, max_payload, deadline)) is not None:
-            header, payload = frame
+        while (header := read_header(events, max_payload, deadline)) is not None:
             op = header.get("op")
             if op == "done":
                 return _ended(heard, "done", error)
             if op == "error":
+                skip_payload(events, header, deadline)
                 error = error or _clean_error(header)
             elif op == "commit":
-                _commit(header, payload, replies, on_commit, deadline)
+                value = _commit_value(events, header, settings.payload_caps, deadline)
+                _answer(header, value, replies, on_commit, deadline)
             elif op in ("note", "altered"):
-                _heard(header, payload, heard)
+                _heard(events, header, heard, settings.payload_caps, deadline)
             else:
                 raise ChannelError(f"unknown operation {op!r}")
     except ChannelTimeout:
@@ -231,15 +254,16 @@ def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, s
     return _ended(heard, "exited", error)
 
 
-def _heard(header: dict[str, Any], payload: bytes, heard: RunResult) -> None:
+def _heard(events: int, header: dict[str, Any], heard: RunResult, caps: Mapping[str, int], deadline: float) -> None:
     """A note (an error in a statement that only looks) or an altered value (a gradient handed in, then
     changed in place through an alias): kept on the result, bounded, without stopping the run."""
     if header.get("op") == "note":
+        skip_payload(events, header, deadline)
         heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
         return
     variable, line = str(header.get("variable"))[:200], header.get("line")
-    value = decode_value(header, payload)
-    if isinstance(value, torch.Tensor):
+    value = _commit_value(events, header, caps, deadline)
+    if isinstance(value, torch.Tensor) and not value.is_meta:
         heard.altered[variable] = (line if type(line) is int else 0, value)
 
 
@@ -249,9 +273,25 @@ def _ended(heard: RunResult, outcome: str, error: dict[str, Any] | None) -> RunR
     return heard
 
 
-def _commit(header: dict[str, Any], payload: bytes, replies: int, on_commit: OnCommit, deadline: float) -> None:
+def _commit_value(events: int, header: dict[str, Any], caps: Mapping[str, int], deadline: float) -> Any:
+    """The committed value, its layout checked before its payload is read: a payload over the variable's
+    cap is skipped and kept as a data-less placeholder of the shape handed in."""
+    kind = header.get("kind")
+    cap = caps.get(str(header.get("variable")), _MIN_CAP)
+    if kind not in ("tensor", "other", "missing"):
+        raise ChannelError(f"unexpected value kind {kind!r}")
+    if kind == "tensor" and tensor_layout(header)[2] != header.get("nbytes"):
+        raise ChannelError("a tensor's payload does not match its shape and dtype")
+    if kind == "tensor" and header["nbytes"] <= cap:
+        return decode_value(header, read_payload(events, header, deadline))
+    skip_payload(events, header, deadline)
+    if kind == "missing":
+        return None
+    return placeholder(header) if kind == "tensor" else decode_value(header, b"")
+
+
+def _answer(header: dict[str, Any], value: Any, replies: int, on_commit: OnCommit, deadline: float) -> None:
     variable = str(header.get("variable"))[:200]
-    value = None if header.get("kind") == "missing" else decode_value(header, payload)
     wants_reference = header.get("reply") is True
     reference = on_commit(variable, value, wants_reference)
     if not wants_reference:

@@ -25,11 +25,11 @@ def grade(out: Path, submissions: list[Path], *options: str) -> int:
     return args.run(args)
 
 
-def grade_command(out: Path, submissions: list[Path], *options: str) -> int:
+def grade_command(out: Path, submissions: list[Path], *options: str, timeout: float | None = None) -> int:
     """Run ``gradcheck-kit grade`` in a fresh process, as a user does: its zygotes are forked from that
-    process, so they hold nothing of this test session's memory."""
+    process, so they hold nothing of this test session's memory. ``timeout`` turns a hang into a failure."""
     command = [sys.executable, "-m", "gradcheck_kit.cli", *_argv(out, submissions, options)]
-    return subprocess.run(command, cwd=ROOT, check=False).returncode
+    return subprocess.run(command, cwd=ROOT, check=False, timeout=timeout).returncode
 
 
 def _argv(out: Path, submissions: list[Path], options: tuple[str, ...]) -> list[str]:

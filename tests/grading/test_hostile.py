@@ -26,6 +26,9 @@ HOSTILE = {
     "reads_grad.py": (3, "graded", ""),
     "signals_grader.py": (3, "error", "PermissionError"),
     "forges_channel.py": (2, "error", "broke the channel"),
+    "lone_surrogate.py": (3, "error", "bad \\udcff text"),
+    "formula_error.py": (3, "error", "<script>"),
+    "huge_commits.py": (3, "graded", ""),
 }
 
 
