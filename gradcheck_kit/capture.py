@@ -1,25 +1,23 @@
 """Run a forward graph, capture its named tensors in forward order, and get autograd's gradients.
 
-Nobody lists intermediates by hand: a function's locals are watched line by line
-(``sys.settrace`` on its frame only), a code string is run one top-level statement
-at a time. Every name bound to a tensor that requires grad is recorded with the
-line that bound it; a name bound twice, or a tensor changed in place after it was
-captured, is kept as a *problem* rather than checked against the wrong tensor.
+Nobody lists intermediates by hand: the forward runs with its code rewritten so that each
+statement reports the names it binds (:mod:`.forward`, :mod:`.instrument`); nothing is
+traced, so coverage tools and debuggers keep their tracer. Every name bound to a tensor
+that requires grad is recorded with the line that bound it; a name bound twice, or a
+tensor changed in place after it was captured, is kept as a *problem* rather than
+checked against the wrong tensor.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import CodeType
 from typing import Any
 
 import torch
 
+from .forward import GraphError
+from .forward import run_forward as _run_forward
 from .graph import Graph
 
 
@@ -46,10 +44,6 @@ class Capture:
     loss: torch.Tensor
     device: torch.device
     dtype: torch.dtype
-
-
-class GraphError(Exception):
-    """The forward graph itself cannot be run or differentiated: nothing can be checked."""
 
 
 def capture(
@@ -152,84 +146,6 @@ class _Recorder:
             elif binding.tensor is not value:
                 binding.rebound_at.append(line)
                 binding.tensor, binding.line, binding.version = value, line, value._version
-
-
-def _run_forward(graph: Graph, inputs: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
-    if isinstance(graph.forward, str):
-        return _run_code(graph.forward, inputs, recorder, f"<graph {graph.name}>")
-    return _run_function(graph.forward, inputs, recorder)
-
-
-def _run_code(code: str, inputs: dict[str, Any], recorder: _Recorder, filename: str) -> dict[str, Any]:
-    """Execute module-level forward code one top-level statement at a time."""
-    namespace: dict[str, Any] = {"torch": torch, **inputs}
-    recorder.observe(namespace, 0)
-    for line, compiled, source in _statements(code, filename):
-        exec(compiled, namespace)
-        recorder.sources[line] = source
-        recorder.observe(namespace, line)
-    namespace.pop("__builtins__", None)
-    return namespace
-
-
-@functools.lru_cache(maxsize=64)
-def _statements(code: str, filename: str) -> list[tuple[int, CodeType, str]]:
-    """Each top-level statement of ``code``, compiled on its own: (line, code object, source line)."""
-    lines = code.splitlines()
-    return [
-        (
-            node.lineno,
-            compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"),
-            lines[node.lineno - 1].strip(),
-        )
-        for node in ast.parse(code, filename).body
-    ]
-
-
-def _run_function(forward: Any, inputs: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
-    """Call ``forward`` with the inputs it names, watching its locals after every line."""
-    signature = inspect.signature(forward)
-    takes_all = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    missing = [
-        name
-        for name, p in signature.parameters.items()
-        if name not in inputs and p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    if missing:
-        raise GraphError(f"forward {forward.__name__}() needs {missing}, which inputs() does not provide")
-    arguments = inputs if takes_all else {k: v for k, v in inputs.items() if k in signature.parameters}
-    code = forward.__code__
-    final: dict[str, Any] = {}
-    last_line = [code.co_firstlineno]
-
-    def trace_frame(frame: Any, event: str, arg: Any) -> Any:
-        recorder.observe(frame.f_locals, last_line[0])
-        last_line[0] = frame.f_lineno
-        if event == "return":
-            final.update(frame.f_locals)
-        return trace_frame
-
-    def trace_calls(frame: Any, event: str, arg: Any) -> Any:
-        return trace_frame if frame.f_code is code else None
-
-    previous = sys.gettrace()
-    sys.settrace(trace_calls)
-    try:
-        forward(**arguments)
-    finally:
-        sys.settrace(previous)
-    recorder.sources.update(_source_lines(code))
-    return {**inputs, **final}
-
-
-@functools.lru_cache(maxsize=64)
-def _source_lines(code: CodeType) -> dict[int, str]:
-    """Line number -> stripped source line of a function's code (read once per function)."""
-    try:
-        lines, start = inspect.getsourcelines(code)
-    except (OSError, TypeError):
-        return {}
-    return {start + i: line.strip() for i, line in enumerate(lines)}
 
 
 def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:

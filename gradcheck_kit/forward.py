@@ -1,0 +1,172 @@
+"""Run a graph's forward once, reporting every name it binds to an observer, without tracing it.
+
+The forward's code is rewritten (see :mod:`.instrument`) so that each statement that binds
+names calls ``observer.observe({name: value}, line)`` right after it: one call per binding
+statement, whatever the number of locals. Function forwards are unwrapped first
+(``functools.partial``, bound methods, ``nn.Module`` and other callable objects,
+``torch.compile``) to the ``def`` that runs; a lambda has no statements and runs as is,
+its parameters being its only named tensors. The loss is the name ``graph.loss`` or,
+when the forward binds no such name, the value it returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from . import instrument
+from .graph import Graph
+
+
+class GraphError(Exception):
+    """The forward graph itself cannot be run or differentiated: nothing can be checked."""
+
+
+class Observer(Protocol):
+    """Told each binding of the forward as it happens, with the source lines of the forward."""
+
+    sources: dict[int, str]
+
+    def observe(self, names: Mapping[str, Any], line: int) -> None: ...
+
+
+def run_forward(graph: Graph, inputs: dict[str, Any], observer: Observer) -> dict[str, Any]:
+    """Run ``graph``'s forward on ``inputs``; return its final namespace, the loss under ``graph.loss``."""
+    if isinstance(graph.forward, str):
+        return _run_code(graph.forward, inputs, observer, f"<graph {graph.name}>")
+    return _run_function(graph, inputs, observer)
+
+
+def _run_code(source: str, inputs: dict[str, Any], observer: Observer, filename: str) -> dict[str, Any]:
+    """Execute module-level forward code, rewritten to report its bindings."""
+    code = instrument.module_code(source, filename)
+    observer.sources.update(_code_lines(source))
+    namespace: dict[str, Any] = {"torch": torch, **inputs}
+    observer.observe(namespace, 0)
+    namespace[instrument.OBSERVE] = observer.observe
+    try:
+        exec(code, namespace)
+    except Exception as error:
+        raise _failed(error, code, observer.sources) from error
+    finally:
+        namespace.pop(instrument.OBSERVE, None)
+        namespace.pop("__builtins__", None)
+    return namespace
+
+
+@functools.lru_cache(maxsize=64)
+def _code_lines(source: str) -> dict[int, str]:
+    return {number: line.strip() for number, line in enumerate(source.splitlines(), start=1)}
+
+
+def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> dict[str, Any]:
+    """Call the forward with the inputs it names, its def rewritten to report its bindings."""
+    function, leading, fixed = _unwrap(graph.forward)
+    signature = inspect.signature(functools.partial(function, *leading, **fixed))
+    arguments = _arguments(signature, function, inputs)
+    code = function.__code__ if isinstance(function, types.FunctionType) else None
+    plain = code is None or function.__name__ == "<lambda>"
+    rewritten = None if plain else _rewritten(function)
+    if code is not None:
+        observer.sources.update(_source_lines(code))
+    observer.observe(_parameters(signature, arguments), code.co_firstlineno if code else 0)
+    final: dict[str, Any] = {}
+    keywords = {**fixed, **arguments}
+    try:
+        if rewritten is None:
+            result = function(*leading, **keywords)
+        else:
+            result = rewritten(
+                *leading, **keywords, **{instrument.OBSERVE: observer.observe, instrument.FINISH: final.update}
+            )
+    except Exception as error:
+        raise _failed(error, rewritten.__code__ if rewritten else code, observer.sources) from error
+    namespace = {**inputs, **{k: v for k, v in final.items() if not k.startswith("__gradcheck_")}}
+    if graph.loss not in final:
+        namespace[graph.loss] = result
+    return namespace
+
+
+def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """The function that runs when ``forward`` is called, with the positional and keyword arguments bound to it."""
+    leading: tuple[Any, ...] = ()
+    fixed: dict[str, Any] = {}
+    while not isinstance(forward, types.FunctionType):
+        if hasattr(forward, "_torchdynamo_orig_callable"):
+            forward = forward._torchdynamo_orig_callable
+        elif isinstance(forward, torch.nn.Module) and hasattr(forward, "_orig_mod"):
+            forward = forward._orig_mod
+        elif isinstance(forward, functools.partial):
+            leading, fixed = (*forward.args, *leading), {**forward.keywords, **fixed}
+            forward = forward.func
+        elif isinstance(forward, types.MethodType):
+            leading = (forward.__self__, *leading)
+            forward = forward.__func__
+        elif isinstance(forward, torch.nn.Module):
+            forward = forward.forward
+        elif callable(forward) and isinstance(getattr(forward, "__call__", None), types.MethodType):  # noqa: B004
+            forward = forward.__call__
+        else:
+            break
+    return forward, leading, fixed
+
+
+def _arguments(signature: inspect.Signature, function: Callable[..., Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs the forward takes by name (all of them when it has ``**kwargs``); a missing one is an error."""
+    parameters = signature.parameters
+    missing = [
+        name
+        for name, p in parameters.items()
+        if name not in inputs and p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if missing:
+        name = getattr(function, "__name__", type(function).__name__)
+        raise GraphError(f"forward {name}() needs {missing}, which inputs() does not provide")
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return dict(inputs)
+    return {k: v for k, v in inputs.items() if k in parameters}
+
+
+def _parameters(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The forward's parameters as it starts: the arguments given, then the defaults, in signature order."""
+    bound = signature.bind_partial(**arguments)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _rewritten(function: types.FunctionType) -> types.FunctionType:
+    try:
+        return instrument.function(function)
+    except (instrument.InstrumentError, SyntaxError, ValueError) as error:
+        raise GraphError(f"cannot capture the forward: {error}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _source_lines(code: types.CodeType) -> dict[int, str]:
+    """Line number -> stripped source line of a function's code (read once per function)."""
+    try:
+        lines, start = inspect.getsourcelines(code)
+    except (OSError, TypeError):
+        return {}
+    return {start + i: line.strip() for i, line in enumerate(lines)}
+
+
+def _failed(error: Exception, code: types.CodeType | None, sources: Mapping[int, str]) -> GraphError:
+    """A GraphError naming the forward's file, line and source line where ``error`` was raised."""
+    line = None
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code is code:
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    if code is None or line is None:
+        return GraphError(f"the forward raised {type(error).__name__}: {error}")
+    return GraphError(
+        f"{Path(code.co_filename).name}, line {line}: {sources.get(line, '')}: {type(error).__name__}: {error}"
+    )

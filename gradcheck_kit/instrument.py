@@ -1,0 +1,261 @@
+"""Rewrite a forward's code so that every statement reports the names it binds, as it binds them.
+
+After each statement that binds names (``x = ...``, ``a, b = ...``, ``x += ...``,
+``x: T = ...``, a walrus, a ``for`` or ``with ... as`` target) the rewritten code calls
+``OBSERVE({"x": x}, line)`` for exactly those names, and after ``W.requires_grad_()`` or
+``W.attr = ...`` for ``W``. Nested functions, lambdas and classes are left alone: like the
+old tracer, capture sees the forward's own scope only. The rewritten code is compiled
+with the forward's file name and line numbers, so coverage tools, debuggers and
+tracebacks attribute every line to the user's file, and nothing is traced.
+
+Why: the capture this replaces ran the forward under ``sys.settrace`` and, at every line
+event, looked at every local. That displaced any installed tracer (under ``pytest --cov``
+every forward line showed as not covered) and cost O(lines x locals): capturing a chain
+of 3,001 named steps took 2,335 ms, against 61 ms rewritten (16 ms at 1,001 steps
+against 283 ms; one thread, a shared and loaded 2-core machine; the steps themselves,
+forward and backward, are most of the 61 ms). The rewritten code is compiled once per
+function or code string and cached.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import types
+from collections.abc import Iterator
+
+OBSERVE = "__gradcheck_observe__"
+"""The name the rewritten code calls after each binding statement: ``OBSERVE(names, line)``."""
+FINISH = "__gradcheck_finish__"
+"""A function forward's extra keyword: called with ``locals()`` when the forward returns or raises."""
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+"""Where a walrus may not run, or binds in another scope: its names are not observed."""
+
+
+class InstrumentError(Exception):
+    """The forward's source cannot be read or rewritten."""
+
+
+@functools.lru_cache(maxsize=256)
+def module_code(source: str, filename: str) -> types.CodeType:
+    """``source`` (module-level forward code) compiled with an observation after each binding."""
+    tree = ast.parse(source, filename)
+    tree.body = _instrument(tree.body, None)
+    return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+
+def function(forward: types.FunctionType) -> types.FunctionType:
+    """``forward`` rewritten: same globals, closure and defaults, plus keyword-only ``OBSERVE`` and ``FINISH``."""
+    code = function_code(forward.__code__)
+    cells = dict(zip(forward.__code__.co_freevars, forward.__closure__ or (), strict=True))
+    closure = tuple(cells[name] for name in code.co_freevars)
+    rewritten = types.FunctionType(code, forward.__globals__, forward.__name__, forward.__defaults__, closure)
+    rewritten.__kwdefaults__ = forward.__kwdefaults__
+    return rewritten
+
+
+@functools.lru_cache(maxsize=256)
+def function_code(code: types.CodeType) -> types.CodeType:
+    """The rewritten code object of a function whose code is ``code`` (read from its source file)."""
+    node = _function_node(code)
+    local = _locals(node)
+    node.decorator_list = []
+    node.body = [_finishing(_instrument(node.body, local), node)]
+    node.args.kwonlyargs += [ast.arg(OBSERVE), ast.arg(FINISH)]
+    node.args.kw_defaults += [None, None]
+    outer = _enclosing(node, code.co_freevars)
+    compiled = compile(ast.fix_missing_locations(outer), code.co_filename, "exec")
+    rewritten = _find_code(compiled, code.co_name)
+    _same_signature(code, rewritten)
+    return rewritten
+
+
+def _function_node(code: types.CodeType) -> ast.FunctionDef:
+    """The ``def`` of ``code``, parsed from its file with the file's line numbers and columns."""
+    try:
+        lines, start = inspect.getsourcelines(code)
+    except (OSError, TypeError) as error:
+        raise InstrumentError(
+            f"cannot read the source of {code.co_name}() in {code.co_filename} ({error}); "
+            f"define the forward in a file, or pass it as a code string"
+        ) from None
+    text = "".join(lines)
+    indented = text[:1].isspace()
+    tree = ast.parse("if 1:\n" + text if indented else text, code.co_filename)
+    node = tree.body[0].body[0] if indented else tree.body[0]
+    if not isinstance(node, ast.FunctionDef):
+        kind = "an async def" if isinstance(node, ast.AsyncFunctionDef) else "not a def"
+        raise InstrumentError(f"{code.co_name}() in {code.co_filename}, line {start}, is {kind}; write a plain def")
+    ast.increment_lineno(node, start - 2 if indented else start - 1)
+    return node
+
+
+def _enclosing(node: ast.FunctionDef, freevars: tuple[str, ...]) -> ast.Module:
+    """A module holding ``node`` inside a function that binds ``freevars``, so they stay closure cells."""
+    if not freevars:
+        return ast.Module(body=[node], type_ignores=[])
+    cells = [
+        ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], ast.Constant(None)), node) for name in freevars
+    ]
+    outer = ast.copy_location(ast.FunctionDef("__gradcheck_outer__", _no_arguments(), [*cells, node], []), node)
+    return ast.Module(body=[outer], type_ignores=[])
+
+
+def _no_arguments() -> ast.arguments:
+    return ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType:
+    """The code object named ``name`` among the constants of ``code`` (searched depth first)."""
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            if constant.co_name == name:
+                return constant
+            found = _find_code(constant, name) if constant.co_name == "__gradcheck_outer__" else None
+            if found is not None:
+                return found
+    raise InstrumentError(f"cannot find {name}() in its rewritten source")
+
+
+def _same_signature(original: types.CodeType, rewritten: types.CodeType) -> None:
+    """The source read from the file must be the code that runs (the file may have changed since)."""
+    count = original.co_argcount + original.co_kwonlyargcount
+    if rewritten.co_varnames[:count] != original.co_varnames[:count] or not set(rewritten.co_freevars) <= set(
+        original.co_freevars
+    ):
+        raise InstrumentError(
+            f"the source of {original.co_name}() in {original.co_filename} does not match the code that runs "
+            f"(was the file edited after it was imported?)"
+        )
+
+
+def _finishing(body: list[ast.stmt], node: ast.FunctionDef) -> ast.Try:
+    """``try: body finally: FINISH(locals())``: the forward's locals as it returns or raises."""
+    call = ast.Call(ast.Name(FINISH, ast.Load()), [ast.Call(ast.Name("locals", ast.Load()), [], [])], [])
+    finish = ast.copy_location(ast.Expr(call), node)
+    return ast.copy_location(ast.Try(body=body, handlers=[], orelse=[], finalbody=[finish]), node)
+
+
+def _instrument(body: list[ast.stmt], local: frozenset[str] | None) -> list[ast.stmt]:
+    """``body`` with an observation after each binding statement (``local``: the names to observe, None = all)."""
+    rewritten: list[ast.stmt] = []
+    for statement in body:
+        rewritten.append(statement)
+        for field, names in _nested_bodies(statement, local):
+            setattr(
+                statement, field, _observing(names, statement, local) + _instrument(getattr(statement, field), local)
+            )
+        if not _is_compound(statement):
+            rewritten += _observing(_bound(statement), statement, local)
+    return rewritten
+
+
+def _nested_bodies(statement: ast.stmt, local: frozenset[str] | None) -> Iterator[tuple[str, list[str]]]:
+    """Each statement list inside ``statement`` and the names bound on entering it (loop or ``with`` targets)."""
+    if isinstance(statement, _SCOPES):
+        return
+    header = _walrus(_header(statement))
+    entering = header
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        entering = _targets(statement.target) + header
+    elif isinstance(statement, (ast.With, ast.AsyncWith)):
+        entering = [name for item in statement.items if item.optional_vars for name in _targets(item.optional_vars)]
+        entering += header
+    yield from (
+        (field, entering if field == "body" else header if field == "orelse" else [])
+        for field in ("body", "orelse", "finalbody")
+        if isinstance(getattr(statement, field, None), list)
+    )
+    for handler in getattr(statement, "handlers", []):
+        handler.body = _instrument(handler.body, local)
+    for case in getattr(statement, "cases", []):
+        case.body = _instrument(case.body, local)
+
+
+def _is_compound(statement: ast.stmt) -> bool:
+    return isinstance(getattr(statement, "body", None), list) or isinstance(statement, ast.Match)
+
+
+def _header(statement: ast.stmt) -> list[ast.AST]:
+    """The expressions a compound statement evaluates before its body (where a walrus may bind)."""
+    if isinstance(statement, (ast.If, ast.While)):
+        return [statement.test]
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        return [statement.iter]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return [item.context_expr for item in statement.items]
+    return []
+
+
+def _bound(statement: ast.stmt) -> list[str]:
+    """The names a simple statement binds or changes through an attribute (``W.requires_grad_()``)."""
+    names: list[str] = []
+    if isinstance(statement, ast.Assign):
+        for target in statement.targets:
+            names += _targets(target) + _receivers(target)
+    elif isinstance(statement, ast.AugAssign) or (isinstance(statement, ast.AnnAssign) and statement.value):
+        names += _targets(statement.target) + _receivers(statement.target)
+    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        names += _receivers(statement.value.func)
+    return list(dict.fromkeys(names + _walrus([statement])))
+
+
+def _targets(target: ast.expr) -> list[str]:
+    """Names bound by an assignment target: ``x``, ``a, (b, *c)``."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _targets(element)]
+    if isinstance(target, ast.Starred):
+        return _targets(target.value)
+    return []
+
+
+def _receivers(target: ast.expr) -> list[str]:
+    """The name whose attribute or item is set or called: ``W`` in ``W.requires_grad = True``."""
+    if isinstance(target, (ast.Attribute, ast.Subscript)) and isinstance(target.value, ast.Name):
+        return [target.value.id]
+    return []
+
+
+def _walrus(nodes: list[ast.AST]) -> list[str]:
+    """Names surely bound by ``:=`` in ``nodes``: not under a condition, a comprehension or a new scope."""
+    found: list[str] = []
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.NamedExpr):
+            found.append(node.target.id)
+        stack.extend(reversed([c for c in ast.iter_child_nodes(node) if not isinstance(c, _UNSURE)]))
+    return found
+
+
+def _observing(names: list[str], statement: ast.stmt, local: frozenset[str] | None) -> list[ast.stmt]:
+    """``[OBSERVE({"x": x, ...}, line)]`` for the observable ``names``, at ``statement``'s line; [] if none."""
+    names = [name for name in names if local is None or name in local]
+    if not names:
+        return []
+    mapping = ast.Dict([ast.Constant(name) for name in names], [ast.Name(name, ast.Load()) for name in names])
+    call = ast.Call(ast.Name(OBSERVE, ast.Load()), [mapping, ast.Constant(statement.lineno)], [])
+    return [ast.copy_location(ast.Expr(call), statement)]
+
+
+def _locals(node: ast.FunctionDef) -> frozenset[str]:
+    """The function's own local names (parameters and names it binds, less ``global``/``nonlocal`` ones)."""
+    arguments = node.args
+    names = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
+    names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    declared: set[str] = set()
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            names.add(child.id)
+        elif isinstance(child, (ast.Global, ast.Nonlocal)):
+            declared.update(child.names)
+        if not isinstance(child, _SCOPES):
+            stack.extend(ast.iter_child_nodes(child))
+    return frozenset(names - declared)
