@@ -41,12 +41,14 @@ def check(
     name_rule: str = "d{name}",
     rule: Rule | None = None,
     fd: Iterable[str] = (),
+    timeout: float | None = None,
 ) -> Report:
     """Run ``graph`` and the hand-written backward ``manual``; compare every gradient with autograd.
 
     With ``rule``, gradients are judged by the reference-relative rule against a float64 CPU
     gold (see :mod:`.reference`). ``fd`` names variables to spot-check by finite differences;
-    that runs in float64 cells only, where the differences are meaningful.
+    that runs in float64 cells only, where the differences are meaningful. ``timeout``
+    (seconds) stops a backward that runs too long: an error naming the line it was on.
     """
     name = case or graph.name
     dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
@@ -56,7 +58,12 @@ def check(
         reference = gold(draw, dtype) if rule is not None else None
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
-    result = run_manual(manual, captured.namespace)
+    unknown = _unknown(variables, captured)
+    if unknown:
+        return Report([_cell_row(name, device, dtype, ERROR, unknown)])
+    result = run_manual(manual, captured.namespace, timeout)
+    if result.unavailable:
+        return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
     report = evaluate(
         captured,
         result.values,
@@ -102,8 +109,16 @@ def cross_check(
     result = run_manual(manual, source.namespace)
     moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
     looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
+    coarser = max(da, db, key=lambda d: torch.finfo(d).eps)
     report = evaluate(
-        target, moved, case=name, tolerance=looser, variables=variables, name_rule=name_rule, error=result.error
+        target,
+        moved,
+        case=name,
+        tolerance=looser,
+        variables=variables,
+        name_rule=name_rule,
+        error=result.error,
+        precision=coarser,
     )
     device = f"{device_a}->{device_b}"
     dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
@@ -145,6 +160,7 @@ def run_case(
                     name_rule=case.name_rule,
                     rule=rule,
                     fd=fd,
+                    timeout=case.timeout,
                 )
             )
     for a, b in cross_pairs(devices) if cross else ():
@@ -177,6 +193,7 @@ def evaluate(
     gold: Capture | Callable[[], Capture] | None = None,
     rule: Rule | None = None,
     independent: bool = False,
+    precision: torch.dtype | None = None,
 ) -> Report:
     """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
 
@@ -187,15 +204,18 @@ def evaluate(
     ``gold`` is the float64 CPU capture of the same draw (see :func:`.reference.gold`),
     or a function that makes it when first needed: with ``rule``, measured gradients are
     decided by the reference-relative rule instead; without, it only serves the round-off
-    test of the scale-aware default (:mod:`.scale`).
+    test of the scale-aware default (:mod:`.scale`), which takes round-off to be that of
+    ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``.
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
     manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in selected}
-    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold)
+    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision)
+    known = {name_rule.format(name=n) for n in captured.variables}
+    unclaimed = [n for n in values if n not in known]
     for name, comparison in comparisons.items():
         if comparison.status == cmp.MISSING:
-            message = _missing(name_rule.format(name=name), values, error, name_rule, captured)
+            message = _missing(name_rule.format(name=name), values, error, unclaimed)
             comparisons[name] = replace(comparison, message=message)
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
@@ -210,7 +230,11 @@ def evaluate(
     device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
-    rows += _extras(case, device, dtype, values, captured, name_rule)
+    rows += _extras(case, device, dtype, values, captured, name_rule, tolerance)
+    if error and not any(row.status == cmp.MISSING for row in rows):
+        rows.append(
+            Row(case, device, dtype, "", "", ERROR, message=f"the backward raised after its gradients: {error}")
+        )
     return Report(rows, _failing_tensors(rows, values, captured, name_rule))
 
 
@@ -221,10 +245,11 @@ def _compare(
     tolerance: Tolerance | str | None,
     overrides: Mapping[str, Tolerance],
     gold: Capture | Callable[[], Capture] | None,
+    precision: torch.dtype | None,
 ) -> dict[str, cmp.Comparison]:
     """One batched comparison of every checkable variable at its own scale, then the round-off
     test (:mod:`.scale`); a graph problem is its own row."""
-    judgements = scale.plan(captured, selected, tolerance, overrides)
+    judgements = scale.plan(captured, selected, tolerance, overrides, precision)
     checkable = [v for v in selected if v.problem is None]
     pairs = [(manuals[v.name], v.grad, judgements[v.name].tolerance) for v in checkable]
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
@@ -317,20 +342,39 @@ def _is_float(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
-def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, rule: str, captured: Capture) -> str:
+def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, unclaimed: list[str]) -> str:
     """Why a gradient is missing: never assigned (and why not), or assigned None."""
     if grad_name in values:
         return f"{grad_name} is None: expected a tensor"
     if error:
         return f"no {grad_name}: the backward stopped before assigning it ({error})"
-    known = {rule.format(name=n) for n in captured.variables}
-    unclaimed = [n for n in values if n not in known]
     guess = difflib.get_close_matches(grad_name, unclaimed, n=1)
     return f"no {grad_name} was assigned" + (f"; did you mean {guess[0]}?" if guess else "")
 
 
-def _extras(case: str, device: str, dtype: str, values: Mapping[str, Any], captured: Capture, rule: str) -> list[Row]:
-    """Tensors named like gradients of variables that the forward does not have."""
+def _unknown(variables: Iterable[str] | None, captured: Capture) -> str:
+    """What is wrong with ``variables`` when it names no forward variable (a typo would check nothing)."""
+    unknown = sorted(set(variables or ()) - set(captured.variables))
+    if not unknown:
+        return ""
+    return (
+        f"variables= names {unknown}, which the forward of {captured.graph.name!r} does not have; "
+        f"expected some of {list(captured.variables)}"
+    )
+
+
+def _extras(
+    case: str,
+    device: str,
+    dtype: str,
+    values: Mapping[str, Any],
+    captured: Capture,
+    rule: str,
+    tolerance: Tolerance | str | None,
+) -> list[Row]:
+    """Gradients of names that are not checked variables: a parameter that does not reach the loss
+    (its gradient is zero, and is compared with zeros), a forward value that needs no gradient,
+    or no forward name at all."""
     pattern = gradient_pattern(rule)
     known = set(captured.variables) | {captured.graph.loss}
     rows = []
@@ -338,11 +382,36 @@ def _extras(case: str, device: str, dtype: str, values: Mapping[str, Any], captu
         match = pattern.match(grad_name)
         if not (match and isinstance(value, torch.Tensor)) or match["name"] in known:
             continue
-        guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
-        hint = f"; did you mean {rule.format(name=guess[0])}?" if guess else ""
-        message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
+        forward_value = captured.namespace.get(match["name"])
+        if isinstance(forward_value, torch.Tensor) and forward_value.requires_grad and forward_value.is_leaf:
+            rows.append(_unreached(case, device, dtype, match["name"], forward_value, value, tolerance))
+            continue
+        if isinstance(forward_value, torch.Tensor):
+            message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
+        else:
+            guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
+            hint = f"; did you mean {rule.format(name=guess[0])}?" if guess else ""
+            message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
         rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), cmp.EXTRA, message=message))
     return rows
+
+
+def _unreached(
+    case: str,
+    device: str,
+    dtype: str,
+    name: str,
+    parameter: torch.Tensor,
+    manual: torch.Tensor,
+    tolerance: Tolerance | str | None,
+) -> Row:
+    """A parameter that does not reach the loss has a zero gradient: a manual one is judged against zeros."""
+    zeros = torch.zeros_like(parameter.detach())
+    comparison = cmp.compare(manual, zeros, resolve(tolerance, zeros.dtype).at_scale(1.0))
+    note = f"{name} does not reach the loss: its gradient is zero"
+    message = note if comparison.status == cmp.OK else f"{note}; {comparison.message}"
+    variable = Variable(name, parameter.detach(), zeros, 0, "")
+    return _row(case, device, dtype, name, variable, replace(comparison, message=message), {}, {})
 
 
 def _cell_row(case: str, device: str, dtype: torch.dtype, status: str, message: str) -> Row:

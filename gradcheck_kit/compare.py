@@ -96,8 +96,8 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
     Shapes are checked before values: a ``(64,)`` gradient for a ``(1, 64)`` tensor is a
     ``shape`` row even though it would broadcast to the right values.
     """
-    screened = [screen(manual, reference) for manual, reference, _ in pairs]
-    references = [_real(reference) for _, reference, _ in pairs]
+    screened = [screen(manual, dense(reference)) for manual, reference, _ in pairs]
+    references = [_real(dense(reference)) for _, reference, _ in pairs]
     measurable = [i for i, s in enumerate(screened) if s.aligned is not None]
     stats = measure(
         [_real(screened[i].aligned) for i in measurable],
@@ -106,6 +106,11 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
     )
     by_index = dict(zip(measurable, stats, strict=True))
     return [_conclude(screened[i], references[i], pairs[i][2], by_index.get(i)) for i in range(len(pairs))]
+
+
+def dense(tensor: torch.Tensor) -> torch.Tensor:
+    """A sparse gradient (``nn.Embedding(sparse=True)``, a hand-built COO) as the dense tensor it stands for."""
+    return tensor.to_dense() if tensor.layout != torch.strided else tensor
 
 
 def _real(tensor: torch.Tensor) -> torch.Tensor:
@@ -135,7 +140,7 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
         return Screened(NOT_TENSOR, f"expected a tensor, got {type(manual).__name__}", None)
     if manual.is_complex() != reference.is_complex():
         return Screened(DTYPE, f"expected dtype {_dtype(reference.dtype)}, got {_dtype(manual.dtype)}", None)
-    aligned = manual.detach()
+    aligned = dense(manual.detach())
     if aligned.shape != reference.shape:
         expected = f"expected shape {tuple(reference.shape)}, got {tuple(manual.shape)}"
         if aligned.numel() != reference.numel():

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import torch
+
 from .tolerance import Tolerance
 
 Inputs = Callable[[], Mapping[str, Any]]
@@ -75,6 +77,7 @@ class Case:
     rule: Any = None
     line: int = 0
     declared: frozenset[str] = frozenset()
+    timeout: float | None = None
 
 
 _REGISTRY: dict[str, Case] = {}
@@ -92,6 +95,7 @@ def register(
     name_rule: str = "d{name}",
     variables: Iterable[str] | None = None,
     rule: Any = None,
+    timeout: float | None = None,
 ) -> Case:
     """Register a case under ``name`` so ``gradcheck-kit check`` and ``pytest --gradcheck`` find it.
 
@@ -101,6 +105,10 @@ def register(
     Registering the same name again from the same file replaces the case (a module
     imported twice); from another file it is an error, since reports key rows by name.
     """
+    try:
+        _validate(tolerance, devices, dtypes, name_rule, variables, rule, timeout)
+    except ValueError as error:
+        raise ValueError(f"register({name!r}): {error}") from None
     source = _caller_file()
     existing = _REGISTRY.get(name)
     if existing is not None and existing.source != source:
@@ -117,6 +125,7 @@ def register(
         None if variables is None else tuple(variables),
         source,
         rule=rule,
+        timeout=timeout,
         line=sys._getframe(1).f_lineno,
         declared=frozenset(
             key
@@ -126,6 +135,42 @@ def register(
     )
     _REGISTRY[name] = case
     return case
+
+
+def _validate(
+    tolerance: Any,
+    devices: Iterable[str] | None,
+    dtypes: Iterable[str] | None,
+    name_rule: str,
+    variables: Iterable[str] | None,
+    rule: Any,
+    timeout: float | None,
+) -> None:
+    """Refuse a mistyped argument when the case is registered, not as a silent nothing at check time."""
+    from .devices import parse_device, parse_dtype
+    from .manual import gradient_pattern
+    from .reference import Rule
+    from .tolerance import resolve
+
+    def refuse(argument: str, expected: str, got: Any) -> None:
+        raise ValueError(f"{argument} expected {expected}, got {got!r}")
+
+    for kind, given in (("devices", devices), ("dtypes", dtypes), ("variables", variables)):
+        if isinstance(given, str):
+            refuse(kind, f"a tuple of names, e.g. ({given!r},)", given)
+    for device in devices or ():
+        parse_device(device)
+    for dtype in dtypes or ():
+        parse_dtype(dtype)
+    if isinstance(tolerance, str):
+        resolve(tolerance, torch.float32)
+    elif tolerance is not None and not isinstance(tolerance, Tolerance):
+        refuse("tolerance", "a Tolerance, a preset name or None", tolerance)
+    gradient_pattern(name_rule)
+    if rule is not None and rule != "reference" and not isinstance(rule, Rule):
+        refuse("rule", "'reference' or a Rule", rule)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        refuse("timeout", "a number of seconds > 0", timeout)
 
 
 def registered() -> list[Case]:

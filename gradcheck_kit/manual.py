@@ -8,11 +8,15 @@ An exception part-way keeps whatever was assigned before it.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import ctypes
 import functools
 import inspect
 import re
+import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
@@ -30,31 +34,52 @@ class NotebookCell:
     tag: str | None = None
     marker: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.tag and not self.marker:
+            raise ValueError(f"NotebookCell({str(self.path)!r}): give a cell tag=..., a first-line marker=..., or both")
+
     def source(self) -> str:
-        """The selected cells' code, joined; an error names what was looked for."""
+        """The selected cells' code, joined: the tagged cells, else those with the marker (as the grader
+        chooses); an error names what was looked for."""
         import nbformat
 
         notebook = nbformat.read(str(self.path), as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-        chosen = [cell for cell in code if self._selects(cell)]
+        chosen = [cell for cell in code if self._tagged(cell)] or [cell for cell in code if self._marked(cell)]
         if not chosen:
-            wanted = f"tag {self.tag!r}" if self.tag else f"first line starting with {self.marker!r}"
+            wanted = " or ".join(
+                text
+                for text in (self.tag and f"tag {self.tag!r}", self.marker and f"first line {self.marker!r}")
+                if text
+            )
             raise LookupError(f"{self.path}: no code cell with {wanted} among {len(code)} code cells")
-        return "\n".join(_strip_magics(cell.source) for cell in chosen)
+        return "\n".join(strip_magics(cell.source) for cell in chosen)
 
-    def _selects(self, cell: Any) -> bool:
-        if self.tag is not None:
-            tags = cell.get("metadata", {}).get("tags", [])
-            return isinstance(tags, list) and self.tag in tags  # a string of tags would match by substring
-        return self.marker is not None and cell.source.lstrip().startswith(self.marker)
+    def _tagged(self, cell: Any) -> bool:
+        tags = cell.get("metadata", {}).get("tags", [])
+        return self.tag is not None and isinstance(tags, list) and self.tag in tags  # a string would match by part
+
+    def _marked(self, cell: Any) -> bool:
+        """The cell's first line, after blank lines and magics such as ``%%time``, starts with the marker."""
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip() and _MAGIC.match(line) is None]
+        return self.marker is not None and bool(lines) and lines[0].startswith(self.marker)
 
 
 @dataclass
 class ManualResult:
-    """The namespace a backward left behind, and the error that stopped it, if any."""
+    """The namespace a backward left behind, and the error that stopped it, if any.
+
+    ``unavailable`` says the backward's source could not even be had (no such cell or
+    file): one error for the whole check, not a missing row per gradient."""
 
     values: dict[str, Any]
     error: str | None = None
+    unavailable: bool = False
+
+
+class BackwardTimeout(BaseException):
+    """Raised inside a backward that ran past its time (a BaseException, so ``except Exception`` in
+    the backward does not swallow it)."""
 
 
 def cmp(name: str, manual: Any, tensor: Any) -> None:
@@ -62,42 +87,108 @@ def cmp(name: str, manual: Any, tensor: Any) -> None:
 
 
 def namespace_for(forward_values: Mapping[str, Any]) -> dict[str, Any]:
-    """The names a backward may use: copies of the forward tensors, other values as they are."""
+    """The names a backward may use: copies of the forward tensors (inside lists, tuples, dicts
+    and modules too, without ``.grad``), other values as they are."""
     namespace: dict[str, Any] = {"torch": torch, "F": F, "cmp": cmp}
+    memo: dict[int, Any] = {}
     for name, value in forward_values.items():
-        namespace[name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
+        namespace[name] = _copy(value, memo)
     return namespace
 
 
-def run_manual(manual: Any, forward_values: Mapping[str, Any]) -> ManualResult:
-    """Run ``manual`` on copies of ``forward_values`` and return what it assigned."""
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    """A copy that shares nothing with the reference: detached tensors, rebuilt containers."""
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, torch.Tensor):
+        copied: Any = value.detach().clone()
+    elif isinstance(value, (list, tuple)):
+        items = [_copy(item, memo) for item in value]
+        copied = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    elif isinstance(value, dict):
+        copied = {key: _copy(item, memo) for key, item in value.items()}
+    elif isinstance(value, torch.nn.Module):
+        copied = copy.deepcopy(value)
+        for parameter in copied.parameters():
+            parameter.grad = None
+            parameter.requires_grad_(False)
+    else:
+        copied = value
+    memo[id(value)] = copied
+    return copied
+
+
+def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | None = None) -> ManualResult:
+    """Run ``manual`` on copies of ``forward_values`` and return what it assigned.
+
+    The grad mode the backward leaves behind is put back, and with ``timeout`` (seconds) a
+    backward still running is stopped where it is, and reported with its line."""
     namespace = namespace_for(forward_values)
     try:
         if callable(manual):
-            return _run_callable(manual, namespace)
-        filename, code = _code_of(manual)
+            runner = functools.partial(_run_callable, manual, namespace)
+        else:
+            filename, code = _code_of(manual)
+            runner = functools.partial(_run_code, code, filename, namespace)
     except Exception as error:  # noqa: BLE001 - a broken source is reported, not raised
-        return ManualResult({}, f"{type(error).__name__}: {error}")
-    return _run_code(code, filename, namespace)
+        return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
+    with torch.set_grad_enabled(torch.is_grad_enabled()), deadline(timeout):
+        return runner()
 
 
 def _code_of(manual: Any) -> tuple[str, str]:
     if isinstance(manual, NotebookCell):
         return f"{manual.path} (backward cell)", manual.source()
-    if isinstance(manual, Path):
-        return str(manual), manual.read_text()
+    if isinstance(manual, Path) or _looks_like_path(manual):
+        path = Path(manual)
+        if path.suffix == ".ipynb":
+            raise ValueError(f"{path} is a notebook: pass NotebookCell({str(path)!r}, tag=..., marker=...)")
+        return str(path), strip_magics(path.read_text(encoding="utf-8-sig"))
     if isinstance(manual, str):
-        return "<backward>", manual
+        return "<backward>", strip_magics(manual)
     raise TypeError(
         f"expected the backward as a function, code string, Path or NotebookCell, got {type(manual).__name__}"
     )
+
+
+def _looks_like_path(manual: Any) -> bool:
+    """A one-line string naming a .py or .ipynb file is a path, not code."""
+    return isinstance(manual, str) and "\n" not in manual and manual.strip().endswith((".py", ".ipynb"))
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`BackwardTimeout` in this thread if the body runs past ``seconds``.
+
+    A timer thread raises it asynchronously, at the next Python instruction of this thread,
+    so it works off the main thread (pytest-xdist, notebooks) and never touches signals."""
+    if seconds is None:
+        yield
+        return
+    target = threading.get_ident()
+    finished = threading.Event()
+
+    def expire() -> None:
+        if not finished.is_set():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(BackwardTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        timer.cancel()
 
 
 def _run_code(code: str, filename: str, namespace: dict[str, Any]) -> ManualResult:
     provided = dict(namespace)
     try:
         exec(_compiled(code, filename), namespace)
-    except BaseException as error:  # noqa: BLE001 - SystemExit and all: keep what ran before
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - SystemExit, timeouts and all: keep what ran before
         return ManualResult(_assigned(namespace, provided), _describe_error(error, filename, code))
     return ManualResult(_assigned(namespace, provided))
 
@@ -114,14 +205,21 @@ def _run_callable(function: Callable[..., Any], namespace: dict[str, Any]) -> Ma
     arguments = namespace if takes_all else {k: v for k, v in namespace.items() if k in parameters}
     try:
         result = function(**arguments)
-    except Exception as error:  # noqa: BLE001 - reported on every row it leaves missing
-        filename = function.__code__.co_filename
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - reported on every row it leaves missing
+        filename = getattr(getattr(function, "__code__", None), "co_filename", "")
         return ManualResult({}, _describe_error(error, filename, None))
+    name = getattr(function, "__name__", type(function).__name__)
     if not isinstance(result, Mapping):
+        return ManualResult({}, f"expected {name}() to return a mapping of gradients, got {type(result).__name__}")
+    named = {key: value for key, value in result.items() if isinstance(key, str)}
+    others = [key for key in result if not isinstance(key, str)]
+    if others:
         return ManualResult(
-            {}, f"expected {function.__name__}() to return a mapping of gradients, got {type(result).__name__}"
+            named, f"expected {name}() to key gradients by name (str), got {others[0]!r} ({type(others[0]).__name__})"
         )
-    return ManualResult(dict(result))
+    return ManualResult(named)
 
 
 def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +235,8 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
     """``ExcType: message at line N: `source``` for the innermost frame in the user's code."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
     text = f"{type(error).__name__}: {error}"
+    if isinstance(error, BackwardTimeout):
+        text = "the backward ran past its timeout and was stopped"
     if not frames:
         return text
     line = frames[-1].lineno
@@ -144,9 +244,22 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
     return f"{text} at line {line}: `{source}`" if source else f"{text} at line {line}"
 
 
-def _strip_magics(source: str) -> str:
-    """Drop IPython magics and shell lines, which are not Python."""
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+def strip_magics(source: str) -> str:
+    """Blank out IPython magics and shell lines, which are not Python, keeping every line number:
+    a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None."""
+    return "\n".join(_without_magic(line) for line in source.splitlines())
+
+
+_MAGIC = re.compile(r"^(?P<indent>\s*)(?:(?P<target>[A-Za-z_]\w*)\s*=\s*)?[%!]")
+
+
+def _without_magic(line: str) -> str:
+    match = _MAGIC.match(line)
+    if match is None:
+        return line
+    if match["target"]:
+        return f"{match['indent']}{match['target']} = None"
+    return f"{match['indent']}pass"
 
 
 def gradient_pattern(name_rule: str) -> re.Pattern[str]:

@@ -51,8 +51,10 @@ def plan(
     selected: list[Variable],
     tolerance: Tolerance | str | None,
     overrides: Mapping[str, Tolerance],
+    precision: torch.dtype | None = None,
 ) -> dict[str, Judgement]:
-    """The judgement of every selected variable with a gradient."""
+    """The judgement of every selected variable with a gradient; ``precision`` is the dtype whose
+    round-off the manual gradients carry, when coarser than the capture's (a cross check)."""
     scales = own_scales(captured)
     judgements = {}
     for variable in selected:
@@ -62,7 +64,7 @@ def plan(
         flowing_in = max((scales[c] for c in variable.consumers if c in scales), default=0.0)
         own = scales[variable.name]
         absolute = chosen.at_scale(scale_of(own))
-        floor = NOISE_EPS * _eps(variable.grad.dtype) * flowing_in if chosen.scaled else 0.0
+        floor = NOISE_EPS * _eps(precision or variable.grad.dtype) * flowing_in if chosen.scaled else 0.0
         floor = floor if floor > absolute.atol else None
         judgements[variable.name] = Judgement(absolute, own, floor)
     return judgements
@@ -73,7 +75,7 @@ def own_scales(captured: Capture) -> dict[str, float]:
     grads = {name: v.grad for name, v in captured.variables.items() if v.grad is not None and v.grad.numel()}
     if not grads:
         return dict.fromkeys(captured.variables, 0.0)
-    magnitudes = torch.stack([g.detach().abs().amax().double().cpu() for g in grads.values()]).tolist()
+    magnitudes = torch.stack([cmp.dense(g.detach()).abs().amax().double().cpu() for g in grads.values()]).tolist()
     scales = dict.fromkeys(captured.variables, 0.0)
     for (name, grad), magnitude in zip(grads.items(), magnitudes, strict=True):
         scales[name] = magnitude if math.isfinite(magnitude) else _finite_magnitude(grad)
@@ -103,7 +105,7 @@ def round_off(
     reference = gold() if callable(gold) else gold
     accepted = {}
     for name, comparison in at_floor.items():
-        error = _autograd_error(variables[name].grad, reference, name)
+        error = _autograd_error(cmp.dense(variables[name].grad), reference, name)
         if error is None or error >= ROUND_OFF_SHARE * candidates[name].own_scale:
             accepted[name] = _noted(comparison, candidates[name], error)
     return accepted
@@ -114,7 +116,7 @@ def _autograd_error(grad: torch.Tensor, reference: Capture | None, name: str) ->
     gold_variable = None if reference is None else reference.variables.get(name)
     if gold_variable is None or gold_variable.grad is None:
         return None
-    return float((grad.detach().to(gold_variable.grad) - gold_variable.grad).abs().max())
+    return float((grad.detach().to(gold_variable.grad) - cmp.dense(gold_variable.grad)).abs().max())
 
 
 def _noted(comparison: cmp.Comparison, judgement: Judgement, error: float | None) -> cmp.Comparison:
@@ -131,6 +133,6 @@ def _eps(dtype: torch.dtype) -> float:
 
 
 def _finite_magnitude(grad: torch.Tensor) -> float:
-    magnitude = grad.detach().abs()
+    magnitude = cmp.dense(grad.detach()).abs()
     magnitude = magnitude[torch.isfinite(magnitude)]
     return float(magnitude.max()) if magnitude.numel() else 0.0

@@ -107,12 +107,25 @@ def test_notebook_cell_as_backward(graph, tmp_path):
     assert check(graph, NotebookCell(path, tag="exercise1")).passed
 
 
-def test_missing_notebook_cell_is_reported_on_every_row(graph, tmp_path):
+def test_missing_notebook_cell_is_one_error_row(graph, tmp_path):
     path = tmp_path / "empty.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), path)
-    report = check(graph, NotebookCell(path, marker="# Exercise 1"))
-    assert {row.status for row in report.rows} == {"missing"}
-    assert "no code cell with first line starting with '# Exercise 1'" in report["C"].message
+    report = check(graph, NotebookCell(path, tag="exercise1", marker="# Exercise 1"))
+    assert [row.status for row in report.rows] == ["error"] and not report.passed
+    assert "no code cell with tag 'exercise1' or first line '# Exercise 1'" in report.rows[0].message
+
+
+def test_notebook_cell_tag_that_matches_nothing_falls_back_to_the_marker(graph, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("%%time\n# Exercise 1\n" + BACKWARD)]
+    path = tmp_path / "student.ipynb"
+    nbformat.write(notebook, path)
+    assert check(graph, NotebookCell(path, tag="exercise1", marker="# Exercise 1")).passed
+
+
+def test_notebook_cell_needs_a_tag_or_a_marker(tmp_path):
+    with pytest.raises(ValueError, match="give a cell tag"):
+        NotebookCell(tmp_path / "student.ipynb")
 
 
 def test_backward_mutating_forward_values_cannot_corrupt_the_reference(graph):
