@@ -45,7 +45,7 @@ class Cmp:
         deferred = self._hook() if self.defer is None else self.defer
         self._lines.pop(name, None)
         self._pairs.pop(name, None)
-        if not isinstance(tensor, torch.Tensor) or tensor.grad is None:
+        if _grad(tensor) is None:
             self._lines[name] = unchecked(name, tensor)
         else:
             self._pairs[name] = (manual, tensor)
@@ -117,6 +117,13 @@ class Cmp:
         report = self.end_of_cell()
         if report is not None:
             show(report)
+
+
+def _grad(tensor: Any) -> torch.Tensor | None:
+    """``tensor.grad``, without torch's warning for a non-leaf tensor that does not retain it."""
+    if not isinstance(tensor, torch.Tensor) or not (tensor.is_leaf or tensor.retains_grad):
+        return None
+    return tensor.grad
 
 
 def _shell() -> Any:

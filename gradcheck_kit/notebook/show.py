@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ..compare import OK
 from ..report import Report, Row
 
@@ -24,7 +26,7 @@ def line(name: str, row: Row, caused_by: str = "") -> str:
 
 def unchecked(name: str, tensor: Any) -> str:
     """The line for a pair that has no autograd gradient to compare with."""
-    if not hasattr(tensor, "grad"):
+    if not isinstance(tensor, torch.Tensor):
         why = f"expected the forward tensor as third argument, got {type(tensor).__name__}"
     else:
         why = (
