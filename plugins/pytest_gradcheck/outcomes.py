@@ -6,8 +6,9 @@ import pytest
 
 from .results import Results
 
-GRADCHECK_SKIP = pytest.StashKey[bool]()
-"""Set on an item whose skip was raised by a gradient check (so its location is the test's own)."""
+WHERE = pytest.StashKey[tuple[str, int]]()
+"""(file, line) of the check that failed or skipped an item: the ``register()`` call of a case, or the
+``gradcheck(...)`` call in a test. Reports point there rather than into pytest or the plugin."""
 
 KINDS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 """Outcomes in the order pytest's own summary line gives them."""

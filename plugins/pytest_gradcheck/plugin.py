@@ -17,7 +17,7 @@ import pytest
 
 from . import junit
 from .options import add_options, from_command_line, from_ini, report_paths
-from .outcomes import GRADCHECK_SKIP, Recorder
+from .outcomes import WHERE, Recorder
 from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
 
 
@@ -84,6 +84,8 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     def check(graph: Any, manual: Any, *, fail: bool = True, **options: Any) -> Any:
         __tracebackhide__ = True
+        caller = sys._getframe(1)
+        request.node.stash[WHERE] = (caller.f_code.co_filename, caller.f_lineno)
         return check_graph(request.node, settings, graph, manual, options, fail=fail)
 
     return check
@@ -91,11 +93,18 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    """A skip raised by a gradient check is reported at the test's (or case's) file and line."""
+    """A failure or skip raised by a gradient check is reported at the check's file and line
+    (the case's ``register()`` call, the test's ``gradcheck(...)`` call), not inside pytest."""
     report = yield
-    if report.skipped and item.stash.get(GRADCHECK_SKIP, False) and isinstance(report.longrepr, tuple):
-        path, line, _ = item.reportinfo()
-        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
+    where = item.stash.get(WHERE, None)
+    if where is None or call.excinfo is None or report.when != "call":
+        return report
+    path, line = _relative(where[0], item.config.rootpath), where[1]
+    if report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (path, line, report.longrepr[2])
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if report.failed and crash is not None:
+        crash.path, crash.lineno = path, line
     return report
 
 
@@ -138,3 +147,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         from .summary import terminal
 
         terminal(results, terminalreporter)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return path

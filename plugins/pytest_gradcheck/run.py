@@ -12,7 +12,7 @@ from gradcheck_kit import SKIPPED, Case, Graph, Report, Tolerance, run_case
 from gradcheck_kit.reference import Rule
 
 from .options import KEYS, Settings, parse
-from .outcomes import GRADCHECK_SKIP
+from .outcomes import WHERE
 from .results import RESULTS
 
 CASE_OPTIONS = ("case", "overrides", "variables", "name_rule")
@@ -48,6 +48,7 @@ def rule_of(case: Case, settings: Settings) -> Rule | None:
 def run_cell(node: pytest.Item, case: Case, settings: Settings, device: str, dtype: str) -> Report:
     """Check one case × device × dtype item; fail or skip ``node`` as the report says."""
     __tracebackhide__ = True
+    node.stash[WHERE] = (case.source or str(node.path), case.line)
     return conclude(node, _run(judged(case, settings), [device], [dtype], rule_of(case, settings)))
 
 
@@ -95,7 +96,6 @@ def conclude(node: pytest.Item, report: Report, fail: bool = True) -> Report:
     if not report.passed:
         pytest.fail(failure_text(report), pytrace=False)
     if report.rows and all(row.status == SKIPPED for row in report.rows):
-        node.stash[GRADCHECK_SKIP] = True
         pytest.skip("; ".join(sorted({row.message for row in report.rows})))
     return report
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import torch
 
@@ -108,3 +110,136 @@ def test_unavailable_devices_are_skipped_with_the_reason(project: pytest.Pyteste
     result.stdout.fnmatch_lines_random(
         ["SKIPPED [[]2[]] gradcheck_tiny.py:20: CUDA is not available*", "SKIPPED [[]1[]] gradcheck_tiny.py:21: CUDA*"]
     )
+
+
+LOW_PRECISION = """
+from gradcheck_kit import register
+from gradcheck_tiny import GRAPH, RIGHT
+
+register("half", GRAPH, RIGHT, dtypes=("bfloat16",))
+register("half-by-rule", GRAPH, RIGHT, dtypes=("bfloat16",), rule="reference")
+"""
+
+
+def _rules(pytester: pytest.Pytester, *args: str) -> dict[str, str]:
+    """Run the half-precision cases; which rule judged each case (the CSV's ``k`` is set by the rule only)."""
+    pytester.runpytest("--gradcheck", "gradcheck_half.py", "--gradcheck-report", "r.csv", *args)
+    with open(pytester.path / "r.csv", newline="") as file:
+        return {
+            row["test_id"].split("::")[-1]: "reference" if row["k"] else "tolerance" for row in csv.DictReader(file)
+        }
+
+
+def test_the_reference_rule_from_register_ini_command_line_and_marker(project: pytest.Pytester) -> None:
+    project.makepyfile(gradcheck_half=LOW_PRECISION)
+    both = ("half[cpu-bfloat16]", "half-by-rule[cpu-bfloat16]")
+    assert _rules(project) == {both[0]: "tolerance", both[1]: "reference"}
+    assert _rules(project, "--gradcheck-rule", "reference") == dict.fromkeys(both, "reference")
+    project.makeini("[pytest]\ngradcheck_rule = tolerance\n")
+    assert _rules(project) == {both[0]: "tolerance", both[1]: "reference"}, "register() beats ini"
+    assert _rules(project, "--gradcheck-rule", "tolerance") == dict.fromkeys(both, "tolerance")
+    project.makepyfile(
+        test_marked="""
+        import pytest
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        @pytest.mark.gradcheck(rule="reference", dtypes=["bfloat16"])
+        def test_half(gradcheck):
+            report = gradcheck(GRAPH, RIGHT)
+            assert report.passed and {row.k for row in report.rows} == {2.0}
+        """
+    )
+    project.runpytest("test_marked.py", "--gradcheck-rule", "tolerance").assert_outcomes(passed=1)
+    bad = project.runpytest("--gradcheck", "--gradcheck-rule", "loose")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_cases_own_dtypes_beat_ini_but_not_the_command_line(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\ngradcheck_dtypes = float16\n")
+    from_ini = project.runpytest("--gradcheck", "gradcheck_tiny.py", "-v", "--gradcheck-check", "maxdiff",
+                                 "--gradcheck-maxdiff", "100")  # fmt: skip
+    from_ini.stdout.fnmatch_lines_random(
+        [
+            "*tiny-right[[]cpu-float32[]] PASSED*",
+            "*tiny-right[[]cpu-float64[]] PASSED*",
+            "*tiny-wrong[[]cpu-float16[]]*",
+        ]
+    )
+    from_ini.assert_outcomes(passed=3)
+    from_command_line = project.runpytest("--gradcheck", "gradcheck_tiny.py", "--gradcheck-dtype", "float64", "-v")
+    from_command_line.stdout.fnmatch_lines_random(["*tiny-right[[]cpu-float64[]]*", "*tiny-wrong[[]cpu-float64[]]*"])
+    from_command_line.assert_outcomes(passed=1, failed=1)
+
+
+XFAILS = """
+import pytest
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+@pytest.mark.xfail(strict=True, reason="the wrong backward must be caught")
+def test_caught(gradcheck):
+    gradcheck(GRAPH, WRONG)
+
+
+@pytest.mark.xfail(reason="expected to fail, but right")
+def test_unexpectedly_right(gradcheck):
+    gradcheck(GRAPH, RIGHT)
+
+
+def test_right(gradcheck):
+    gradcheck(GRAPH, RIGHT)
+"""
+
+
+def test_xfail_and_xpass_are_counted_as_pytest_counts_them(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_xfails=XFAILS)
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = project.runpytest("test_xfails.py")
+    result.assert_outcomes(passed=1, xfailed=1, xpassed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["gradient checks: 1 passed, 1 xfailed, 1 xpassed"])
+    assert "gradient checks: 1 passed, 1 xfailed, 1 xpassed" in summary.read_text() and "###" not in summary.read_text()
+
+
+def test_a_case_in_a_helper_module_that_never_runs_is_warned_about(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        helpers="""
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH, WRONG
+
+        register("hidden", GRAPH, WRONG)
+        """,
+        test_uses_helpers="import helpers\n\ndef test_uses():\n    pass\n",
+    )
+    result = project.runpytest("--gradcheck", "test_uses_helpers.py", "-W", "always")
+    result.stdout.fnmatch_lines(
+        ["*helpers.py:4: GradcheckWarning: gradcheck case 'hidden' is registered in helpers.py*"]
+    )
+
+
+def test_pytestmark_of_a_case_file_applies_and_minus_m_selects_cases(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        gradcheck_marked="""
+        import pytest
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH, WRONG
+
+        pytestmark = [pytest.mark.gradcheck(check="maxdiff", maxdiff=100.0), pytest.mark.slow]
+        register("marked", GRAPH, WRONG)
+        """
+    )
+    project.makeini("[pytest]\nmarkers =\n    slow: slow\n")
+    marked = project.runpytest("--gradcheck", "gradcheck_marked.py", "-v")
+    marked.stdout.fnmatch_lines(["*marked[[]cpu-float32[]] PASSED*"])
+    project.runpytest("--gradcheck", "-m", "slow").assert_outcomes(passed=1)
+    selected = project.runpytest("--gradcheck", "-m", "gradcheck")
+    selected.assert_outcomes(passed=3, failed=1)
+    selected.stdout.no_fnmatch_line("*test_plain*")
+
+
+def test_a_failure_is_reported_at_the_register_line(project: pytest.Pytester) -> None:
+    result = project.runpytest("--gradcheck", "--tb=line")
+    result.stdout.fnmatch_lines(["*gradcheck_tiny.py:21*"])

@@ -45,3 +45,26 @@ def test_fixture_and_marker(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["SKIPPED *CUDA*"])
     assert "gradient checks: 2 passed, 2 failed, 1 skipped" in result.stdout.str()
     assert (project.path / "fixture.csv").read_text().count("wrong-in-a-test") == 2
+
+
+NOT_FAILING = """
+from gradcheck_tiny import GRAPH, WRONG
+
+
+def test_a_wrong_backward_is_caught(gradcheck):
+    report = gradcheck(GRAPH, WRONG, fail=False)
+    assert not report.passed and report["w"].status == "mismatch"
+
+
+def test_fails_at_the_call(gradcheck):
+    x = 1
+    gradcheck(GRAPH, WRONG)
+"""
+
+
+def test_fail_false_returns_the_report_and_failures_point_at_the_call(project: pytest.Pytester) -> None:
+    project.makepyfile(test_not_failing=NOT_FAILING)
+    result = project.runpytest("test_not_failing.py", "--tb=line")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_not_failing.py:11: Failed: tiny [[]cpu-float32[]]: 1/2 ok*"])
+    assert "gradient checks: 1 passed, 1 failed" in result.stdout.str()

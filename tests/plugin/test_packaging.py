@@ -21,7 +21,9 @@ def test_plugin_loaded_without_torch(request):
 
 def test_a_plain_run_imports_no_torch(project: pytest.Pytester) -> None:
     project.makepyfile(test_no_torch=NO_TORCH)
+    project.makeini("[pytest]\ngradcheck_report = build/gradcheck.csv\ngradcheck_dtypes = float64\n")
     project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+    assert not (project.path / "build").exists()
 
 
 def test_pytest_version_imports_no_torch(tmp_path: Path) -> None:

@@ -81,3 +81,72 @@ def test_github_step_summary_gets_the_counts_and_failing_tables(
     assert "gradient checks: 2 passed, 1 failed" in text
     assert "### `gradcheck_tiny.py::tiny-wrong[cpu-float32]`" in text and "| w " in text
     assert "tiny-right" not in text
+
+
+def test_a_report_in_a_missing_folder_is_written_and_the_failures_kept(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\ngradcheck_report = build/reports/gradcheck.csv\n")
+    result = project.runpytest("--gradcheck")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*= FAILURES =*", "*tiny-wrong [[]cpu-float32[]]: 1/2 ok*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (project.path / "build" / "reports" / "gradcheck.csv").read_text().count("\n") == 7
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("report.txt", "cannot tell the report format"),
+        ("afile/report.csv", "is not a folder"),
+        ("adir.csv", "is a folder"),
+    ],
+)
+def test_an_unwritable_report_is_a_usage_error_before_any_test(
+    project: pytest.Pytester, path: str, problem: str
+) -> None:
+    (project.path / "afile").write_text("a file, not a folder")
+    (project.path / "adir.csv").mkdir()
+    result = project.runpytest("--gradcheck", "--gradcheck-report", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{problem}*"])
+    result.stdout.no_fnmatch_line("*tiny*")
+
+
+def test_a_plain_run_with_a_report_in_ini_writes_nothing(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\ngradcheck_report = build/gradcheck.csv\n")
+    project.runpytest("--co").assert_outcomes()
+    project.runpytest().assert_outcomes(passed=1)
+    assert not (project.path / "build").exists()
+
+
+PARAMETRIZED = """
+import pytest
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+@pytest.mark.parametrize("backward", [RIGHT, WRONG], ids=["right", "wrong"])
+def test_same_graph(gradcheck, backward):
+    gradcheck(GRAPH, backward)
+"""
+
+
+def test_rows_carry_their_test_id_and_parametrized_checks_do_not_merge(project: pytest.Pytester) -> None:
+    project.makepyfile(test_param=PARAMETRIZED)
+    project.runpytest("test_param.py", "--gradcheck-report", "r.csv", "--gradcheck-report", "r.md")
+    with open(project.path / "r.csv", newline="") as file:
+        rows = [(r["test_id"], r["case"], r["variable"], r["status"]) for r in csv.DictReader(file)]
+    assert rows == [
+        ("test_param.py::test_same_graph[right]", "tiny", "h", "ok"),
+        ("test_param.py::test_same_graph[right]", "tiny", "w", "ok"),
+        ("test_param.py::test_same_graph[wrong]", "tiny", "h", "ok"),
+        ("test_param.py::test_same_graph[wrong]", "tiny", "w", "mismatch"),
+    ]
+    markdown = (project.path / "r.md").read_text()
+    assert "test_param.py::test_same_graph[right]: tiny [cpu-float32]: 2/2 ok" in markdown
+    assert "test_param.py::test_same_graph[wrong]: tiny [cpu-float32]: 1/2 ok, root cause: w" in markdown
+
+
+def test_the_html_report_draws_the_failing_gradients_also_under_xdist(project: pytest.Pytester) -> None:
+    pytest.importorskip("matplotlib")
+    project.runpytest_subprocess("--gradcheck", "-n", "2", "--gradcheck-report", "r.html")
+    page = (project.path / "r.html").read_text()
+    assert page.count("<img alt='heatmaps of w'") == 1 and "heatmaps of h" not in page
