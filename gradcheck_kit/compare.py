@@ -210,17 +210,19 @@ def _measure_batch(
     batch: list[int], manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerance: Tolerance
 ) -> dict[int, Stats]:
     """Measure one batch: concatenated when small, walked chunk by chunk when one pair is large."""
+    empty = {i: Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0) for i in batch if references[i].numel() == 0}
+    batch = [i for i in batch if i not in empty]
+    if not batch:
+        return empty
     if len(batch) == 1:
         i = batch[0]
         a, b = manuals[i].reshape(-1), references[i].reshape(-1)
-        if a.numel() == 0:
-            return {i: Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)}
         chunks = range(0, a.numel(), CHUNK)
-        return {i: _merge([_measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], tolerance, s)[0] for s in chunks])}
+        return empty | {i: _merge([_measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], tolerance, s)[0] for s in chunks])}
     a = torch.cat([manuals[i].reshape(-1) for i in batch])
     b = torch.cat([references[i].reshape(-1) for i in batch])
     stats = _measure_flat(a, b, tolerance, 0, [references[i].numel() for i in batch])
-    return dict(zip(batch, stats, strict=True))
+    return {**empty, **dict(zip(batch, stats, strict=True))}
 
 
 def _measure_flat(

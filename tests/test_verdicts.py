@@ -104,3 +104,183 @@ def test_a_gradient_that_is_zero_in_exact_arithmetic_is_judged_at_the_round_off_
 def test_a_wrong_gradient_at_round_off_scale_still_fails():
     report = check(GRAPH, (SUBMISSIONS / "correct.py").read_text() + "\ndb1 = db1 + 1e-4 * dhprebn[0]\n")
     assert report["b1"].status == "mismatch"
+
+
+# One set of inputs per check.
+
+
+def unseeded_graph(dropout: float = 0.0) -> Graph:
+    def inputs():
+        return {"x": torch.randn(16, 8), "w": torch.randn(8, 4, requires_grad=True)}
+
+    def forward_unseeded(x, w):
+        h = torch.nn.functional.dropout(x, dropout) @ w
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+    return Graph("unseeded", forward_unseeded, inputs)
+
+
+BACKWARD_UNSEEDED = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = torch.nn.functional.dropout(x, {p}).T @ dh"
+
+
+def test_the_rule_judges_on_the_checks_own_inputs():
+    from gradcheck_kit.reference import Rule
+
+    right = BACKWARD_UNSEEDED.format(p=0.0).replace("dropout(x, 0.0)", "dropout(x, 0.0)")
+    assert check(unseeded_graph(), right, dtype="bfloat16", rule=Rule()).passed
+    wrong = right.replace("dw = ", "dw = 1.3 * ")
+    assert check(unseeded_graph(), wrong, dtype="bfloat16", rule=Rule())["w"].status == "mismatch"
+
+
+def test_finite_differences_and_cross_cells_see_the_same_draw():
+    from gradcheck_kit.check import cross_check
+
+    right = BACKWARD_UNSEEDED.format(p=0.0)
+    report = check(unseeded_graph(), right, dtype="float64", fd=["w"])
+    assert report.passed and report["w"].fd == "fd 3/3 ok", report["w"].fd
+    assert cross_check(unseeded_graph(), right, ("cpu", "float32"), ("cpu", "float64")).passed
+
+
+def test_a_random_mask_in_the_forward_is_replayed_for_the_gold():
+    from gradcheck_kit.reference import Rule
+
+    def inputs():
+        return {"x": torch.randn(64, 8), "w": torch.randn(8, 4, requires_grad=True)}
+
+    def forward_dropout(x, w):
+        h = torch.nn.functional.dropout(x @ w, 0.5)
+        loss = h.sum()
+        return loss
+
+    graph = Graph("dropout", forward_dropout, inputs)
+    backward = "dh = torch.ones_like(h)\nmask = (h != 0).to(h.dtype) * 2\ndw = x.T @ (dh * mask)"
+    assert check(graph, backward, dtype="bfloat16", rule=Rule()).passed
+
+
+# Parameters the capture cannot see, and a backward that must not reach the reference.
+
+
+def parameters_graph() -> Graph:
+    def inputs():
+        return {"x": torch.ones(3), "w": torch.ones(3, requires_grad=True), "unused": torch.ones(2, requires_grad=True)}
+
+    def forward_parameters(x, w, unused):
+        y = x * w
+        loss = y.sum()
+        return loss
+
+    return Graph("parameters", forward_parameters, inputs)
+
+
+def test_a_parameter_that_does_not_reach_the_loss_is_judged_against_zeros():
+    base = "dy = torch.ones_like(y)\ndw = x * dy\n"
+    assert check(parameters_graph(), base).passed  # given no gradient: needs none
+    assert check(parameters_graph(), base + "dunused = torch.zeros(2)").passed
+    report = check(parameters_graph(), base + "dunused = torch.ones(2)")
+    assert report["unused"].status == "mismatch" and not report.passed
+    assert "unused does not reach the loss: its gradient is zero" in report["unused"].message
+
+
+def test_a_gradient_for_an_input_that_needs_none_says_so():
+    report = check(parameters_graph(), "dy = torch.ones_like(y)\ndw = x * dy\ndx = w * dy")
+    assert report.passed and report["dx"].status == "extra"
+    assert "x does not require grad" in report["dx"].message
+
+
+def test_the_backward_cannot_read_or_zero_the_references_grad_through_a_list():
+    def inputs():
+        return {"ps": [torch.ones(3, requires_grad=True)], "x": torch.arange(3.0)}
+
+    def forward_list(ps, x):
+        w = ps[0] * 1
+        y = x * w
+        loss = y.sum()
+        return loss
+
+    graph = Graph("list", forward_list, inputs)
+    cheat = check(graph, "dw = ps[0].grad * 1")
+    assert cheat["w"].status in {"missing", "not_tensor"} and not cheat.passed
+    vandal = check(graph, "for p in ps:\n    p.grad = None\ndy = torch.ones_like(y)\ndw = x * dy")
+    assert vandal["w"].status == "ok"
+
+
+# Inputs people actually hand in.
+
+
+def test_unusual_backwards_are_statuses_not_tracebacks(tmp_path):
+    graph = tiny_graph(1.0)
+    sparse = check(graph, lambda y: {"dw": torch.ones(8).to_sparse()})
+    assert sparse["w"].status == "ok"
+    keyed = check(graph, lambda: {0: torch.ones(8), "dw": torch.ones(8)})
+    assert keyed["w"].status == "ok" and not keyed.passed
+    assert any("key gradients by name (str), got 0 (int)" in row.message for row in keyed.rows)
+    path = tmp_path / "backward.py"
+    path.write_text("\ufeff%matplotlib inline\ndy = torch.ones_like(y)\ndw = dy * 1.0\n", encoding="utf-8")
+    assert check(graph, str(path)).passed
+    assert "missing.py" in check(graph, str(tmp_path / "missing.py")).rows[0].message
+
+
+def test_magic_lines_keep_the_reported_line_numbers():
+    code = "dy = torch.ones_like(y)\n%timeit y.sum()\nfiles = !ls\nif True:\n    !pip list\ndw = dy * undefined\n"
+    report = check(tiny_graph(1.0), code)
+    assert "at line 6" in report["w"].message
+
+
+def test_inputs_returning_a_list_or_an_empty_variable_are_one_row_each():
+    graph = Graph("listed", "loss = w.sum()", lambda: [torch.ones(1, requires_grad=True)])
+    report = check(graph, "dw = 1")
+    assert [row.status for row in report.rows] == ["error"] and "mapping" in report.rows[0].message
+
+    def inputs():
+        return {"w": torch.ones(3, requires_grad=True), "e": torch.zeros(0, requires_grad=True)}
+
+    empty = Graph("empty", "y = w * 2\nz = e * 2\nloss = y.sum() + z.sum()", inputs)
+    report = check(empty, "dy = torch.ones_like(y)\ndw = 2 * dy\ndz = torch.ones_like(z)\nde = 2 * dz")
+    assert report.passed
+
+
+def test_grad_mode_is_restored_and_no_grad_callers_still_check():
+    backward = "torch.set_grad_enabled(False)\ndy = torch.ones_like(y)\ndw = dy * 1.0"
+    with torch.no_grad():
+        assert check(tiny_graph(1.0), backward).passed
+    assert torch.is_grad_enabled()
+    assert check(tiny_graph(1.0), backward).passed and torch.is_grad_enabled()
+
+
+def test_an_endless_backward_is_stopped_and_its_line_named():
+    report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\nwhile True:\n    pass\n", timeout=0.5)
+    assert report["w"].status == "missing"
+    assert "ran past its timeout" in report["w"].message
+    assert "at line 2: `while True:`" in report["w"].message or "at line 3: `pass`" in report["w"].message
+
+
+def test_an_exception_after_every_gradient_is_reported():
+    report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0\nraise RuntimeError('late')")
+    assert report["w"].status == "ok" and not report.passed
+    assert any("late" in row.message and row.status == "error" for row in report.rows)
+
+
+def test_a_typo_in_variables_is_an_error_not_zero_checks():
+    report = check(GRAPH, SUBMISSIONS / "correct.py", variables=["logit"])
+    assert not report.passed and "variables= names ['logit']" in report.rows[0].message
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        ({"dtypes": ("float8",)}, "unknown dtype 'float8'"),
+        ({"devices": ("tpu",)}, "unknown device 'tpu'"),
+        ({"tolerance": "loose"}, "unknown tolerance 'loose'"),
+        ({"name_rule": "grad_x"}, "exactly one '{name}'"),
+        ({"dtypes": "float32"}, "a tuple of names"),
+        ({"timeout": 0}, "seconds > 0"),
+    ],
+)
+def test_register_refuses_mistyped_arguments(arguments, fragment):
+    from gradcheck_kit import register
+
+    with pytest.raises(ValueError, match="register\\('typo'\\)") as error:
+        register("typo", tiny_graph(1.0), "dw = 1", **arguments)
+    assert fragment in str(error.value)
