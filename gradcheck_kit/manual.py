@@ -165,12 +165,15 @@ def deadline(seconds: float | None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    target = threading.get_ident()
-    finished = threading.Event()
+    target = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    state = {"finished": False, "fired": False}
 
     def expire() -> None:
-        if not finished.is_set():
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(BackwardTimeout))
+        with lock:
+            if not state["finished"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(BackwardTimeout))
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
@@ -178,8 +181,11 @@ def deadline(seconds: float | None) -> Iterator[None]:
     try:
         yield
     finally:
-        finished.set()
         timer.cancel()
+        with lock:
+            state["finished"] = True
+            if state["fired"]:  # not delivered yet: take it back, so it cannot strike the caller
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, None)
 
 
 def _run_code(code: str, filename: str, namespace: dict[str, Any]) -> ManualResult:
