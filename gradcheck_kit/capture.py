@@ -10,8 +10,9 @@ checked against the wrong tensor.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -44,6 +45,8 @@ class Capture:
     loss: torch.Tensor
     device: torch.device
     dtype: torch.dtype
+    unreached: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Leaf tensors that require grad but do not reach the loss: a gradient given for one must be zero."""
 
 
 def capture(
@@ -60,6 +63,10 @@ def capture(
     device = torch.device(device)
     drawn = draw_inputs(graph) if inputs is None else inputs
     with torch.inference_mode(False), torch.enable_grad():
+        if isinstance(graph.forward, torch.nn.Module):
+            graph = replace(
+                graph, forward=_convert(getattr(graph.forward, "_orig_mod", graph.forward), device, dtype, {})
+            )
         return _capture(graph, convert_inputs(drawn, device, dtype), device, dtype)
 
 
@@ -70,15 +77,20 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
     loss = namespace.get(graph.loss)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
         raise GraphError(
-            f"graph {graph.name!r}: expected a scalar tensor that requires grad named {graph.loss!r}, "
-            f"got {_describe(loss)}"
+            f"graph {graph.name!r}: expected a scalar tensor that requires grad, named {graph.loss!r} "
+            f"or returned by the forward, got {_describe(loss)}"
         )
     for binding in recorder.bindings.values():
         if not binding.tensor.is_leaf:
             binding.tensor.retain_grad()
     loss.backward()
     variables = _variables(recorder, graph.loss)
-    return Capture(graph, variables, namespace, loss.detach(), device, dtype)
+    unreached = {
+        name: b.tensor.detach()
+        for name, b in recorder.bindings.items()
+        if b.tensor.is_leaf and b.tensor.grad is None and name != graph.loss
+    }
+    return Capture(graph, variables, namespace, loss.detach(), device, dtype, unreached)
 
 
 def draw_inputs(graph: Graph) -> dict[str, Any]:
@@ -98,8 +110,9 @@ def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch
     """Fresh copies of the inputs on ``device``, tensors inside lists, tuples and dicts included.
 
     Floating tensors are cast to ``dtype``; leaves stay leaves with their ``requires_grad``,
-    so a list cached by ``inputs()`` never accumulates ``.grad`` across checks. A tensor
-    that appears twice becomes one copy that appears twice.
+    so a list cached by ``inputs()`` never accumulates ``.grad`` across checks. An
+    ``nn.Module`` is deep-copied and cast the same way. A tensor that appears twice
+    becomes one copy that appears twice.
     """
     memo: dict[int, Any] = {}
     return {name: _convert(value, torch.device(device), dtype, memo) for name, value in inputs.items()}
@@ -111,6 +124,10 @@ def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[in
     if isinstance(value, torch.Tensor):
         target = dtype if value.is_floating_point() else value.dtype
         converted: Any = value.detach().to(device=device, dtype=target, copy=True).requires_grad_(value.requires_grad)
+    elif isinstance(value, torch.nn.Module):
+        converted = copy.deepcopy(value).to(device=device, dtype=dtype)
+        for parameter in converted.parameters():
+            parameter.grad = None
     elif isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         converted = type(value)(_convert(item, device, dtype, memo) for item in value)
     elif type(value) is dict:

@@ -48,7 +48,7 @@ def _run_code(source: str, inputs: dict[str, Any], observer: Observer, filename:
     code = instrument.module_code(source, filename)
     observer.sources.update(_code_lines(source))
     namespace: dict[str, Any] = {"torch": torch, **inputs}
-    observer.observe(namespace, 0)
+    observer.observe({**namespace, **held(namespace)}, 0)
     namespace[instrument.OBSERVE] = observer.observe
     try:
         exec(code, namespace)
@@ -75,7 +75,9 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
     rewritten = None if plain else _rewritten(function)
     if code is not None:
         observer.sources.update(_source_lines(code))
-    observer.observe(_parameters(signature, arguments), code.co_firstlineno if code else 0)
+    parameters = _parameters(signature, arguments)
+    owner = {"": leading[0]} if leading and isinstance(leading[0], torch.nn.Module) else {}
+    observer.observe({**parameters, **held(parameters), **held(owner)}, code.co_firstlineno if code else 0)
     final: dict[str, Any] = {}
     keywords = {**fixed, **arguments}
     try:
@@ -93,13 +95,41 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
     return namespace
 
 
+def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Tensors that require grad held inside ``values``: ``ps[0]``, ``params['w']`` in lists, tuples
+    and dicts; ``model.layer.weight`` for a module's parameters (``layer.weight`` for the module
+    under the name ``""``, the forward's own ``self``)."""
+    found: dict[str, torch.Tensor] = {}
+    for name, value in values.items():
+        if isinstance(value, torch.nn.Module):
+            prefix = f"{name}." if name else ""
+            found.update({prefix + q: p for q, p in value.named_parameters() if p.requires_grad})
+        elif type(value) in (list, tuple, dict):
+            items = value.items() if type(value) is dict else enumerate(value)
+            found.update(_elements({f"{name}[{key!r}]": item for key, item in items}))
+    return found
+
+
+def _elements(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Inside a container, a tensor that requires grad counts itself; other values are searched as by :func:`held`."""
+    found: dict[str, torch.Tensor] = {}
+    for name, value in values.items():
+        if isinstance(value, torch.Tensor):
+            found.update({name: value} if value.requires_grad else {})
+        else:
+            found.update(held({name: value}))
+    return found
+
+
 def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
     """The function that runs when ``forward`` is called, with the positional and keyword arguments bound to it."""
     leading: tuple[Any, ...] = ()
     fixed: dict[str, Any] = {}
-    while not isinstance(forward, types.FunctionType):
+    while True:
         if hasattr(forward, "_torchdynamo_orig_callable"):
             forward = forward._torchdynamo_orig_callable
+        elif isinstance(forward, types.FunctionType):
+            break
         elif isinstance(forward, torch.nn.Module) and hasattr(forward, "_orig_mod"):
             forward = forward._orig_mod
         elif isinstance(forward, functools.partial):
@@ -110,7 +140,7 @@ def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str
             forward = forward.__func__
         elif isinstance(forward, torch.nn.Module):
             forward = forward.forward
-        elif callable(forward) and isinstance(getattr(forward, "__call__", None), types.MethodType):  # noqa: B004
+        elif isinstance(getattr(forward, "__call__", None), types.MethodType):  # noqa: B004 - a callable object
             forward = forward.__call__
         else:
             break

@@ -78,7 +78,8 @@ def test_an_existing_trace_function_is_restored():
 
 def test_graph_without_a_scalar_loss_is_an_error_naming_what_was_got():
     graph = Graph("noloss", "y = w * 2", lambda: {"w": torch.ones(3, requires_grad=True)})
-    with pytest.raises(GraphError, match="expected a scalar tensor that requires grad named 'loss', got nothing"):
+    expected = "expected a scalar tensor that requires grad, named 'loss' or returned by the forward, got nothing"
+    with pytest.raises(GraphError, match=expected):
         capture(graph)
 
 

@@ -1,0 +1,193 @@
+"""Forwards people actually write: returned losses, lambdas, partials, compiled functions, modules,
+closures, parameters in containers, a forward that raises, empty tensors."""
+
+import functools
+import linecache
+
+import pytest
+import torch
+from torch import nn
+
+from gradcheck_kit import Graph, GraphError, capture
+
+
+def _xw():
+    g = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 3, generator=g), "w": torch.randn(3, 2, generator=g).requires_grad_()}
+
+
+def _expected_dw(inputs):
+    x, w = inputs["x"], inputs["w"].detach().requires_grad_()
+    torch.tanh(x @ w).sum().backward()
+    return w.grad
+
+
+def returns_unnamed(x, w):
+    h = x @ w
+    y = torch.tanh(h)
+    return y.sum()
+
+
+def test_a_returned_loss_that_is_not_named_is_used():
+    captured = capture(Graph("g", returns_unnamed, _xw))
+    assert list(captured.variables) == ["y", "h", "w"]
+    torch.testing.assert_close(captured.variables["w"].grad, _expected_dw(_xw()))
+    assert captured.namespace["loss"] is not None and captured.loss.shape == ()
+
+
+def test_a_lambda_runs_and_its_parameters_are_its_variables():
+    captured = capture(Graph("g", lambda x, w: torch.tanh(x @ w).sum(), _xw))
+    assert list(captured.variables) == ["w"]
+    torch.testing.assert_close(captured.variables["w"].grad, _expected_dw(_xw()))
+
+
+def scaled(x, w, scale):
+    h = (x @ w) * scale
+    y = torch.tanh(h / scale)
+    loss = y.sum()
+    return loss
+
+
+def test_a_partial_binds_its_arguments_and_the_rest_come_from_inputs():
+    captured = capture(Graph("g", functools.partial(scaled, scale=2.0), _xw))
+    assert list(captured.variables) == ["y", "h", "w"]
+    torch.testing.assert_close(captured.variables["w"].grad, _expected_dw(_xw()))
+
+
+def test_a_torch_compile_wrapped_forward_runs_the_original_function():
+    captured = capture(Graph("g", torch.compile(returns_unnamed, backend="eager"), _xw))
+    assert list(captured.variables) == ["y", "h", "w"]
+
+
+def test_a_closure_forward_keeps_its_cells():
+    def make(scale):
+        def forward(x, w):
+            h = (x @ w) * scale
+            loss = h.sum()
+            return loss
+
+        return forward
+
+    captured = capture(Graph("g", make(3.0), _xw))
+    torch.testing.assert_close(captured.variables["w"].grad, 3.0 * _xw()["x"].sum(0)[:, None].expand(3, 2))
+
+
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 4)
+        self.second = nn.Linear(4, 1)
+
+    def forward(self, x):
+        hidden = torch.tanh(self.first(x))
+        out = self.second(hidden)
+        loss = out.sum()
+        return loss
+
+
+def test_a_module_forward_checks_its_parameters_by_qualified_name_on_a_cast_copy():
+    torch.manual_seed(0)
+    model = TwoLayers()
+    captured = capture(Graph("mod", model, lambda: {"x": torch.randn(5, 3)}), dtype=torch.float64)
+    names = set(captured.variables)
+    assert {"hidden", "out", "first.weight", "first.bias", "second.weight", "second.bias"} <= names
+    assert captured.variables["first.weight"].grad.dtype == torch.float64
+    assert model.first.weight.grad is None and model.first.weight.dtype == torch.float32
+
+
+def uses_a_module(x, model):
+    hidden = torch.tanh(model.first(x))
+    loss = model.second(hidden).sum()
+    return loss
+
+
+def test_a_module_among_the_inputs_has_its_parameters_checked_under_its_name():
+    torch.manual_seed(0)
+    model = TwoLayers()
+    captured = capture(Graph("g", uses_a_module, lambda: {"x": torch.randn(5, 3), "model": model}))
+    assert {"model.first.weight", "model.second.bias", "hidden"} <= set(captured.variables)
+    assert model.first.weight.grad is None
+
+
+def uses_a_list(x, ps):
+    h = x @ ps[0]
+    loss = (h + ps[1]["b"]).sum()
+    return loss
+
+
+def test_parameters_inside_containers_are_variables_named_by_their_path():
+    def inputs():
+        return {
+            "x": torch.ones(2, 3),
+            "ps": [torch.ones(3, 2, requires_grad=True), {"b": torch.zeros(2, requires_grad=True)}],
+        }
+
+    captured = capture(Graph("g", uses_a_list, inputs))
+    assert {"ps[0]", "ps[1]['b']", "h"} == set(captured.variables)
+    torch.testing.assert_close(captured.variables["ps[1]['b']"].grad, torch.full((2,), 2.0))
+
+
+def leaves_one_out(x, w, unused):
+    h = x @ w
+    loss = h.sum()
+    return loss
+
+
+def test_parameters_that_do_not_reach_the_loss_are_listed_as_unreached():
+    def inputs():
+        return {**_xw(), "unused": torch.ones(3, requires_grad=True)}
+
+    captured = capture(Graph("g", leaves_one_out, inputs))
+    assert list(captured.unreached) == ["unused"] and "unused" not in captured.variables
+
+
+def raises(x, w):
+    h = x @ w
+    y = h @ w
+    loss = y.sum()
+    return loss
+
+
+def test_a_forward_that_raises_names_its_file_line_and_source():
+    line = raises.__code__.co_firstlineno + 2
+    with pytest.raises(GraphError, match=rf"test_capture_forwards.py, line {line}: y = h @ w: RuntimeError: mat1"):
+        capture(Graph("g", raises, _xw))
+
+
+def test_a_code_string_that_raises_names_its_line():
+    graph = Graph("s", "h = x @ w\ny = h @ w\nloss = y.sum()", _xw)
+    with pytest.raises(GraphError, match=r"<graph s>, line 2: y = h @ w: RuntimeError: mat1"):
+        capture(graph)
+
+
+def test_a_function_whose_source_cannot_be_read_is_a_clear_error():
+    namespace = {}
+    exec(compile("def hidden(x, w):\n    loss = (x @ w).sum()\n    return loss\n", "<nowhere>", "exec"), namespace)
+    with pytest.raises(
+        GraphError, match=r"cannot read the source of hidden\(\) in <nowhere>.*pass it as a code string"
+    ):
+        capture(Graph("g", namespace["hidden"], _xw))
+
+
+def test_a_function_made_by_exec_with_its_source_in_linecache_is_captured():
+    source = "def cell(x, w):\n    h = x @ w\n    loss = h.sum()\n    return loss\n"
+    linecache.cache["<cell 1>"] = (len(source), None, source.splitlines(keepends=True), "<cell 1>")
+    namespace = {}
+    exec(compile(source, "<cell 1>", "exec"), namespace)
+    captured = capture(Graph("g", namespace["cell"], _xw))
+    assert list(captured.variables) == ["h", "w"] and captured.variables["h"].source == "h = x @ w"
+
+
+def test_a_name_bound_in_a_loop_of_a_code_string_is_a_rebinding():
+    graph = Graph("s", "h = x @ w\nfor _ in range(2):\n    h = h * 2\nloss = h.sum()", _xw)
+    problem = capture(graph).variables["h"].problem
+    assert "bound to more than one tensor (again at line 3, 3)" in problem
+
+
+def test_an_empty_tensor_variable_is_captured():
+    def inputs():
+        return {"e": torch.zeros(0, 3, requires_grad=True), "w": torch.ones(3, requires_grad=True)}
+
+    captured = capture(Graph("g", "s = e.sum(0)\nloss = (s + w).sum()", inputs))
+    assert captured.variables["e"].grad.shape == (0, 3)
+    assert captured.variables["s"].grad.shape == (3,)
