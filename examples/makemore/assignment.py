@@ -4,13 +4,15 @@
 
 Submissions hold the exercise cell: top-level code assigning ``d<name>`` for every
 forward variable, autograd forbidden. Notebooks are graded from the cell tagged
-``exercise1`` or, failing that, the cell starting with ``# Exercise 1``.
+``exercise1`` or starting with ``# Exercise 1`` when it assigns a gradient, else from
+the code cells that do. The cells may use the lecture's globals (``NOTEBOOK_NAMES``).
 """
 
-from model import forward, make_inputs
+from model import BATCH_SIZE, BLOCK_SIZE, N_EMBD, VOCAB_SIZE, forward, make_inputs
 
 from gradcheck_kit import Graph
 from gradcheck_kit.grading.assignment import Assignment
+from gradcheck_kit.grading.names import NOOP
 
 EXERCISE_1 = (
     "logprobs",
@@ -41,6 +43,16 @@ EXERCISE_1 = (
     "C",
 )
 
+NOTEBOOK_NAMES = {
+    "batch_size": BATCH_SIZE,
+    "block_size": BLOCK_SIZE,
+    "n_embd": N_EMBD,
+    "n_hidden": 64,
+    "vocab_size": VOCAB_SIZE,
+    "plt": NOOP,
+}
+"""The lecture notebook's globals an exercise cell may use; plotting does nothing."""
+
 ASSIGNMENT = Assignment(
     name="makemore-ex1",
     graph=Graph("makemore", forward, make_inputs),
@@ -48,4 +60,5 @@ ASSIGNMENT = Assignment(
     tag="exercise1",
     marker="# Exercise 1",
     allow_autograd=False,
+    names=NOTEBOOK_NAMES,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..graph import Graph, import_file
 from ..tolerance import Tolerance
@@ -15,8 +16,9 @@ class Assignment:
     """What the grader needs to know; an assignment file binds one of these to ``ASSIGNMENT``.
 
     ``points`` maps each graded variable (the forward name, e.g. ``logprobs``) to its
-    points. A notebook submission runs only the code cells tagged ``tag``, or else
-    the ones whose first line starts with ``marker``.
+    points. A notebook submission runs the cell tagged ``tag`` (or whose first line
+    starts with ``marker``) when it assigns a gradient, else the code cells that do
+    (see :mod:`.cells`); docs/assignments.md describes every field.
     """
 
     name: str
@@ -28,6 +30,9 @@ class Assignment:
     marker: str | None = None
     allow_autograd: bool = False
     name_rule: str = "d{name}"
+    names: Mapping[str, Any] = field(default_factory=dict)
+    """Names the course's notebook defines that an exercise cell may use besides the forward's values:
+    numbers, strings, tensors, or :data:`gradcheck_kit.grading.names.NOOP` (``{"plt": NOOP}``)."""
 
     @property
     def max_score(self) -> float:

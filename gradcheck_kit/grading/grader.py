@@ -17,11 +17,12 @@ import torch
 
 from ..capture import Capture, capture
 from ..check import evaluate
-from ..compare import OK
+from ..compare import MISSING, OK
 from ..report import Report, Row
 from .assignment import Assignment
 from .launch import Zygote
 from .sandbox import Limits, RunResult, Sandbox, Settings, payload_cap
+from .source import Source
 from .submission import SubmissionError, read_source
 
 GRADED = "graded"
@@ -90,22 +91,22 @@ class Grader:
         ``zygote`` when one was started in advance."""
         values = {
             name: value.detach().clone() if isinstance(value, torch.Tensor) else value
-            for name, value in self.captured.namespace.items()
+            for name, value in {**self.assignment.names, **self.captured.namespace}.items()
         }
         return Sandbox(values, self.settings, zygote)
 
     def grade(self, path: Path, sandbox: Sandbox) -> Graded:
         """Grade the submission at ``path``; never raises for anything the submission is or does."""
         try:
-            source = read_source(path, self.assignment)
+            source = read_source(path, self.assignment, {**self.assignment.names, **self.captured.namespace})
         except SubmissionError as error:
-            return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"))
+            return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
         handed_in: dict[str, Any] = {}
-        run = sandbox.run(source, path.name, self._recorder(handed_in))
+        run = sandbox.run(source.text, path.name, self._recorder(handed_in))
         if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
-            return self._score(path.name, INVALID, run.error["message"], {}, run)
+            return self._score(path.name, INVALID, run.error["message"], {}, run, source)
         status, message = _status(run)
-        return self._score(path.name, status, message, handed_in, run)
+        return self._score(path.name, status, source.locate(message), handed_in, run, source)
 
     def _recorder(self, handed_in: dict[str, Any]) -> Any:
         references = self._references
@@ -119,10 +120,12 @@ class Grader:
 
         return on_commit
 
-    def _score(self, name: str, status: str, message: str, handed_in: Mapping[str, Any], run: RunResult) -> Graded:
+    def _score(
+        self, name: str, status: str, message: str, handed_in: Mapping[str, Any], run: RunResult, source: Source
+    ) -> Graded:
         assignment = self.assignment
-        rows = self._judge(handed_in, message).rows
-        altered = self._altered({row.variable: row for row in rows}, run.altered)
+        rows = [_unreached(row, run, source) for row in self._judge(handed_in, message).rows]
+        altered = self._altered({row.variable: row for row in rows}, run.altered, source)
         results = [
             VariableResult(
                 assignment.name_rule.format(name=row.variable),
@@ -134,9 +137,8 @@ class Grader:
             if row.variable in assignment.points
         ]
         score = sum(result.points for result in results)
-        return Graded(
-            name, status, message, score, assignment.max_score, results, run.output, run.seconds, list(run.notes)
-        )
+        notes = [*source.notes, *map(source.locate, run.notes)]
+        return Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds, notes)
 
     def _judge(self, handed_in: Mapping[str, Any], error: str, variables: list[str] | None = None) -> Report:
         """The check engine's verdict on the values handed in (keyed by variable)."""
@@ -158,7 +160,9 @@ class Grader:
             independent=self.settings.independent,
         )
 
-    def _altered(self, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]]) -> dict[str, Row]:
+    def _altered(
+        self, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]], source: Source
+    ) -> dict[str, Row]:
         """Rows to replace: a right gradient later changed in place through an alias is judged as it ended up
         (as the notebook's own ``cmp`` at the end would). It can only lose its point this way, never gain one."""
         replaced = {}
@@ -169,11 +173,20 @@ class Grader:
             if row.status != OK:
                 name = self.assignment.name_rule.format(name=variable)
                 hint = (
-                    f"{name} was right when handed in, then changed in place at line {line} through another name "
-                    f"bound to the same tensor (e.g. `dY = {name}` then `dY += ...`): take a copy with .clone()"
+                    f"{name} was right when handed in, then changed in place at {source.where(line)} through another "
+                    f"name bound to the same tensor (e.g. `dY = {name}` then `dY += ...`): take a copy with .clone()"
                 )
                 replaced[variable] = replace(row, hint=hint)
         return replaced
+
+
+def _unreached(row: Row, run: RunResult, source: Source) -> Row:
+    """A gradient left missing by a run that stopped part-way says where it stopped and why."""
+    error = run.error or {}
+    if row.status != MISSING or not error.get("message"):
+        return row
+    where = f" at {source.where(error['line'])}" if error.get("line") else ""
+    return replace(row, message=f"not reached: the run stopped{where} ({source.locate(error['message'])})")
 
 
 def _status(run: RunResult) -> tuple[str, str]:

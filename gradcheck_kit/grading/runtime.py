@@ -13,13 +13,14 @@ import ast
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .channel import decode_value, encode_value, read_frame, write_frame
+from .names import materialize
 from .statements import LOOKING, Role, roles
 
 AUTOGRAD_MESSAGE = "autograd is not allowed in this exercise: compute each gradient by hand"
@@ -152,12 +153,16 @@ class GradientNamespace(dict):
             self._substituted.add(key)
             super().__setitem__(key, reference)
 
-    def finish(self) -> None:
-        """Hand in every graded gradient the submission bound and nobody used, at its final value, then
-        every handed-in value changed in place since, as it ended up."""
+    def finish(self, unreached: Collection[str] = ()) -> None:
+        """Hand in every graded gradient the submission bound and nobody used, at its final value (as missing
+        when the run stopped before a statement that builds it), then every handed-in value changed in place
+        since, as it ended up."""
         self.role = LOOKING
         for key in self._tracked:
-            if key not in self._recorded and super().__contains__(key):
+            if key not in self._recorded and key in unreached:
+                self._recorded.add(key)
+                self._link.commit(self._tracked[key], _MISSING, reply=False)
+            elif key not in self._recorded and super().__contains__(key):
                 self._record(key, reply=False)
         for key, (tensor, line) in self.altered.items():
             self._link.alter(self._tracked[key], tensor, line)
@@ -186,14 +191,16 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
     """Run the submission and report every graded gradient and the outcome to the grader."""
     link = Link(job["max_payload"])
     builtins = {"torch": torch, "F": F, "cmp": _cmp, "__name__": "__main__", "__file__": filename}
-    namespace = GradientNamespace({**values, **builtins}, job["tracked"], link, job["independent"])
+    namespace = GradientNamespace({**materialize(values), **builtins}, job["tracked"], link, job["independent"])
     try:
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError) as error:
         line = getattr(error, "lineno", None)
         link.send({"op": "error", "kind": "syntax", "message": f"{type(error).__name__}: {error}", "line": line})
         tree = ast.Module(body=[], type_ignores=[])
-    for statement, role in zip(tree.body, roles(tree.body, job["tracked"]), strict=True):
+    plan = roles(tree.body, job["tracked"])
+    unreached: set[str] = set()
+    for index, (statement, role) in enumerate(zip(tree.body, plan, strict=True)):
         namespace.start(role)
         try:
             exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
@@ -201,11 +208,12 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
             event = _describe_error(error, filename, source)
             if not _ignorable(error, event, role):
                 link.send(event)
+                unreached = set().union(*(later.writes for later in plan[index:]))
                 break
             link.note(f"{event['message']} (in a statement that only looks at values; ignored)")
         finally:
             namespace.settle(statement.lineno)
-    namespace.finish()
+    namespace.finish(unreached)
     link.send({"op": "done"})
 
 
@@ -231,6 +239,12 @@ def _describe_error(error: BaseException, filename: str, source: str) -> dict[st
         text = str(error)[:500]
     except Exception:  # a hostile __str__
         text = ""
+    undefined = getattr(error, "name", None) if isinstance(error, NameError) else None
+    if type(undefined) is str:
+        text += (
+            f" (the exercise may rely only on the forward's values, the names the assignment declares and simple "
+            f"constants of earlier cells; {undefined[:100]!r} is none of them)"
+        )
     kind = "exception"
     if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "allocate" in text):
         kind = "memory"

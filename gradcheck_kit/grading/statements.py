@@ -25,6 +25,8 @@ class Role:
     """Binds nothing that a gradient is computed from: no read in it records or substitutes."""
     exempt: frozenset[str] = frozenset()
     """In a computing statement, the names whose reads do not count (built here, or shown to cmp)."""
+    writes: frozenset[str] = frozenset()
+    """The names the statement binds or changes (directly, or through a function that assigns globals)."""
 
     def counts(self, name: str) -> bool:
         """Whether a read of ``name`` during this statement is a use."""
@@ -32,6 +34,7 @@ class Role:
 
 
 LOOKING = Role(looking=True)
+"""The role of code outside any statement (the end of the run)."""
 
 
 def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role]:
@@ -41,15 +44,18 @@ def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role
     writers = _global_writers(statements, set(tracked))
     needed: set[str] = set(tracked)
     computing = [False] * len(walks)
+    written = [names.written | set().union(*(writers.get(call, set()) for call in names.called)) for names in walks]
     for index in range(len(walks) - 1, -1, -1):
-        names = walks[index]
-        written = names.written | set().union(*(writers.get(call, set()) for call in names.called))
-        if written & needed:
+        if written[index] & needed:
             computing[index] = True
-            needed |= names.read | names.shown
+            needed |= walks[index].read | walks[index].shown
     return [
-        Role(looking=False, exempt=frozenset(names.written | (names.shown - names.read))) if flag else LOOKING
-        for names, flag in zip(walks, computing, strict=True)
+        Role(
+            looking=not flag,
+            exempt=frozenset(names.written | (names.shown - names.read)) if flag else frozenset(),
+            writes=frozenset(writes),
+        )
+        for names, flag, writes in zip(walks, computing, written, strict=True)
     ]
 
 

@@ -1,14 +1,16 @@
-"""Read a submission's code: a ``.py`` file as is, or the marked cell(s) of a ``.ipynb`` notebook."""
+"""Read a submission's code: a ``.py`` file as is, or the cells of a ``.ipynb`` notebook that hold the work."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ..manual import NotebookCell
 from .assignment import Assignment
+from .source import Source, notebook_source, python_source
 
 MAX_FILE = 8 * 1024 * 1024
 """Largest submission file read, in bytes (a notebook with its outputs included)."""
@@ -20,13 +22,19 @@ class SubmissionError(Exception):
     """The submission holds no code the grader can run (unreadable, wrong type, no marked cell)."""
 
 
-def read_source(path: Path, assignment: Assignment) -> str:
-    """The code to run for ``path``; notebooks give only the cells the assignment marks."""
+def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | None = None) -> Source:
+    """The code to run for ``path``; notebooks give only the cells with the assignment's work (see
+    :mod:`.cells`), after the simple constants of earlier cells that are not among ``known`` names."""
     if path.suffix == ".py":
-        return read_regular(path).decode("utf-8", "replace")
+        return python_source(read_regular(path))
     if path.suffix == ".ipynb":
-        _check_notebook(path)
-        return _notebook_source(path, assignment)
+        notebook = _check_notebook(path)
+        try:
+            return notebook_source(
+                notebook, assignment.gradient_names(), assignment.tag, assignment.marker, known or {}
+            )
+        except LookupError as error:
+            raise SubmissionError(str(error)) from None
     raise SubmissionError(f"{path.name}: expected a .py file or a .ipynb notebook")
 
 
@@ -52,28 +60,13 @@ def read_regular(path: Path, limit: int = MAX_FILE) -> bytes:
     return data
 
 
-def _check_notebook(path: Path) -> None:
-    """Refuse a notebook too large, or with too many cells, to parse and search in bounded time."""
+def _check_notebook(path: Path) -> dict[str, Any]:
+    """The parsed notebook; refused when too large, or with too many cells, to parse and search in bounded time."""
     try:
-        cells = json.loads(read_regular(path)).get("cells")
+        notebook = json.loads(read_regular(path).decode("utf-8-sig", "replace"))
+        cells = notebook.get("cells")
     except (ValueError, AttributeError) as error:
         raise SubmissionError(f"{path.name} is not a readable notebook: {error}") from None
     if isinstance(cells, list) and len(cells) > MAX_CELLS:
         raise SubmissionError(f"{path.name} has {len(cells)} cells, over the limit of {MAX_CELLS}")
-
-
-def _notebook_source(path: Path, assignment: Assignment) -> str:
-    selectors = [NotebookCell(path, tag=assignment.tag)] if assignment.tag else []
-    if assignment.marker:
-        selectors.append(NotebookCell(path, marker=assignment.marker))
-    if not selectors:
-        raise SubmissionError("the assignment names no notebook cell tag or marker")
-    problem = ""
-    for selector in selectors:
-        try:
-            return selector.source()
-        except LookupError as error:
-            problem = str(error)
-        except Exception as error:  # noqa: BLE001 - any unreadable notebook is one invalid submission
-            raise SubmissionError(f"{path.name} is not a readable notebook: {type(error).__name__}: {error}") from None
-    raise SubmissionError(problem)
+    return notebook

@@ -163,4 +163,4 @@ def test_notebook_tags_given_as_a_string_do_not_match_by_substring(tmp_path: Pat
     (tmp_path / "tags.ipynb").write_text(json.dumps(notebook))
     assert grade(tmp_path / "out", [tmp_path / "tags.ipynb"]) == 0
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
-    assert row["status"] == "invalid" and "no code cell" in row["message"]
+    assert "(the cells that assign the gradients)" in row["message"]  # chosen for its work, not by the tag
