@@ -11,8 +11,10 @@ when the forward binds no such name, the value it returns.
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
+import re
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +24,9 @@ import torch
 
 from . import instrument
 from .graph import Graph
+
+_SUBSCRIPTS = re.compile(r"(\w+)((?:\[(?:\d+|'[^']*')\])+)")
+_KEY = re.compile(r"\[(\d+|'[^']*')\]")
 
 
 class GraphError(Exception):
@@ -108,6 +113,32 @@ def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             items = value.items() if type(value) is dict else enumerate(value)
             found.update(_elements({f"{name}[{key!r}]": item for key, item in items}))
     return found
+
+
+def held_gradient(values: Mapping[str, Any], name: str, rule: str = "d{name}") -> Any:
+    """The backward's gradient for variable ``name``: ``values[rule(name)]`` when given, else, for a
+    tensor held in a container, the same path into the gradient container: ``dps[0]`` for
+    ``ps[0]``, ``dparams['w']`` for ``params['w']``, ``dmodel['layer.weight']`` for
+    ``model.layer.weight``. None when there is none."""
+    if rule.format(name=name) in values:
+        return values[rule.format(name=name)]
+    base, keys = _path(name)
+    found = values.get(rule.format(name=base))
+    for key in keys:
+        try:
+            found = found[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return found if keys else None
+
+
+def _path(name: str) -> tuple[str, list[Any]]:
+    """``"ps[0]['b']"`` -> ``("ps", [0, "b"])``; ``"model.layer.weight"`` -> ``("model", ["layer.weight"])``."""
+    if "[" in name:
+        match = _SUBSCRIPTS.fullmatch(name)
+        return (match[1], [ast.literal_eval(key) for key in _KEY.findall(match[2])]) if match else (name, [])
+    base, _, rest = name.partition(".")
+    return base, [rest] if rest else []
 
 
 def _elements(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gradcheck_kit import Graph, GraphError, capture
+from gradcheck_kit.forward import held_gradient
 
 
 def _xw():
@@ -191,3 +192,21 @@ def test_an_empty_tensor_variable_is_captured():
     captured = capture(Graph("g", "s = e.sum(0)\nloss = (s + w).sum()", inputs))
     assert captured.variables["e"].grad.shape == (0, 3)
     assert captured.variables["s"].grad.shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "expected"),
+    [
+        ("w", {"dw": 1}, 1),
+        ("ps[1]", {"dps": [0, 2]}, 2),
+        ("params['b']", {"dparams": {"b": 3}}, 3),
+        ("ps[1]['b']", {"dps": [0, {"b": 4}]}, 4),
+        ("model.layer.weight", {"dmodel": {"layer.weight": 5}}, 5),
+        ("model.layer.weight", {"dmodel.layer.weight": 6}, 6),
+        ("ps[2]", {"dps": [0, 1]}, None),
+        ("ps[0]", {}, None),
+        ("w", {}, None),
+    ],
+)
+def test_a_held_tensors_gradient_is_found_by_the_same_path_in_the_gradient_container(name, values, expected):
+    assert held_gradient(values, name) == expected

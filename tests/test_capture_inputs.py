@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gradcheck_kit import Graph, GraphError, capture
+from gradcheck_kit import Graph, GraphError, capture, check
 from gradcheck_kit.capture import convert_inputs, draw_inputs
 
 
@@ -91,3 +91,13 @@ def test_capture_enables_grad_inside_no_grad_and_inference_mode(mode):
         drawn = {"x": torch.ones(2, 3), "w": torch.ones(3, 1, requires_grad=True)}
         captured = capture(Graph("g", _forward, lambda: drawn))
     torch.testing.assert_close(captured.variables["w"].grad, torch.full((3, 1), 2.0))
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_check_works_inside_no_grad_and_inference_mode(mode):
+    with mode():
+        report = check(
+            Graph("g", _forward, lambda: {"x": torch.ones(2, 3), "w": torch.ones(3, 1, requires_grad=True)}),
+            "dh = torch.ones(2, 1)\ndw = x.T @ dh",
+        )
+    assert report.passed and [row.status for row in report.rows] == ["ok", "ok"]
