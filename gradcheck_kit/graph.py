@@ -23,9 +23,13 @@ Inputs = Callable[[], Mapping[str, Any]]
 class Graph:
     """A forward pass written one named line per step, and the inputs it runs on.
 
-    ``forward`` is a function whose parameters are looked up by name in ``inputs()``,
-    or a string of module-level code run in a namespace holding the inputs.
-    Every tensor bound to a name that reaches ``loss`` becomes a checked variable.
+    ``forward`` is a function whose parameters are looked up by name in ``inputs()``
+    (also a lambda, a ``functools.partial``, a ``torch.compile``-d function or an
+    ``nn.Module``), or a string of module-level code run in a namespace holding the inputs.
+    Every tensor bound to a name that reaches ``loss`` becomes a checked variable, and so
+    does every parameter held in a list, tuple, dict or module of the inputs (``ps[0]``,
+    ``params['w']``, ``model.layer.weight``; a module forward's own as ``layer.weight``).
+    The loss is the tensor named ``loss``, or the forward's return value when none is.
     """
 
     name: str

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradcheck_kit import Graph, GraphError, capture
+from gradcheck_kit import Graph, GraphError, capture, check
 from gradcheck_kit.forward import held_gradient
 
 
@@ -210,3 +210,18 @@ def test_an_empty_tensor_variable_is_captured():
 )
 def test_a_held_tensors_gradient_is_found_by_the_same_path_in_the_gradient_container(name, values, expected):
     assert held_gradient(values, name) == expected
+
+
+def test_check_judges_parameters_in_a_list_through_the_gradient_list():
+    right = "dh = torch.ones(2, 2)\ndps = [x.T @ dh, {'b': dh.sum(0)}]"
+    report = check(Graph("g", uses_a_list, _ones_and_list), right)
+    assert report.passed and {row.variable for row in report.rows} == {"ps[0]", "ps[1]['b']", "h"}
+    wrong = check(Graph("g", uses_a_list, _ones_and_list), right.replace("x.T @ dh", "2 * (x.T @ dh)"))
+    assert [row.variable for row in wrong.rows if row.status != "ok"] == ["ps[0]"]
+
+
+def _ones_and_list():
+    return {
+        "x": torch.ones(2, 3),
+        "ps": [torch.ones(3, 2, requires_grad=True), {"b": torch.zeros(2, requires_grad=True)}],
+    }
