@@ -1,0 +1,175 @@
+"""The exercise notebooks and the magics executed in a real Jupyter kernel (nbclient + ipykernel).
+
+The kernel is this interpreter, declared in a kernelspec under a temporary JUPYTER_PATH,
+so the tests need no ``ipykernel install`` on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+nbclient = pytest.importorskip("nbclient", reason="the dev extra installs nbclient")
+pytest.importorskip("ipykernel", reason="the dev extra installs ipykernel")
+
+ROOT = Path(__file__).resolve().parents[1]
+MAKEMORE = ROOT / "examples" / "makemore"
+STUDENT = MAKEMORE / "backprop_ninja.ipynb"
+SOLUTION = MAKEMORE / "backprop_ninja_solution.ipynb"
+KERNEL = "gradcheck-kit-tests"
+sys.path.insert(0, str(MAKEMORE))
+
+from data import generated_words  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A kernelspec running this interpreter, found through JUPYTER_PATH; the notebooks read a
+    small generated names file (MAKEMORE_NAMES), so each runs in seconds with or without names.txt."""
+    root = tmp_path_factory.mktemp("jupyter")
+    names = root / "names.txt"
+    names.write_text("\n".join(generated_words(1000)) + "\n")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(root))
+        patch.setenv("MAKEMORE_NAMES", str(names))
+        yield KERNEL
+
+
+def execute(notebook: nbformat.NotebookNode, kernel: str) -> nbformat.NotebookNode:
+    """Run every cell top to bottom in examples/makemore, as a student would."""
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name=kernel, resources={"metadata": {"path": str(MAKEMORE)}}
+    )
+    return client.execute()
+
+
+def cell(notebook: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
+    (found,) = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+    return found
+
+
+def text(code_cell: nbformat.NotebookNode) -> str:
+    """Everything a cell showed as text: streams, then the plain form of rich outputs."""
+    parts = []
+    for output in code_cell.outputs:
+        assert output.output_type != "error", f"the cell raised: {output.get('ename')}: {output.get('evalue')}"
+        parts.append(output.get("text") or output.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+def html(code_cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("data", {}).get("text/html", "") for o in code_cell.outputs)
+
+
+def with_exercise1(old: str, new: str) -> nbformat.NotebookNode:
+    """The student notebook with Exercise 1 filled in from the solution, ``old`` planted as ``new``."""
+    student, solution = nbformat.read(STUDENT, 4), nbformat.read(SOLUTION, 4)
+    source = cell(solution, "exercise1").source
+    assert old in source
+    cell(student, "exercise1").source = source.replace(old, new)
+    return student
+
+
+def table_rows(output: str) -> dict[str, list[str]]:
+    """The report table's rows by variable name: [shape, status, exact, approximate, ...]."""
+    rows = {}
+    for line in output.splitlines():
+        fields = re.split(r"\s{2,}", line.strip())
+        if len(fields) >= 5 and fields[2] in ("ok", "mismatch", "shape", "missing", "nonfinite"):
+            rows[fields[0]] = fields[1:]
+    return rows
+
+
+def grade(tmp_path: Path, *submissions: Path) -> dict[str, int]:
+    out = tmp_path / "results"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(MAKEMORE / "assignment.py")]
+    subprocess.run([*command, "--out", str(out), *map(str, submissions)], check=True, capture_output=True)
+    with open(out / "gradebook.csv") as f:
+        return {row["submission"]: int(float(row["score"])) for row in csv.DictReader(f)}
+
+
+def test_notebooks_are_committed_without_outputs_and_without_a_retain_grad_loop():
+    for path in (STUDENT, SOLUTION):
+        notebook = nbformat.read(path, 4)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), path.name
+        assert not any("retain_grad" in c.source or ".backward()" in c.source for c in code), path.name
+        tags = [t for c in code for t in c.get("metadata", {}).get("tags", [])]
+        assert tags == ["exercise1", "exercise2", "exercise3", "exercise4"], path.name
+
+
+def test_solution_shows_26_right_gradients_and_the_shape_problem_cmp_misses(kernel):
+    notebook = execute(nbformat.read(SOLUTION, 4), kernel)
+    exercise1 = text(cell(notebook, "exercise1"))
+    rows = table_rows(exercise1)
+    assert "cmp [cpu-float32]: 26/26 ok" in exercise1
+    assert len(rows) == 26 and all(row[3] == "True" for row in rows.values())
+    assert "<table class='gck'>" in html(cell(notebook, "exercise1"))
+    demo = text(next(c for c in notebook.cells if "lecture_cmp(" in c.source))
+    lecture_line, checked_line = demo.splitlines()[:2]
+    assert lecture_line.startswith("bnbias          | exact: True  | approximate: True")
+    assert "SHAPE: expected shape (1, 64), got (64,)" in checked_line and "keepdim=True" in checked_line
+    assert "%%backward [cpu-float32]: 1/1 ok" in text(cell(notebook, "exercise2"))
+    assert "%%backward [cpu-float32]: 4/4 ok" in text(cell(notebook, "exercise3"))
+    after_training = [text(c) for c in notebook.cells if c.source.startswith("%%backward\ndC, dW1")]
+    assert after_training and "%%backward [cpu-float32]: 7/7 ok" in after_training[0]
+
+
+def test_a_planted_mistake_shows_its_root_cause_and_hint(kernel):
+    notebook = with_exercise1("dlogprobs[range(n), Yb] = -1.0 / n", "dlogprobs[range(n), Yb] = 1.0 / n")
+    exercise1 = cell(execute(notebook, kernel), "exercise1")
+    output = text(exercise1)
+    # b1's gradient is ~0 through batchnorm, so its sign flip still passes: 1/26 ok
+    assert "cmp [cpu-float32]: 1/26 ok, root cause: logprobs\n" in output
+    assert re.search(r"^logprobs .*\| hint: sign flipped: manual ≈ -autograd$", output, re.M)
+    assert re.search(r"^probs .*\| follows from logprobs$", output, re.M)
+    assert "heatmaps of logprobs" in html(exercise1)
+
+
+def test_the_grader_gives_the_score_the_notebook_predicted(kernel, tmp_path):
+    planted = with_exercise1("dbngain = (bnraw * dhpreact).sum(0, keepdim=True)", "dbngain = (bnraw * dhpreact).sum(0)")
+    executed = execute(planted, kernel)
+    nbformat.write(executed, tmp_path / "planted.ipynb")
+    output = text(cell(executed, "exercise1"))
+    predicted = int(re.search(r"^cmp \[cpu-float32\]: (\d+)/26 ok, root cause: bngain$", output, re.M).group(1))
+    bngain = table_rows(output)["bngain"]
+    assert bngain[1] == "shape" and "ROOT CAUSE" in bngain[-1] and "keepdim=True" in bngain[-1]
+    scores = grade(tmp_path, tmp_path / "planted.ipynb", STUDENT)
+    assert scores == {"planted.ipynb": predicted, STUDENT.name: 0}
+    assert predicted == 25
+
+
+def test_the_magics_explain_misuse_without_a_traceback(kernel):
+    cells = [
+        "%load_ext gradcheck_kit\nimport torch",
+        "%%backward\ndx = 1",
+        "%%forward\ny = undefined_name * 2",
+        "x = torch.randn(3, requires_grad=True)",
+        "%%forward total\ny = x * 2\ntotal = y.sum()",
+        "%%backward y nosuch\ndy = torch.ones(3)",
+        "%%backward\ndy = torch.ones(3)\ndx = 3 * dy",
+        "%%backward x\ndy = torch.ones(3)",
+        "%%backward\nz = 1",
+    ]
+    notebook = execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), kernel)
+    shown = [text(c) for c in notebook.cells]
+    assert shown[1] == "%%backward: nothing to check against: run the forward cell under %%forward first\n"
+    assert shown[2].startswith("%%forward: nothing captured: ")
+    assert "NameError: name 'undefined_name' is not defined" in shown[2] and "Traceback" not in shown[2]
+    assert shown[4].startswith("%%forward: 2 variables captured, loss = ")
+    assert shown[5].startswith("%%backward: ['nosuch'] are not variables of the forward")
+    assert "%%backward [cpu-float32]: 1/2 ok, root cause: x" in shown[6]
+    assert "hint: off by a constant factor: manual ≈ 1.5 × autograd" in shown[6]
+    assert "no dx was assigned" in shown[7]
+    assert "%%backward [cpu-float32]: skipped: the cell assigned no d<name> gradient" in shown[8]
