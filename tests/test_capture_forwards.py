@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradcheck_kit import Graph, GraphError, capture, check
+from gradcheck_kit import Graph, GraphError, capture, check, graph
 from gradcheck_kit.forward import held_gradient
 
 
@@ -225,3 +225,51 @@ def _ones_and_list():
         "x": torch.ones(2, 3),
         "ps": [torch.ones(3, 2, requires_grad=True), {"b": torch.zeros(2, requires_grad=True)}],
     }
+
+
+class ShiftedLinear(nn.Linear):
+    def forward(self, x):
+        y = super().forward(x)
+        loss = y.sum()
+        return loss
+
+
+def test_a_module_forward_that_calls_super_keeps_its_class_cell():
+    captured = capture(Graph("m", ShiftedLinear(3, 2), lambda: {"x": torch.ones(4, 3)}))
+    assert list(captured.variables) == ["y", "bias", "weight"]
+
+
+CALLS = []
+
+
+@graph(inputs=lambda: {"x": torch.ones(4, 3), "w": torch.ones(3, 2, requires_grad=True)})
+def decorated(x, w):
+    global CALLS
+    CALLS = [*CALLS, 1]
+
+    def helper(t):
+        inner = t * 2
+        return inner
+
+    parts = [helper(x @ w) for _ in range(2)]
+    if (total := parts[0] + parts[1]) is not None:
+        s = total.sum()
+    loss = s * 1
+    return loss
+
+
+def test_decorators_globals_nested_defs_comprehensions_and_walrus_keep_their_meaning():
+    captured = capture(decorated)
+    first = decorated.forward.__code__.co_firstlineno
+    assert [(v.name, v.line - first) for v in captured.variables.values()] == [("s", 11), ("total", 10), ("w", 0)]
+    assert CALLS == [1] and "inner" not in captured.namespace
+
+
+def test_source_that_no_longer_matches_the_running_code_is_an_error():
+    source = "def edited(x, w):\n    loss = (x @ w).sum()\n    return loss\n"
+    namespace = {}
+    exec(compile(source, "<edited>", "exec"), namespace)
+    stale = source.replace("(x, w)", "(a, b)")
+    linecache.cache["<edited>"] = (len(stale), None, stale.splitlines(keepends=True), "<edited>")
+    with pytest.raises(GraphError, match=r"does not match the code that runs"):
+        capture(Graph("g", namespace["edited"], _xw))
