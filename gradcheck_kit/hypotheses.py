@@ -76,6 +76,43 @@ def reshaped(e: Evidence) -> str:
     return f"right values in the wrong shape {_shape(m)} instead of {_shape(r)}: {fix} or .view{_shape(r)}"
 
 
+def broadcast_short(e: Evidence) -> str:
+    """A smaller gradient that only broadcasts to the variable's shape (``(1, 64)`` for ``(32, 64)``)."""
+    m, r = e.manual, e.reference
+    if m.numel() >= r.numel() or m.ndim > r.ndim or not _broadcasts(m.shape, r.shape):
+        return ""
+    lead = r.ndim - m.ndim
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, size in enumerate(m.shape) if size == 1 and r.shape[lead + i] != 1
+    )
+    shape, target = _shape(m), _shape(r)
+    if e.close(m.expand(r.shape)):
+        return f"right values, but kept once in shape {shape}: a gradient has its variable's shape; .expand{target}"
+    if e.close(m, r.sum(dims, keepdim=True).reshape(m.shape)):
+        return (
+            f"summed over {'dim' if len(dims) == 1 else 'dims'} {_dims(dims)}: shape {shape} only broadcasts to "
+            f"{target}, and a gradient has exactly its variable's shape: drop that sum"
+        )
+    return f"shape {shape} only broadcasts to {target}: a gradient has exactly its variable's shape {target}"
+
+
+def all_zeros(e: Evidence) -> str:
+    """The manual gradient is all zeros (an initialisation never filled in)."""
+    if bool(e.manual.any()) or e.negligible(e.reference):
+        return ""
+    return "your gradient is all zeros: was it initialised with zeros_like and never filled in?"
+
+
+def offset(e: Evidence) -> str:
+    """manual ≈ autograd + c for one constant c: an accumulation started from ones, not zeros."""
+    difference = e.manual - e.reference
+    c = float(difference.mean())
+    if e.negligible(torch.tensor(c)) or not e.close(difference, torch.full_like(difference, c)):
+        return ""
+    start = " (ones_like instead of zeros_like?)" if abs(c - 1) <= 1e-3 else ""
+    return f"off by a constant offset: manual ≈ autograd + {c:.4g} everywhere{start}: start accumulating from zeros"
+
+
 def transposed(e: Evidence) -> str:
     """The manual gradient is autograd's, transposed."""
     m = e.manual
@@ -215,8 +252,8 @@ def some_rows(e: Evidence) -> str:
     return f"wrong only in {' and '.join(parts)}; the rest match" if parts else ""
 
 
-BY_SHAPE: Sequence[Test] = (reshaped, transposed, missing_sum, pasted)
-BY_VALUE: Sequence[Test] = (factor, transposed_square, missing_branch, scatter, pasted, some_rows)
+BY_SHAPE: Sequence[Test] = (reshaped, transposed, missing_sum, broadcast_short, pasted)
+BY_VALUE: Sequence[Test] = (all_zeros, factor, offset, transposed_square, missing_branch, scatter, pasted, some_rows)
 
 
 def _constant(k: float, n: int | None) -> str | None:
@@ -248,6 +285,11 @@ def _few(wrong: torch.Tensor, kind: str) -> str:
     positions = wrong.nonzero().flatten().tolist()
     listed = ", ".join(map(str, positions[:8])) + (", ..." if count > 8 else "")
     return f"{count}/{total} {kind} ({listed})"
+
+
+def _broadcasts(small: Sequence[int], shape: Sequence[int]) -> bool:
+    """``small`` broadcasts to ``shape`` (aligned from the right, each size equal or 1)."""
+    return all(s in (1, t) for s, t in zip(reversed(small), reversed(shape), strict=False))
 
 
 def _shape(t: torch.Tensor) -> str:

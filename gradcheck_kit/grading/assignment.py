@@ -30,6 +30,9 @@ class Assignment:
     marker: str | None = None
     allow_autograd: bool = False
     name_rule: str = "d{name}"
+    shape_policy: str = "strict"
+    """``strict``: a gradient must have its variable's exact shape. ``lenient``: one with the same values once
+    size-1 dimensions are removed (``(64,)`` for ``(1, 64)``) earns its points, with a warning."""
     names: Mapping[str, Any] = field(default_factory=dict)
     """Names the course's notebook defines that an exercise cell may use besides the forward's values:
     numbers, strings, tensors, or :data:`gradcheck_kit.grading.names.NOOP` (``{"plt": NOOP}``)."""

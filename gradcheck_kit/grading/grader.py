@@ -8,7 +8,7 @@ value for that variable has been recorded; the first value recorded is final.
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,11 @@ import torch
 
 from ..capture import Capture, capture
 from ..check import evaluate
-from ..compare import MISSING, OK
+from ..compare import MISSING, OK, SHAPE
 from ..report import Report, Row
 from .assignment import Assignment
 from .launch import Zygote
+from .runtime import UNCLAIMED
 from .sandbox import Limits, RunResult, Sandbox, Settings, payload_cap
 from .source import Source
 from .submission import SubmissionError, read_source
@@ -39,6 +40,9 @@ INVALID = "invalid"
 """Nothing to run: not a .py or .ipynb, unreadable, too big, or no marked notebook cell."""
 GRADER_ERROR = "grader-error"
 """The grader itself failed on this submission (a bug, or the sandbox could not run it): staff must look."""
+STRICT, LENIENT = "strict", "lenient"
+SHAPE_POLICIES = (STRICT, LENIENT)
+"""How ``Assignment.shape_policy`` judges a gradient of the wrong shape (see :class:`.assignment.Assignment`)."""
 STATUSES = (GRADED, ERROR, TIMEOUT, MEMORY, CRASHED, INVALID, GRADER_ERROR)
 
 
@@ -74,6 +78,8 @@ class Grader:
     def __init__(self, assignment: Assignment, *, limits: Limits | None = None, independent: bool = True) -> None:
         self.assignment = assignment
         self.captured: Capture = capture(assignment.graph)
+        if assignment.shape_policy not in SHAPE_POLICIES:
+            raise ValueError(f"shape_policy must be one of {SHAPE_POLICIES}, got {assignment.shape_policy!r}")
         unknown = sorted(set(assignment.points) - set(self.captured.variables))
         if unknown:
             raise ValueError(f"assignment {assignment.name!r} grades variables the forward does not have: {unknown}")
@@ -102,17 +108,20 @@ class Grader:
         except SubmissionError as error:
             return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
         handed_in: dict[str, Any] = {}
-        run = sandbox.run(source.text, path.name, self._recorder(handed_in))
+        unclaimed: list[str] = []
+        run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed))
         if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
             return self._score(path.name, INVALID, run.error["message"], {}, run, source)
         status, message = _status(run)
-        return self._score(path.name, status, source.locate(message), handed_in, run, source)
+        return self._score(path.name, status, source.locate(message), handed_in, run, source, unclaimed)
 
-    def _recorder(self, handed_in: dict[str, Any]) -> Any:
+    def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str]) -> Any:
         references = self._references
         independent = self.settings.independent
 
         def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
+            if variable.startswith(UNCLAIMED):
+                unclaimed.append(variable.removeprefix(UNCLAIMED))
             if variable not in references:
                 return None
             handed_in.setdefault(variable, value)
@@ -121,10 +130,19 @@ class Grader:
         return on_commit
 
     def _score(
-        self, name: str, status: str, message: str, handed_in: Mapping[str, Any], run: RunResult, source: Source
+        self,
+        name: str,
+        status: str,
+        message: str,
+        handed_in: Mapping[str, Any],
+        run: RunResult,
+        source: Source,
+        unclaimed: Collection[str] = (),
     ) -> Graded:
         assignment = self.assignment
-        rows = [_unreached(row, run, source) for row in self._judge(handed_in, message).rows]
+        rows = [_unreached(row, run, source) for row in self._judge(handed_in, message, unclaimed=unclaimed).rows]
+        if assignment.shape_policy == LENIENT:
+            rows = [self._lenient(row, handed_in.get(row.variable)) for row in rows]
         altered = self._altered({row.variable: row for row in rows}, run.altered, source)
         results = [
             VariableResult(
@@ -140,14 +158,22 @@ class Grader:
         notes = [*source.notes, *map(source.locate, run.notes)]
         return Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds, notes)
 
-    def _judge(self, handed_in: Mapping[str, Any], error: str, variables: list[str] | None = None) -> Report:
-        """The check engine's verdict on the values handed in (keyed by variable)."""
+    def _judge(
+        self,
+        handed_in: Mapping[str, Any],
+        error: str,
+        variables: list[str] | None = None,
+        unclaimed: Collection[str] = (),
+    ) -> Report:
+        """The check engine's verdict on the values handed in (keyed by variable); ``unclaimed`` names the
+        submission bound that no variable claims, for the engine's "did you mean"."""
         assignment = self.assignment
-        values = {
-            assignment.name_rule.format(name=variable): value
+        values: dict[str, Any] = dict.fromkeys(unclaimed)
+        values.update(
+            (assignment.name_rule.format(name=variable), value)
             for variable, value in handed_in.items()
             if value is not None
-        }
+        )
         return evaluate(
             self.captured,
             values,
@@ -159,6 +185,21 @@ class Grader:
             error=error or None,
             independent=self.settings.independent,
         )
+
+    def _lenient(self, row: Row, value: Any) -> Row:
+        """Under the lenient shape policy, a gradient of the wrong shape is judged again in its variable's shape
+        when the two agree once size-1 dimensions are removed; the engine decides, the message warns."""
+        expected = self.captured.variables[row.variable].value.shape
+        if row.status != SHAPE or not isinstance(value, torch.Tensor) or _squeezed(value.shape) != _squeezed(expected):
+            return row
+        (again,) = self._judge({row.variable: value.reshape(expected)}, "", [row.variable]).rows
+        if again.status != OK:
+            return row
+        warning = (
+            f"accepted under the lenient shape policy: shape {tuple(value.shape)} for {tuple(expected)} (the same "
+            f"values once size-1 dimensions are removed); strict grading would fail it"
+        )
+        return replace(again, message=warning)
 
     def _altered(
         self, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]], source: Source
@@ -178,6 +219,11 @@ class Grader:
                 )
                 replaced[variable] = replace(row, hint=hint)
         return replaced
+
+
+def _squeezed(shape: torch.Size) -> tuple[int, ...]:
+    """``shape`` without its size-1 dimensions."""
+    return tuple(size for size in shape if size != 1)
 
 
 def _unreached(row: Row, run: RunResult, source: Source) -> Row:

@@ -26,6 +26,11 @@ SAMPLE_EXPECTATIONS = [
     ("keepdim_dbnbias.py", 25, "graded", ["bnbias"]),
     ("looks_at_gradients.py", 26, "graded", []),
     ("alias_dhprebn.py", 25, "graded", ["bndiff"]),
+    ("zeros_dW2.py", 25, "graded", ["W2"]),
+    ("ones_dC.py", 25, "graded", ["C"]),
+    ("broadcast_dbndiff2.py", 25, "graded", ["bndiff2"]),
+    ("typo_dlogit_maxes.py", 25, "graded", ["logit_maxes"]),
+    ("lecture_dbnmeani.py", 25, "graded", ["bnmeani"]),
 ]
 
 
