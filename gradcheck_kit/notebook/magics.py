@@ -37,7 +37,7 @@ class GradcheckMagics(Magics):
     def forward(self, line: str, cell: str) -> None:
         """``%%forward [LOSS]``: capture the cell's forward (its loss is named ``loss`` unless given)."""
         loss = line.strip() or "loss"
-        code = self.shell.transform_cell(cell)
+        code = _numbered_as_in_the_notebook(self.shell.transform_cell(cell))
         names = self.shell.user_ns
         inputs = {name: names[name] for name in _read(code) if name in names}
         graph = Graph("notebook", code, lambda: inputs, loss=loss)
@@ -63,7 +63,7 @@ class GradcheckMagics(Magics):
         if unknown:
             print(f"%%backward: {unknown} are not variables of the forward; it has {list(captured.variables)}")
             return
-        code = self.shell.transform_cell(cell)
+        code = _numbered_as_in_the_notebook(self.shell.transform_cell(cell))
         result = run_manual(code, _backward_inputs(code, captured, self.shell.user_ns))
         self.shell.user_ns.update(result.values)
         if result.error:
@@ -119,6 +119,11 @@ def _captured_summary(captured: Capture) -> str:
     text = f"%%forward: {count} variables captured, loss = {loss:.4f}; backprop order: {', '.join(captured.variables)}"
     problems = [v.problem for v in captured.variables.values() if v.problem]
     return "\n".join([text, *(f"  cannot check: {p}" for p in problems)])
+
+
+def _numbered_as_in_the_notebook(code: str) -> str:
+    """The cell's code starting on line 2, below the magic's line, so reported lines match the notebook's."""
+    return "\n" + code
 
 
 def _read(code: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..compare import OK
-from ..report import Report, Row
+from ..report import _STYLE, Report, Row
 
 
 def line(name: str, row: Row, caused_by: str = "") -> str:
@@ -38,7 +38,8 @@ def unchecked(name: str, tensor: Any) -> str:
 
 def show(report: Report) -> None:
     """Display ``report``: in IPython the HTML table (heatmaps of root causes) with the text table as
-    its plain form; elsewhere the text table."""
+    its plain form; elsewhere the text table. The report's stylesheet goes with the HTML, so that
+    Jupyter's own table style (right-aligned, striped) does not hide which rows failed."""
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -47,7 +48,11 @@ def show(report: Report) -> None:
     if get_ipython is None or get_ipython() is None:
         print(report.to_table())
         return
-    display({"text/plain": report.to_table(), "text/html": report._repr_html_()}, raw=True)
+    display({"text/plain": report.to_table(), "text/html": _STYLE + _LEFT + report._repr_html_()}, raw=True)
+
+
+_LEFT = "<style>table.gck.gck th,table.gck.gck td{text-align:left}</style>"
+"""Jupyter right-aligns table cells with a selector as specific as the report's own: win it back."""
 
 
 def _text(value: Any) -> str:
