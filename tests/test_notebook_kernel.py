@@ -54,6 +54,37 @@ def execute(notebook: nbformat.NotebookNode, kernel: str) -> nbformat.NotebookNo
     return client.execute()
 
 
+VARIABLES = [
+    "logprobs",
+    "probs",
+    "counts",
+    "counts_sum",
+    "counts_sum_inv",
+    "norm_logits",
+    "logit_maxes",
+    "logits",
+    "h",
+    "hpreact",
+    "bnraw",
+    "bnvar_inv",
+    "bnvar",
+    "bndiff2",
+    "bndiff",
+    "hprebn",
+    "bnmeani",
+    "embcat",
+    "emb",
+    "C",
+    "W1",
+    "b1",
+    "W2",
+    "b2",
+    "bngain",
+    "bnbias",
+]
+"""The lecture's retain_grad list, in its order."""
+
+
 def cell(notebook: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
     (found,) = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
     return found
@@ -148,6 +179,26 @@ def test_the_grader_gives_the_score_the_notebook_predicted(kernel, tmp_path):
     scores = grade(tmp_path, tmp_path / "planted.ipynb", STUDENT)
     assert scores == {"planted.ipynb": predicted, STUDENT.name: 0}
     assert predicted == 25
+
+
+def test_the_drop_in_cmp_works_in_the_lecture_notebook_as_it_is(kernel):
+    solution = nbformat.read(SOLUTION, 4)
+    forward = next(c.source for c in solution.cells if c.source.startswith("%%forward\nemb")).split("\n", 1)[1]
+    retain = "for t in [" + ", ".join(VARIABLES) + "]:\n    t.retain_grad()\nloss.backward()"
+    missing_branch = cell(solution, "exercise1").source.replace("dcounts += torch.ones_like(counts) * dcounts_sum", "")
+    cells = [
+        "import torch\nimport torch.nn.functional as F\nfrom model import make_inputs\n"
+        "from gradcheck_kit.notebook import cmp\nglobals().update(make_inputs())",
+        forward + "\n" + retain,
+        missing_branch,
+    ]
+    notebook = execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), kernel)
+    output = text(notebook.cells[2])
+    line = forward.splitlines().index("counts_sum = counts.sum(1, keepdims=True)") + 1
+    assert "cmp [cpu-float32]: 5/26 ok, root cause: counts\n" in output
+    hint = f"hint: counts is also used in `counts_sum = counts.sum(1, keepdims=True)` (line {line}); add that branch"
+    assert re.search(r"^counts .*\| " + re.escape(hint) + "$", output, re.M)
+    assert re.search(r"^W2 .*\| follows from counts$", output, re.M)
 
 
 def test_the_magics_explain_misuse_without_a_traceback(kernel):
