@@ -1,4 +1,11 @@
-"""Confine a freshly forked child before it runs a submission: session, file descriptors, limits, user."""
+"""Confine a freshly forked child before it runs a submission: session, file descriptors, limits, user, files.
+
+Which layer holds where: as root, the child runs as uid :data:`NOBODY` in PID and IPC
+namespaces of its own (:mod:`.namespaces`); wherever the kernel has Landlock
+(:mod:`.landlock`), root or not, it can read only the interpreter, its libraries and
+this package, write only plain files in its own workdir, use no TCP, and (ABI 6)
+signal no process outside itself.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,26 @@ import fcntl
 import os
 import resource
 import signal
+import sys
+import sysconfig
+from pathlib import Path
+
+from . import landlock
 
 NOBODY = 65534
 """The unprivileged uid and gid a child runs as when the grader runs as root."""
 
 _HIGH_FD = 100
+_SYSTEM_FILES = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+)
+"""Shared libraries, and the CPU description torch reads when it first picks a kernel."""
 
 
 def new_session() -> None:
@@ -49,6 +71,23 @@ def drop_privileges() -> None:
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)
+
+
+def readable_paths() -> list[str]:
+    """What a child may read: the standard library, site-packages, this package, shared libraries and the
+    CPU description. Not the package's checkout (examples, references, tests), the assignment, any
+    submission, the rest of ``/proc``, ``/tmp`` or ``/dev/shm``."""
+    stdlib = [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    dynload = [entry for entry in sys.path if entry.endswith(("lib-dynload", ".zip"))]
+    package = str(Path(__file__).resolve().parents[1])
+    return sorted({*stdlib, *dynload, package, *_SYSTEM_FILES})
+
+
+def restrict_files(workdir: str, readable: list[str], version: int) -> None:
+    """Apply Landlock (``version`` from :func:`.landlock.abi`; nothing when 0): read ``readable``, write
+    plain files in ``workdir`` only."""
+    if version:
+        landlock.restrict(readable, [workdir], version)
 
 
 def _mapped_bytes() -> int:

@@ -22,7 +22,7 @@ from ..report import Report, Row
 from .assignment import Assignment
 from .launch import Zygote
 from .runtime import UNCLAIMED
-from .sandbox import Limits, RunResult, Sandbox, Settings, payload_cap
+from .sandbox import LOST, Limits, RunResult, Sandbox, Settings, payload_cap
 from .source import Source
 from .submission import SubmissionError, read_source
 
@@ -107,9 +107,12 @@ class Grader:
             source = read_source(path, self.assignment, {**self.assignment.names, **self.captured.namespace})
         except SubmissionError as error:
             return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
-        handed_in: dict[str, Any] = {}
-        unclaimed: list[str] = []
-        run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed))
+        for _ in range(2):  # a run the sandbox lost (its zygote died, or a SIGKILL from outside) is re-run once
+            handed_in: dict[str, Any] = {}
+            unclaimed: list[str] = []
+            run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed))
+            if not _lost(run):
+                break
         if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
             return self._score(path.name, INVALID, run.error["message"], {}, run, source)
         status, message = _status(run)
@@ -235,10 +238,18 @@ def _unreached(row: Row, run: RunResult, source: Source) -> Row:
     return replace(row, message=f"not reached: the run stopped{where} ({source.locate(error['message'])})")
 
 
+def _lost(run: RunResult) -> bool:
+    """Whether the run ended by something outside the submission's control: the sandbox failed, or it was
+    killed by a signal nothing inside its own namespace can send it."""
+    return run.outcome == LOST or (run.outcome == "exited" and not run.error and run.returncode == -signal.SIGKILL)
+
+
 def _status(run: RunResult) -> tuple[str, str]:
     """The gradebook status and message for how the child's run ended."""
     error = run.error or {}
     message = error.get("message", "")
+    if run.outcome == LOST:
+        return GRADER_ERROR, f"{message}, twice (not the submission's doing: re-grade it)"
     if run.outcome == "timeout" or run.returncode == -signal.SIGXCPU:
         return TIMEOUT, "the submission ran past its time limit and was stopped"
     if error.get("kind") == "memory":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import os
 import signal
@@ -130,9 +131,12 @@ def _channels() -> tuple[socket.socket, int, int, int]:
 
 
 def _forget_the_grading_run() -> None:
-    """In a forked zygote's copy of the grader: empty ``sys.argv`` and the command's parsed arguments and
-    path lists in the frames above, so a submission walking frames cannot learn the other submissions or --out."""
+    """In a forked zygote's copy of the grader: empty ``sys.argv``, ``sys.orig_argv``, the process's command
+    line (``/proc/self/cmdline``) and the command's parsed arguments and path lists in the frames above, so a
+    submission cannot learn the other submissions or --out from them."""
     del sys.argv[1:]
+    del sys.orig_argv[1:]
+    _blank_command_line()
     frame = sys._getframe(1)
     while frame is not None:
         for value in frame.f_locals.values():
@@ -141,6 +145,19 @@ def _forget_the_grading_run() -> None:
             elif isinstance(value, list) and value and all(isinstance(item, PurePath) for item in value):
                 value.clear()
         frame = frame.f_back
+
+
+def _blank_command_line() -> None:
+    """Zero the memory the kernel shows as ``/proc/self/cmdline`` (``arg_start``..``arg_end`` of
+    ``/proc/self/stat``); best effort, Linux only."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return
+    start, end = int(fields[45]), int(fields[46])  # fields 48 and 49 of stat(5), counted after the name
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
 
 
 def _above_low(fd: int) -> int:

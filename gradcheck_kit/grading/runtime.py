@@ -189,8 +189,10 @@ class BoundedOutput:
 
     def write(self, text: str) -> int:
         data = str(text).encode("utf-8", "replace")[: self.remaining]
-        if data:
-            self.remaining -= os.write(1, data)
+        try:
+            self.remaining -= os.write(1, data) if data else 0
+        except OSError:  # the file-size limit, reached by output written below Python (torch's C code)
+            self.remaining = 0
         return len(text)
 
     def flush(self) -> None:

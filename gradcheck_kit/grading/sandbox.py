@@ -42,6 +42,8 @@ and return the reference to send back, or ``None``."""
 
 _MAX_NOTES = 20
 """Notes kept per submission: a looping print of a failing statement must not flood the feedback."""
+LOST = "lost"
+"""The outcome of a run the sandbox itself failed (its zygote died): the submission deserves another run."""
 _MIN_CAP = 1 << 20
 _CAP_FACTOR = 64
 _ZYGOTE_GRACE = 10.0
@@ -86,7 +88,8 @@ def payload_cap(reference: torch.Tensor) -> int:
 
 @dataclass
 class RunResult:
-    """How a child's run ended. ``outcome``: done, timeout, exited (ended early), protocol, sandbox."""
+    """How a child's run ended. ``outcome``: done, timeout, exited (ended early), protocol, sandbox (refused
+    before it ran), or :data:`LOST` (the sandbox failed under it: not the submission's doing)."""
 
     outcome: str
     error: dict[str, Any] | None = None
@@ -161,9 +164,9 @@ class Sandbox:
         with tempfile.TemporaryFile() as output:
             try:
                 result = self._run_child(source, filename, on_commit, output.fileno(), start + limits.timeout)
-            except (OSError, ChannelError, ValueError) as error:
-                self.close()
-                result = RunResult("sandbox", {"kind": "sandbox", "message": f"the sandbox failed: {error}"})
+            except (OSError, ChannelError, ValueError, KeyError) as error:
+                self.close()  # the next run starts a fresh zygote
+                result = RunResult(LOST, {"kind": "sandbox", "message": f"the sandbox failed: {error}"})
             text = os.pread(output.fileno(), limits.output_bytes, 0).decode("utf-8", "replace")
         result.output = text
         result.seconds = time.monotonic() - start
@@ -223,7 +226,10 @@ class Sandbox:
             raise ChannelTimeout("the zygote did not answer") from None
         if not message:
             raise ChannelError("the zygote exited")
-        return json.loads(message)
+        report = json.loads(message)
+        if "error" in report:
+            raise ChannelError(f"the zygote failed: {report['error']}")
+        return report
 
 
 def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:

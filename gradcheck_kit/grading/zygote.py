@@ -13,15 +13,13 @@ import contextlib
 import gc
 import json
 import os
-import shutil
 import signal
 import socket
-import tempfile
 from typing import Any
 
 import torch
 
-from . import confine, hugepages, runtime
+from . import confine, hugepages, landlock, namespaces, runtime, workdir
 from .channel import decode_value, read_frame, write_frame
 
 MAX_VALUES_PAYLOAD = 1 << 32
@@ -36,6 +34,7 @@ def main() -> None:
     hugepages.collapse()  # while the grader is still loading the assignment
     values = _read_values(VALUES_FD)
     os.close(VALUES_FD)
+    isolation = {"landlock": landlock.abi(), "readable": confine.readable_paths()}
     control = socket.socket(fileno=CONTROL_FD)
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in every child
     with contextlib.suppress(ConnectionError):  # the grader closed the socket: nothing left to serve
@@ -44,7 +43,10 @@ def main() -> None:
             message, fds, _, _ = socket.recv_fds(control, 4096, 3)
             if not message:
                 return
-            _serve(control, fds, values)
+            try:
+                _serve(control, fds, values, isolation)
+            except Exception as error:  # noqa: BLE001 - the zygote outlives anything one job leaves behind
+                control.send(json.dumps({"error": f"{type(error).__name__}: {error}"[:500]}).encode())
 
 
 def _read_values(fd: int) -> dict[str, Any]:
@@ -55,14 +57,13 @@ def _read_values(fd: int) -> dict[str, Any]:
     return values
 
 
-def _serve(control: socket.socket, fds: list[int], values: dict[str, Any]) -> None:
-    """Fork a child for one submission, report its pid, wait for it, kill its group, report how it ended."""
-    workdir = tempfile.mkdtemp(prefix="gradcheck-")
-    if os.geteuid() == 0:
-        os.chown(workdir, confine.NOBODY, confine.NOBODY)
-    pid = os.fork()
+def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isolation: dict[str, Any]) -> None:
+    """Fork a child for one submission, report its pid, wait for it, kill its group, remove its workdir,
+    report how it ended."""
+    folder = workdir.make(confine.NOBODY if os.geteuid() == 0 else None)
+    pid = namespaces.fork_child()
     if pid == 0:
-        _child(fds, workdir, values)
+        _child(fds, folder, values, isolation)
     for fd in fds:
         os.close(fd)
     control.send(json.dumps({"pid": pid}).encode())
@@ -70,12 +71,13 @@ def _serve(control: socket.socket, fds: list[int], values: dict[str, Any]) -> No
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # still a zombie, so the group id cannot have been reused
     _, status = os.waitpid(pid, 0)
-    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.remove(folder)
     control.send(json.dumps({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)}).encode())
 
 
-def _child(fds: list[int], workdir: str, values: dict[str, Any]) -> None:
-    """Confine this process, read the job, run the submission; never returns into the zygote's loop."""
+def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[str, Any]) -> None:
+    """Confine this process, read the job, run the submission; never returns into the zygote's loop.
+    The source arrives over the channel and is never written to disk, where a sibling might read it."""
     try:
         confine.new_session()
         events, replies, output = fds
@@ -84,11 +86,10 @@ def _child(fds: list[int], workdir: str, values: dict[str, Any]) -> None:
         if frame is None:
             return
         job, source = frame[0], frame[1].decode("utf-8", "replace")
-        os.chdir(workdir)
-        with open(job["filename"], "w") as file:
-            file.write(source)
+        os.chdir(folder)
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
+        confine.restrict_files(folder, isolation["readable"], isolation["landlock"])
         runtime.install_output(job["output_bytes"])
         if not job["allow_autograd"]:
             runtime.forbid_autograd()
