@@ -7,12 +7,14 @@ intermediate, how the two compare, which one is wrong first, and why.
 from .capture import Capture, GraphError, Variable, capture
 from .check import check, evaluate, run_case
 from .compare import FAILING, STATUSES, Comparison, compare, compare_all
+from .grading.assignment import Assignment
 from .graph import Case, Graph, graph, load_cases, register, registered
 from .manual import NotebookCell, run_manual
 from .report import ERROR, SKIPPED, Report, Row, write
 from .tolerance import PRESETS, Tolerance
 
 __all__ = [
+    "Assignment",
     "ERROR",
     "FAILING",
     "SKIPPED",

@@ -21,6 +21,7 @@ from .devices import cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
 from .finite_diff import spot_check, summarize
+from .forward import held_gradient
 from .graph import Case, Graph
 from .manual import gradient_pattern, run_manual
 from .reference import Judged, Rule, gold, judge
@@ -209,7 +210,7 @@ def evaluate(
     """
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
-    manuals = {v.name: values.get(name_rule.format(name=v.name)) for v in selected}
+    manuals = {v.name: held_gradient(values, v.name, name_rule) for v in selected}
     comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision)
     known = {name_rule.format(name=n) for n in captured.variables}
     unclaimed = [n for n in values if n not in known]
@@ -247,13 +248,14 @@ def _compare(
     gold: Capture | Callable[[], Capture] | None,
     precision: torch.dtype | None,
 ) -> dict[str, cmp.Comparison]:
-    """One batched comparison of every checkable variable at its own scale, then the round-off
-    test (:mod:`.scale`); a graph problem is its own row."""
-    judgements = scale.plan(captured, selected, tolerance, overrides, precision)
+    """One batched comparison of every checkable variable (a scale-aware tolerance is applied at
+    the gradient's own scale), then the round-off test (:mod:`.scale`); a graph problem is its own row."""
     checkable = [v for v in selected if v.problem is None]
-    pairs = [(manuals[v.name], v.grad, judgements[v.name].tolerance) for v in checkable]
+    tolerances = {v.name: overrides.get(v.name) or resolve(tolerance, v.grad.dtype) for v in checkable}
+    pairs = [(manuals[v.name], v.grad, tolerances[v.name]) for v in checkable]
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
-    compared.update(scale.round_off(compared, manuals, captured, judgements, gold))
+    scaled = {name: t.scaled for name, t in tolerances.items()}
+    compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision))
     return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
 
 

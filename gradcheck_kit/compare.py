@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .tolerance import Tolerance
+from .tolerance import Tolerance, scale_of
 
 OK = "ok"
 MISMATCH = "mismatch"
@@ -65,6 +65,7 @@ class Comparison:
     worst_manual: float | None = None
     worst_reference: float | None = None
     tolerance: Tolerance | None = None
+    scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Stats:
     worst_excess: float = 0.0
     reference_nonfinite: int = 0
     mismatched_where_finite: int = 0
+    scale: float | None = None
+    tolerance: Tolerance | None = None
 
 
 def compare(manual: object, reference: torch.Tensor, tolerance: Tolerance) -> Comparison:
@@ -178,14 +181,16 @@ def _moved(manual: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None
 def measure(
     manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerances: Sequence[Tolerance]
 ) -> list[Stats]:
-    """Measure many same-shape pairs, batching small ones into one flat pass per dtype, device and tolerance."""
+    """Measure many same-shape pairs, each under its own tolerance, batching small ones into one
+    flat pass per dtype and device (segmented reductions); a pair larger than :data:`CHUNK` is
+    walked in chunks."""
     results: dict[int, Stats] = {}
-    groups: dict[tuple[torch.dtype, torch.device, Tolerance], list[int]] = {}
+    groups: dict[tuple[torch.dtype, torch.device], list[int]] = {}
     for i, reference in enumerate(references):
-        groups.setdefault((reference.dtype, reference.device, tolerances[i]), []).append(i)
-    for (_, _, tolerance), indices in groups.items():
+        groups.setdefault((reference.dtype, reference.device), []).append(i)
+    for indices in groups.values():
         for batch in _batches(indices, references):
-            results.update(_measure_batch(batch, manuals, references, tolerance))
+            results.update(_measure_batch(batch, manuals, references, tolerances))
     return [results[i] for i in range(len(references))]
 
 
@@ -207,70 +212,101 @@ def _batches(indices: list[int], references: Sequence[torch.Tensor]) -> list[lis
 
 
 def _measure_batch(
-    batch: list[int], manuals: Sequence[torch.Tensor], references: Sequence[torch.Tensor], tolerance: Tolerance
+    batch: list[int],
+    manuals: Sequence[torch.Tensor],
+    references: Sequence[torch.Tensor],
+    tolerances: Sequence[Tolerance],
 ) -> dict[int, Stats]:
-    """Measure one batch: concatenated when small, walked chunk by chunk when one pair is large."""
-    empty = {i: Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0) for i in batch if references[i].numel() == 0}
+    """Measure one batch: concatenated when small, chunk by chunk when one pair is large (its
+    scale, for a scale-aware tolerance, taken over the whole tensor first)."""
+    empty = {
+        i: Stats(True, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, tolerance=tolerances[i].at_scale(1.0))
+        for i in batch
+        if references[i].numel() == 0
+    }
     batch = [i for i in batch if i not in empty]
-    if not batch:
-        return empty
     if len(batch) == 1:
         i = batch[0]
         a, b = manuals[i].reshape(-1), references[i].reshape(-1)
-        chunks = range(0, a.numel(), CHUNK)
-        return empty | {i: _merge([_measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], tolerance, s)[0] for s in chunks])}
+        scale = _largest_finite(b) if tolerances[i].scaled else None
+        tolerance = tolerances[i].at_scale(scale_of(scale or 0.0))
+        parts = [
+            _measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], [tolerance], s)[0] for s in range(0, a.numel(), CHUNK)
+        ]
+        return empty | {i: _merge(parts, scale)}
+    if not batch:
+        return empty
     a = torch.cat([manuals[i].reshape(-1) for i in batch])
     b = torch.cat([references[i].reshape(-1) for i in batch])
-    stats = _measure_flat(a, b, tolerance, 0, [references[i].numel() for i in batch])
-    return {**empty, **dict(zip(batch, stats, strict=True))}
+    counts = [references[i].numel() for i in batch]
+    return empty | dict(zip(batch, _measure_flat(a, b, [tolerances[i] for i in batch], 0, counts), strict=True))
+
+
+def _largest_finite(values: torch.Tensor) -> float:
+    """The largest finite magnitude of a flat tensor, walked in chunks (0 when there is none)."""
+    chunks = (values[s : s + CHUNK].double().abs() for s in range(0, values.numel(), CHUNK))
+    return max(float(torch.nan_to_num(chunk, nan=0.0, posinf=0.0).max()) for chunk in chunks)
 
 
 def _measure_flat(
-    a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance, offset: int, counts: Sequence[int] | None = None
+    a: torch.Tensor, b: torch.Tensor, tolerances: Sequence[Tolerance], offset: int, counts: Sequence[int] | None = None
 ) -> list[Stats]:
-    """Every figure for the consecutive segments of flat ``a`` and ``b`` (one segment unless ``counts``).
+    """Every figure for the consecutive segments of flat ``a`` and ``b`` (one segment unless ``counts``),
+    each under its own tolerance (a scale-aware one at the segment's own scale).
 
     Each figure is an elementwise pass and one segmented reduction; ``offset`` is added
     to the worst positions, so the chunks of one tensor report indices into the whole.
     """
     segments = _Segments(counts, a.device)
     ia, ib = a.view(_INT_VIEW[a.element_size()]), b.view(_INT_VIEW[b.element_size()])
-    differ = segments.max((ia != ib).double())
-    ulp = segments.max(_ulp_distance(ia, ib))
     af, bf = a.double(), b.double()
-    diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
     b_abs = bf.abs()
-    excess = diff - (b_abs * tolerance.rtol + tolerance.atol)
-    mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
     finite = torch.isfinite(bf)
-    mismatched = segments.sum(mismatch.double())
-    mismatched_where_finite = segments.sum((mismatch & finite).double())
-    reference_nonfinite = segments.sum(finite.logical_not().double())
-    nonfinite = segments.sum((finite & ~torch.isfinite(af)).double())
-    scale = torch.maximum(af.abs(), b_abs).clamp_min_(max(tolerance.atol, torch.finfo(torch.float64).tiny))
-    rel = segments.max(diff / scale)
-    maxdiff = segments.max(diff)
-    worst = segments.argmax(torch.nan_to_num(excess, nan=float("inf")))
-    table = torch.stack(
-        [differ, mismatched, nonfinite, maxdiff, rel, ulp, worst.double(), af[worst], bf[worst], excess[worst]]
-        + [reference_nonfinite, mismatched_where_finite]
-    ).tolist()
+    all_finite = bool(finite.all())
+    scales: list[float | None] = [None] * len(segments.starts)
+    if any(t.scaled for t in tolerances):
+        measured = segments.max(b_abs if all_finite else b_abs.where(finite, 0.0)).tolist()
+        scales = [scale if t.scaled else None for t, scale in zip(tolerances, measured, strict=True)]
+    tolerances = [t.at_scale(scale_of(scale or 0.0)) for t, scale in zip(tolerances, scales, strict=True)]
+    rtol, atol = segments.spread([t.rtol for t in tolerances]), segments.spread([t.atol for t in tolerances])
+    diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
+    excess = diff - (b_abs * rtol + atol)
+    mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
+    denominator = torch.maximum(torch.maximum(af.abs(), b_abs), _at_least_tiny(atol))
+    worst = segments.argmax(torch.nan_to_num(excess, nan=math.inf))
+    columns = [
+        segments.sum((ia != ib).double()),
+        segments.max(_ulp_distance(ia, ib)),
+        segments.max(diff / denominator),
+        segments.max(diff),
+        segments.sum(mismatch.double()),
+        segments.sum((finite & ~torch.isfinite(af)).double()),
+        worst.double(),
+        af[worst],
+        bf[worst],
+        excess[worst],
+    ]
+    if not all_finite:
+        columns += [segments.sum((mismatch & finite).double()), segments.sum((~finite).double())]
+    table = torch.stack(columns, dim=1).tolist()
     return [
         Stats(
-            exact=table[0][k] == 0,
-            mismatched=int(table[1][k]),
-            nonfinite=int(table[2][k]),
-            maxdiff=table[3][k],
-            rel_err=table[4][k],
-            ulp=table[5][k],
-            worst=int(table[6][k]) - segments.starts[k] + offset,
-            worst_manual=table[7][k],
-            worst_reference=table[8][k],
-            worst_excess=table[9][k],
-            reference_nonfinite=int(table[10][k]),
-            mismatched_where_finite=int(table[11][k]),
+            exact=row[0] == 0,
+            ulp=row[1],
+            rel_err=row[2],
+            maxdiff=row[3],
+            mismatched=int(row[4]),
+            nonfinite=int(row[5]),
+            worst=int(row[6]) - segments.starts[k] + offset,
+            worst_manual=row[7],
+            worst_reference=row[8],
+            worst_excess=row[9],
+            mismatched_where_finite=int(row[10]) if not all_finite else int(row[4]),
+            reference_nonfinite=int(row[11]) if not all_finite else 0,
+            scale=scales[k],
+            tolerance=tolerances[k],
         )
-        for k in range(len(segments.starts))
+        for k, row in enumerate(table)
     ]
 
 
@@ -280,6 +316,12 @@ class _Segments:
     def __init__(self, counts: Sequence[int] | None, device: torch.device) -> None:
         self.starts = [0] if counts is None else [0, *itertools.accumulate(counts[:-1])]
         self.lengths = None if counts is None else torch.tensor(counts, device=device)
+
+    def spread(self, values: Sequence[float]) -> float | torch.Tensor:
+        """One value per segment: a scalar when they are all equal, else spread over the elements."""
+        if len(set(values)) == 1:
+            return values[0]
+        return torch.tensor(values, dtype=torch.float64, device=self.lengths.device).repeat_interleave(self.lengths)
 
     def max(self, values: torch.Tensor) -> torch.Tensor:
         if self.lengths is None:
@@ -301,6 +343,14 @@ class _Segments:
         return hits[torch.searchsorted(hits, starts)]
 
 
+def _at_least_tiny(atol: float | torch.Tensor) -> torch.Tensor:
+    """The floor of the relative error's denominator: ``atol``, never below the smallest float64."""
+    tiny = torch.finfo(torch.float64).tiny
+    return (
+        atol.clamp_min(tiny) if isinstance(atol, torch.Tensor) else torch.tensor(max(atol, tiny), dtype=torch.float64)
+    )
+
+
 def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     """Units in the last place between floats given as their integer views, as float64.
 
@@ -313,8 +363,9 @@ def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     return torch.where((x ^ y) < 0, through_zero, (x - y).abs_().double())
 
 
-def _merge(parts: Sequence[Stats]) -> Stats:
-    """Join the figures of consecutive chunks of one tensor; NaN differences count as the worst."""
+def _merge(parts: Sequence[Stats], scale: float | None) -> Stats:
+    """Join the figures of consecutive chunks of one tensor (all under one tolerance, at ``scale``);
+    NaN differences count as the worst."""
     worst = max(parts, key=lambda p: (_nan_first(p.worst_excess), -p.worst))
     return Stats(
         exact=all(p.exact for p in parts),
@@ -329,6 +380,8 @@ def _merge(parts: Sequence[Stats]) -> Stats:
         worst_excess=worst.worst_excess,
         reference_nonfinite=sum(p.reference_nonfinite for p in parts),
         mismatched_where_finite=sum(p.mismatched_where_finite for p in parts),
+        scale=scale,
+        tolerance=parts[0].tolerance,
     )
 
 
@@ -341,6 +394,7 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
     """Join the screening and the figures into a status and the row's one message."""
     if stats is None:
         return Comparison(screened.status or MISSING, screened.problem, exact=False, approximate=False)
+    tolerance = stats.tolerance or tolerance
     approximate = stats.mismatched == 0
     status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
     if status == MISMATCH and stats.reference_nonfinite and not stats.mismatched_where_finite:
@@ -360,6 +414,7 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
         worst_manual=stats.worst_manual,
         worst_reference=stats.worst_reference,
         tolerance=tolerance,
+        scale=stats.scale,
     )
 
 

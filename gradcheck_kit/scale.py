@@ -19,16 +19,14 @@ exceeds step 1's atol.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from . import compare as cmp
-from .capture import Capture, Variable
-from .tolerance import Tolerance, resolve, scale_of
+from .capture import Capture
 
 NOISE_EPS = 256
 """The round-off floor, in epsilons of the cell's dtype times the scale of the gradient flowing in."""
@@ -36,79 +34,56 @@ ROUND_OFF_SHARE = 0.1
 """autograd counts as round-off when the gold shows it off by this share of its own scale or more."""
 
 
-@dataclass(frozen=True)
-class Judgement:
-    """How one variable is judged: the absolute tolerance of step 1, and the round-off floor of step 2
-    (``None`` when the tolerance is not scale-aware or the floor is no larger than ``tolerance.atol``)."""
-
-    tolerance: Tolerance
-    own_scale: float
-    floor: float | None
-
-
-def plan(
-    captured: Capture,
-    selected: list[Variable],
-    tolerance: Tolerance | str | None,
-    overrides: Mapping[str, Tolerance],
-    precision: torch.dtype | None = None,
-) -> dict[str, Judgement]:
-    """The judgement of every selected variable with a gradient; ``precision`` is the dtype whose
-    round-off the manual gradients carry, when coarser than the capture's (a cross check)."""
-    scales = own_scales(captured)
-    judgements = {}
-    for variable in selected:
-        if variable.grad is None:
-            continue
-        chosen = overrides.get(variable.name) or resolve(tolerance, variable.grad.dtype)
-        flowing_in = max((scales[c] for c in variable.consumers if c in scales), default=0.0)
-        own = scales[variable.name]
-        absolute = chosen.at_scale(scale_of(own))
-        floor = NOISE_EPS * _eps(precision or variable.grad.dtype) * flowing_in if chosen.scaled else 0.0
-        floor = floor if floor > absolute.atol else None
-        judgements[variable.name] = Judgement(absolute, own, floor)
-    return judgements
-
-
-def own_scales(captured: Capture) -> dict[str, float]:
-    """The largest finite magnitude of autograd's gradient of each variable (0 for an empty one)."""
-    grads = {name: v.grad for name, v in captured.variables.items() if v.grad is not None and v.grad.numel()}
-    if not grads:
-        return dict.fromkeys(captured.variables, 0.0)
-    magnitudes = torch.stack([cmp.dense(g.detach()).abs().amax().double().cpu() for g in grads.values()]).tolist()
-    scales = dict.fromkeys(captured.variables, 0.0)
-    for (name, grad), magnitude in zip(grads.items(), magnitudes, strict=True):
-        scales[name] = magnitude if math.isfinite(magnitude) else _finite_magnitude(grad)
-    return scales
-
-
 def round_off(
+    captured: Capture,
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
-    captured: Capture,
-    judgements: Mapping[str, Judgement],
+    scaled: Mapping[str, bool],
     gold: Capture | Callable[[], Capture] | None,
+    precision: torch.dtype | None = None,
 ) -> dict[str, cmp.Comparison]:
-    """Step 2: the mismatches that pass at the round-off floor where autograd's own value is round-off."""
-    candidates = {
-        name: judgements[name]
+    """Step 2: the mismatches judged at a scale-aware tolerance (``scaled``) that pass at the round-off
+    floor where autograd's own value is round-off. ``precision`` is the dtype whose round-off the
+    manual gradients carry, when coarser than the capture's (a cross check)."""
+    floors = {
+        name: _floor(captured, comparisons, name, precision)
         for name, c in comparisons.items()
-        if c.status == cmp.MISMATCH and name in judgements and judgements[name].floor is not None
+        if c.status == cmp.MISMATCH and scaled.get(name)
     }
-    if not candidates:
+    floors = {name: floor for name, floor in floors.items() if floor > comparisons[name].tolerance.atol}
+    if not floors:
         return {}
     variables = captured.variables
-    pairs = [(manuals[n], variables[n].grad, replace(j.tolerance, atol=j.floor)) for n, j in candidates.items()]
-    at_floor = {n: c for n, c in zip(candidates, cmp.compare_all(pairs), strict=True) if c.status == cmp.OK}
+    pairs = [(manuals[n], variables[n].grad, replace(comparisons[n].tolerance, atol=f)) for n, f in floors.items()]
+    at_floor = {n: c for n, c in zip(floors, cmp.compare_all(pairs), strict=True) if c.status == cmp.OK}
     if not at_floor or captured.dtype == torch.float64:
-        return {n: _noted(c, candidates[n], None) for n, c in at_floor.items()}
+        return {n: _noted(c, comparisons[n].scale, floors[n], None) for n, c in at_floor.items()}
     reference = gold() if callable(gold) else gold
     accepted = {}
     for name, comparison in at_floor.items():
+        own = comparisons[name].scale or 0.0
         error = _autograd_error(cmp.dense(variables[name].grad), reference, name)
-        if error is None or error >= ROUND_OFF_SHARE * candidates[name].own_scale:
-            accepted[name] = _noted(comparison, candidates[name], error)
+        if error is None or error >= ROUND_OFF_SHARE * own:
+            accepted[name] = _noted(comparison, own, floors[name], error)
     return accepted
+
+
+def _floor(
+    captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str, precision: torch.dtype | None
+) -> float:
+    """``NOISE_EPS x eps x`` the largest scale among the gradients of ``name``'s consumers."""
+    variable = captured.variables[name]
+    flowing_in = max((_scale(captured, comparisons, c) for c in variable.consumers), default=0.0)
+    return NOISE_EPS * _eps(precision or variable.grad.dtype) * flowing_in
+
+
+def _scale(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str) -> float:
+    """A variable's scale as measured by its comparison, or measured here when it had none."""
+    measured = comparisons.get(name)
+    if measured is not None and measured.scale is not None:
+        return measured.scale
+    grad = captured.variables[name].grad if name in captured.variables else None
+    return _finite_magnitude(grad) if grad is not None and grad.numel() else 0.0
 
 
 def _autograd_error(grad: torch.Tensor, reference: Capture | None, name: str) -> float | None:
@@ -119,11 +94,11 @@ def _autograd_error(grad: torch.Tensor, reference: Capture | None, name: str) ->
     return float((grad.detach().to(gold_variable.grad) - cmp.dense(gold_variable.grad)).abs().max())
 
 
-def _noted(comparison: cmp.Comparison, judgement: Judgement, error: float | None) -> cmp.Comparison:
+def _noted(comparison: cmp.Comparison, own: float | None, floor: float, error: float | None) -> cmp.Comparison:
     measured = "" if error is None else f" (|autograd-gold| {error:.2g})"
     note = (
-        f"autograd's own value is round-off{measured} at scale {judgement.own_scale:.2g}: "
-        f"judged at the round-off floor atol {judgement.floor:.2g} of the gradient flowing in"
+        f"autograd's own value is round-off{measured} at scale {own or 0.0:.2g}: "
+        f"judged at the round-off floor atol {floor:.2g} of the gradient flowing in"
     )
     return replace(comparison, message=note)
 

@@ -14,8 +14,8 @@ from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
-from .outputs import Outputs, merge
-from .progress import Progress
+from .outputs import GRADEBOOK, Outputs, gradebook_rows, merge
+from .progress import Progress, summary
 from .sandbox import Limits, SandboxError
 
 
@@ -82,6 +82,7 @@ def _grade(args: argparse.Namespace, paths: list[Path], zygotes: list[Zygote]) -
         outputs.close()
         if progress is not None:
             progress.finish()
+    print(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
     return 0
 
 

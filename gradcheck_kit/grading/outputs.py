@@ -187,6 +187,11 @@ def _start(path: Path, columns: tuple[str, ...], keep: Any, resume: bool) -> Non
         writer.writerows(row for row in rows if keep(row))
 
 
+def gradebook_rows(out: Path) -> list[dict[str, str]]:
+    """The rows of ``out``'s gradebook.csv, as written."""
+    return _read(out / GRADEBOOK)
+
+
 def _read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as file:
         return list(csv.DictReader(file))

@@ -1,9 +1,12 @@
-"""A one-line progress bar on stderr: submissions done, rate, ETA."""
+"""What ``grade`` shows while it runs (a one-line progress bar on stderr: done, rate, ETA) and after (a summary)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TextIO
 
 _WIDTH = 30
@@ -39,3 +42,30 @@ class Progress:
         bar = "#" * filled + "." * (_WIDTH - filled)
         self.stream.write(f"\r[{bar}] {self.done}/{self.total} {rate:.1f}/s ETA {left:.0f}s ")
         self.stream.flush()
+
+
+_BANDS = ((1.0, "100%"), (0.75, "75-99%"), (0.5, "50-74%"), (0.25, "25-49%"), (0.0, "0-24%"))
+
+
+def summary(rows: Sequence[Mapping[str, str]], gradebook: Path) -> str:
+    """One screen after a run: submissions per status, a histogram of scores (share of the maximum), and
+    where the gradebook is. ``rows`` are the gradebook's rows."""
+    statuses = Counter(row["status"] for row in rows)
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    lines = [f"{len(rows)} submissions: {counts or 'none'}"]
+    bands = Counter(_band(row) for row in rows)
+    widest = max(bands.values(), default=0)
+    for _, label in _BANDS:
+        count = bands.get(label, 0)
+        bar = "#" * (count * _WIDTH // widest if widest else 0)
+        lines.append(f"  {label:>6}  {count:>4}  {bar}".rstrip())
+    lines.append(f"gradebook: {gradebook}")
+    return "\n".join(lines)
+
+
+def _band(row: Mapping[str, str]) -> str:
+    try:
+        share = float(row["score"]) / float(row["max_score"])
+    except (ValueError, ZeroDivisionError):
+        share = 0.0
+    return next(label for floor, label in _BANDS if share >= floor - 1e-9)
