@@ -11,10 +11,10 @@ it from its consumers when that is larger (see :func:`scale_of`). The second ter
 what keeps *analytically zero* gradients passing: makemore's ``db1`` is exactly zero
 in exact arithmetic (batch norm removes the bias), and autograd's own float32 value is
 round-off of 2e-9, 120% "off" relative to itself but 5e-7 of the 6e-3 gradient that
-flows into it. Measured on the correct makemore backward, every one of the 26
-gradients uses at most 5% of the scaled float32 tolerance and 2e-8 of float64's, while
-each classic mistake exceeds it on its own variable by a factor of 100 or more
-(README, "How the default judges").
+flows into it (:mod:`.scale` has the round-off test that tells the two cases apart).
+Measured on the correct makemore backward (``python benchmarks/headroom.py``), no
+gradient uses more than 1.6% of the float32 tolerance or 2.8% of float64's, while each
+classic mistake in values goes 1,700x (float32) to 10^7x past it on its own variable.
 """
 
 from __future__ import annotations
