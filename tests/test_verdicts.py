@@ -284,3 +284,21 @@ def test_register_refuses_mistyped_arguments(arguments, fragment):
     with pytest.raises(ValueError, match="register\\('typo'\\)") as error:
         register("typo", tiny_graph(1.0), "dw = 1", **arguments)
     assert fragment in str(error.value)
+
+
+def test_ctrl_c_in_a_backward_stops_the_run():
+    with pytest.raises(KeyboardInterrupt):
+        check(tiny_graph(1.0), "raise KeyboardInterrupt")
+    with pytest.raises(KeyboardInterrupt):
+        check(tiny_graph(1.0), lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+
+
+def test_a_non_finite_autograd_gradient_is_not_blamed_as_a_root_cause():
+    def inputs():
+        return {"w": torch.tensor([-1.0, 4.0], requires_grad=True)}  # sqrt(-1) is NaN
+
+    graph = Graph("sqrt", "y = w.sqrt()\nloss = y.sum()", inputs)
+    report = check(graph, "dy = torch.ones_like(y)\ndw = dy / (2 * y)")
+    row = report["w"]
+    assert row.status == "graph" and not row.root_cause
+    assert "autograd itself is non-finite" in row.message
