@@ -1,22 +1,36 @@
 """The ``gradcheck-kit`` command: ``check`` registered cases, and the grader's commands.
 
-Exit status of ``check``: 0 when every case passes, 1 when any fails, 2 on a usage error.
+Exit status of ``check``: 0 when every cell that ran passed, 1 when any failed (or a case file
+could not be loaded), 2 on a usage error (before any check runs), 5 when nothing was checked
+at all (every cell skipped) unless ``--allow-skipped``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import replace
 
+from .case_files import UsageError, case_files, load
 from .check import run_case
-from .devices import DTYPES, parse_device
+from .check_options import add_judging, add_outputs, judging, validate
 from .grading.cli import add_commands as add_grading_commands
-from .graph import load_cases
-from .reference import Rule
-from .report import Report, write
-from .tolerance import PRESETS, Tolerance
+from .graph import Case
+from .report import Report, unwritable, write
+
+NOTHING_CHECKED = 5
+"""Exit status when every cell was skipped (as pytest's "no tests ran"): a green CI job must have checked something."""
+
+EPILOG = """exit status: 0 every cell that ran passed; 1 a cell failed or a case file could not be loaded;
+2 usage error (reported before any check runs); 5 nothing was checked (every cell skipped),
+unless --allow-skipped.
+
+columns: maxdiff is max|manual - autograd|; rel_err is the largest |manual - autograd| / max(|manual|,
+|autograd|, atol) and ulp the largest distance in representable floats; both are shown for failing
+rows only (on passing rows they come from elements near zero, where they mean nothing) and are
+always in the CSV and JSON reports. mismatched counts the elements outside the tolerance."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,79 +43,73 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
-    check = commands.add_parser("check", help="check the gradients of every registered case in files or folders")
+    check = commands.add_parser(
+        "check",
+        help="check the gradients of every registered case in files or folders",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("paths", nargs="+", metavar="PATH", help="a case file, or a folder of gradcheck_*.py files")
     check.add_argument("--case", action="append", metavar="NAME", help="only this case (repeatable)")
-    check.add_argument("--device", action="append", metavar="D", help="device to run on, e.g. cpu, cuda (repeatable)")
-    check.add_argument("--dtype", action="append", choices=list(DTYPES), help="dtype to run in (repeatable)")
     check.add_argument("--compact", action="store_true", help="print only the cmp columns: exact, approximate, maxdiff")
-    _add_judging(check)
-    for fmt in ("csv", "json", "markdown", "html"):
-        check.add_argument(f"--{fmt}", type=Path, metavar="FILE", help=f"also write the report as {fmt.upper()}")
+    check.add_argument("--allow-skipped", action="store_true", help="exit 0, not 5, when every cell was skipped")
+    add_judging(check)
+    add_outputs(check)
     check.set_defaults(run=_run_check)
 
 
 def _run_check(args: argparse.Namespace) -> int:
     try:
-        cases = [case for path in args.paths for case in load_cases(path)]
-    except FileNotFoundError as error:
+        options = judging(args)
+        cases, broken = _cases(args)
+        validate(args, cases)
+    except (UsageError, ValueError) as error:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2
+    if args.timeout is not None:
+        cases = [replace(case, timeout=args.timeout) for case in cases]
+    report = Report.merge(
+        [Report(broken), *(run_case(case, args.device, args.dtype, **options(case)) for case in cases)]
+    )
+    for fmt in ("csv", "json", "markdown", "html"):
+        if getattr(args, fmt) is not None:
+            write(report, getattr(args, fmt), fmt)
+    status = 1 if report.failures else 0 if report.checked or args.allow_skipped else NOTHING_CHECKED
+    _print(report, args, status)
+    return status
+
+
+def _cases(args: argparse.Namespace) -> tuple[list[Case], list]:
+    """The selected cases, and an error row per case file that could not be loaded."""
+    for fmt in ("csv", "json", "markdown", "html"):
+        path = getattr(args, fmt)
+        problem = path is not None and unwritable(path)
+        if problem:
+            raise UsageError(f"--{fmt}: {problem}")
+    cases, broken = load(case_files(args.paths))
     if args.case:
         unknown = sorted(set(args.case) - {case.name for case in cases})
         if unknown:
-            print(f"gradcheck-kit check: no case named {unknown}; found {[c.name for c in cases]}", file=sys.stderr)
-            return 2
+            raise UsageError(f"no case named {unknown}; found {[c.name for c in cases]}")
         cases = [case for case in cases if case.name in args.case]
-    if not cases:
-        print(f"gradcheck-kit check: no registered case found in {args.paths}", file=sys.stderr)
-        return 2
+    if not (cases or broken):
+        raise UsageError(f"no registered case found in {args.paths}")
+    return cases, broken
+
+
+def _print(report: Report, args: argparse.Namespace, status: int) -> None:
+    """The tables (or the pivot) and the counts; a closed pipe (``| head``) ends the output quietly."""
+    table = report.pivot(args.pivot).to_string(na_rep="—") if args.pivot else report.to_table(compact=args.compact)
+    counts = report.counts()
+    line = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n or kind == "passed")
+    if status == NOTHING_CHECKED:
+        line += ": nothing was checked (--allow-skipped to accept that)"
     try:
-        judging = _judging(args)
-        for device in args.device or ():
-            parse_device(device)
-        dtypes = set(args.dtype or [dtype for case in cases for dtype in case.dtypes])
-        if args.fd and "float64" not in dtypes:
-            raise ValueError(f"--fd runs in float64 cells only, this check runs {sorted(dtypes)}: add --dtype float64")
-    except ValueError as error:
-        print(f"gradcheck-kit check: {error}", file=sys.stderr)
-        return 2
-    report = Report.merge(run_case(case, args.device, args.dtype, **judging) for case in cases)
-    print(report.pivot(args.pivot).to_string() if args.pivot else report.to_table(compact=args.compact))
-    for path in (args.csv, args.json, args.markdown, args.html):
-        if path is not None:
-            write(report, path)
-    failed = {row.cell for row in report.failures}
-    cells = {row.cell for row in report.rows}
-    print(f"\n{len(cells) - len(failed)}/{len(cells)} checks passed" + (f", {len(failed)} failed" if failed else ""))
-    return 1 if failed else 0
-
-
-def _add_judging(check: argparse.ArgumentParser) -> None:
-    """How gradients are judged: tolerance, the reference-relative rule, cross-device, finite differences."""
-    check.add_argument("--tolerance", choices=["default", *PRESETS], help="tolerance preset for every case")
-    check.add_argument("--rtol", type=float, help="relative tolerance (with --atol; overrides --tolerance)")
-    check.add_argument("--atol", type=float, help="absolute tolerance (with --rtol)")
-    check.add_argument(
-        "--rule",
-        choices=["tolerance", "reference"],
-        default="tolerance",
-        help="reference: pass when |manual-gold| <= k*|autograd-gold| + floor, gold = float64 CPU autograd",
-    )
-    check.add_argument("--k", type=float, default=2.0, help="k of the reference rule (default 2)")
-    check.add_argument("--floor", type=float, help="absolute floor of the reference rule (default: gold rounding)")
-    check.add_argument("--cross", action="store_true", help="also judge each device's manual gradients on the others")
-    check.add_argument("--fd", action="append", metavar="VAR", help="finite-difference spot check of VAR (float64)")
-    check.add_argument("--pivot", metavar="FIGURE", help="print FIGURE (status, maxdiff...) by (device, dtype)")
-
-
-def _judging(args: argparse.Namespace) -> dict[str, object]:
-    """run_case's keyword arguments from the judging options."""
-    if (args.rtol is None) != (args.atol is None):
-        raise ValueError("--rtol and --atol go together")
-    tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
-    rule = Rule(args.k, args.floor) if args.rule == "reference" else None
-    return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
+        print(table)
+        print(f"\n{line}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import math
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -113,6 +114,17 @@ class Report:
     def failures(self) -> list[Row]:
         return [row for row in self.rows if row.failed]
 
+    def counts(self) -> dict[str, int]:
+        """Cells (case × device × dtype) by outcome: ``passed``, ``failed`` (an error too) and ``skipped``."""
+        outcomes = [_outcome(rows) for _, rows in self.cells()]
+        return {kind: outcomes.count(kind) for kind in ("passed", "failed", "skipped")}
+
+    @property
+    def checked(self) -> bool:
+        """Whether any cell ran at all: a report of skipped cells only has checked nothing."""
+        counts = self.counts()
+        return counts["passed"] + counts["failed"] > 0
+
     def __getitem__(self, variable: str) -> Row:
         """The row of ``variable`` (the first one, when the report spans several cells)."""
         for row in self.rows:
@@ -163,8 +175,15 @@ class Report:
         return _write(path, text)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """JSON ``{"passed": ..., "rows": [...]}``; NaN and Inf written as strings."""
-        document = {"passed": self.passed, "rows": [_json_safe(r) for r in self.records()]}
+        """JSON ``{"passed": ..., "counts": {...}, "rows": [...]}``; NaN and Inf written as strings.
+
+        ``passed`` is false when nothing was checked (every cell skipped): nothing passed.
+        """
+        document = {
+            "passed": self.passed and self.checked,
+            "counts": self.counts(),
+            "rows": [_json_safe(r) for r in self.records()],
+        }
         return _write(path, json.dumps(document, indent=2) + "\n")
 
     def to_table(self, compact: bool = False, tablefmt: str = "simple") -> str:
@@ -230,7 +249,15 @@ def _cell_title(cell: tuple[str, str, str], rows: list[Row]) -> str:
     return test + _cell_verdict(case, device, dtype, rows)
 
 
+def _outcome(rows: list[Row]) -> str:
+    if any(row.failed for row in rows):
+        return "failed"
+    return "skipped" if all(row.status == SKIPPED for row in rows) else "passed"
+
+
 def _cell_verdict(case: str, device: str, dtype: str, rows: list[Row]) -> str:
+    if not (device or dtype):  # a case file that could not be loaded: no cell at all
+        return f"{case}: {rows[0].status}: {rows[0].message}"
     if len(rows) == 1 and rows[0].status in (ERROR, SKIPPED):
         return f"{case} [{device}-{dtype}]: {rows[0].status}: {rows[0].message}"
     ok = sum(row.status == OK for row in rows)
@@ -356,6 +383,22 @@ def _plot_title(row: Row) -> str:
 
 FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 """Report formats by file suffix."""
+
+
+def unwritable(path: str | Path) -> str | None:
+    """Why a report cannot be written at ``path`` (a folder, under a file, no permission), or None.
+
+    Asked before any check runs, so a bad path is a usage error rather than a traceback at the end.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return f"{str(path)!r} is a folder, not a report file"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if existing == path:
+        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
+    if not existing.is_dir():
+        return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
+    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
 
 
 def write(report: Report, path: str | Path, fmt: str | None = None) -> None:

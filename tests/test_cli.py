@@ -1,6 +1,7 @@
 """`gradcheck-kit check`: tables on stdout, report files, exit 0 / 1 / 2."""
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_makemore_passes_and_writes_every_row(tmp_path, capsys):
     assert main(["check", str(MAKEMORE), "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "makemore-ex1 [cpu-float32]: 26/26 ok" in out
-    assert out.rstrip().endswith("3/3 checks passed")
+    assert out.rstrip().endswith("\n3 passed")
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert len(rows) == 28
     assert {row["case"] for row in rows} == {"makemore-ex1", "makemore-ex2", "makemore-ex3"}
@@ -48,7 +49,7 @@ def test_broken_backward_fails_with_statuses_messages_and_root_cause(broken_case
     assert "root cause: logprobs" in out
     assert "ROOT CAUSE" in out and "follows from logprobs" in out
     assert "expected shape (27,), got (1, 27)" in out
-    assert out.rstrip().endswith("0/1 checks passed, 1 failed")
+    assert out.rstrip().endswith("\n0 passed, 1 failed")
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
@@ -91,3 +92,152 @@ def test_finite_differences_need_a_float64_cell(tmp_path, capsys):
     assert main(["check", *ex1, "--fd", "W2", "--dtype", "float64", "--csv", str(tmp_path / "r.csv")]) == 0
     rows = {row["variable"]: row for row in csv.DictReader((tmp_path / "r.csv").open())}
     assert rows["W2"]["fd"] == "fd 3/3 ok" and rows["h"]["fd"] == ""
+
+
+TINY = """
+import torch
+from gradcheck_kit import Graph, register
+
+
+def inputs():
+    gen = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 3, generator=gen), "w": torch.randn(3, 2, generator=gen, requires_grad=True)}
+
+
+def forward(x, w):
+    h = x @ w
+    loss = (h * h).sum()
+    return loss
+
+
+GRAPH = Graph("tiny", forward, inputs)
+register("tiny-right", GRAPH, "dh = 2 * h\\ndw = x.T @ dh", dtypes=("float32", "float64"))
+register("tiny-wrong", GRAPH, "dh = 2 * h\\ndw = 3 * (x.T @ dh)  # a | in a note")
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A folder with one case file: ``tiny-right`` (float32 and float64) and ``tiny-wrong`` (float32)."""
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "gradcheck_tiny.py").write_text(TINY)
+    return tmp_path / "cases"
+
+
+def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``gradcheck-kit ARGS`` in a subprocess, as a user or a CI job runs it."""
+    command = [sys.executable, "-m", "gradcheck_kit.cli", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+
+
+def test_skipped_is_not_passed(tiny: Path, tmp_path: Path) -> None:
+    result = cli("check", tiny, "--device", "cuda:7", "--json", tmp_path / "r.json")
+    assert result.returncode == 5, result.stderr
+    assert result.stdout.rstrip().endswith("0 passed, 3 skipped: nothing was checked (--allow-skipped to accept that)")
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["passed"] is False and document["counts"] == {"passed": 0, "failed": 0, "skipped": 3}
+    allowed = cli("check", tiny, "--device", "cuda:7", "--allow-skipped")
+    assert allowed.returncode == 0 and allowed.stdout.rstrip().endswith("0 passed, 3 skipped")
+    assert "5 nothing was checked" in " ".join(cli("check", "--help").stdout.split())
+
+
+def test_each_format_flag_writes_its_own_format_and_creates_folders(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "deeper"
+    result = cli("check", tiny, "--csv", out / "r.json", "--json", out / "report", "--markdown", out / "r.markdown",
+                 "--html", out / "x.htm")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert (out / "r.json").read_text().startswith("case,device,dtype,variable,")
+    assert json.loads((out / "report").read_text())["counts"] == {"passed": 2, "failed": 1, "skipped": 0}
+    assert "| name " in (out / "r.markdown").read_text()
+    assert (out / "x.htm").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_csv_integer_columns_are_integers(tiny: Path, tmp_path: Path) -> None:
+    cli("check", tiny, "--csv", tmp_path / "r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert {(row["variable"], row["numel"], row["mismatched"]) for row in rows} == {("h", "8", "0"), ("w", "6", "0"),
+                                                                                   ("w", "6", "6")}  # fmt: skip
+    assert all(row["line"].isdigit() for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--csv", "afile/r.csv"], "--csv: cannot create"),
+        (["--html", "."], "--html: '.' is a folder"),
+        (["--rtol", "-1", "--atol", "0"], "--rtol: expected a number >= 0"),
+        (["--rtol", "1e-3"], "--rtol and --atol go together"),
+        (["--k", "3"], "--k and --floor are parameters of the reference rule"),
+        (["--pivot", "colour"], "--pivot: no column 'colour'"),
+        (["--fd", "nothing", "--dtype", "float64"], "--fd: no variable ['nothing'] in the selected cases"),
+        (["--cross", "--device", "cpu"], "--cross needs two usable devices"),
+        (["--timeout", "0"], "--timeout: expected a number of seconds > 0"),
+    ],
+)
+def test_usage_errors_exit_2_before_any_check_runs(tiny: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "afile").write_text("a file, not a folder")
+    result = cli("check", tiny, *args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_a_broken_case_file_is_one_error_row_and_the_others_run(tiny: Path) -> None:
+    (tiny / "gradcheck_broken.py").write_text("import torch\n\ndef forward(:\n    pass\n")
+    (tiny / "gradcheck_imports.py").write_text("import torch\nimport no_such_module_here\n")
+    result = cli("check", tiny)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert f"gradcheck_broken.py: error: {tiny / 'gradcheck_broken.py'}:3: SyntaxError:" in result.stdout
+    assert f"gradcheck_imports.py: error: {tiny / 'gradcheck_imports.py'}:2: ModuleNotFoundError:" in result.stdout
+    assert "tiny-right [cpu-float64]: 2/2 ok" in result.stdout
+    assert result.stdout.rstrip().endswith("2 passed, 3 failed")
+
+
+def test_the_same_case_name_in_two_files_is_a_usage_error(tiny: Path) -> None:
+    (tiny / "gradcheck_again.py").write_text("from gradcheck_tiny import GRAPH\nfrom gradcheck_kit import register\n\n"
+                                             "register('tiny-right', GRAPH, 'dw = 0 * w')\n")  # fmt: skip
+    result = cli("check", tiny)
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{tiny / 'gradcheck_again.py'}:4: case 'tiny-right' is already registered by" in result.stderr
+
+
+def test_finite_differences_show_in_the_table_markdown_and_html(tiny: Path, tmp_path: Path) -> None:
+    result = cli("check", tiny, "--case", "tiny-right", "--fd", "w", "--markdown", tmp_path / "r.md",
+                 "--html", tmp_path / "r.html")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for text in (result.stdout, (tmp_path / "r.md").read_text(), (tmp_path / "r.html").read_text()):
+        assert "finite differences: fd " in text
+
+
+def test_a_closed_pipe_ends_the_output_quietly(tiny: Path) -> None:
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "check", str(tiny)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `| head -1` does once it has its line
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read() == ""
+
+
+def test_pivot_marks_cells_a_case_does_not_run(tiny: Path) -> None:
+    result = cli("check", tiny, "--pivot", "status")
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["tiny-wrong", "h", "ok", "—"] in lines and "NaN" not in result.stdout and "None" not in result.stdout
+
+
+def test_a_case_registered_with_the_reference_rule_is_judged_by_it(tiny: Path, tmp_path: Path) -> None:
+    (tiny / "gradcheck_rule.py").write_text("from gradcheck_tiny import GRAPH\nfrom gradcheck_kit import register\n\n"
+                                            "register('by-rule', GRAPH, 'dh = 2 * h\\ndw = x.T @ dh', rule='reference',"
+                                            " dtypes=('bfloat16',))\n")  # fmt: skip
+    cli("check", tiny, "--case", "by-rule", "--case", "tiny-right", "--csv", tmp_path / "r.csv")
+    rules = {(row["case"], row["k"]) for row in csv.DictReader((tmp_path / "r.csv").open())}
+    assert rules == {("by-rule", "2.0"), ("tiny-right", "")}
+    cli("check", tiny, "--case", "by-rule", "--rule", "tolerance", "--csv", tmp_path / "r.csv")
+    assert {row["k"] for row in csv.DictReader((tmp_path / "r.csv").open())} == {""}
+
+
+def test_timeout_stops_an_endless_backward(tiny: Path) -> None:
+    loop = "'dh = 2 * h\\nwhile True:\\n    pass\\n'"
+    (tiny / "gradcheck_loop.py").write_text(f"from gradcheck_tiny import GRAPH\nfrom gradcheck_kit import register\n\n"
+                                            f"register('loops', GRAPH, {loop})\n")  # fmt: skip
+    result = cli("check", tiny, "--case", "loops", "--timeout", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "line 2" in result.stdout, result.stdout

@@ -1,0 +1,64 @@
+"""Loading case files for ``gradcheck-kit check``, one file at a time.
+
+A file that cannot be imported (a syntax error, a failing import) becomes one ``error`` row
+naming its file and line, and the other files still run. A ``register()`` call that refuses
+its arguments, or a case name already registered by another file, is a usage error (exit 2).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+from .graph import Case, load_cases, register
+from .report import ERROR, Row
+
+
+class UsageError(Exception):
+    """A mistake in what the command was asked to do: reported before any check runs (exit 2)."""
+
+
+def case_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Each file given, and every ``gradcheck_*.py`` under each folder given, once, in a stable order."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(path.rglob("gradcheck_*.py")))
+        elif path.is_file() and path.suffix == ".py":
+            files.append(path)
+        else:
+            raise UsageError(f"expected a .py file or a folder of gradcheck_*.py files, got {str(path)!r}")
+    return list(dict.fromkeys(file.resolve() for file in files))
+
+
+def load(files: Iterable[Path]) -> tuple[list[Case], list[Row]]:
+    """The cases every file registers, and an error row for each file that could not be imported."""
+    cases: list[Case] = []
+    broken: list[Row] = []
+    for file in files:
+        try:
+            cases.extend(load_cases(file))
+        except Exception as error:  # noqa: BLE001 - one broken case file is one error row
+            if _raised_by_register(error):
+                raise UsageError(f"{_where(file, error)}: {error}") from None
+            message = f"{_where(file, error)}: {type(error).__name__}: {error}"
+            broken.append(Row(file.name, "", "", "", "", ERROR, message=message))
+    return cases, broken
+
+
+def _raised_by_register(error: BaseException) -> bool:
+    """Whether ``register()`` itself refused the call (bad arguments, a name taken by another file)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return isinstance(error, ValueError) and bool(frames) and frames[-1].filename == register.__code__.co_filename
+
+
+def _where(file: Path, error: BaseException) -> str:
+    """``path:line`` of the error: the offending line of a syntax error, else the deepest line of the
+    case file (or of a file it imported) in the traceback."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{error.filename}:{error.lineno}"
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if frame.filename == str(file)]
+    frame = own[-1] if own else (frames[-1] if frames else None)
+    return f"{frame.filename}:{frame.lineno}" if frame else str(file)

@@ -1,0 +1,116 @@
+"""The judging and output options of ``gradcheck-kit check``, and their checks before any check runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .capture import capture
+from .case_files import UsageError
+from .devices import DTYPES, cross_pairs, parse_device
+from .graph import Case
+from .reference import Rule
+from .report import COLUMNS
+from .tolerance import PRESETS, Tolerance
+
+
+def add_judging(check: argparse.ArgumentParser) -> None:
+    """Where and how gradients are judged: devices, dtypes, tolerance, the reference rule, cross, fd."""
+    check.add_argument("--device", action="append", metavar="D", help="device to run on, e.g. cpu, cuda (repeatable)")
+    check.add_argument("--dtype", action="append", choices=list(DTYPES), help="dtype to run in (repeatable)")
+    check.add_argument("--tolerance", choices=["default", *PRESETS], help="tolerance preset for every case")
+    check.add_argument("--rtol", type=_non_negative, help="relative tolerance (with --atol; overrides --tolerance)")
+    check.add_argument("--atol", type=_non_negative, help="absolute tolerance (with --rtol)")
+    check.add_argument(
+        "--rule",
+        choices=["tolerance", "reference"],
+        help="reference: pass when |manual-gold| <= k*|autograd-gold| + floor, gold = float64 CPU autograd "
+        "(default: each case's own register(rule=...), else tolerance)",
+    )
+    check.add_argument("--k", type=_non_negative, help="k of the reference rule (default 2; needs --rule reference)")
+    check.add_argument(
+        "--floor", type=_non_negative, help="absolute floor of the reference rule (needs --rule reference)"
+    )
+    check.add_argument("--cross", action="store_true", help="also judge each device's manual gradients on the others")
+    check.add_argument("--fd", action="append", metavar="VAR", help="finite-difference spot check of VAR (float64)")
+    check.add_argument("--timeout", type=_positive, metavar="S", help="stop a backward still running after S seconds")
+
+
+def add_outputs(check: argparse.ArgumentParser) -> None:
+    """Report files, each in its flag's own format whatever the file is called, and the pivot view."""
+    for fmt in ("csv", "json", "markdown", "html"):
+        check.add_argument(f"--{fmt}", type=Path, metavar="FILE", help=f"also write the report as {fmt.upper()}")
+    check.add_argument("--pivot", metavar="COLUMN", help="print COLUMN (status, maxdiff...) by (device, dtype)")
+
+
+def judging(args: argparse.Namespace) -> Callable[[Case], dict[str, Any]]:
+    """run_case's keyword arguments for one case, from the judging options (the case's own rule by default)."""
+    if (args.rtol is None) != (args.atol is None):
+        raise UsageError("--rtol and --atol go together")
+    if args.rule != "reference" and (args.k is not None or args.floor is not None):
+        raise UsageError("--k and --floor are parameters of the reference rule: add --rule reference")
+    tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
+    given = Rule(2.0 if args.k is None else args.k, args.floor)
+
+    def options(case: Case) -> dict[str, Any]:
+        rule = given if args.rule == "reference" else None if args.rule == "tolerance" else _own_rule(case)
+        return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
+
+    return options
+
+
+def validate(args: argparse.Namespace, cases: list[Case]) -> None:
+    """Refuse what would silently check nothing: unknown devices, a pivot column, --fd and --cross that cannot run."""
+    for device in args.device or ():
+        parse_device(device)
+    if args.pivot and args.pivot not in COLUMNS:
+        raise UsageError(f"--pivot: no column {args.pivot!r}; choose one of {', '.join(COLUMNS)}")
+    if args.fd:
+        _validate_fd(args, cases)
+    if args.cross:
+        devices = args.device or [device for case in cases for device in case.devices]
+        if not cross_pairs(devices):
+            usable = sorted(set(devices) - {a for pair in cross_pairs(devices) for a in pair})
+            raise UsageError(f"--cross needs two usable devices; this check has {usable or 'none'}")
+
+
+def _validate_fd(args: argparse.Namespace, cases: list[Case]) -> None:
+    dtypes = set(args.dtype or [dtype for case in cases for dtype in case.dtypes])
+    if "float64" not in dtypes:
+        raise UsageError(f"--fd runs in float64 cells only, this check runs {sorted(dtypes)}: add --dtype float64")
+    known = set().union(*(_variables(case) for case in cases))
+    unknown = sorted(set(args.fd) - known)
+    if unknown:
+        raise UsageError(f"--fd: no variable {unknown} in the selected cases; variables: {sorted(known)}")
+
+
+def _variables(case: Case) -> set[str]:
+    """The case's checked variables (running its forward once); none when the forward fails (its row says why)."""
+    try:
+        return set(capture(case.graph, "cpu", torch.float64).variables)
+    except Exception:  # noqa: BLE001 - the check itself reports a broken forward as an error row
+        return set()
+
+
+def _own_rule(case: Case) -> Rule | None:
+    if case.rule is None:
+        return None
+    return case.rule if isinstance(case.rule, Rule) else Rule()
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
