@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -90,3 +91,39 @@ def test_write_picks_the_format_from_the_extension(tmp_path):
 def test_lookup_by_variable_names_the_choices():
     with pytest.raises(KeyError, match="no row for variable 'nope'"):
         sample()["nope"]
+
+
+def test_passing_rows_leave_rel_err_and_ulp_blank_failing_rows_show_them():
+    table = sample().to_table()
+    probs, w = (line.split() for line in table.splitlines() if line.startswith(("probs ", "W ")))
+    assert probs[7:9] == ["1", "12"], "a failing row shows rel_err and ulp"
+    assert w[3:7] == ["True", "True", "0.0", "0/3"], "a passing row skips them"
+    assert sample().to_dataframe().loc[1, "ulp"] == 0, "the data keeps them"
+
+
+def test_markdown_escapes_pipes_in_cells_and_titles():
+    row = Row("a|b", "cpu", "float32", "x", "(1,)", "mismatch", message="expected a | b")
+    text = Report([row]).to_markdown()
+    assert "a\\|b [cpu-float32]" in text and "expected a \\| b" in text
+    body = [line for line in text.splitlines() if line.startswith("| x ")]
+    assert len(body) == 1 and body[0].count(" | ") == 9, "one cell per column"
+
+
+def test_counts_are_cells_by_outcome_and_nothing_checked_is_not_passed():
+    skipped = Row("demo", "cuda", "float32", "", "", "skipped", message="no CUDA")
+    assert sample().counts() == {"passed": 0, "failed": 1, "skipped": 0}
+    only_skipped = Report([skipped])
+    assert only_skipped.passed and not only_skipped.checked
+    assert json.loads(only_skipped.to_json())["passed"] is False
+
+
+def test_csv_writes_whole_number_columns_as_integers():
+    rows = list(csv.DictReader(io.StringIO(sample().to_csv())))
+    assert [(r["numel"], r["mismatched"], r["line"]) for r in rows] == [("6", "1", ""), ("3", "0", ""), ("3", "3", "")]
+
+
+def test_test_id_is_a_column_and_tables_keep_tests_apart():
+    rows = [replace(r, test_id=t) for r, t in zip(sample().rows[:2], ["t.py::a", "t.py::b"], strict=True)]
+    text = Report(rows).to_table()
+    assert "t.py::a: demo [cpu-float32]: 0/1 ok" in text and "t.py::b: demo [cpu-float32]: 1/1 ok" in text
+    assert list(COLUMNS)[-1] == "test_id"
