@@ -127,7 +127,7 @@ def grade(tmp_path: Path, *submissions: Path) -> dict[str, int]:
     command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(MAKEMORE / "assignment.py")]
     subprocess.run([*command, "--out", str(out), *map(str, submissions)], check=True, capture_output=True)
     with open(out / "gradebook.csv") as f:
-        return {row["submission"]: int(float(row["score"])) for row in csv.DictReader(f)}
+        return {Path(row["submission"]).name: int(float(row["score"])) for row in csv.DictReader(f)}
 
 
 def test_notebooks_are_committed_without_outputs_and_without_a_retain_grad_loop():
@@ -212,6 +212,9 @@ def test_the_magics_explain_misuse_without_a_traceback(kernel):
         "%%backward\ndy = torch.ones(3)\ndx = 3 * dy",
         "%%backward x\ndy = torch.ones(3)",
         "%%backward\nz = 1",
+        "%%backward\ndxx = torch.ones(3)",
+        "%%backward\ndx = (",
+        "%%forward\ny = (",
     ]
     notebook = execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), kernel)
     shown = [text(c) for c in notebook.cells]
@@ -224,3 +227,6 @@ def test_the_magics_explain_misuse_without_a_traceback(kernel):
     assert "hint: off by a constant factor: manual ≈ 1.5 × autograd" in shown[6]
     assert "no dx was assigned" in shown[7]
     assert "%%backward [cpu-float32]: skipped: the cell assigned no d<name> gradient" in shown[8]
+    assert "names no forward variable (there is no 'xx'); did you mean dx?" in shown[9]
+    assert shown[10].startswith("%%backward: the cell stopped: SyntaxError") and "skipped" in shown[10]
+    assert shown[11].startswith("%%forward: nothing captured: ") and "SyntaxError" in shown[11]

@@ -21,7 +21,7 @@ from ..compare import WRONG_VALUE
 from ..diagnose import root_causes
 from ..report import SKIPPED, Report, Row
 from . import sources, state
-from .show import line, show, unchecked
+from .show import line, shell, show, unchecked
 from .tensors import capture_of
 
 CASE = "cmp"
@@ -93,21 +93,21 @@ class Cmp:
 
     def _capture(self) -> Capture:
         tensors = {name: state.SESSION.in_graph(tensor) for name, (_, tensor) in self._pairs.items()}
-        shell = _shell()
-        namespace = shell.user_ns if shell is not None else {}
-        cells = namespace.get("In", []) if shell is not None else []
+        running = shell()
+        namespace = running.user_ns if running is not None else {}
+        cells = namespace.get("In", []) if running is not None else []
         lines = {**sources.from_cells(cells, tensors), **sources.from_capture(state.SESSION.capture, tensors)}
         return capture_of(tensors, namespace, lines)
 
     def _hook(self) -> bool:
         """In IPython, check at the end of each cell that called cmp, and start afresh in the next."""
-        shell = _shell()
-        if shell is None:
+        running = shell()
+        if running is None:
             return False
-        if self._hooked is not shell:
-            shell.events.register("pre_run_cell", self._cell_starts)
-            shell.events.register("post_run_cell", self._cell_ends)
-            self._hooked = shell
+        if self._hooked is not running:
+            running.events.register("pre_run_cell", self._cell_starts)
+            running.events.register("post_run_cell", self._cell_ends)
+            self._hooked = running
         return True
 
     def _cell_starts(self, *_: Any) -> None:
@@ -124,14 +124,6 @@ def _grad(tensor: Any) -> torch.Tensor | None:
     if not isinstance(tensor, torch.Tensor) or not (tensor.is_leaf or tensor.retains_grad):
         return None
     return tensor.grad
-
-
-def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
 
 
 cmp = Cmp()

@@ -81,10 +81,12 @@ def _check(captured: Capture, values: dict[str, Any], wanted: list[str], error: 
     pattern = gradient_pattern(RULE)
     assigned = [m["name"] for m in map(pattern.match, values) if m]
     variables = wanted or [name for name in captured.variables if name in assigned]
-    if not variables and not assigned:
-        message = "the cell assigned no d<name> gradient: nothing was checked"
-        return Report([Row(CASE, str(captured.device), _dtype_name(captured.dtype), "", "", SKIPPED, message=message)])
-    return evaluate(captured, values, case=CASE, tolerance=state.TOLERANCE, variables=variables, error=error)
+    report = evaluate(captured, values, case=CASE, tolerance=state.TOLERANCE, variables=variables, error=error)
+    if variables:
+        return report
+    extras = "".join(f"; {row.message}" for row in report.rows)
+    message = f"the cell assigned no d<name> gradient of a forward variable: nothing was checked{extras}"
+    return Report([Row(CASE, str(captured.device), _dtype_name(captured.dtype), "", "", SKIPPED, message=message)])
 
 
 def _backward_inputs(code: str, captured: Capture, names: dict[str, Any]) -> dict[str, Any]:
@@ -127,18 +129,24 @@ def _numbered_as_in_the_notebook(code: str) -> str:
 
 
 def _read(code: str) -> list[str]:
-    """Names the code reads, in first-use order."""
+    """Names the code reads, in first-use order (none when it is not Python: running it will say why)."""
     seen: dict[str, None] = {}
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+    for node in _names(code):
+        if isinstance(node.ctx, ast.Load):
             seen.setdefault(node.id)
     return list(seen)
 
 
 def _bound(code: str) -> set[str]:
-    return {
-        node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
-    }
+    return {node.id for node in _names(code) if isinstance(node.ctx, ast.Store)}
+
+
+def _names(code: str) -> list[ast.Name]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Name)]
 
 
 def _params(inputs: dict[str, Any]) -> list[torch.Tensor]:

@@ -40,15 +40,21 @@ def show(report: Report) -> None:
     """Display ``report``: in IPython the HTML table (heatmaps of root causes) with the text table as
     its plain form; elsewhere the text table. The report's stylesheet goes with the HTML, so that
     Jupyter's own table style (right-aligned, striped) does not hide which rows failed."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None  # noqa: N806 - IPython is optional
-    if get_ipython is None or get_ipython() is None:
+    if shell() is None:
         print(report.to_table())
         return
+    from IPython.display import display
+
     display({"text/plain": report.to_table(), "text/html": _STYLE + _LEFT + report._repr_html_()}, raw=True)
+
+
+def shell() -> Any:
+    """The running IPython shell, or None (IPython absent, or not running in it)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
 
 
 _LEFT = "<style>table.gck.gck th,table.gck.gck td{text-align:left}</style>"
