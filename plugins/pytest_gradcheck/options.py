@@ -28,6 +28,7 @@ class Settings:
     check: str | None = None
     maxdiff: float | None = None
     rule: str | None = None
+    timeout: float | None = None
 
     @property
     def deciding(self) -> str:
@@ -50,7 +51,7 @@ class Settings:
 KEYS = tuple(f.name for f in fields(Settings))
 REPORT_SUFFIXES = (".csv", ".json", ".md", ".markdown", ".html", ".htm")
 """Report formats by suffix, as :func:`gradcheck_kit.write` reads them (a test keeps the two equal)."""
-GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"), ("rule",))
+GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"), ("rule",), ("timeout",))
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -71,6 +72,9 @@ def add_options(parser: pytest.Parser) -> None:
         "store",
         "tolerance (default) or reference: pass when |manual-gold| <= 2*|autograd-gold| + floor, "
         "gold = float64 CPU autograd (meaningful in float16/bfloat16)",
+    )
+    _add(
+        parser, group, "timeout", "store", "seconds a hand-written backward may run before it is stopped (an error row)"
     )
     group.addoption(
         "--gradcheck-report",
@@ -113,6 +117,7 @@ def from_case(case: Any) -> Settings:
         "atol": atol,
         "tolerance": preset,
         "rule": rule,
+        "timeout": case.timeout,
     }
     return parse(values, f"register({case.name!r})")
 
@@ -170,7 +175,10 @@ def parse(values: Mapping[str, Any], where: str) -> Settings:
         check=values.get("check"),
         maxdiff=_float(values.get("maxdiff"), "maxdiff", where),
         rule=values.get("rule"),
+        timeout=_float(values.get("timeout"), "timeout", where),
     )
+    if settings.timeout is not None and not settings.timeout > 0:
+        raise pytest.UsageError(f"{where}: gradcheck timeout must be a number of seconds > 0, got {settings.timeout}")
     if settings.rule is not None and settings.rule not in RULES:
         raise pytest.UsageError(f"{where}: gradcheck rule must be one of {', '.join(RULES)}, got {settings.rule!r}")
     if settings.check is not None and settings.check not in CHECKS:

@@ -29,8 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gradcheck(devices, dtypes, rtol, atol, tolerance, check, maxdiff, rule): options of the gradient checks "
-        "of a test or, on a module, of the cases it registers; `-m gradcheck` selects registered cases too",
+        "gradcheck(devices, dtypes, rtol, atol, tolerance, check, maxdiff, rule, timeout): options of the gradient "
+        "checks of a test or, on a module, of the cases it registers; `-m gradcheck` selects registered cases too",
     )
     results = Results(from_command_line(config), from_ini(config), report_paths(config))
     config.stash[RESULTS] = results
@@ -74,7 +74,7 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     Fails the test with the comparison table on a mismatch (``fail=False`` returns the Report
     instead, to assert on it) and returns the Report otherwise. Options (devices, dtypes, rtol,
-    atol, tolerance, check, maxdiff, rule, case, overrides, variables, name_rule) override the
+    atol, tolerance, check, maxdiff, rule, timeout, case, overrides, variables, name_rule) override the
     ``gradcheck`` marker, which overrides the command line, which overrides the ini file.
     """
     from .items import settings_for

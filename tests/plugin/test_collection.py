@@ -243,3 +243,19 @@ def test_pytestmark_of_a_case_file_applies_and_minus_m_selects_cases(project: py
 def test_a_failure_is_reported_at_the_register_line(project: pytest.Pytester) -> None:
     result = project.runpytest("--gradcheck", "--tb=line")
     result.stdout.fnmatch_lines(["*gradcheck_tiny.py:21*"])
+
+
+def test_a_timeout_from_ini_stops_an_endless_backward(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        gradcheck_loop="""
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH
+
+        register("loops", GRAPH, "dh = 2 * h\\nwhile True:\\n    pass\\n")
+        """
+    )
+    project.makeini("[pytest]\ngradcheck_timeout = 0.5\n")
+    result = project.runpytest("--gradcheck", "gradcheck_loop.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*past its timeout and was stopped at line 2*"])
+    assert project.runpytest("--gradcheck", "--gradcheck-timeout", "-1").ret == pytest.ExitCode.USAGE_ERROR
