@@ -4,26 +4,37 @@ Prints submissions per second with zygotes forked before the assignment loads (a
 ``gradcheck-kit grade`` does) and with zygotes spawned (the library API), the command
 timed end to end, the per-submission overhead of isolation over the bare check (the
 same code run and judged in-process, no sandbox), the grader's peak memory after half
-and all of the class (it should stay flat), and a naive baseline that starts a fresh
-``python`` per submission (timed on a few and extrapolated, as it says).
+and all of the class (it should stay flat) and the whole process tree's (grader,
+zygotes, children: proportional set size, so shared pages count once), and a naive
+baseline that starts a fresh ``python`` per submission, ``--jobs`` at a time (timed on
+a few and extrapolated, as it says).
 
-    python benchmarks/bench_grading.py [--count 200] [--jobs 2] [--naive 6]
+``--layers`` instead grades the class with each isolation layer switched off in turn
+(PID/IPC namespaces, Landlock), the configurations interleaved over ``--rounds`` so
+a loaded machine slows them alike, and prints each one's rate against the bare zygote.
+
+    python benchmarks/bench_grading.py [--count 200] [--jobs 2] [--naive 6] [--layers --rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gradcheck_kit.check import evaluate  # noqa: E402
+from gradcheck_kit.grading import landlock, namespaces  # noqa: E402
 from gradcheck_kit.grading.assignment import load_assignment  # noqa: E402
 from gradcheck_kit.grading.batch import grade_all  # noqa: E402
 from gradcheck_kit.grading.grader import Grader  # noqa: E402
@@ -62,6 +73,53 @@ def generate(folder: Path, count: int) -> list[Path]:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class TreeMemory:
+    """Samples the proportional set size of this process and all its descendants every 50 ms; keeps the peak."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_mb = max(self.peak_mb, sum(map(_pss_kb, _tree(os.getpid()))) / 1024)
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0
 
 
 class HalfwayProbe:
@@ -105,13 +163,50 @@ def bare(grader: Grader, paths: list[Path]) -> float:
     return (time.perf_counter() - start) / len(paths)
 
 
-def naive(paths: list[Path]) -> float:
-    """Seconds per submission with a fresh python (import torch, capture, check) per submission."""
+def naive(paths: list[Path], jobs: int) -> float:
+    """Seconds per submission with a fresh python (import torch, capture, check) per submission, ``jobs`` at once."""
     script = NAIVE_SCRIPT.format(root=str(ROOT), assignment=str(ASSIGNMENT))
-    start = time.perf_counter()
-    for path in paths:
+
+    def one(path: Path) -> None:
         subprocess.run([sys.executable, "-c", script, str(path)], check=True, capture_output=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, paths))
     return (time.perf_counter() - start) / len(paths)
+
+
+LAYERS = {
+    "bare zygote (uid 65534 + limits only)": (False, False),
+    "+ PID/IPC namespaces": (True, False),
+    "+ Landlock": (False, True),
+    "all layers (as shipped)": (True, True),
+}
+
+
+def layer_costs(count: int, jobs: int, rounds: int) -> None:
+    """Grade the class under each configuration of :data:`LAYERS`, interleaved, and print rates and ratios."""
+    real_abi, real_available = landlock.abi, namespaces.available
+    rates: dict[str, list[float]] = {name: [] for name in LAYERS}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = generate(Path(folder), count)
+        for round_ in range(rounds):
+            for name, (spaces, lock) in LAYERS.items():
+                namespaces.available = real_available if spaces else lambda: False
+                landlock.abi = real_abi if lock else lambda: 0
+                zygotes = fork_zygotes(jobs)  # the switched-off layer is inherited by the forked zygotes
+                namespaces.available, landlock.abi = real_available, real_abi
+                grader = Grader(load_assignment(ASSIGNMENT))
+                seconds, _ = isolated(
+                    grader, paths, Path(folder) / f"{round_}-{len(rates[name])}-{name[:4]}", jobs, zygotes
+                )
+                rates[name].append(count / seconds)
+    base = statistics.median(rates[next(iter(LAYERS))])
+    print(f"isolation layers, --jobs {jobs}, {count} submissions, median of {rounds} interleaved rounds:")
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        print(f"  {name:40s} {rate:6.1f}/s  ({rate / base:.2f}x the bare zygote; {1000 * jobs / rate:.1f} ms per job)")
+    print(f"  Landlock ABI here: {real_abi()}, namespaces available: {real_available()}")
 
 
 def main() -> None:
@@ -119,17 +214,25 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--naive", type=int, default=6, help="submissions to time the naive baseline on")
+    parser.add_argument("--layers", action="store_true", help="measure the cost of each isolation layer instead")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --layers")
     args = parser.parse_args()
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min average, {os.cpu_count()} CPUs)")
+    if args.layers:
+        layer_costs(args.count, args.jobs, args.rounds)
+        print(f"load after: {os.getloadavg()[0]:.2f}")
+        return
     zygotes = fork_zygotes(args.jobs)  # as the command does: before the assignment and its references exist
     grader = Grader(load_assignment(ASSIGNMENT))
     with tempfile.TemporaryDirectory() as folder:
         paths = generate(Path(folder), args.count)
-        seconds, half_mb = isolated(grader, paths, Path(folder) / "forked", args.jobs, zygotes)
+        with TreeMemory() as tree:
+            seconds, half_mb = isolated(grader, paths, Path(folder) / "forked", args.jobs, zygotes)
         peak = peak_mb()
         spawned, _ = isolated(grader, paths, Path(folder) / "spawned", args.jobs, [])
         end_to_end = command(paths, Path(folder) / "command", args.jobs)
         per_bare = bare(grader, paths[:40])
-        per_naive = naive(paths[: args.naive])
+        per_naive = naive(paths[: args.naive], args.jobs)
     graded = len(paths)
     rate = graded / seconds
     print(f"isolated grading, --jobs {args.jobs}: {graded} submissions in {seconds:.2f} s = {rate:.1f} submissions/s")
@@ -140,12 +243,18 @@ def main() -> None:
     overhead = args.jobs * seconds / graded - per_bare
     print(f"  isolation overhead per submission (per job): {1000 * overhead:.1f} ms")
     print(f"grader peak memory: {half_mb:.0f} MB after half the class, {peak:.0f} MB after all of it")
+    print(f"whole process tree (grader, zygotes, children), peak proportional set size: {tree.peak_mb:.0f} MB")
     print(
-        f"naive baseline (fresh python per submission): {per_naive:.2f} s each, timed on {args.naive} "
+        f"naive baseline (fresh python per submission, {args.jobs} at a time): {per_naive:.2f} s each, "
+        f"timed on {args.naive} "
         f"and extrapolated: {args.count} would take {per_naive * args.count:.0f} s ({1 / per_naive:.2f}/s), "
         f"{per_naive * rate:.0f}x slower"
     )
-    print(f"goal >= 25 submissions/s (200 in under 8 s): {'met' if rate >= 25 else 'NOT met'}")
+    print(
+        f"goal >= 25 submissions/s (200 in under 8 s): {'met' if rate >= 25 else 'NOT met'}; issue 14's >= 50/s: "
+        f"{'met' if rate >= 50 else 'NOT met'}"
+    )
+    print(f"load after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
