@@ -165,6 +165,8 @@ def test_a_planted_mistake_shows_its_root_cause_and_hint(kernel):
     assert "cmp [cpu-float32]: 1/26 ok, root cause: logprobs\n" in output
     assert re.search(r"^logprobs .*\| hint: sign flipped: manual ≈ -autograd$", output, re.M)
     assert re.search(r"^probs .*\| follows from logprobs$", output, re.M)
+    # C is a parameter: %%forward ran on a copy of it, which cmp must see in the graph to link it to logprobs
+    assert re.search(r"^C .*\| follows from logprobs$", output, re.M)
     assert "heatmaps of logprobs" in html(exercise1)
 
 
