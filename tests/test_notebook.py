@@ -94,6 +94,19 @@ def test_deferred_lines_come_from_one_evaluation_at_the_end_of_the_cell(lecture,
     assert checked.end_of_cell() is None  # the cell's pairs are forgotten
 
 
+def test_two_tensors_under_one_label_are_both_checked(lecture, capsys):
+    _, namespace = lecture
+    checked = Cmp(defer=True)
+    for name in ("bngain", "bnbias"):  # the lecture's Exercise 4 check labels both "(1, 64)"
+        tensor = namespace[name]
+        checked(str(tuple(tensor.shape)), namespace[f"d{name}"] if name == "bngain" else -tensor.grad, tensor)
+    report = checked.end_of_cell()
+    lines = capsys.readouterr().out.splitlines()
+    assert [row.variable for row in report.rows] == ["(1, 64)", "(1, 64) #2"]
+    assert [row.status for row in report.rows] == ["ok", "mismatch"]
+    assert lines[0].startswith("(1, 64)         | exact: ") and "sign flipped" in lines[1]
+
+
 def test_a_tensor_without_grad_is_not_checked_and_says_why(capsys):
     checked = Cmp(defer=False)
     x = torch.randn(3, requires_grad=True)

@@ -36,22 +36,24 @@ class Cmp:
     def __init__(self, defer: bool | None = None) -> None:
         self.defer = defer
         self._pairs: dict[str, tuple[Any, torch.Tensor]] = {}
-        self._lines: dict[str, str] = {}
+        self._calls: dict[str, tuple[str, Any, str]] = {}
         self._statuses: dict[str, str] = {}
         self._hooked: Any = None
 
     def __call__(self, name: str, manual: Any, tensor: Any) -> None:
         """Check ``manual`` against ``tensor.grad`` and print one line (at the end of the cell in IPython)."""
         deferred = self._hook() if self.defer is None else self.defer
-        self._lines.pop(name, None)
-        self._pairs.pop(name, None)
+        label = str(name)
+        key = self._key(label, tensor)
+        self._calls.pop(key, None)
+        self._pairs.pop(key, None)
         if _grad(tensor) is None:
-            self._lines[name] = unchecked(name, tensor)
+            self._calls[key] = (label, tensor, unchecked(label, tensor))
         else:
-            self._pairs[name] = (manual, tensor)
-            self._lines[name] = ""
+            self._pairs[key] = (manual, tensor)
+            self._calls[key] = (label, tensor, "")
         if not deferred:
-            print(self._lines[name] or self._line_now(name))
+            print(self._calls[key][2] or self._line_now(key, label))
 
     def report(self) -> Report:
         """Every pair checked since the cell began (or since :meth:`reset`), in backprop order;
@@ -63,29 +65,38 @@ class Cmp:
 
     def end_of_cell(self) -> Report | None:
         """Print the held-back lines from one evaluation of the cell's pairs, forget them, return the report."""
-        if not self._lines:
+        if not self._calls:
             return None
         report = self.report()
         rows = {row.variable: row for row in report.rows if row.variable}
-        for name, text in self._lines.items():
-            print(text or line(name, rows[name], rows[name].caused_by))
+        for key, (label, _, text) in self._calls.items():
+            print(text or line(label, rows[key], rows[key].caused_by))
         self.reset()
         return report
 
     def reset(self) -> None:
         """Forget the pairs: the next ``cmp`` starts a new report."""
         self._pairs.clear()
-        self._lines.clear()
+        self._calls.clear()
         self._statuses.clear()
 
-    def _line_now(self, name: str) -> str:
+    def _key(self, label: str, tensor: Any) -> str:
+        """``label``, or ``label #2``... when the cell already compared another tensor under it (the
+        lecture's ``cmp(str(tuple(p.shape)), g, p)`` labels bngain and bnbias alike); a same tensor replaces."""
+        key, count = label, 1
+        while key in self._calls and self._calls[key][1] is not tensor:
+            count += 1
+            key = f"{label} #{count}"
+        return key
+
+    def _line_now(self, key: str, label: str) -> str:
         """The line of one call checked on its own, with the cause among the pairs so far."""
         captured = self._capture()
-        row = self._evaluate(captured, [name])[name]
-        self._statuses[name] = row.status
+        row = self._evaluate(captured, [key])[key]
+        self._statuses[key] = row.status
         wrong = {n for n, status in self._statuses.items() if status in WRONG_VALUE}
-        cause = root_causes(wrong, captured.variables).get(name, "") if name in wrong else ""
-        return line(name, row, cause)
+        cause = root_causes(wrong, captured.variables).get(key, "") if key in wrong else ""
+        return line(label, row, cause)
 
     def _evaluate(self, captured: Capture, names: list[str]) -> Report:
         values = {f"d{name}": manual for name, (manual, _) in self._pairs.items()}
