@@ -161,8 +161,8 @@ def test_a_planted_mistake_shows_its_root_cause_and_hint(kernel):
     notebook = with_exercise1("dlogprobs[range(n), Yb] = -1.0 / n", "dlogprobs[range(n), Yb] = 1.0 / n")
     exercise1 = cell(execute(notebook, kernel), "exercise1")
     output = text(exercise1)
-    # b1's gradient is ~0 through batchnorm, so its sign flip still passes: 1/26 ok
-    assert "cmp [cpu-float32]: 1/26 ok, root cause: logprobs\n" in output
+    # b1's true gradient is 0 (batchnorm removes the mean): its flipped round-off may still pass
+    assert re.search(r"^cmp \[cpu-float32\]: [01]/26 ok, root cause: logprobs$", output, re.M)
     assert re.search(r"^logprobs .*\| hint: sign flipped: manual ≈ -autograd$", output, re.M)
     assert re.search(r"^probs .*\| follows from logprobs$", output, re.M)
     # C is a parameter: %%forward ran on a copy of it, which cmp must see in the graph to link it to logprobs
