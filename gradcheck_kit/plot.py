@@ -13,6 +13,8 @@ from typing import Any
 import torch
 
 MISSING_MATPLOTLIB = "heatmaps need matplotlib: pip install 'gradcheck-kit[plot]'"
+MAX_SQUARE_RATIO = 12
+"""Up to this ratio of rows to columns (or back) cells are drawn square; longer tensors fill the panel."""
 
 
 def available() -> bool:
@@ -49,9 +51,7 @@ def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> 
     panels = [(m, f"manual {_shape(manual)}{viewed}", "signed"), (r, f"autograd {_shape(reference)}", "signed")]
     if same:
         panels.append(((m - r).abs(), "|manual - autograd|", "abs"))
-    height = min(max(3.4 * max(m.shape[0] / m.shape[1], r.shape[0] / r.shape[1]), 1.3), 4.2) + 0.9
-    figure = Figure(figsize=(4.2 * len(panels), height))
-    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.45 / height, top=1 - 0.75 / height, wspace=0.3)
+    figure = Figure(figsize=(4.6 * len(panels), _height(m, r)), layout="constrained")
     limit = max(_finite_max(m), _finite_max(r)) or 1.0
     for axes, (values, label, kind) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         _panel(figure, axes, values, label, kind, limit)
@@ -63,22 +63,33 @@ def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> 
 def png(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> bytes:
     """:func:`heatmaps` as PNG bytes; the same tensors always give the same bytes."""
     buffer = io.BytesIO()
-    heatmaps(manual, reference, title).savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    heatmaps(manual, reference, title).savefig(buffer, format="png", dpi=90, metadata={"Software": None})
     return buffer.getvalue()
 
 
 def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float) -> None:
-    from matplotlib.ticker import MaxNLocator
+    """One heatmap with square cells (a (1, 12) bias is a strip, not twelve tall bars) and a colour bar
+    whose labels carry their own exponent (no offset text to collide with the title)."""
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     scale = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if kind == "signed" else {"cmap": "magma", "vmin": 0.0}
-    image = axes.imshow(values.numpy(), aspect="auto", interpolation="nearest", **scale)
+    rows, columns = values.shape
+    aspect = "equal" if max(rows / columns, columns / rows) <= MAX_SQUARE_RATIO else "auto"
+    image = axes.imshow(values.numpy(), aspect=aspect, interpolation="nearest", **scale)
     axes.set_title(label, fontsize=9)
     axes.tick_params(labelsize=7)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if values.shape[0] == 1:
+    if rows == 1:
         axes.set_yticks([])
-    figure.colorbar(image, ax=axes, shrink=0.9)
+    bar = figure.colorbar(image, ax=axes, shrink=0.9, format=FormatStrFormatter("%.2g"))
+    bar.ax.tick_params(labelsize=7)
+
+
+def _height(*matrices: torch.Tensor) -> float:
+    """Figure height in inches: the tallest panel's image at about 3.3 inches wide, plus the titles."""
+    ratio = max(m.shape[0] / m.shape[1] for m in matrices)
+    return min(max(3.3 * ratio, 0.6), 4.2) + 1.1
 
 
 def _matrix(tensor: torch.Tensor) -> torch.Tensor:

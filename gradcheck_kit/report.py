@@ -226,7 +226,7 @@ class Report:
         """A self-contained HTML page: one table per cell, failing rows coloured, and under each
         table the heatmaps of its failing variables as embedded PNGs (root causes unfolded)."""
         page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gradcheck-kit report</title>{_STYLE}</head>"
-        page += f"<body>{self._html(roots_only=False)}</body></html>\n"
+        page += f"<body>{_html_summary(self)}{self._html(roots_only=False)}</body></html>\n"
         return _write(path, page)
 
     def _repr_html_(self) -> str:
@@ -335,7 +335,29 @@ _STYLE = """<style>
 .gck-plot summary{cursor:pointer;padding:2px 0}
 .gck-plot summary b{color:#a01010}
 .gck-plot img{display:block;max-width:100%;border:1px solid #ddd;margin:4px 0}
+.gck-summary{font:14px/1.5 system-ui,sans-serif;margin:0 0 1.5em}
+.gck-summary h1{font-size:18px;margin:0 0 4px}
+.gck-summary ul{margin:0;padding-left:1.5em}
 </style>"""
+
+
+def _html_summary(report: Report) -> str:
+    """The page's first lines: how many cases and cells, by outcome, and each root cause with its hint."""
+    counts = report.counts()
+    cases = len({row.case for row in report.rows})
+    line = f"{cases} case{'s' * (cases != 1)}; cells: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    roots = [
+        f"<li><b>{html.escape(row.variable)}</b> in {html.escape(_cell_name(row))}: "
+        f"{html.escape(row.hint or row.message)}</li>"
+        for row in report.rows
+        if row.root_cause
+    ]
+    causes = f"<p>Root causes:</p><ul>{''.join(roots)}</ul>" if roots else ""
+    return f"<div class='gck-summary'><h1>gradcheck-kit report</h1><p>{html.escape(line)}</p>{causes}</div>"
+
+
+def _cell_name(row: Row) -> str:
+    return (f"{row.test_id}: " if row.test_id else "") + f"{row.case} [{row.device}-{row.dtype}]"
 
 
 def _html_cell(cell: tuple[str, str, str], rows: list[Row]) -> str:

@@ -1,6 +1,7 @@
 """The HTML report and Report.plot: heatmaps of failing variables, embedded, foldable, deterministic."""
 
 import base64
+import io
 import re
 
 import pytest
@@ -115,3 +116,25 @@ def test_cli_html_report_has_the_table_and_heatmaps(tmp_path):
     assert "<table class='gck'>" in page and "small-wrong [cpu-float32]" in page
     assert len(IMAGE.findall(page)) == 1
     assert "<b>W</b> mismatch: sign flipped" in page
+
+
+def test_the_page_starts_with_counts_and_root_causes_with_hints():
+    report = Report.merge([check(GRAPH, WRONG), check(GRAPH, RIGHT, case="right")])
+    page = report.to_html()
+    summary = page[page.index("<body>") : page.index("<table")]
+    assert "2 cases; cells: 1 passed, 1 failed, 0 skipped" in summary
+    assert "<li><b>W</b> in small [cpu-float32]: sign flipped" in summary
+
+
+def test_heatmaps_keep_cells_square_and_colour_bars_carry_their_own_exponent():
+    pytest.importorskip("matplotlib")
+    bias = torch.arange(12.0).reshape(1, 12) * 1e-7
+    figure = plot_module.heatmaps(-bias, bias)
+    figure.savefig(io.BytesIO(), format="png")  # lay out and label, as the HTML report does
+    images = [axes for axes in figure.axes if axes.images]
+    assert [axes.get_aspect() for axes in images] == [1.0, 1.0, 1.0], "a (1, 12) bias is a strip of square cells"
+    assert figure.get_figheight() < 2, "and the figure is not stretched to a square"
+    bars = [axes for axes in figure.axes if not axes.images]
+    assert len(bars) == 3 and all(bar.yaxis.get_offset_text().get_text() == "" for bar in bars)
+    labels = [label.get_text() for label in bars[0].get_yticklabels()]
+    assert any("e-07" in label for label in labels), labels
