@@ -69,9 +69,19 @@ def _against_finite_differences(
         grad = numerical_gradient(draw, n, tuple(variable.value.shape))
         captured.variables[n] = replace(variable, grad=grad)
     result = run_manual(manual, captured.namespace)
-    return evaluate(
+    report = evaluate(
         captured, result.values, case=name, tolerance=tolerance or TOLERANCE, variables=wanted, error=result.error
     )
+    return _labelled(report, "finite differences")
+
+
+def _labelled(report: Report, reference: str) -> Report:
+    """The report with its messages and hints naming the reference it was judged against, not "autograd"."""
+    rows = [
+        replace(row, message=row.message.replace("autograd", reference), hint=row.hint.replace("autograd", reference))
+        for row in report.rows
+    ]
+    return Report(rows, report.tensors)
 
 
 def _graph(name: str, forward: Callable[..., Any], inputs: Mapping[str, Any], upstream: torch.Tensor) -> Graph:

@@ -65,6 +65,12 @@ def test_finite_differences_stand_in_for_a_missing_reference():
     assert check_function(BuggyTanhLinear, inputs())["w"].status == "mismatch"
 
 
+def test_a_finite_difference_reference_is_named_as_such():
+    row = check_function(BuggyTanhLinear, inputs())["w"]
+    assert "vs finite differences" in row.message and "autograd" not in row.message + row.hint
+    assert "vs autograd" in check_function(BuggyTanhLinear, inputs(), tanh_linear)["w"].message
+
+
 def test_finite_differences_only_in_float64_on_cpu():
     with pytest.raises(ValueError, match="float64"):
         check_function(TanhLinear, inputs(), dtype="float32")
