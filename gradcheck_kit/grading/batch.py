@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .collect import Submission
 from .grader import GRADER_ERROR, Graded, Grader
 from .launch import Zygote
 from .outputs import Outputs, folder_name, safe_text
@@ -20,22 +21,22 @@ _SWITCH_INTERVAL = 0.0005
 waiting for the answer to a commit should not wait for another submission's judging."""
 
 
-def shard(paths: Sequence[Path], index: int, count: int) -> list[Path]:
-    """The ``index``-th (1-based) of ``count`` deterministic slices: every count-th file in name order."""
+def shard(submissions: Sequence[Submission], index: int, count: int) -> list[Submission]:
+    """The ``index``-th (1-based) of ``count`` deterministic slices: every count-th submission in name order."""
     if not 1 <= index <= count:
         raise ValueError(f"--shard {index}/{count}: expected 1 <= I <= N")
-    ordered = sorted(paths, key=lambda path: (path.name, str(path)))
+    ordered = sorted(submissions, key=lambda submission: (submission.name, str(submission.path)))
     return ordered[index - 1 :: count]
 
 
-def check_names(paths: Sequence[Path]) -> None:
-    """Submissions are keyed by file name and get a folder by stem: both must be unique."""
+def check_names(submissions: Sequence[Submission]) -> None:
+    """Submissions are keyed by name and get a folder by it: both must be unique."""
     seen: dict[str, Path] = {}
-    for path in paths:
-        key = folder_name(path.name)
+    for submission in submissions:
+        key = folder_name(submission.name)
         if key in seen:
-            raise ValueError(f"{seen[key]} and {path} would share the output folder {key!r}; rename one")
-        seen[key] = path
+            raise ValueError(f"{seen[key]} and {submission.path} would share the output folder {key!r}; rename one")
+        seen[key] = submission.path
 
 
 def grader_error(grader: Grader, name: str, error: BaseException) -> Graded:
@@ -54,15 +55,16 @@ def _write(outputs: Outputs, graded: Graded, grader: Grader) -> None:
 
 def grade_all(
     grader: Grader,
-    paths: Sequence[Path],
+    paths: Sequence[Path | Submission],
     outputs: Outputs,
     jobs: int,
     progress: Progress | None,
     zygotes: Sequence[Zygote] = (),
 ) -> int:
-    """Grade every path not already done, ``jobs`` at a time, in ``zygotes`` started in advance if given
-    (the rest are spawned); returns how many were graded now."""
-    todo = [path for path in paths if safe_text(path.name) not in outputs.done]
+    """Grade every submission (a file, or a named :class:`.collect.Submission`) not already done, ``jobs`` at a
+    time, in ``zygotes`` started in advance if given (the rest are spawned); returns how many were graded now."""
+    named = [path if isinstance(path, Submission) else Submission.of(path) for path in paths]
+    todo = [submission for submission in named if safe_text(submission.name) not in outputs.done]
     count = max(1, min(jobs, len(todo)))
     for unused in zygotes[count:]:
         unused.stop(0)
@@ -72,12 +74,12 @@ def grade_all(
     for sandbox in sandboxes:
         free.put(sandbox)
 
-    def grade(path: Path) -> Graded:
+    def grade(submission: Submission) -> Graded:
         sandbox = free.get()
         try:
-            return grader.grade(path, sandbox)
+            return grader.grade(submission, sandbox)
         except Exception as error:  # noqa: BLE001 - the grader's own failure is this submission's row, not an abort
-            return grader_error(grader, path.name, error)
+            return grader_error(grader, submission.name, error)
         finally:
             free.put(sandbox)
 
@@ -87,7 +89,7 @@ def grade_all(
     try:
         with ThreadPoolExecutor(len(sandboxes)) as pool:
             list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
-            for future in as_completed([pool.submit(grade, path) for path in todo]):
+            for future in as_completed([pool.submit(grade, submission) for submission in todo]):
                 _write(outputs, future.result(), grader)
                 if progress is not None:
                     progress.advance()

@@ -10,8 +10,10 @@ import os
 import sys
 from pathlib import Path
 
+from . import shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
+from .collect import Submission, collect
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, gradebook_rows, merge
@@ -22,7 +24,14 @@ from .sandbox import Limits, SandboxError
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``grade`` and ``merge``."""
     grade = subparsers.add_parser("grade", help="grade student submissions in isolated processes")
-    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="a .py file or .ipynb notebook")
+    grade.add_argument(
+        "submissions",
+        nargs="+",
+        type=Path,
+        metavar="SUBMISSION",
+        help="a .py file or .ipynb notebook; a folder holding one (per student), or a folder of such folders "
+        "(a class export, Gradescope's with submission_metadata.yml)",
+    )
     grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
     grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")
     grade.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wall-clock limit per submission")
@@ -30,7 +39,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
     grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
     grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
-    grade.add_argument("--shard", type=_shard, metavar="I/N", help="grade only slice I (1-based) of N")
+    grade.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="grade only slice I (1-based) of N; "
+        "default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (with GRADECHECK_SHARD_COUNT) when set",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(run=_run_grade)
     join = subparsers.add_parser("merge", help="join the outputs of `grade --shard` runs")
@@ -49,7 +64,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _run_grade(args: argparse.Namespace) -> int:
     try:
-        paths = shard(args.submissions, *args.shard) if args.shard else list(args.submissions)
+        args.shard = args.shard or _shard_from_environment()
+        _check_out(args)
+        submissions = collect(args.submissions)
+        paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
@@ -62,7 +80,23 @@ def _run_grade(args: argparse.Namespace) -> int:
             zygote.stop(0)
 
 
-def _grade(args: argparse.Namespace, paths: list[Path], zygotes: list[Zygote]) -> int:
+def _shard_from_environment() -> tuple[int, int] | None:
+    """``--shard`` from a Slurm array or a Kubernetes indexed Job, said on stderr when taken."""
+    found = shards.from_environment(os.environ)
+    if found is None:
+        return None
+    index, count, variable = found
+    print(f"gradcheck-kit grade: shard {index}/{count} (from {variable})", file=sys.stderr)
+    return index, count
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """A --out that holds a gradebook is only continued with --resume: nothing stale is mixed into it."""
+    if (args.out / GRADEBOOK).exists() and not args.resume:
+        raise ValueError(f"{args.out} already holds a gradebook: pass --resume to continue it, or choose another --out")
+
+
+def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygote]) -> int:
     try:
         assignment = load_assignment(args.assignment)
         limits = Limits(timeout=args.timeout, memory_mb=args.memory)
@@ -71,7 +105,9 @@ def _grade(args: argparse.Namespace, paths: list[Path], zygotes: list[Zygote]) -
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
     outputs = Outputs(args.out, resume=args.resume)
-    todo = sum(path.name not in outputs.done for path in paths)
+    if args.shard:
+        shards.record(args.out, *args.shard)
+    todo = sum(submission.name not in outputs.done for submission in paths)
     progress = None if args.quiet else Progress(todo)
     try:
         grade_all(grader, paths, outputs, args.jobs, progress, zygotes)

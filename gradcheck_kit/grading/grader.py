@@ -20,6 +20,7 @@ from ..check import evaluate
 from ..compare import MISSING, OK, SHAPE
 from ..report import Report, Row
 from .assignment import Assignment
+from .collect import Submission, choose
 from .launch import Zygote
 from .runtime import UNCLAIMED
 from .sandbox import LOST, Limits, RunResult, Sandbox, Settings, payload_cap
@@ -70,6 +71,9 @@ class Graded:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     """What the feedback should say besides the verdicts: graded cells, ignored errors of looking statements."""
+    students: str = ""
+    emails: str = ""
+    """Who handed it in, when the export says (Gradescope's submission_metadata.yml)."""
 
 
 class Grader:
@@ -101,12 +105,20 @@ class Grader:
         }
         return Sandbox(values, self.settings, zygote)
 
-    def grade(self, path: Path, sandbox: Sandbox) -> Graded:
-        """Grade the submission at ``path``; never raises for anything the submission is or does."""
+    def grade(self, target: Path | Submission, sandbox: Sandbox) -> Graded:
+        """Grade a submission (a file, or a :class:`.collect.Submission`: a named file or folder, with who
+        handed it in); never raises for anything the submission is or does."""
+        submission = target if isinstance(target, Submission) else Submission.of(target)
+        graded = self._grade(submission, sandbox)
+        return replace(graded, students=submission.students, emails=submission.emails)
+
+    def _grade(self, submission: Submission, sandbox: Sandbox) -> Graded:
+        name = submission.name
         try:
+            path = choose(submission.path, self.assignment.gradient_names())
             source = read_source(path, self.assignment, {**self.assignment.names, **self.captured.namespace})
         except SubmissionError as error:
-            return self._score(path.name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
+            return self._score(name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
         for _ in range(2):  # a run the sandbox lost (its zygote died, or a SIGKILL from outside) is re-run once
             handed_in: dict[str, Any] = {}
             unclaimed: list[str] = []
@@ -114,9 +126,9 @@ class Grader:
             if not _lost(run):
                 break
         if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
-            return self._score(path.name, INVALID, run.error["message"], {}, run, source)
+            return self._score(name, INVALID, run.error["message"], {}, run, source)
         status, message = _status(run)
-        return self._score(path.name, status, source.locate(message), handed_in, run, source, unclaimed)
+        return self._score(name, status, source.locate(message), handed_in, run, source, unclaimed)
 
     def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str]) -> Any:
         references = self._references

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .grader import Graded, VariableResult
+from .shards import check as check_shards
 
 GRADEBOOK = "gradebook.csv"
 VARIABLES = "variables.csv"
 RESULTS = "results.json"
-GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message")
+GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message", "students", "emails")
 VARIABLE_COLUMNS = (
     "submission",
     "variable",
@@ -93,6 +94,7 @@ class Outputs:
         self._variables.flush()
         score, max_score = _num(graded.score), _num(graded.max_score)
         row = [cell(graded.submission), score, max_score, cell(graded.status), cell(_message(graded))]
+        row += [cell(graded.students), cell(graded.emails)]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
         self.done.add(safe_text(graded.submission))
@@ -198,7 +200,10 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def merge(out: Path, shards: Iterable[Path]) -> int:
-    """Join the outputs of shard runs into ``out``; returns the number of submissions. Duplicates are an error."""
+    """Join the outputs of shard runs into ``out``; returns the number of submissions. A shard missing or given
+    twice, or a submission in two shards, is an error."""
+    shards = list(shards)
+    check_shards(shards)
     out.mkdir(parents=True, exist_ok=True)
     gradebook: list[dict[str, str]] = []
     variables: list[dict[str, str]] = []

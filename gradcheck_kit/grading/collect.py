@@ -1,0 +1,170 @@
+"""What ``grade`` was given, as submissions: files, per-student folders, or a Gradescope export.
+
+Each submission gets a stable name: its file (or folder) name, or as much of its path as
+tells it apart (``alice/hw.py`` and ``bob/hw.py``), so same-named files stay apart. A
+folder is one submission: its notebook, or its one ``.py``, or the one ``.py`` that
+assigns gradients. A folder of such folders, or a Gradescope "Export Submissions" folder
+(with ``submission_metadata.yml``, whose students' names and emails reach the
+gradebook), is a submission per subfolder.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cells import assigned
+from .submission import SubmissionError, read_regular
+
+METADATA = "submission_metadata.yml"
+GRADABLE = (".py", ".ipynb")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One thing to grade: the file, its stable name, who handed it in, and why it cannot be graded if so."""
+
+    path: Path
+    """A file, or a folder whose work :func:`choose` finds when the assignment is known."""
+    name: str
+    students: str = ""
+    emails: str = ""
+
+    @classmethod
+    def of(cls, path: Path) -> Submission:
+        """A file given alone: named by its file name."""
+        return cls(path, path.name)
+
+
+def collect(arguments: Sequence[Path]) -> list[Submission]:
+    """The submissions in ``arguments`` (files or folders), named relative to their common folder."""
+    found: list[tuple[Path, dict[str, str]]] = []
+    for argument in arguments:
+        if argument.is_dir() and (argument / METADATA).is_file():
+            people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
+            found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument)]
+        elif argument.is_dir() and not _gradable(argument) and _subfolders(argument):
+            found += [(folder, {}) for folder in _subfolders(argument)]
+        else:
+            found.append((argument, {}))
+    names = _names([path for path, _ in found])
+    return [
+        Submission(path, name, people.get("students", ""), people.get("emails", ""))
+        for (path, people), name in zip(found, names, strict=True)
+    ]
+
+
+def read_metadata(text: str) -> dict[str, dict[str, str]]:
+    """Submission folder -> ``{"students": ..., "emails": ...}`` from Gradescope's ``submission_metadata.yml``
+    (PyYAML when installed, else a reader for that file's shape: a key per submission, a ``:submitters:``
+    list of ``:name:`` / ``:email:`` entries)."""
+    try:
+        import yaml
+    except ImportError:
+        return _people(_read_shape(text))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    submitters = {
+        str(key): [{str(k).lstrip(":"): str(v) for k, v in person.items()} for person in value.get(":submitters") or []]
+        for key, value in (data or {}).items()
+        if isinstance(value, dict)
+    }
+    return _people(submitters)
+
+
+def _read_shape(text: str) -> dict[str, list[dict[str, str]]]:
+    """Gradescope's metadata without a YAML library: a top-level key per submission, and the ``:field: value``
+    lines of each ``- `` item of its ``:submitters:`` list."""
+    submitters: dict[str, list[dict[str, str]]] = {}
+    people: list[dict[str, str]] | None = None
+    list_indent = -1
+    for line in text.splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if not stripped or stripped.startswith(("#", "---")):
+            continue
+        if indent == 0:
+            people = submitters.setdefault(stripped.rstrip(":").strip("'\""), [])
+            list_indent = -1
+        elif stripped == ":submitters:":
+            list_indent = indent
+        elif list_indent >= 0 and people is not None:
+            if stripped.startswith("- "):
+                people.append({})
+                stripped = stripped[2:]
+            elif indent <= list_indent:
+                list_indent = -1
+                continue
+            field, _, value = stripped.partition(": ")
+            if people and value:
+                people[-1][field.lstrip(":")] = value.strip().strip("'\"")
+    return submitters
+
+
+def _people(submitters: dict[str, list[dict[str, str]]]) -> dict[str, dict[str, str]]:
+    return {
+        key: {
+            "students": "; ".join(person.get("name", "") for person in people),
+            "emails": "; ".join(person.get("email", "") for person in people),
+        }
+        for key, people in submitters.items()
+    }
+
+
+def choose(path: Path, gradients: Collection[str]) -> Path:
+    """The file to grade: ``path`` itself, or in a folder the notebook when there is one, else the one .py,
+    else the one .py that assigns gradients; a SubmissionError says why none can be chosen."""
+    if not path.is_dir():
+        return path
+    folder = path
+    files = sorted(path for path in folder.rglob("*") if path.suffix in GRADABLE and path.is_file())
+    notebooks = [path for path in files if path.suffix == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
+    if len(notebooks) == 1:
+        return notebooks[0]
+    candidates = notebooks or files
+    if len(candidates) == 1:
+        return candidates[0]
+    working = [path for path in candidates if _assigns(path, gradients)]
+    if len(working) == 1:
+        return working[0]
+    if not candidates:
+        raise SubmissionError(f"{folder.name} holds no .py file or notebook")
+    listed = ", ".join(str(path.relative_to(folder)) for path in candidates[:10])
+    reason = "several of them assign" if working else "none of them assigns"
+    raise SubmissionError(f"{folder.name} holds several files ({listed}) and {reason} the gradients: hand in one")
+
+
+def _assigns(path: Path, gradients: Collection[str]) -> bool:
+    if path.suffix != ".py":
+        return True
+    try:
+        return bool(assigned(read_regular(path).decode("utf-8-sig", "replace"), gradients))
+    except SubmissionError:
+        return False
+
+
+def _gradable(folder: Path) -> bool:
+    return any(path.suffix in GRADABLE for path in folder.iterdir() if path.is_file())
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+def _names(paths: list[Path]) -> list[str]:
+    """Each path's shortest trailing part that no other path shares: the file or folder name, or
+    ``alice/hw.py`` when several students hand in ``hw.py``."""
+    parts = [path.resolve().parts for path in paths]
+    depth = [1] * len(paths)
+    while True:
+        labels = ["/".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+        counts = Counter(labels)
+        clashing = [i for i, label in enumerate(labels) if counts[label] > 1 and depth[i] < len(parts[i])]
+        if not clashing:
+            return labels
+        for i in clashing:
+            depth[i] += 1
