@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from grading_support import SAMPLES, Run, grade, read_csv
+from grading_support import ROOT, SAMPLES, Run, grade, read_csv
 
 from gradcheck_kit.grading.collect import read_metadata
 from gradcheck_kit.grading.outputs import merge
@@ -154,3 +154,14 @@ def test_grade_prints_a_summary_with_the_gradebook_path(tmp_path: Path, capsys) 
     assert printed[0] == "2 submissions: 2 graded"
     assert printed[1].split()[:2] == ["100%", "1"] and printed[2].split()[:2] == ["75-99%", "1"]
     assert printed[-1] == f"gradebook: {tmp_path / 'gradebook.csv'}"
+
+
+def test_run_autograders_command_grades_a_submission_of_several_files(tmp_path: Path) -> None:
+    submission = tmp_path / "submission"  # what Gradescope unpacks: the notebook, a helper, a stray copy
+    _copy(NOTEBOOK, submission / "makemore.ipynb")
+    (submission / "helpers.py").write_text("def show(x):\n    print(x)\n")
+    command = (ROOT / "docs" / "gradescope" / "run_autograder").read_text()
+    assert '--out "$OUT" /autograder/submission' in command and 'cp "$OUT/submission/results.json"' in command
+    assert grade(tmp_path / "out", [submission]) == 0
+    results = json.loads((tmp_path / "out" / "submission" / "results.json").read_text())
+    assert results["score"] == 26 and "graded cells: " in results["output"]
