@@ -58,6 +58,12 @@ NOTEBOOKS = {
     ),
     # nothing assigns a gradient: the untouched template only
     "untouched_template": _notebook(DATA, FORWARD, TEMPLATE),
+    # the untouched template, then a later part and an unmarked cell after it that assigns gradients to check it
+    "template_then_later_part": _notebook(
+        (TEMPLATE.replace("# cmp('C', dC, C)", "dC = None  # TODO"), ["exercise1"]),
+        ("# Exercise 4: train with your own backward\ngrads = None", ["exercise4"]),
+        "dC, dW1 = grads",
+    ),
     # stops part-way with an AttributeError in the third graded cell
     "stops_part_way": _notebook("# Exercise 1", STATEMENTS[0], STATEMENTS[1], "dprobs = probs.inverse_of() * 1"),
 }
@@ -101,6 +107,22 @@ def test_a_notebook_that_assigns_no_gradient_says_so(handed_in: Run) -> None:
     row = _row(handed_in, "untouched_template.ipynb")
     assert (row["status"], float(row["score"])) == ("invalid", 0)
     assert row["message"].startswith("no cell assigns ") and row["message"].endswith("graded cells: none")
+
+
+def test_cells_after_the_next_parts_marked_cell_are_not_this_parts_work(handed_in: Run) -> None:
+    row = _row(handed_in, "template_then_later_part.ipynb")
+    assert row["status"] == "invalid" and row["message"].endswith("; graded cells: none")
+
+
+@pytest.mark.parametrize(("notebook", "score"), [("backprop_ninja_solution.ipynb", 26), ("backprop_ninja.ipynb", 0)])
+def test_the_shipped_exercise_notebooks_tagged_per_exercise(tmp_path: Path, notebook: str, score: int) -> None:
+    path = SAMPLES.parent / notebook
+    if not path.exists():
+        pytest.skip(f"{notebook} is not in this checkout")
+    assert grade(tmp_path, [path]) == 0
+    (row,) = Run(tmp_path, 0).gradebook.values()
+    assert float(row["score"]) == score
+    assert "graded cells: " in row["message"]
 
 
 def test_a_name_the_exercise_may_not_rely_on_is_named(handed_in: Run) -> None:
