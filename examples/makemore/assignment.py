@@ -61,4 +61,5 @@ ASSIGNMENT = Assignment(
     marker="# Exercise 1",
     allow_autograd=False,
     names=NOTEBOOK_NAMES,
+    seeded_inputs=lambda seed: make_inputs(seed=seed),
 )

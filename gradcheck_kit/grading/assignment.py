@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +39,24 @@ class Assignment:
     """Names the course's notebook defines that an exercise cell may use besides the forward's values:
     numbers, strings, tensors, or :data:`gradcheck_kit.grading.names.NOOP` (``{"plt": NOOP}``)."""
 
+    seeded_inputs: Callable[[int], Mapping[str, Any]] | None = None
+    """The forward's inputs as a function of a seed. Given, each grading run draws a fresh secret seed (or takes
+    ``--seed``), so no reference is a constant a student could compute at home; ``graph.inputs`` stays the
+    notebook's fixed draw for checking outside the grader."""
+
     @property
     def max_score(self) -> float:
         return float(sum(self.points.values()))
+
+    def draw_seed(self) -> int | None:
+        """A fresh secret seed when the inputs are seeded, else None."""
+        return secrets.randbits(62) if self.seeded_inputs is not None else None
+
+    def graph_for(self, seed: int | None) -> Graph:
+        """The graph with its inputs drawn from ``seed`` (the fixed ``graph`` when unseeded or ``seed`` is None)."""
+        if self.seeded_inputs is None or seed is None:
+            return self.graph
+        return replace(self.graph, inputs=partial(self.seeded_inputs, seed))
 
     def gradient_names(self) -> dict[str, str]:
         """``d<name>`` as the submission writes it -> graded variable name."""

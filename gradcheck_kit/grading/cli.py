@@ -16,7 +16,7 @@ from .batch import check_names, grade_all, shard
 from .collect import Submission, collect
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
-from .outputs import GRADEBOOK, Outputs, gradebook_rows, merge
+from .outputs import GRADEBOOK, Outputs, gradebook_rows, merge, recorded_seed
 from .progress import Progress, summary
 from .sandbox import Limits, SandboxError
 
@@ -47,6 +47,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (with GRADECHECK_SHARD_COUNT) when set",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="draw the inputs from N (default: a fresh secret seed, or on --resume "
+        "the one the gradebook recorded); the gradebook records it, so staff can reproduce a grade",
+    )
     grade.set_defaults(run=_run_grade)
     join = subparsers.add_parser("merge", help="join the outputs of `grade --shard` runs")
     join.add_argument("shards", nargs="+", type=Path, metavar="SHARD_DIR", help="a --out folder of one shard")
@@ -100,7 +107,8 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     try:
         assignment = load_assignment(args.assignment)
         limits = Limits(timeout=args.timeout, memory_mb=args.memory)
-        grader = Grader(assignment, limits=limits, independent=not args.cascade)
+        seed = args.seed if args.seed is not None or not args.resume else recorded_seed(args.out)
+        grader = Grader(assignment, limits=limits, independent=not args.cascade, seed=seed)
     except (AssignmentError, ValueError) as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2

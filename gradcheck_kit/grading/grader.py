@@ -21,6 +21,7 @@ from ..compare import MISSING, OK, SHAPE
 from ..report import Report, Row
 from .assignment import Assignment
 from .collect import Submission, choose
+from .flags import review
 from .launch import Zygote
 from .runtime import UNCLAIMED
 from .sandbox import LOST, Limits, RunResult, Sandbox, Settings, payload_cap
@@ -71,6 +72,10 @@ class Graded:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     """What the feedback should say besides the verdicts: graded cells, ignored errors of looking statements."""
+    flagged: str = ""
+    """Why staff should read the source (it reaches for torch internals, ctypes...; see :mod:`.flags`), or ""."""
+    seed: int | None = None
+    """The seed the inputs were drawn from in this run (``--seed`` reproduces it), or None for fixed inputs."""
     students: str = ""
     emails: str = ""
     """Who handed it in, when the export says (Gradescope's submission_metadata.yml)."""
@@ -79,9 +84,13 @@ class Graded:
 class Grader:
     """Holds the captured forward and its reference gradients; grades submissions one sandbox at a time."""
 
-    def __init__(self, assignment: Assignment, *, limits: Limits | None = None, independent: bool = True) -> None:
+    def __init__(
+        self, assignment: Assignment, *, limits: Limits | None = None, independent: bool = True, seed: int | None = None
+    ) -> None:
         self.assignment = assignment
-        self.captured: Capture = capture(assignment.graph)
+        self.seed = assignment.draw_seed() if seed is None else seed
+        """A fresh secret seed unless one is given: no submission can know its inputs in advance."""
+        self.captured: Capture = capture(assignment.graph_for(self.seed))
         if assignment.shape_policy not in SHAPE_POLICIES:
             raise ValueError(f"shape_policy must be one of {SHAPE_POLICIES}, got {assignment.shape_policy!r}")
         unknown = sorted(set(assignment.points) - set(self.captured.variables))
@@ -171,7 +180,9 @@ class Grader:
         ]
         score = sum(result.points for result in results)
         notes = [*source.notes, *map(source.locate, run.notes)]
-        return Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds, notes)
+        graded = Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds, notes)
+        graded.flagged, graded.seed = review(source.text), self.seed
+        return graded
 
     def _judge(
         self,

@@ -22,7 +22,7 @@ from .shards import check as check_shards
 GRADEBOOK = "gradebook.csv"
 VARIABLES = "variables.csv"
 RESULTS = "results.json"
-GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message", "students", "emails")
+GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message", "students", "emails", "flagged", "seed")
 VARIABLE_COLUMNS = (
     "submission",
     "variable",
@@ -95,6 +95,7 @@ class Outputs:
         score, max_score = _num(graded.score), _num(graded.max_score)
         row = [cell(graded.submission), score, max_score, cell(graded.status), cell(_message(graded))]
         row += [cell(graded.students), cell(graded.emails)]
+        row += [cell(graded.flagged), "" if graded.seed is None else str(graded.seed)]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
         self.done.add(safe_text(graded.submission))
@@ -112,6 +113,7 @@ def gradescope(graded: Graded) -> dict[str, Any]:
         "execution_time": round(graded.seconds, 3),
         "output": output,
         "output_format": "text",
+        "extra_data": {"seed": graded.seed},
         "test_output_format": "text",
         "test_name_format": "text",
         "tests": [
@@ -229,6 +231,13 @@ def _copy_results(source: Path, target: Path) -> None:
         return
     target.mkdir(exist_ok=True)
     shutil.copyfile(results, target / RESULTS)
+
+
+def recorded_seed(out: Path) -> int | None:
+    """The seed a run into ``out`` recorded in its gradebook (what ``--resume`` grades the rest with), or None."""
+    path = out / GRADEBOOK
+    seeds = {row.get("seed") for row in _read(path)} - {None, ""} if path.exists() else set()
+    return int(seeds.pop()) if len(seeds) == 1 else None
 
 
 def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:

@@ -57,13 +57,31 @@ def forbid_autograd() -> None:
     torch.autograd.backward = refuse
     torch.autograd.grad = refuse
     torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]
+    torch._C._ImperativeEngine = RefusingEngine  # type: ignore[attr-defined,misc]
     for module, names in (
         (torch.autograd.functional, ("vjp", "jvp", "jacobian", "hessian", "vhp", "hvp")),
-        (torch.func, ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize")),
+        (torch.func, ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize", "vmap")),
+        (torch.autograd.forward_ad, ("make_dual",)),  # unpack_dual stays: printing a tensor calls it
+        (torch, ("_make_dual", "vmap")),
     ):
         for name in names:
             if hasattr(module, name):
                 setattr(module, name, refuse)
+    _grad_mode_off(refuse)
+
+
+def _grad_mode_off(refuse: Any) -> None:
+    """Turn grad mode off for good: a recomputed forward records no graph, so no engine or ``grad_fn`` can
+    differentiate it. Turning it off again (``torch.no_grad()``) still works; turning it on is refused."""
+    set_enabled = torch._C._set_grad_enabled
+    set_enabled(False)
+
+    def only_off(mode: bool) -> None:
+        if mode:
+            refuse()
+        set_enabled(False)
+
+    torch._C._set_grad_enabled = only_off  # type: ignore[attr-defined]
 
 
 class Link:

@@ -33,7 +33,7 @@ def grade_command(out: Path, submissions: list[Path], *options: str, timeout: fl
 
 
 def _argv(out: Path, submissions: list[Path], options: tuple[str, ...]) -> list[str]:
-    limits = ["--timeout", "2", "--memory", "256", "--quiet"]
+    limits = ["--timeout", "2", "--memory", "256", "--quiet", "--seed", "1"]
     return ["grade", "--assignment", str(ASSIGNMENT), "--out", str(out), *limits, *options, *map(str, submissions)]
 
 

@@ -34,6 +34,7 @@ HOSTILE = {
     "signals_everyone.py": (3, "graded", ""),
     "leaves_files.py": (3, "graded", ""),
     "reads_classmates.py": (3, "graded", ""),
+    "engine_backdoor.py": (3, "error", "autograd is not allowed"),
 }
 
 

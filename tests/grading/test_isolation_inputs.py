@@ -71,6 +71,7 @@ def test_merge_copies_nothing_from_outside_the_shards(tmp_path: Path) -> None:
     columns = "submission,score,max_score,status,message\n"
     (shard / "gradebook.csv").write_text(columns + "...py,1,26,graded,\nlinked.py,1,26,graded,\n")
     (shard / "variables.csv").write_text("submission,variable\n")
+    (shard / "shard.json").write_text('{"index": 1, "count": 1}\n')
     (shard / "shard.json").write_text('{"index": 1, "count": 1}')
     assert merge(tmp_path / "dest" / "out", [shard]) == 2
     assert sorted(p.name for p in (tmp_path / "dest" / "out").iterdir()) == ["gradebook.csv", "variables.csv"]

@@ -1,0 +1,78 @@
+"""Flag for staff review a submission whose source reaches past the exercise: torch's C internals, the autograd
+engine, ctypes, dynamic imports or attribute lookups on torch internals.
+
+Whatever the child closes can be reopened from inside its own process, so the closed
+doors (see :func:`.runtime.forbid_autograd`) are backed by a look at the source. A flag
+changes no score: it is a column in the gradebook with the reasons, for a person to read.
+"""
+
+from __future__ import annotations
+
+import ast
+
+_ATTRIBUTES = {
+    "_C": "torch._C (torch's C internals)",
+    "_execution_engine": "the autograd engine",
+    "_ImperativeEngine": "the autograd engine",
+    "run_backward": "the autograd engine (run_backward)",
+    "_functorch": "functorch internals",
+    "forward_ad": "forward-mode autograd",
+    "_make_dual": "forward-mode autograd",
+    "_set_grad_enabled": "switching grad mode back on",
+    "enable_grad": "switching grad mode back on",
+    "set_grad_enabled": "switching grad mode back on",
+    "__subclasses__": "walking classes",
+    "__globals__": "walking function globals",
+    "f_back": "walking frames",
+    "_getframe": "walking frames",
+    "get_objects": "walking the garbage collector",
+    "get_referrers": "walking the garbage collector",
+}
+_MODULES = {
+    "ctypes": "ctypes",
+    "_ctypes": "ctypes",
+    "importlib": "importlib",
+    "gc": "the garbage collector",
+    "inspect": "inspect",
+    "functorch": "functorch",
+    "torch._C": "torch._C (torch's C internals)",
+    "torch.func": "torch.func transforms",
+    "torch._functorch": "functorch internals",
+}
+_CALLS = {"__import__": "__import__", "getattr": "getattr", "eval": "eval", "exec": "exec", "compile": "compile"}
+_STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn")
+MAX_REASONS = 5
+
+
+def review(source: str) -> str:
+    """``""`` for an ordinary submission, else the reasons to look at it, ``; ``-separated (at most five)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ""
+    found = sorted({(node.lineno, reason) for node in ast.walk(tree) if (reason := _reason(node))})
+    return "; ".join(f"line {line}: {reason}" for line, reason in found[:MAX_REASONS])
+
+
+def _reason(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute) and node.attr in _ATTRIBUTES:
+        return f"uses {_ATTRIBUTES[node.attr]}"
+    if isinstance(node, ast.Import):
+        found = [_MODULES[alias.name] for alias in node.names if alias.name in _MODULES]
+        return f"imports {found[0]}" if found else ""
+    if isinstance(node, ast.ImportFrom) and node.module in _MODULES:
+        return f"imports {_MODULES[node.module]}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CALLS:
+        texts = [arg.value for arg in ast.walk(node) if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+        if node.func.id != "getattr" or _mentions_internals(node, texts):
+            return f"calls {_CALLS[node.func.id]}"
+    return ""
+
+
+def _mentions_internals(node: ast.Call, texts: list[str]) -> bool:
+    """``getattr`` on torch, or with a name that is not a plain literal, or naming an internal."""
+    target = node.args[0] if node.args else None
+    on_torch = isinstance(target, ast.Name) and target.id == "torch"
+    name = node.args[1] if len(node.args) > 1 else None
+    dynamic = not (isinstance(name, ast.Constant) and isinstance(name.value, str))
+    return on_torch or dynamic or any(word in text for text in texts for word in _STRINGS)
