@@ -85,8 +85,8 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
     def check(graph: Any, manual: Any, *, fail: bool = True, **options: Any) -> Any:
         __tracebackhide__ = True
         caller = sys._getframe(1)
-        request.node.stash[WHERE] = (caller.f_code.co_filename, caller.f_lineno)
-        return check_graph(request.node, settings, graph, manual, options, fail=fail)
+        where = (caller.f_code.co_filename, caller.f_lineno)
+        return check_graph(request.node, settings, graph, manual, options, where, fail=fail)
 
     return check
 

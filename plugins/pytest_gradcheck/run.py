@@ -49,12 +49,18 @@ def rule_of(case: Case, settings: Settings) -> Rule | None:
 def run_cell(node: pytest.Item, case: Case, settings: Settings, device: str, dtype: str) -> Report:
     """Check one case × device × dtype item; fail or skip ``node`` as the report says."""
     __tracebackhide__ = True
-    node.stash[WHERE] = (case.source or str(node.path), case.line)
-    return conclude(node, _run(judged(case, settings), [device], [dtype], rule_of(case, settings)))
+    where = (case.source or str(node.path), case.line)
+    return conclude(node, _run(judged(case, settings), [device], [dtype], rule_of(case, settings)), where)
 
 
 def check_graph(
-    node: pytest.Item, settings: Settings, graph: Graph, manual: Any, options: Mapping[str, Any], fail: bool = True
+    node: pytest.Item,
+    settings: Settings,
+    graph: Graph,
+    manual: Any,
+    options: Mapping[str, Any],
+    where: tuple[str, int],
+    fail: bool = True,
 ) -> Report:
     """The ``gradcheck`` fixture's call: check ``graph`` against ``manual`` on every device × dtype."""
     __tracebackhide__ = True
@@ -72,7 +78,7 @@ def check_graph(
         name_rule=options.get("name_rule", "d{name}"),
         variables=None if options.get("variables") is None else tuple(options["variables"]),
     )
-    return conclude(node, _run(judged(case, settings), None, None, rule_of(case, settings)), fail)
+    return conclude(node, _run(judged(case, settings), None, None, rule_of(case, settings)), where, fail)
 
 
 def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: Rule | None) -> Report:
@@ -83,9 +89,9 @@ def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: 
         pytest.fail(f"{case.name}: {error}", pytrace=False)
 
 
-def conclude(node: pytest.Item, report: Report, fail: bool = True) -> Report:
+def conclude(node: pytest.Item, report: Report, where: tuple[str, int], fail: bool = True) -> Report:
     """Record the rows and JUnit properties; unless ``fail`` is False, fail with the table or skip
-    when no cell could run."""
+    when no cell could run, reported at ``where`` (file, line)."""
     __tracebackhide__ = True
     results = node.config.stash[RESULTS]
     results.record(
@@ -95,8 +101,10 @@ def conclude(node: pytest.Item, report: Report, fail: bool = True) -> Report:
     if not fail:
         return report
     if not report.passed:
+        node.stash[WHERE] = where
         pytest.fail(failure_text(report), pytrace=False)
     if report.rows and all(row.status == SKIPPED for row in report.rows):
+        node.stash[WHERE] = where
         pytest.skip("; ".join(sorted({row.message for row in report.rows})))
     return report
 
