@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from . import confine
 from .collect import Submission
 from .grader import GRADER_ERROR, Graded, Grader
 from .launch import Zygote
@@ -63,6 +64,7 @@ def grade_all(
 ) -> int:
     """Grade every submission (a file, or a named :class:`.collect.Submission`) not already done, ``jobs`` at a
     time, in ``zygotes`` started in advance if given (the rest are spawned); returns how many were graded now."""
+    confine.protect_grader()  # before any child runs: none may read the references in this process's memory
     named = [path if isinstance(path, Submission) else Submission.of(path) for path in paths]
     todo = [submission for submission in named if safe_text(submission.name) not in outputs.done]
     count = max(1, min(jobs, len(todo)))

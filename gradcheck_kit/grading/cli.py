@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import shards
+from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
 from .collect import Submission, collect
@@ -48,6 +48,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.add_argument(
+        "--unsafe-same-user",
+        action="store_true",
+        help="grade as an ordinary user even where the kernel cannot isolate submissions from you (no Landlock "
+        "ABI 6): only for code you trust",
+    )
+    grade.add_argument(
         "--seed",
         type=int,
         metavar="N",
@@ -73,6 +79,7 @@ def _run_grade(args: argparse.Namespace) -> int:
     try:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
+        _check_user(args)
         submissions = collect(args.submissions)
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
@@ -95,6 +102,13 @@ def _shard_from_environment() -> tuple[int, int] | None:
     index, count, variable = found
     print(f"gradcheck-kit grade: shard {index}/{count} (from {variable})", file=sys.stderr)
     return index, count
+
+
+def _check_user(args: argparse.Namespace) -> None:
+    """Grading as an ordinary user is refused where the kernel cannot keep submissions from the grader."""
+    risk = confine.same_user_risk(landlock.abi())
+    if risk and not args.unsafe_same_user:
+        raise ValueError(f"{risk}; run as root (as Gradescope does), or pass --unsafe-same-user for trusted code")
 
 
 def _check_out(args: argparse.Namespace) -> None:

@@ -9,6 +9,8 @@ signal no process outside itself.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import os
 import resource
@@ -23,6 +25,7 @@ NOBODY = 65534
 """The unprivileged uid and gid a child runs as when the grader runs as root."""
 
 _HIGH_FD = 100
+_SET_DUMPABLE = 4
 _SYSTEM_FILES = (
     "/lib",
     "/lib64",
@@ -88,6 +91,26 @@ def restrict_files(workdir: str, readable: list[str], version: int) -> None:
     plain files in ``workdir`` only."""
     if version:
         landlock.restrict(readable, [workdir], version)
+
+
+def protect_grader() -> None:
+    """Make this process non-dumpable: no process of its uid can then read its memory (``/proc/<pid>/mem``,
+    where the reference gradients are) or ptrace it. Linux only; elsewhere nothing changes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def same_user_risk(version: int) -> str:
+    """Why a submission could reach the grader when both run as this ordinary user, or "" when it cannot:
+    as root children run as :data:`NOBODY` in namespaces of their own; otherwise it takes Landlock ABI 6
+    (files and signals) to keep them from the gradebook and from signalling the grader."""
+    if os.geteuid() == 0 or landlock.scopes_signals(version):
+        return ""
+    have = f"Landlock ABI {version}" if version else "no Landlock"
+    return (
+        f"not root and this kernel has {have}: submissions would run as your own uid and could signal the "
+        "grader, read its files or write the gradebook"
+    )
 
 
 def _mapped_bytes() -> int:
