@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .report_paths import REPORT_SUFFIXES
 
 CHECKS = ("approximate", "exact", "maxdiff")
 """What decides pass/fail: allclose with rtol/atol, equality, or ``max|manual - reference| <= threshold``."""
@@ -49,8 +49,6 @@ class Settings:
 
 
 KEYS = tuple(f.name for f in fields(Settings))
-REPORT_SUFFIXES = (".csv", ".json", ".md", ".markdown", ".html", ".htm")
-"""Report formats by suffix, as :func:`gradcheck_kit.write` reads them (a test keeps the two equal)."""
 GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"), ("rule",), ("timeout",))
 
 
@@ -74,7 +72,7 @@ def add_options(parser: pytest.Parser) -> None:
         "gold = float64 CPU autograd (meaningful in float16/bfloat16)",
     )
     _add(
-        parser, group, "timeout", "store", "seconds a hand-written backward may run before it is stopped (an error row)"
+        parser, group, "timeout", "store", "seconds a hand-written backward may run before it is stopped (on its rows)"
     )
     group.addoption(
         "--gradcheck-report",
@@ -109,7 +107,7 @@ def from_case(case: Any) -> Settings:
     tolerance = case.tolerance if "tolerance" in declared else None
     preset = tolerance if isinstance(tolerance, str) else None
     rtol, atol = (None, None) if tolerance is None or preset else (tolerance.rtol, tolerance.atol)
-    rule = None if "rule" not in declared else case.rule if isinstance(case.rule, str) else "reference"
+    rule = "reference" if "rule" in declared else None
     values = {
         "devices": case.devices if "devices" in declared else None,
         "dtypes": case.dtypes if "dtypes" in declared else None,
@@ -120,34 +118,6 @@ def from_case(case: Any) -> Settings:
         "timeout": case.timeout,
     }
     return parse(values, f"register({case.name!r})")
-
-
-def report_paths(config: pytest.Config) -> list[Path]:
-    """The report files asked for (command line, else ini), each checked now, before any test runs.
-
-    A format that cannot be told from the suffix or a place that cannot be written is a
-    usage error at startup, not a traceback after the run.
-    """
-    paths = [Path(p) for p in config.getoption("gradcheck_report") or []] or list(config.getini("gradcheck_report"))
-    for path in paths:
-        problem = unwritable(path)
-        if problem:
-            raise pytest.UsageError(f"--gradcheck-report / gradcheck_report: {problem}")
-    return paths
-
-
-def unwritable(path: Path) -> str | None:
-    """Why a report cannot be written at ``path`` (unknown suffix, a folder, no write permission), or None."""
-    if path.suffix.lower() not in REPORT_SUFFIXES:
-        return f"cannot tell the report format of {str(path)!r}: expected one of {' '.join(REPORT_SUFFIXES)}"
-    if path.is_dir():
-        return f"{str(path)!r} is a folder, not a report file"
-    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if existing == path:
-        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
-    if not existing.is_dir():
-        return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
-    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
 
 
 def from_markers(markers: Iterable[pytest.Mark]) -> Settings:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from . import junit
-from .options import add_options, from_command_line, from_ini, report_paths
+from .options import add_options, from_command_line, from_ini
 from .outcomes import WHERE, Recorder
+from .report_paths import report_paths
 from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
 
 

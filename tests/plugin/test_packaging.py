@@ -41,3 +41,11 @@ def test_the_plugin_package_lives_in_plugins_under_one_name() -> None:
     assert Path(pytest_gradcheck.__file__).parent.parent.name == "plugins"
     assert not (Path(pytest_gradcheck.__file__).parent.parent / "__init__.py").exists()
     assert "plugins" not in sys.modules
+
+
+def test_the_plugin_knows_every_report_suffix_the_library_writes() -> None:
+    from pytest_gradcheck.report_paths import REPORT_SUFFIXES
+
+    from gradcheck_kit.report import FORMATS
+
+    assert set(REPORT_SUFFIXES) == set(FORMATS)

@@ -1,0 +1,42 @@
+"""Report paths, checked when pytest starts: a bad one is a usage error, not a traceback after the run.
+
+Standard library and pytest only, so the check costs a plain run nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPORT_SUFFIXES = (".csv", ".json", ".md", ".markdown", ".html", ".htm")
+"""Report formats by suffix, as :func:`gradcheck_kit.write` reads them (a test keeps the two equal)."""
+
+
+def report_paths(config: pytest.Config) -> list[Path]:
+    """The report files asked for (command line, else ini), each checked now, before any test runs.
+
+    A format that cannot be told from the suffix or a place that cannot be written is a
+    usage error at startup, not a traceback after the run.
+    """
+    paths = [Path(p) for p in config.getoption("gradcheck_report") or []] or list(config.getini("gradcheck_report"))
+    for path in paths:
+        problem = unwritable(path)
+        if problem:
+            raise pytest.UsageError(f"--gradcheck-report / gradcheck_report: {problem}")
+    return paths
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a report cannot be written at ``path`` (unknown suffix, a folder, no write permission), or None."""
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        return f"cannot tell the report format of {str(path)!r}: expected one of {' '.join(REPORT_SUFFIXES)}"
+    if path.is_dir():
+        return f"{str(path)!r} is a folder, not a report file"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if existing == path:
+        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
+    if not existing.is_dir():
+        return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
+    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
