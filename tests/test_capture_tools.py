@@ -11,9 +11,14 @@ FORWARD_MODULE = """
 import torch
 
 
-def forward(x, w):
+def forward(x, w, n):
     h = x @ w
-    y = torch.tanh(h)
+    for _ in range(2):
+        h = h * 0.5
+    if n > 2:
+        y = torch.tanh(h)
+    else:
+        y = h.sigmoid()
     loss = y.sum()
     return loss
 """
@@ -26,20 +31,21 @@ from model_forward import forward
 
 
 def test_capture():
-    inputs = {"x": torch.ones(2, 3), "w": torch.ones(3, 2, requires_grad=True)}
-    captured = capture(Graph("g", forward, lambda: inputs))
-    assert list(captured.variables) == ["y", "h", "w"]
+    for n in (1, 3):
+        inputs = {"x": torch.ones(2, 3), "w": torch.ones(3, 2, requires_grad=True), "n": n}
+        captured = capture(Graph("g", forward, lambda: inputs))
+        assert list(captured.variables) == ["y", "h", "w"]
 """
 
 
-def test_pytest_cov_reports_every_line_of_a_captured_forward_as_covered(pytester):
+def test_pytest_cov_reports_every_line_and_branch_of_a_captured_forward_as_covered(pytester):
     pytester.makepyfile(model_forward=FORWARD_MODULE, test_forward=TEST_MODULE)
-    result = pytester.runpytest_subprocess("--cov=model_forward", "--cov-report=term-missing", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess("--cov=model_forward", "--cov-branch", "--cov-report=term-missing")
     result.assert_outcomes(passed=1)
-    row = re.search(r"^model_forward\.py\s+(\d+)\s+(\d+)\s+(\d+)%", result.stdout.str(), re.MULTILINE)
+    row = re.search(r"^model_forward\.py((?:\s+\d+)+)%", result.stdout.str(), re.MULTILINE)
     assert row is not None, result.stdout.str()
-    statements, missed, percent = (int(group) for group in row.groups())
-    assert (statements, missed, percent) == (6, 0, 100), result.stdout.str()  # import, def and 4 body lines
+    # statements (import, def, 8 body lines), missed, branches (for, if), partial branches, percent
+    assert [int(figure) for figure in row[1].split()] == [10, 0, 4, 0, 100], result.stdout.str()
 
 
 def traced_forward(x, w):
