@@ -44,9 +44,18 @@ class Assignment:
     ``--seed``), so no reference is a constant a student could compute at home; ``graph.inputs`` stays the
     notebook's fixed draw for checking outside the grader."""
 
+    parts: tuple[Assignment, ...] = ()
+    """The exercise's graded parts, each an Assignment with its own name, points and cell (``tag``/``marker``)
+    on this one's graph: a notebook is graded once per part, and the gradebook has a column per part."""
+
     @property
     def max_score(self) -> float:
-        return float(sum(self.points.values()))
+        return float(sum(part.max_score for part in self.parts) if self.parts else sum(self.points.values()))
+
+    @property
+    def graded_parts(self) -> tuple[Assignment, ...]:
+        """The parts, or the assignment itself when it has none."""
+        return self.parts or (self,)
 
     def draw_seed(self) -> int | None:
         """A fresh secret seed when the inputs are seeded, else None."""
@@ -59,7 +68,9 @@ class Assignment:
         return replace(self.graph, inputs=partial(self.seeded_inputs, seed))
 
     def gradient_names(self) -> dict[str, str]:
-        """``d<name>`` as the submission writes it -> graded variable name."""
+        """``d<name>`` as the submission writes it -> graded variable name (of every part)."""
+        if self.parts:
+            return {name: variable for part in self.parts for name, variable in part.gradient_names().items()}
         return {self.name_rule.format(name=variable): variable for variable in self.points}
 
 

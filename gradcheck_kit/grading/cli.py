@@ -126,7 +126,7 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     except (AssignmentError, ValueError) as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
-    outputs = Outputs(args.out, resume=args.resume)
+    outputs = Outputs(args.out, resume=args.resume, parts=[part.name for part in assignment.parts])
     if args.shard:
         shards.record(args.out, *args.shard)
     todo = sum(submission.name not in outputs.done for submission in paths)

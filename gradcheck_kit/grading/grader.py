@@ -79,6 +79,8 @@ class Graded:
     students: str = ""
     emails: str = ""
     """Who handed it in, when the export says (Gradescope's submission_metadata.yml)."""
+    parts: dict[str, float] = field(default_factory=dict)
+    """Part name -> score, for an assignment graded in parts."""
 
 
 class Grader:
@@ -93,10 +95,13 @@ class Grader:
         self.captured: Capture = capture(assignment.graph_for(self.seed))
         if assignment.shape_policy not in SHAPE_POLICIES:
             raise ValueError(f"shape_policy must be one of {SHAPE_POLICIES}, got {assignment.shape_policy!r}")
-        unknown = sorted(set(assignment.points) - set(self.captured.variables))
+        graded = {variable for part in assignment.graded_parts for variable in part.points}
+        unknown = sorted(graded - set(self.captured.variables))
         if unknown:
             raise ValueError(f"assignment {assignment.name!r} grades variables the forward does not have: {unknown}")
-        self._references = {name: self.captured.variables[name].grad for name in assignment.points}
+        if any(part.graph is not assignment.graph for part in assignment.parts):
+            raise ValueError(f"assignment {assignment.name!r}: every part must use the assignment's own graph")
+        self._references = {name: self.captured.variables[name].grad for name in sorted(graded)}
         self.settings = Settings(
             tracked=assignment.gradient_names(),
             independent=independent,
@@ -122,12 +127,20 @@ class Grader:
         return replace(graded, students=submission.students, emails=submission.emails)
 
     def _grade(self, submission: Submission, sandbox: Sandbox) -> Graded:
+        """One part: the submission graded as it is. Several: graded once per part (each from its own cells), in
+        one row whose variables are named ``part:variable``."""
+        if not self.assignment.parts:
+            return self._grade_part(self.assignment, submission, sandbox)
+        parts = [(part, self._grade_part(part, submission, sandbox)) for part in self.assignment.parts]
+        return _combined(submission.name, parts, self.assignment.max_score)
+
+    def _grade_part(self, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
         name = submission.name
         try:
             path = choose(submission.path, self.assignment.gradient_names())
-            source = read_source(path, self.assignment, {**self.assignment.names, **self.captured.namespace})
+            source = read_source(path, part, {**self.assignment.names, **self.captured.namespace})
         except SubmissionError as error:
-            return self._score(name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
+            return self._score(part, name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
         for _ in range(2):  # a run the sandbox lost (its zygote died, or a SIGKILL from outside) is re-run once
             handed_in: dict[str, Any] = {}
             unclaimed: list[str] = []
@@ -135,9 +148,9 @@ class Grader:
             if not _lost(run):
                 break
         if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
-            return self._score(name, INVALID, run.error["message"], {}, run, source)
+            return self._score(part, name, INVALID, run.error["message"], {}, run, source)
         status, message = _status(run)
-        return self._score(name, status, source.locate(message), handed_in, run, source, unclaimed)
+        return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed)
 
     def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str]) -> Any:
         references = self._references
@@ -155,6 +168,7 @@ class Grader:
 
     def _score(
         self,
+        part: Assignment,
         name: str,
         status: str,
         message: str,
@@ -163,11 +177,11 @@ class Grader:
         source: Source,
         unclaimed: Collection[str] = (),
     ) -> Graded:
-        assignment = self.assignment
-        rows = [_unreached(row, run, source) for row in self._judge(handed_in, message, unclaimed=unclaimed).rows]
+        assignment = part
+        rows = [_unreached(row, run, source) for row in self._judge(part, handed_in, message, unclaimed=unclaimed).rows]
         if assignment.shape_policy == LENIENT:
-            rows = [self._lenient(row, handed_in.get(row.variable)) for row in rows]
-        altered = self._altered({row.variable: row for row in rows}, run.altered, source)
+            rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
+        altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source)
         results = [
             VariableResult(
                 assignment.name_rule.format(name=row.variable),
@@ -186,6 +200,7 @@ class Grader:
 
     def _judge(
         self,
+        part: Assignment,
         handed_in: Mapping[str, Any],
         error: str,
         variables: list[str] | None = None,
@@ -193,7 +208,7 @@ class Grader:
     ) -> Report:
         """The check engine's verdict on the values handed in (keyed by variable); ``unclaimed`` names the
         submission bound that no variable claims, for the engine's "did you mean"."""
-        assignment = self.assignment
+        assignment = part
         values: dict[str, Any] = dict.fromkeys(unclaimed)
         values.update(
             (assignment.name_rule.format(name=variable), value)
@@ -212,13 +227,13 @@ class Grader:
             independent=self.settings.independent,
         )
 
-    def _lenient(self, row: Row, value: Any) -> Row:
+    def _lenient(self, part: Assignment, row: Row, value: Any) -> Row:
         """Under the lenient shape policy, a gradient of the wrong shape is judged again in its variable's shape
         when the two agree once size-1 dimensions are removed; the engine decides, the message warns."""
         expected = self.captured.variables[row.variable].value.shape
         if row.status != SHAPE or not isinstance(value, torch.Tensor) or _squeezed(value.shape) != _squeezed(expected):
             return row
-        (again,) = self._judge({row.variable: value.reshape(expected)}, "", [row.variable]).rows
+        (again,) = self._judge(part, {row.variable: value.reshape(expected)}, "", [row.variable]).rows
         if again.status != OK:
             return row
         warning = (
@@ -228,23 +243,54 @@ class Grader:
         return replace(again, message=warning)
 
     def _altered(
-        self, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]], source: Source
+        self, part: Assignment, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]], source: Source
     ) -> dict[str, Row]:
         """Rows to replace: a right gradient later changed in place through an alias is judged as it ended up
         (as the notebook's own ``cmp`` at the end would). It can only lose its point this way, never gain one."""
         replaced = {}
         for variable, (line, value) in sorted(altered.items()):
-            if variable not in self.assignment.points or rows[variable].status != OK:
+            if variable not in part.points or rows[variable].status != OK:
                 continue
-            (row,) = self._judge({variable: value}, "", [variable]).rows
+            (row,) = self._judge(part, {variable: value}, "", [variable]).rows
             if row.status != OK:
-                name = self.assignment.name_rule.format(name=variable)
+                name = part.name_rule.format(name=variable)
                 hint = (
                     f"{name} was right when handed in, then changed in place at {source.where(line)} through another "
                     f"name bound to the same tensor (e.g. `dY = {name}` then `dY += ...`): take a copy with .clone()"
                 )
                 replaced[variable] = replace(row, hint=hint)
         return replaced
+
+
+def _combined(name: str, parts: list[tuple[Assignment, Graded]], max_score: float) -> Graded:
+    """One row for a submission graded part by part: the scores added, each part's score kept, its variables,
+    notes and message named by the part; the status is the first that is neither ``graded`` nor ``invalid`` (a
+    part with no cell of its own says so in the message), ``invalid`` when no part had anything to run."""
+    ran = [graded.status for _, graded in parts if graded.status != INVALID]
+    status = next((found for found in ran if found != GRADED), GRADED) if ran else INVALID
+    variables = [
+        replace(
+            result,
+            gradient=f"{part.name}: {result.gradient}",
+            row=replace(result.row, variable=f"{part.name}:{result.row.variable}"),
+        )
+        for part, graded in parts
+        for result in graded.variables
+    ]
+    return Graded(
+        name,
+        status,
+        "; ".join(f"{part.name}: {graded.message}" for part, graded in parts if graded.message),
+        sum(graded.score for _, graded in parts),
+        max_score,
+        variables,
+        "\n".join(f"[{part.name}]\n{graded.output}" for part, graded in parts if graded.output),
+        sum(graded.seconds for _, graded in parts),
+        [f"{part.name}: {note}" for part, graded in parts for note in graded.notes],
+        parts={part.name: graded.score for part, graded in parts},
+        flagged=next((graded.flagged for _, graded in parts if graded.flagged), ""),
+        seed=parts[0][1].seed,
+    )
 
 
 def _squeezed(shape: torch.Size) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,14 @@ def uncell(text: str) -> str:
 class Outputs:
     """Appends each graded submission to the CSVs and writes its results.json."""
 
-    def __init__(self, out: Path, resume: bool) -> None:
+    def __init__(self, out: Path, resume: bool, parts: Sequence[str] = ()) -> None:
         self.out = out
+        self.parts = tuple(parts)
+        """The assignment's parts: a gradebook column each, holding the part's score."""
+        self.columns = GRADEBOOK_COLUMNS + self.parts
         out.mkdir(parents=True, exist_ok=True)
         self.done = _done(out) if resume else set()
-        _start(out / GRADEBOOK, GRADEBOOK_COLUMNS, lambda row: uncell(row["submission"]) in self.done, resume)
+        _start(out / GRADEBOOK, self.columns, lambda row: uncell(row["submission"]) in self.done, resume)
         _start(out / VARIABLES, VARIABLE_COLUMNS, lambda row: uncell(row["submission"]) in self.done, resume)
         self._gradebook = (out / GRADEBOOK).open("a", newline="")
         self._variables = (out / VARIABLES).open("a", newline="")
@@ -81,7 +84,7 @@ class Outputs:
         """Close the files and put their rows in submission order."""
         self._gradebook.close()
         self._variables.close()
-        for name, columns in ((GRADEBOOK, GRADEBOOK_COLUMNS), (VARIABLES, VARIABLE_COLUMNS)):
+        for name, columns in ((GRADEBOOK, self.columns), (VARIABLES, VARIABLE_COLUMNS)):
             _write(self.out / name, columns, sorted(_read(self.out / name), key=lambda row: row["submission"]))
 
     def write(self, graded: Graded) -> None:
@@ -96,6 +99,7 @@ class Outputs:
         row = [cell(graded.submission), score, max_score, cell(graded.status), cell(_message(graded))]
         row += [cell(graded.students), cell(graded.emails)]
         row += [cell(graded.flagged), "" if graded.seed is None else str(graded.seed)]
+        row += [_num(graded.parts.get(part, 0.0)) for part in self.parts]
         csv.writer(self._gradebook).writerow(row)
         self._gradebook.flush()
         self.done.add(safe_text(graded.submission))
@@ -209,6 +213,7 @@ def merge(out: Path, shards: Iterable[Path]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     gradebook: list[dict[str, str]] = []
     variables: list[dict[str, str]] = []
+    columns = GRADEBOOK_COLUMNS
     for shard in shards:
         rows = _read(shard / GRADEBOOK)
         done = {row["submission"] for row in rows}
@@ -216,12 +221,19 @@ def merge(out: Path, shards: Iterable[Path]) -> int:
         if clash:
             raise ValueError(f"{shard}: submissions graded in more than one shard: {sorted(clash)[:5]}")
         gradebook += rows
+        columns = _columns(shard / GRADEBOOK)
         variables += [row for row in _read(shard / VARIABLES) if row["submission"] in done]
         for submission in done:
             _copy_results(shard / folder_name(uncell(submission)), out / folder_name(uncell(submission)))
-    _write(out / GRADEBOOK, GRADEBOOK_COLUMNS, sorted(gradebook, key=lambda row: row["submission"]))
+    _write(out / GRADEBOOK, columns, sorted(gradebook, key=lambda row: row["submission"]))
     _write(out / VARIABLES, VARIABLE_COLUMNS, sorted(variables, key=lambda row: row["submission"]))
     return len(gradebook)
+
+
+def _columns(path: Path) -> tuple[str, ...]:
+    """A gradebook's columns as written (the standard ones, then one per part of the assignment)."""
+    with path.open(newline="") as file:
+        return tuple(next(csv.reader(file), GRADEBOOK_COLUMNS))
 
 
 def _copy_results(source: Path, target: Path) -> None:
