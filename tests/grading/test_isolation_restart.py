@@ -1,0 +1,59 @@
+"""A submission is never charged for the sandbox failing under it: a dead zygote is replaced, and a child killed
+from outside is run again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from grading_support import ASSIGNMENT, SAMPLES
+
+from gradcheck_kit.grading.assignment import load_assignment
+from gradcheck_kit.grading.grader import Grader
+from gradcheck_kit.grading.sandbox import Limits, Sandbox
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader(load_assignment(ASSIGNMENT), limits=Limits(timeout=20), seed=1)
+
+
+def _zygote_pid(sandbox: Sandbox) -> int:
+    assert sandbox._zygote is not None
+    return sandbox._zygote.pid
+
+
+def test_a_dead_zygote_is_replaced_and_the_next_submission_is_graded(grader: Grader) -> None:
+    with grader.sandbox() as sandbox:
+        first = _zygote_pid(sandbox)
+        assert grader.grade(SAMPLES / "correct.py", sandbox).score == 26
+        os.kill(first, signal.SIGKILL)
+        graded = grader.grade(SAMPLES / "sign_dlogprobs.py", sandbox)
+        assert (graded.status, graded.score) == ("graded", 25), graded.message
+        assert _zygote_pid(sandbox) != first
+
+
+def test_a_child_killed_from_outside_is_run_again(grader: Grader, tmp_path: Path) -> None:
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\ntime.sleep(1.5)\n" + (SAMPLES / "correct.py").read_text())
+    killed = []
+
+    def kill_the_first_child(zygote: int) -> None:
+        deadline = time.monotonic() + 10
+        while not killed and time.monotonic() < deadline:
+            children = Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split()
+            if children:
+                os.kill(int(children[0]), signal.SIGKILL)
+                killed.append(int(children[0]))
+            time.sleep(0.05)
+
+    with grader.sandbox() as sandbox:
+        killer = threading.Thread(target=kill_the_first_child, args=(_zygote_pid(sandbox),))
+        killer.start()
+        graded = grader.grade(slow, sandbox)
+        killer.join()
+    assert killed and (graded.status, graded.score) == ("graded", 26), graded.message
