@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +47,24 @@ def add_outputs(check: argparse.ArgumentParser) -> None:
     check.add_argument("--pivot", metavar="COLUMN", help="print COLUMN (status, maxdiff...) by (device, dtype)")
 
 
-def judging(args: argparse.Namespace) -> Callable[[Case], dict[str, Any]]:
-    """run_case's keyword arguments for one case, from the judging options (the case's own rule by default)."""
+def judging(args: argparse.Namespace) -> dict[str, Any]:
+    """run_case's keyword arguments from the judging options (without --rule, each case's own rule applies)."""
     if (args.rtol is None) != (args.atol is None):
         raise UsageError("--rtol and --atol go together")
     if args.rule != "reference" and (args.k is not None or args.floor is not None):
         raise UsageError("--k and --floor are parameters of the reference rule: add --rule reference")
     tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
-    given = Rule(2.0 if args.k is None else args.k, args.floor)
+    rule = Rule(2.0 if args.k is None else args.k, args.floor) if args.rule == "reference" else None
+    return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
 
-    def options(case: Case) -> dict[str, Any]:
-        rule = given if args.rule == "reference" else None if args.rule == "tolerance" else _own_rule(case)
-        return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
 
-    return options
+def prepared(cases: list[Case], args: argparse.Namespace) -> list[Case]:
+    """The cases as the command line adjusts them: its --timeout, and --rule tolerance over a case's own rule."""
+    if args.timeout is not None:
+        cases = [replace(case, timeout=args.timeout) for case in cases]
+    if args.rule == "tolerance":
+        cases = [replace(case, rule=None) for case in cases]
+    return cases
 
 
 def validate(args: argparse.Namespace, cases: list[Case]) -> None:
@@ -94,12 +98,6 @@ def _variables(case: Case) -> set[str]:
         return set(capture(case.graph, "cpu", torch.float64).variables)
     except Exception:  # noqa: BLE001 - the check itself reports a broken forward as an error row
         return set()
-
-
-def _own_rule(case: Case) -> Rule | None:
-    if case.rule is None:
-        return None
-    return case.rule if isinstance(case.rule, Rule) else Rule()
 
 
 def _non_negative(text: str) -> float:

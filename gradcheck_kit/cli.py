@@ -11,11 +11,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 from .case_files import UsageError, case_files, load
 from .check import run_case
-from .check_options import add_judging, add_outputs, judging, validate
+from .check_options import add_judging, add_outputs, judging, prepared, validate
 from .grading.cli import add_commands as add_grading_commands
 from .graph import Case
 from .report import Report, unwritable, write
@@ -66,11 +65,8 @@ def _run_check(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as error:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2
-    if args.timeout is not None:
-        cases = [replace(case, timeout=args.timeout) for case in cases]
-    report = Report.merge(
-        [Report(broken), *(run_case(case, args.device, args.dtype, **options(case)) for case in cases)]
-    )
+    reports = [run_case(case, args.device, args.dtype, **options) for case in prepared(cases, args)]
+    report = Report.merge([Report(broken), *reports])
     for fmt in ("csv", "json", "markdown", "html"):
         if getattr(args, fmt) is not None:
             write(report, getattr(args, fmt), fmt)

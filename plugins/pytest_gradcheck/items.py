@@ -62,7 +62,7 @@ def settings_for(node: pytest.Node, case: Case | None = None) -> Settings:
     """What one check runs with: the closest ``gradcheck`` marker, then the command line, then
     the case's own ``register()`` arguments, then the ini file (then the library's defaults)."""
     results = node.config.stash[RESULTS]
-    settings = from_markers(node.iter_markers("gradcheck")).over(results.settings)
+    settings = from_markers(node.iter_markers("gradcheck")).over(results.command_line)
     if case is not None:
         settings = settings.over(from_case(case))
     return settings.over(results.ini)

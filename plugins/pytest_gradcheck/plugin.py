@@ -113,7 +113,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Workers hand their rows to the controller; the controller (or a serial run) writes the reports.
 
     Nothing is written, and nothing heavy imported, when no gradient was checked and ``--gradcheck``
-    was not given: a report path in the ini file costs a plain run nothing.
+    was not given (or only collected): a report path in the ini file costs a plain run nothing.
     """
     config = session.config
     results = config.stash[RESULTS]
@@ -121,7 +121,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[WORKER_KEY] = results.rows
         config.workeroutput[PLOTS_KEY] = results.plots
         return
-    if not (results.rows or (results.paths and config.getoption("gradcheck"))):
+    ran = config.getoption("gradcheck") and not config.getoption("collectonly")
+    if not (results.rows or (results.paths and ran)):
         return
     from .summary import step_summary, write_reports
 

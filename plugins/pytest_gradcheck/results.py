@@ -18,14 +18,15 @@ PLOTS_KEY = "gradcheck_plots"
 
 @dataclass
 class Results:
-    """Session state: the settings by scope, the case names already collected, the recorded rows,
-    the failing gradients kept for heatmaps, and each test's pytest outcome.
+    """Session state: the settings of the command line and of the ini file, the report paths, the case
+    names already collected, the recorded rows, the failing gradients kept for heatmaps, and each test's
+    pytest outcome.
 
     Rows are plain dicts (``Report.records()``) and gradients nested lists, so they cross from
     xdist workers unchanged.
     """
 
-    settings: Settings
+    command_line: Settings
     ini: Settings = field(default_factory=Settings)
     paths: list[Path] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)

@@ -27,7 +27,7 @@ def judged(case: Case, settings: Settings) -> Case:
     ``exact`` is allclose with rtol = atol = 0 and ``maxdiff`` is atol = threshold with
     rtol = 0, so the library's own statuses, root causes and hints follow the chosen check.
     """
-    case = replace(case, timeout=settings.timeout)
+    case = replace(case, timeout=settings.timeout, rule=None)  # the rule is passed as decided: see rule_of
     check = settings.deciding
     if check == "exact":
         return replace(case, tolerance=Tolerance(0.0, 0.0), overrides={})

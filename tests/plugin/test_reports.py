@@ -114,6 +114,7 @@ def test_an_unwritable_report_is_a_usage_error_before_any_test(
 def test_a_plain_run_with_a_report_in_ini_writes_nothing(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\ngradcheck_report = build/gradcheck.csv\n")
     project.runpytest("--co").assert_outcomes()
+    project.runpytest("--co", "--gradcheck").assert_outcomes()
     project.runpytest().assert_outcomes(passed=1)
     assert not (project.path / "build").exists()
 
