@@ -23,7 +23,7 @@ from .draw import Draw
 from .finite_diff import spot_check, summarize
 from .forward import held_gradient
 from .graph import Case, Graph
-from .manual import gradient_pattern, run_manual
+from .manual import TIMED_OUT, gradient_pattern, run_manual
 from .reference import Judged, Rule, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
 from .tolerance import Tolerance, resolve
@@ -40,7 +40,7 @@ def check(
     overrides: Mapping[str, Tolerance] | None = None,
     variables: Iterable[str] | None = None,
     name_rule: str = "d{name}",
-    rule: Rule | None = None,
+    rule: Rule | str | None = None,
     fd: Iterable[str] = (),
     timeout: float | None = None,
 ) -> Report:
@@ -53,12 +53,18 @@ def check(
     """
     name = case or graph.name
     dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
+    rule = _usable(rule, overrides, timeout)
     try:
         draw = Draw.of(graph)
         captured = draw.capture(device, dtype)
         reference = gold(draw, dtype) if rule is not None else None
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
+    diverged = scale.diverges(captured, reference) if reference is not None else ""
+    if diverged:
+        return Report(
+            [_cell_row(name, device, dtype, ERROR, f"the reference rule cannot judge this forward: {diverged}")]
+        )
     unknown = _unknown(variables, captured)
     if unknown:
         return Report([_cell_row(name, device, dtype, ERROR, unknown)])
@@ -107,6 +113,10 @@ def cross_check(
         source, target = draw.capture(device_a, da), draw.capture(device_b, db)
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, f"{type(error).__name__}: {error}")])
+    diverged = scale.diverges(source, target)
+    if diverged:
+        message = f"the two cells cannot be compared: {diverged}"
+        return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, message)])
     result = run_manual(manual, source.namespace)
     moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
     looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
@@ -119,12 +129,28 @@ def cross_check(
         variables=variables,
         name_rule=name_rule,
         error=result.error,
+        gold=target if db == torch.float64 else functools.partial(gold, draw, coarser),
         precision=coarser,
+        peer=source,
     )
     device = f"{device_a}->{device_b}"
     dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
     tensors = {(case, device, dtype, variable): pair for (case, _, _, variable), pair in report.tensors.items()}
     return Report([replace(row, device=device, dtype=dtype) for row in report.rows], tensors)
+
+
+def _usable(rule: Rule | str | None, overrides: Mapping[str, Tolerance] | None, timeout: float | None) -> Rule | None:
+    """Refuse arguments that cannot work before anything runs; ``"reference"`` is the default :class:`Rule`."""
+    if rule == "reference":
+        return Rule()
+    if rule is not None and not isinstance(rule, Rule):
+        raise ValueError(f"rule= expected 'reference' or a Rule, got {rule!r}")
+    wrong = {name: value for name, value in (overrides or {}).items() if not isinstance(value, Tolerance)}
+    if wrong:
+        raise ValueError(f"overrides= expected a Tolerance per variable, got {wrong!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout= expected a number of seconds > 0, got {timeout!r}")
+    return rule
 
 
 def run_case(
@@ -159,7 +185,7 @@ def run_case(
                     overrides=case.overrides,
                     variables=case.variables,
                     name_rule=case.name_rule,
-                    rule=rule,
+                    rule=rule or case.rule,
                     fd=fd,
                     timeout=case.timeout,
                 )
@@ -195,6 +221,7 @@ def evaluate(
     rule: Rule | None = None,
     independent: bool = False,
     precision: torch.dtype | None = None,
+    peer: Capture | None = None,
 ) -> Report:
     """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
 
@@ -206,12 +233,14 @@ def evaluate(
     or a function that makes it when first needed: with ``rule``, measured gradients are
     decided by the reference-relative rule instead; without, it only serves the round-off
     test of the scale-aware default (:mod:`.scale`), which takes round-off to be that of
-    ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``.
+    ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``,
+    with ``peer`` the capture in that dtype (a cross check).
     """
+    captured = _dense(captured)
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
-    manuals = {v.name: held_gradient(values, v.name, name_rule) for v in selected}
-    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision)
+    manuals = {v.name: _dense_value(held_gradient(values, v.name, name_rule)) for v in selected}
+    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision, peer)
     known = {name_rule.format(name=n) for n in captured.variables}
     unclaimed = [n for n in values if n not in known]
     for name, comparison in comparisons.items():
@@ -232,10 +261,11 @@ def evaluate(
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
     rows += _extras(case, device, dtype, values, captured, name_rule, tolerance)
-    if error and not any(row.status == cmp.MISSING for row in rows):
-        rows.append(
-            Row(case, device, dtype, "", "", ERROR, message=f"the backward raised after its gradients: {error}")
-        )
+    if error and TIMED_OUT in error:
+        rows.append(Row(case, device, dtype, "", "", ERROR, message=error))
+    elif error and not any(row.status == cmp.MISSING for row in rows):
+        message = f"the backward raised after its gradients: {error}"
+        rows.append(Row(case, device, dtype, "", "", ERROR, message=message))
     return Report(rows, _failing_tensors(rows, values, captured, name_rule))
 
 
@@ -247,6 +277,7 @@ def _compare(
     overrides: Mapping[str, Tolerance],
     gold: Capture | Callable[[], Capture] | None,
     precision: torch.dtype | None,
+    peer: Capture | None,
 ) -> dict[str, cmp.Comparison]:
     """One batched comparison of every checkable variable (a scale-aware tolerance is applied at
     the gradient's own scale), then the round-off test (:mod:`.scale`); a graph problem is its own row."""
@@ -255,7 +286,7 @@ def _compare(
     pairs = [(manuals[v.name], v.grad, tolerances[v.name]) for v in checkable]
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
     scaled = {name: t.scaled for name, t in tolerances.items()}
-    compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision))
+    compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision, peer))
     return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
 
 
@@ -352,6 +383,20 @@ def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, uncla
         return f"no {grad_name}: the backward stopped before assigning it ({error})"
     guess = difflib.get_close_matches(grad_name, unclaimed, n=1)
     return f"no {grad_name} was assigned" + (f"; did you mean {guess[0]}?" if guess else "")
+
+
+def _dense(captured: Capture) -> Capture:
+    """``captured`` with sparse autograd gradients (``nn.Embedding(sparse=True)``) made dense, for the hints."""
+    if all(v.grad is None or v.grad.layout == torch.strided for v in captured.variables.values()):
+        return captured
+    variables = {
+        n: replace(v, grad=None if v.grad is None else cmp.dense(v.grad)) for n, v in captured.variables.items()
+    }
+    return replace(captured, variables=variables)
+
+
+def _dense_value(value: Any) -> Any:
+    return cmp.dense(value) if isinstance(value, torch.Tensor) else value
 
 
 def _unknown(variables: Iterable[str] | None, captured: Capture) -> str:

@@ -109,8 +109,14 @@ def register(
     Registering the same name again from the same file replaces the case (a module
     imported twice); from another file it is an error, since reports key rows by name.
     """
+    devices, dtypes, variables = (
+        v if v is None or isinstance(v, str) else tuple(v) for v in (devices, dtypes, variables)
+    )
     try:
+        _validate_case(name, graph, manual)
         _validate(tolerance, devices, dtypes, name_rule, variables, rule, timeout)
+        if any(not isinstance(value, Tolerance) for value in (overrides or {}).values()):
+            raise ValueError(f"overrides expected a Tolerance per variable, got {dict(overrides)!r}")
     except ValueError as error:
         raise ValueError(f"register({name!r}): {error}") from None
     source = _caller_file()
@@ -141,6 +147,18 @@ def register(
     return case
 
 
+def _validate_case(name: Any, graph: Any, manual: Any) -> None:
+    """A case needs a name, a :class:`Graph` and a backward of a kind that can be run."""
+    from .manual import NotebookCell
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name expected a non-empty string, got {name!r}")
+    if not isinstance(graph, Graph):
+        raise ValueError(f"graph expected a Graph, got {type(graph).__name__}")
+    if not (callable(manual) or isinstance(manual, (str, Path, NotebookCell))):
+        raise ValueError(f"manual expected a function, code string, Path or NotebookCell, got {type(manual).__name__}")
+
+
 def _validate(
     tolerance: Any,
     devices: Iterable[str] | None,
@@ -162,6 +180,9 @@ def _validate(
     for kind, given in (("devices", devices), ("dtypes", dtypes), ("variables", variables)):
         if isinstance(given, str):
             refuse(kind, f"a tuple of names, e.g. ({given!r},)", given)
+    for kind, given in (("devices", devices), ("dtypes", dtypes)):
+        if given is not None and not given:
+            refuse(kind, "at least one name", given)
     for device in devices or ():
         parse_device(device)
     for dtype in dtypes or ():

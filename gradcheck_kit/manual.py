@@ -77,6 +77,9 @@ class ManualResult:
     unavailable: bool = False
 
 
+TIMED_OUT = "the backward ran past its timeout and was stopped"
+
+
 class BackwardTimeout(BaseException):
     """Raised inside a backward that ran past its time (a BaseException, so ``except Exception`` in
     the backward does not swallow it)."""
@@ -132,8 +135,11 @@ def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | 
             runner = functools.partial(_run_code, code, filename, namespace)
     except Exception as error:  # noqa: BLE001 - a broken source is reported, not raised
         return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
-    with torch.set_grad_enabled(torch.is_grad_enabled()), deadline(timeout):
-        return runner()
+    try:
+        with torch.set_grad_enabled(torch.is_grad_enabled()), deadline(timeout):
+            return runner()
+    except BackwardTimeout:  # it struck outside the backward's own code: nothing it assigned is known
+        return ManualResult({}, f"{TIMED_OUT} ({timeout:g} s)")
 
 
 def _code_of(manual: Any) -> tuple[str, str]:
@@ -152,8 +158,11 @@ def _code_of(manual: Any) -> tuple[str, str]:
 
 
 def _looks_like_path(manual: Any) -> bool:
-    """A one-line string naming a .py or .ipynb file is a path, not code."""
-    return isinstance(manual, str) and "\n" not in manual and manual.strip().endswith((".py", ".ipynb"))
+    """A one-line string naming a .py or .ipynb file (an existing one, or one with no ``=`` or ``#``
+    of code in it) is a path, not code."""
+    if not isinstance(manual, str) or "\n" in manual or not manual.strip().endswith((".py", ".ipynb")):
+        return False
+    return Path(manual).is_file() or not any(mark in manual for mark in "=#(")
 
 
 @contextlib.contextmanager
@@ -242,7 +251,7 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
     text = f"{type(error).__name__}: {error}"
     if isinstance(error, BackwardTimeout):
-        text = "the backward ran past its timeout and was stopped"
+        text = TIMED_OUT
     if not frames:
         return text
     line = frames[-1].lineno
@@ -252,8 +261,13 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
 
 def strip_magics(source: str) -> str:
     """Blank out IPython magics and shell lines, which are not Python, keeping every line number:
-    a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None."""
-    return "\n".join(_without_magic(line) for line in source.splitlines())
+    a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None.
+    Source that already compiles is left alone (``(7\n % 5)`` continues a line, it is no magic)."""
+    try:
+        compile(source, "<source>", "exec")
+    except SyntaxError:
+        return "\n".join(_without_magic(line) for line in source.splitlines())
+    return source
 
 
 _MAGIC = re.compile(r"^(?P<indent>\s*)(?:(?P<target>[A-Za-z_]\w*)\s*=\s*)?[%!]")

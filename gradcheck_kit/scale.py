@@ -29,9 +29,11 @@ from . import compare as cmp
 from .capture import Capture
 
 NOISE_EPS = 256
-"""The round-off floor, in epsilons of the cell's dtype times the scale of the gradient flowing in."""
+"""The round-off floor, in epsilons of the manual gradients' dtype times the scale of the gradient flowing in."""
 ROUND_OFF_SHARE = 0.1
 """autograd counts as round-off when the gold shows it off by this share of its own scale or more."""
+ROUND_OFF_K = 16
+"""Where the gold measures autograd's own error, the floor is at most this many times that error."""
 
 
 def round_off(
@@ -39,42 +41,86 @@ def round_off(
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
     scaled: Mapping[str, bool],
-    gold: Capture | Callable[[], Capture] | None,
+    gold: Capture | Callable[[], Capture | None] | None,
     precision: torch.dtype | None = None,
+    peer: Capture | None = None,
 ) -> dict[str, cmp.Comparison]:
     """Step 2: the mismatches judged at a scale-aware tolerance (``scaled``) that pass at the round-off
-    floor where autograd's own value is round-off. ``precision`` is the dtype whose round-off the
-    manual gradients carry, when coarser than the capture's (a cross check)."""
+    floor where autograd's own value is round-off.
+
+    ``precision`` is the dtype the manual gradients were computed in when it is coarser than
+    the capture's, and ``peer`` autograd in that dtype (a cross check); by default both are
+    the capture's own. In float64 nothing more precise exists and the floor applies as it is.
+    Otherwise the float64 ``gold`` of the same draw decides: a variable is re-judged only
+    where autograd's own error is at least :data:`ROUND_OFF_SHARE` of its scale, and at a
+    floor of at most :data:`ROUND_OFF_K` times that error. Without a gold (a face that has
+    none, such as the in-notebook ``cmp``) the floor applies unconfirmed.
+    """
+    noise = precision or captured.dtype
     floors = {
-        name: _floor(captured, comparisons, name, precision)
+        name: _floor(captured, comparisons, name, noise)
         for name, c in comparisons.items()
         if c.status == cmp.MISMATCH and scaled.get(name)
     }
     floors = {name: floor for name, floor in floors.items() if floor > comparisons[name].tolerance.atol}
     if not floors:
         return {}
+    errors: dict[str, float | None] = dict.fromkeys(floors)
+    if noise != torch.float64:
+        reference = gold() if callable(gold) else gold
+        if reference is not None:
+            errors = _confirmed(peer or captured, reference, comparisons, floors)
+            floors = {name: min(floors[name], ROUND_OFF_K * error) for name, error in errors.items()}
     variables = captured.variables
     pairs = [(manuals[n], variables[n].grad, replace(comparisons[n].tolerance, atol=f)) for n, f in floors.items()]
-    at_floor = {n: c for n, c in zip(floors, cmp.compare_all(pairs), strict=True) if c.status == cmp.OK}
-    if not at_floor or captured.dtype == torch.float64:
-        return {n: _noted(c, comparisons[n].scale, floors[n], None) for n, c in at_floor.items()}
-    reference = gold() if callable(gold) else gold
-    accepted = {}
-    for name, comparison in at_floor.items():
-        own = comparisons[name].scale or 0.0
-        error = _autograd_error(cmp.dense(variables[name].grad), reference, name)
-        if error is None or error >= ROUND_OFF_SHARE * own:
-            accepted[name] = _noted(comparison, own, floors[name], error)
-    return accepted
+    compared = zip(floors, cmp.compare_all(pairs), strict=True)
+    return {n: _noted(c, comparisons[n].scale, floors[n], errors[n]) for n, c in compared if c.status == cmp.OK}
 
 
-def _floor(
-    captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str, precision: torch.dtype | None
-) -> float:
+def _confirmed(
+    autograd: Capture, reference: Capture, comparisons: Mapping[str, cmp.Comparison], floors: Mapping[str, float]
+) -> dict[str, float]:
+    """The candidates whose autograd value the gold shows to be round-off, with autograd's error;
+    none when the gold's forward does not reproduce the cell's (a random draw that depends on dtype)."""
+    if diverges(autograd, reference):
+        return {}
+    errors = {}
+    for name in floors:
+        error = _autograd_error(cmp.dense(autograd.variables[name].grad), reference, name)
+        if error is not None and error >= ROUND_OFF_SHARE * (comparisons[name].scale or 0.0):
+            errors[name] = error
+    return errors
+
+
+def diverges(cell: Capture, other: Capture) -> str:
+    """Which forward value, if any, differs between two runs of one draw by more than rounding can
+    explain (over 1% of its elements off by half their size): the runs did not compute the same thing."""
+    slack = 8 * _eps(cell.dtype)
+    for name, variable in cell.variables.items():
+        twin = other.variables.get(name)
+        if twin is None or twin.value.shape != variable.value.shape or not variable.value.numel():
+            continue
+        a, b = variable.value.detach().to("cpu", torch.float64), twin.value.detach().to("cpu", torch.float64)
+        scale = float(torch.nan_to_num(b.abs(), nan=0.0, posinf=0.0).max())
+        off = (a - b).abs() > 0.5 * torch.maximum(a.abs(), b.abs()) + slack * scale
+        if float(off.double().mean()) > 0.01:
+            return (
+                f"{name} differs between the {_name(cell.dtype)} and {_name(other.dtype)} runs of the forward "
+                f"at {int(off.sum())}/{off.numel()} elements: a random draw that depends on the dtype "
+                f"(torch.rand_like, randn_like in the forward) cannot be replayed; draw it in inputs()"
+            )
+    return ""
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _floor(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str, noise: torch.dtype) -> float:
     """``NOISE_EPS x eps x`` the largest scale among the gradients of ``name``'s consumers."""
     variable = captured.variables[name]
     flowing_in = max((_scale(captured, comparisons, c) for c in variable.consumers), default=0.0)
-    return NOISE_EPS * _eps(precision or variable.grad.dtype) * flowing_in
+    return NOISE_EPS * _eps(noise) * flowing_in
 
 
 def _scale(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str) -> float:

@@ -1,7 +1,8 @@
 """Tolerances for the approximate comparison: the scale-aware default and named presets.
 
 The default is torch.testing's per-dtype ``rtol``/``atol`` with one change: ``atol``
-is a fraction of the gradient's *scale* instead of an absolute number. An absolute
+is a fraction of the gradient's *scale* (capped at 1, so it is never looser than
+torch.testing's own) instead of an absolute number. An absolute
 ``atol = 1e-5`` hides every mistake in a gradient whose values are below 1e-5: on the
 makemore graph, ``dbndiff2`` (values ~3e-4) with Bessel's correction dropped is 3% off
 everywhere, 1e-5 absolute, and passed. Scaled, the same gradient fails by 3,000x.
@@ -44,8 +45,10 @@ class Tolerance:
                 raise ValueError(f"Tolerance {name} must be a finite number >= 0, got {value!r}")
 
     def at_scale(self, scale: float) -> Tolerance:
-        """The absolute tolerance for a gradient of the given scale (unchanged when not scaled)."""
-        return Tolerance(self.rtol, self.atol * scale) if self.scaled else self
+        """The absolute tolerance for a gradient of the given scale (unchanged when not scaled). A scale
+        above 1 counts as 1: never looser than torch.testing's absolute atol, so one large element
+        does not hide errors in the small ones."""
+        return Tolerance(self.rtol, self.atol * min(scale, 1.0)) if self.scaled else self
 
     def __str__(self) -> str:
         return f"rtol={self.rtol:g} atol={self.atol:g}" + ("×scale" if self.scaled else "")

@@ -302,3 +302,124 @@ def test_a_non_finite_autograd_gradient_is_not_blamed_as_a_root_cause():
     row = report["w"]
     assert row.status == "graph" and not row.root_cause
     assert "autograd itself is non-finite" in row.message
+
+
+# Found by attacking check() as a new user would (each was a wrong verdict or a traceback).
+
+RANDOM_MASK = "h = x @ w\nmask = (torch.rand_like(h) > 0.5).to(h.dtype)\nhd = h * mask * 2\nloss = (hd**2).sum()\n"
+
+
+def random_mask_graph() -> Graph:
+    return Graph("mask", RANDOM_MASK, lambda: {"x": torch.randn(16, 8), "w": torch.randn(8, 4, requires_grad=True)})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_dtype_dependent_random_draw_is_an_error_under_the_rule_not_a_pass(dtype):
+    from gradcheck_kit.reference import Rule
+
+    report = check(random_mask_graph(), "dhd = 2 * hd\ndh = dhd * mask * 2\ndw = x.T @ dh * 0", dtype=dtype, rule=Rule())
+    assert [row.status for row in report.rows] == ["error"]
+    assert "cannot be replayed" in report.rows[0].message
+
+
+def test_a_cross_check_of_a_dtype_dependent_random_draw_is_an_error():
+    from gradcheck_kit.check import cross_check
+
+    right = "dhd = 2 * hd\ndh = dhd * mask * 2\ndw = x.T @ dh"
+    report = cross_check(random_mask_graph(), right, ("cpu", "float32"), ("cpu", "float64"))
+    assert [row.status for row in report.rows] == ["error"] and "cannot be replayed" in report.rows[0].message
+
+
+def test_the_round_off_floor_never_exceeds_what_autograd_itself_strays_in_bfloat16():
+    def inputs():
+        generator = torch.Generator().manual_seed(1)
+        x = torch.randn(1000, generator=generator)
+        return {"w": torch.ones(1000, requires_grad=True), "x": x, "c": torch.randn(1000, generator=generator)}
+
+    graph = Graph("bf16", "h = w * x\nloss = (h * c).sum()\n", inputs)
+    for wrong in ("torch.full_like(w, 5.0)", "torch.full_like(w, -3.0)"):
+        report = check(graph, f"dh = c.clone()\ndw = {wrong}", dtype="bfloat16")
+        assert report["w"].status == "mismatch", wrong
+
+
+def test_one_large_element_does_not_hide_errors_in_the_small_ones():
+    graph = Graph(
+        "large",
+        "h = w * s\nloss = h.sum()\n",
+        lambda: {"w": torch.ones(4, requires_grad=True), "s": torch.tensor([1.0, 2.0, 3.0, 1e6])},
+    )
+    report = check(graph, "dh = torch.ones_like(h)\ndw = torch.tensor([1.5, 2.0, 3.0, 1e6])")
+    assert report["w"].status == "mismatch" and report["w"].worst_index == "(0,)"
+
+
+@pytest.mark.parametrize("target", ["float32", "float64"])
+def test_a_cross_check_keeps_the_strict_judgement_of_a_genuinely_small_gradient(target):
+    from gradcheck_kit.check import cross_check
+
+    graph = Graph("small", "h = 1e-6 * w\nloss = h.sum()\n", lambda: {"w": torch.randn(10, requires_grad=True)})
+    wrong = "dh = torch.ones_like(h)\ndw = 1.03e-6 * dh"
+    assert cross_check(graph, wrong, ("cpu", "float32"), ("cpu", target))["w"].status == "mismatch"
+
+
+def test_makemore_cross_check_float32_to_float64_still_passes():
+    from gradcheck_kit.check import cross_check
+
+    assert cross_check(GRAPH, SUBMISSIONS / "correct.py", ("cpu", "float32"), ("cpu", "float64")).passed
+
+
+def test_tiny_timeouts_always_give_a_report_and_zero_is_refused():
+    for _ in range(30):
+        report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", timeout=1e-4)
+        assert report.rows
+    with pytest.raises(ValueError, match="timeout= expected a number of seconds > 0"):
+        check(tiny_graph(1.0), "dw = 1", timeout=0)
+
+
+def test_a_wrong_dense_gradient_of_a_sparse_autograd_gradient_is_a_mismatch():
+    embedding = torch.nn.Embedding(5, 3, sparse=True)
+
+    def inputs():
+        return {"weight": embedding.weight.detach().clone().requires_grad_(), "ix": torch.tensor([0, 2, 2])}
+
+    def forward_sparse(weight, ix):
+        e = torch.nn.functional.embedding(ix, weight, sparse=True)
+        loss = e.sum()
+        return loss
+
+    report = check(Graph("sparse", forward_sparse, inputs), "de = torch.ones_like(e)\ndweight = torch.ones(5, 3)")
+    assert report["weight"].status == "mismatch"
+
+
+def test_valid_python_that_looks_like_a_magic_is_left_alone():
+    code = "dy = torch.ones_like(y)\nk = (7\n     % 5)\ndw = dy * 1.0\n"
+    assert check(tiny_graph(1.0), code).passed
+
+
+def test_a_one_line_code_backward_that_mentions_a_py_file_is_code():
+    assert check(tiny_graph(1.0), "dy = dw = torch.ones(8)  # as in sol.py").passed
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        ({"name": None}, "name expected a non-empty string"),
+        ({"graph": "not a graph"}, "graph expected a Graph"),
+        ({"manual": 42}, "manual expected a function"),
+        ({"dtypes": ()}, "dtypes expected at least one name"),
+        ({"overrides": {"w": 1e-3}}, "overrides expected a Tolerance"),
+    ],
+)
+def test_register_refuses_a_case_that_cannot_run(arguments, fragment):
+    from gradcheck_kit import register
+
+    given = {"name": "garbage", "graph": tiny_graph(1.0), "manual": "dw = 1", **arguments}
+    with pytest.raises(ValueError, match=fragment):
+        register(given.pop("name"), given.pop("graph"), given.pop("manual"), **given)
+
+
+def test_check_takes_the_reference_rule_by_name_and_refuses_other_arguments():
+    assert check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", dtype="float16", rule="reference").passed
+    with pytest.raises(ValueError, match="rule= expected 'reference' or a Rule"):
+        check(tiny_graph(1.0), "dw = 1", rule="gold")
+    with pytest.raises(ValueError, match="overrides= expected a Tolerance"):
+        check(tiny_graph(1.0), "dw = 1", overrides={"w": 1e-3})
