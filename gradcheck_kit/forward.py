@@ -76,28 +76,38 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
     signature = inspect.signature(functools.partial(function, *leading, **fixed))
     arguments = _arguments(signature, function, inputs)
     code = function.__code__ if isinstance(function, types.FunctionType) else None
-    plain = code is None or function.__name__ == "<lambda>"
-    rewritten = None if plain else _rewritten(function)
     if code is not None:
         observer.sources.update(_source_lines(code))
     parameters = _parameters(signature, arguments)
     owner = {"": leading[0]} if leading and isinstance(leading[0], torch.nn.Module) else {}
     observer.observe({**parameters, **held(parameters), **held(owner)}, code.co_firstlineno if code else 0)
     final: dict[str, Any] = {}
-    keywords = {**fixed, **arguments}
-    try:
-        if rewritten is None:
-            result = function(*leading, **keywords)
-        else:
-            result = rewritten(
-                *leading, **keywords, **{instrument.OBSERVE: observer.observe, instrument.FINISH: final.update}
-            )
-    except Exception as error:
-        raise _failed(error, rewritten.__code__ if rewritten else code, observer.sources) from error
+    result = _call(function, leading, {**fixed, **arguments}, observer, final)
     namespace = {**inputs, **{k: v for k, v in final.items() if not k.startswith("__gradcheck_")}}
     if graph.loss not in final:
         namespace[graph.loss] = result
     return namespace
+
+
+def _call(
+    function: Callable[..., Any],
+    leading: tuple[Any, ...],
+    keywords: dict[str, Any],
+    observer: Observer,
+    final: dict[str, Any],
+) -> Any:
+    """Run ``function`` rewritten (a lambda or a non-Python callable as it is); ``final`` gets its locals."""
+    if not isinstance(function, types.FunctionType) or function.__name__ == "<lambda>":
+        try:
+            return function(*leading, **keywords)
+        except Exception as error:
+            raise _failed(error, getattr(function, "__code__", None), observer.sources) from error
+    rewritten = _rewritten(function)
+    hooks = {instrument.OBSERVE: observer.observe, instrument.FINISH: final.update}
+    try:
+        return rewritten(*leading, **keywords, **hooks)
+    except Exception as error:
+        raise _failed(error, rewritten.__code__, observer.sources) from error
 
 
 def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
