@@ -63,11 +63,15 @@ def capture(
     device = torch.device(device)
     drawn = draw_inputs(graph) if inputs is None else inputs
     with torch.inference_mode(False), torch.enable_grad():
-        if isinstance(graph.forward, torch.nn.Module):
-            graph = replace(
-                graph, forward=_convert(getattr(graph.forward, "_orig_mod", graph.forward), device, dtype, {})
-            )
-        return _capture(graph, convert_inputs(drawn, device, dtype), device, dtype)
+        return _capture(convert_graph(graph, device, dtype), convert_inputs(drawn, device, dtype), device, dtype)
+
+
+def convert_graph(graph: Graph, device: torch.device, dtype: torch.dtype) -> Graph:
+    """``graph`` itself, or, when its forward is an ``nn.Module``, with a cast copy of that module as the forward."""
+    if not isinstance(graph.forward, torch.nn.Module):
+        return graph
+    module = getattr(graph.forward, "_orig_mod", graph.forward)
+    return replace(graph, forward=_convert(module, torch.device(device), dtype, {}))
 
 
 def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Capture:

@@ -273,3 +273,13 @@ def test_source_that_no_longer_matches_the_running_code_is_an_error():
     linecache.cache["<edited>"] = (len(stale), None, stale.splitlines(keepends=True), "<edited>")
     with pytest.raises(GraphError, match=r"does not match the code that runs"):
         capture(Graph("g", namespace["edited"], _xw))
+
+
+def test_check_of_an_empty_tensor_variable_is_a_status_not_a_traceback():
+    def inputs():
+        return {"e": torch.zeros(0, 3, requires_grad=True), "w": torch.ones(3, requires_grad=True)}
+
+    graph = Graph("g", "s = e.sum(0)\nloss = (s + w).sum()", inputs)
+    given = check(graph, "ds = torch.ones(3)\ndw = torch.ones(3)\nde = torch.zeros(0, 3)")
+    assert given.passed and given["e"].status == "ok"
+    assert check(graph, "ds = torch.ones(3)\ndw = torch.ones(3)")["e"].status == "missing"
