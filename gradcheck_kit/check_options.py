@@ -11,11 +11,14 @@ import torch
 
 from .capture import capture
 from .case_files import UsageError
-from .devices import DTYPES, cross_pairs, parse_device
+from .devices import DTYPES, cross_pairs, parse_device, skip_reason
 from .graph import Case
 from .reference import Rule
-from .report import COLUMNS
+from .report import COLUMNS, unwritable
 from .tolerance import PRESETS, Tolerance
+
+FORMATS = ("csv", "json", "markdown", "html")
+"""Report flags: each writes its own format, whatever the file is called."""
 
 
 def add_judging(check: argparse.ArgumentParser) -> None:
@@ -42,7 +45,7 @@ def add_judging(check: argparse.ArgumentParser) -> None:
 
 def add_outputs(check: argparse.ArgumentParser) -> None:
     """Report files, each in its flag's own format whatever the file is called, and the pivot view."""
-    for fmt in ("csv", "json", "markdown", "html"):
+    for fmt in FORMATS:
         check.add_argument(f"--{fmt}", type=Path, metavar="FILE", help=f"also write the report as {fmt.upper()}")
     check.add_argument("--pivot", metavar="COLUMN", help="print COLUMN (status, maxdiff...) by (device, dtype)")
 
@@ -78,8 +81,17 @@ def validate(args: argparse.Namespace, cases: list[Case]) -> None:
     if args.cross:
         devices = args.device or [device for case in cases for device in case.devices]
         if not cross_pairs(devices):
-            usable = sorted(set(devices) - {a for pair in cross_pairs(devices) for a in pair})
+            usable = [device for device in dict.fromkeys(devices) if skip_reason(device) is None]
             raise UsageError(f"--cross needs two usable devices; this check has {usable or 'none'}")
+
+
+def validate_outputs(args: argparse.Namespace) -> None:
+    """Refuse a report file that could not be written, before anything runs."""
+    for fmt in FORMATS:
+        path = getattr(args, fmt)
+        problem = path is not None and unwritable(path)
+        if problem:
+            raise UsageError(f"--{fmt}: {problem}")
 
 
 def _validate_fd(args: argparse.Namespace, cases: list[Case]) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from .case_files import UsageError, case_files, load
 from .check import run_case
-from .check_options import add_judging, add_outputs, judging, prepared, validate
+from .check_options import FORMATS, add_judging, add_outputs, judging, prepared, validate, validate_outputs
 from .grading.cli import add_commands as add_grading_commands
 from .graph import Case
-from .report import Report, unwritable, write
+from .report import Report, Row, write
 
 NOTHING_CHECKED = 5
 """Exit status when every cell was skipped (as pytest's "no tests ran"): a green CI job must have checked something."""
@@ -60,6 +60,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 def _run_check(args: argparse.Namespace) -> int:
     try:
         options = judging(args)
+        validate_outputs(args)
         cases, broken = _cases(args)
         validate(args, cases)
     except (UsageError, ValueError) as error:
@@ -67,7 +68,7 @@ def _run_check(args: argparse.Namespace) -> int:
         return 2
     reports = [run_case(case, args.device, args.dtype, **options) for case in prepared(cases, args)]
     report = Report.merge([Report(broken), *reports])
-    for fmt in ("csv", "json", "markdown", "html"):
+    for fmt in FORMATS:
         if getattr(args, fmt) is not None:
             write(report, getattr(args, fmt), fmt)
     status = 1 if report.failures else 0 if report.checked or args.allow_skipped else NOTHING_CHECKED
@@ -75,13 +76,8 @@ def _run_check(args: argparse.Namespace) -> int:
     return status
 
 
-def _cases(args: argparse.Namespace) -> tuple[list[Case], list]:
+def _cases(args: argparse.Namespace) -> tuple[list[Case], list[Row]]:
     """The selected cases, and an error row per case file that could not be loaded."""
-    for fmt in ("csv", "json", "markdown", "html"):
-        path = getattr(args, fmt)
-        problem = path is not None and unwritable(path)
-        if problem:
-            raise UsageError(f"--{fmt}: {problem}")
     cases, broken = load(case_files(args.paths))
     if args.case:
         unknown = sorted(set(args.case) - {case.name for case in cases})
