@@ -10,8 +10,10 @@ checked against the wrong tensor.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,8 +64,26 @@ def capture(
     """
     device = torch.device(device)
     drawn = draw_inputs(graph) if inputs is None else inputs
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), collector_paused():
         return _capture(convert_graph(graph, device, dtype), convert_inputs(drawn, device, dtype), device, dtype)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything acyclic).
+
+    A capture makes a few container objects per named step; on a large graph their count
+    sets off full collections, each of which walks every object of a process that has
+    imported torch (70-90 ms measured). At 3,001 steps one happened in about every capture:
+    paused, capture took 71 ms instead of 100 (median of 9, shared loaded 2-core machine).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def convert_graph(graph: Graph, device: torch.device, dtype: torch.dtype) -> Graph:

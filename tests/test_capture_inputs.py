@@ -1,5 +1,7 @@
 """Capture's inputs: drawn once by the caller, validated, deep-copied, grad enabled whatever the caller's mode."""
 
+import gc
+
 import pytest
 import torch
 
@@ -101,3 +103,22 @@ def test_check_works_inside_no_grad_and_inference_mode(mode):
             "dh = torch.ones(2, 1)\ndw = x.T @ dh",
         )
     assert report.passed and [row.status for row in report.rows] == ["ok", "ok"]
+
+
+def test_capture_pauses_the_garbage_collector_and_restores_it_as_it_was():
+    states = []
+
+    def forward(x, w):
+        states.append(gc.isenabled())
+        loss = (x @ w).sum()
+        return loss
+
+    graph = Graph("g", forward, lambda: {"x": torch.ones(2, 3), "w": torch.ones(3, 1, requires_grad=True)})
+    capture(graph)
+    assert states == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        capture(graph)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
