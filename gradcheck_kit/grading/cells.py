@@ -47,13 +47,16 @@ def code_cells(notebook: Any) -> list[Cell]:
 
 
 def blank_magics(source: str) -> str:
-    """IPython magics and shell lines (``%time``, ``%%time``, ``!pip``) replaced by blank lines (``pass`` when
-    indented), so the code parses and every other line keeps its number."""
+    """IPython magics and shell lines (``%matplotlib inline``, ``%%time``, ``!pip``) replaced by blank lines
+    (``pass`` when indented), so the code parses and every other line keeps its number; ``%time x = ...``
+    keeps its statement."""
     lines = []
     for line in source.splitlines():
         stripped = line.lstrip()
-        if stripped.startswith(("%", "!")):
-            indent = line[: len(line) - len(stripped)]
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%time "):
+            line = indent + stripped.removeprefix("%time ").lstrip()
+        elif stripped.startswith(("%", "!")):
             line = f"{indent}pass" if indent else ""
         lines.append(line)
     return "\n".join(lines)

@@ -15,6 +15,8 @@ import pytest
 from grading_support import SAMPLES, Run, grade
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from gradcheck_kit.grading.cells import blank_magics
+
 CORRECT = (SAMPLES / "correct.py").read_text()
 WORK = "\n".join(line for line in CORRECT.splitlines() if not line.startswith(("#", "cmp(")))
 STATEMENTS = [ast.get_source_segment(WORK, node) for node in ast.parse(WORK).body]
@@ -155,3 +157,9 @@ def test_samples_of_each_layout_are_shipped_and_score_full_marks(tmp_path: Path)
     assert grade(tmp_path, samples) == 0
     scores = Run(tmp_path, 0).gradebook
     assert {name: float(row["score"]) for name, row in scores.items()} == {p.name: 26 for p in samples}
+
+
+def test_magics_are_blanked_in_place_and_a_timed_statement_kept() -> None:
+    source = "%%time\n%matplotlib inline\nfor i in range(2):\n    !ls\n%time dh = dlogits @ W2.T\ndx = 1"
+    expected = ["", "", "for i in range(2):", "    pass", "dh = dlogits @ W2.T", "dx = 1"]
+    assert blank_magics(source).splitlines() == expected
