@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from . import confine, hugepages, zygote
+from . import confine, hugepages, workdir, zygote
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _LOW_FDS = 10
@@ -53,6 +53,7 @@ class Zygote:
                     os.waitpid(self.pid, 0)
                     break
                 time.sleep(0.01)
+        workdir.remove_left_by(self.pid)  # what a zygote killed part-way through a cleanup left
         self.pid = 0
 
     def close_values(self) -> None:

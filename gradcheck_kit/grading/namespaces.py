@@ -15,10 +15,15 @@ import os
 import platform
 import signal
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 _CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+_PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
+
+_libc = ctypes.CDLL(None, use_errno=True)
 _python = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
 _python.syscall.restype = ctypes.c_long
 
@@ -28,16 +33,46 @@ def available() -> bool:
     return _CLONE is not None and os.geteuid() == 0
 
 
-def fork_child() -> int:
+def fork_child(mounts: bool = False) -> int:
     """Like ``os.fork`` (0 in the child, its pid in the parent), in new PID and IPC namespaces when
-    :func:`available`; a refused ``clone`` falls back to ``os.fork``."""
+    :func:`available`, and a new mount namespace too with ``mounts`` (see :func:`private_mounts`); a refused
+    ``clone`` falls back to ``os.fork``."""
     if not available():
         return os.fork()
     ctypes.pythonapi.PyOS_BeforeFork()
-    flags = ctypes.c_ulong(CLONE_NEWPID | CLONE_NEWIPC | signal.SIGCHLD)
+    flags = ctypes.c_ulong(CLONE_NEWPID | CLONE_NEWIPC | (CLONE_NEWNS if mounts else 0) | signal.SIGCHLD)
     pid = _python.syscall(_CLONE, flags, None, None, None, None)
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
         return 0
     ctypes.pythonapi.PyOS_AfterFork_Parent()
     return pid if pid > 0 else os.fork()
+
+
+def private_mounts(workdir: str) -> None:
+    """In a child forked with ``mounts``, before it drops root: fresh, small ``/tmp``, ``/dev/shm`` and workdir
+    that vanish with it (whatever it leaves, however deep, costs the zygote nothing to remove), and a ``/proc``
+    of its own PID namespace (no other process, so no other command line). The fallback where Landlock is
+    missing, as it costs about 5 ms a child; leaves the child in its workdir; raises OSError if refused."""
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    for folder in _PRIVATE_FOLDERS:
+        if os.path.isdir(folder):
+            _private_tmpfs(folder)
+    if os.path.isdir(workdir):  # outside the private folders: cover it too
+        _private_tmpfs(workdir)
+    else:  # it was in the private /tmp, which is empty now
+        os.makedirs(workdir)
+        os.chmod(workdir, 0o1777)
+    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    os.chdir(workdir)
+
+
+def _private_tmpfs(folder: str) -> None:
+    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
+
+
+def _mount(source: str, target: str, kind: str | None, flags: int, data: str | None) -> None:
+    encoded = [None if text is None else text.encode() for text in (source, target, kind, data)]
+    if _libc.mount(encoded[0], encoded[1], encoded[2], ctypes.c_ulong(flags), encoded[3]) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {target}: {os.strerror(errno)}")

@@ -163,6 +163,8 @@ class Sandbox:
         self.start()
         with tempfile.TemporaryFile() as output:
             try:
+                self._collect_previous()
+                start = time.monotonic()  # the zygote's cleanup after the previous child is not this one's time
                 result = self._run_child(source, filename, on_commit, output.fileno(), start + limits.timeout)
             except (OSError, ChannelError, ValueError, KeyError) as error:
                 self.close()  # the next run starts a fresh zygote
@@ -172,13 +174,16 @@ class Sandbox:
         result.seconds = time.monotonic() - start
         return result
 
+    def _collect_previous(self) -> None:
+        """The zygote's report that the previous child (which finished cleanly) is gone and its workdir removed."""
+        if self._unreaped:
+            self._receive(time.monotonic() + _ZYGOTE_GRACE)
+            self._unreaped = False
+
     def _run_child(self, source: str, filename: str, on_commit: OnCommit, output: int, deadline: float) -> RunResult:
         events_r, events_w = os.pipe()
         replies_r, replies_w = os.pipe()
         assert self._zygote is not None
-        if self._unreaped:  # the previous child finished cleanly; collect the zygote's report of its exit now
-            self._receive(time.monotonic() + _ZYGOTE_GRACE)
-            self._unreaped = False
         try:
             socket.send_fds(self._zygote.control, [b"job"], [events_w, replies_r, output])
         finally:

@@ -8,6 +8,7 @@ million files can crash or stall the zygote that cleans up.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import tempfile
@@ -16,11 +17,22 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def make(owner: int | None) -> str:
-    """A fresh private folder under the system's temporary folder, owned by ``owner`` when given."""
-    path = tempfile.mkdtemp(prefix="gradcheck-")
+    """A fresh private folder under the system's temporary folder, owned by ``owner`` when given, named after
+    this (zygote) process so that :func:`remove_left_by` finds it if the zygote dies before removing it."""
+    path = tempfile.mkdtemp(prefix=_prefix(os.getpid()))
     if owner is not None:
         os.chown(path, owner, owner)
     return path
+
+
+def remove_left_by(zygote: int) -> None:
+    """Remove every workdir a dead (reaped) zygote made and did not remove."""
+    for path in glob.glob(os.path.join(glob.escape(tempfile.gettempdir()), _prefix(zygote) + "*")):
+        remove(path)
+
+
+def _prefix(zygote: int) -> str:
+    return f"gradcheck-{zygote}-"
 
 
 def remove(path: str) -> None:

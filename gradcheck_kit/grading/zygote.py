@@ -61,9 +61,10 @@ def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isola
     """Fork a child for one submission, report its pid, wait for it, kill its group, remove its workdir,
     report how it ended."""
     folder = workdir.make(confine.NOBODY if os.geteuid() == 0 else None)
-    pid = namespaces.fork_child()
+    fallback = not isolation["landlock"]  # without Landlock, a mount namespace keeps /tmp, /dev/shm, /proc private
+    pid = namespaces.fork_child(mounts=fallback)
     if pid == 0:
-        _child(fds, folder, values, isolation)
+        _child(fds, folder, values, {**isolation, "mounts": fallback and namespaces.available()})
     for fd in fds:
         os.close(fd)
     control.send(json.dumps({"pid": pid}).encode())
@@ -87,6 +88,8 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
             return
         job, source = frame[0], frame[1].decode("utf-8", "replace")
         os.chdir(folder)
+        if isolation["mounts"]:
+            namespaces.private_mounts(folder)
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
         confine.restrict_files(folder, isolation["readable"], isolation["landlock"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_a_dead_zygote_is_replaced_and_the_next_submission_is_graded(grader: Gra
         graded = grader.grade(SAMPLES / "sign_dlogprobs.py", sandbox)
         assert (graded.status, graded.score) == ("graded", 25), graded.message
         assert _zygote_pid(sandbox) != first
+    assert list(Path(tempfile.gettempdir()).glob(f"gradcheck-{first}-*")) == []  # nothing the dead one left
 
 
 def test_a_child_killed_from_outside_is_run_again(grader: Grader, tmp_path: Path) -> None:
