@@ -259,3 +259,29 @@ def test_a_timeout_from_ini_stops_an_endless_backward(project: pytest.Pytester) 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*past its timeout and was stopped at line 2*"])
     assert project.runpytest("--gradcheck", "--gradcheck-timeout", "-1").ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_forward_that_raises_fails_its_item_naming_the_file_and_line(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        gradcheck_raises="""
+        import torch
+        from gradcheck_kit import Graph, register
+
+
+        def inputs():
+            return {"w": torch.ones(3, requires_grad=True)}
+
+
+        def forward(w):
+            h = w.reshape(7)
+            loss = h.sum()
+            return loss
+
+
+        register("raises", Graph("raises", forward, inputs), "dh = torch.ones(7)")
+        """
+    )
+    result = project.runpytest("--gradcheck", "gradcheck_raises.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["raises [[]cpu-float32[]]: error: *gradcheck_raises.py, line 10: h = w.reshape(7)*"])
+    assert "Traceback" not in result.stdout.str()
