@@ -26,6 +26,7 @@ NOBODY = 65534
 
 _HIGH_FD = 100
 _SET_DUMPABLE = 4
+_KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _SYSTEM_FILES = (
     "/lib",
     "/lib64",
@@ -91,6 +92,14 @@ def restrict_files(workdir: str, readable: list[str], version: int) -> None:
     plain files in ``workdir`` only."""
     if version:
         landlock.restrict(readable, [workdir], version)
+
+
+def minimal_environment() -> None:
+    """Empty the environment but for the locale: the grader's variables (``PWD``, ``OLDPWD``, paths to the class
+    or the data) are none of the submission's business."""
+    kept = {name: value for name, value in os.environ.items() if name in _KEPT_VARIABLES}
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", **kept})
 
 
 def protect_grader() -> None:

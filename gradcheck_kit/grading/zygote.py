@@ -93,6 +93,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
         confine.restrict_files(folder, isolation["readable"], isolation["landlock"])
+        confine.minimal_environment()
         runtime.install_output(job["output_bytes"])
         if not job["allow_autograd"]:
             runtime.forbid_autograd()

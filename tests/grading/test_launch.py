@@ -67,3 +67,10 @@ def test_only_mostly_resident_anonymous_memory_is_collapsed() -> None:
         return any(low <= start + size // 2 < high for low, high in regions)
 
     assert covered(dense) and not covered(sparse)
+
+
+def test_the_child_sees_none_of_the_graders_environment(monkeypatch) -> None:
+    monkeypatch.setenv("CLASS_FOLDER", "/srv/class/submissions")
+    with Sandbox({"x": torch.ones(3)}, SETTINGS, fork_zygotes(1)[0]) as sandbox:
+        result = sandbox.run("import os\nprint(sorted(os.environ))\ndx = 2 * x\n", "env.py", lambda *a: None)
+    assert result.outcome == "done" and "PATH" in result.output and "CLASS_FOLDER" not in result.output
