@@ -23,6 +23,8 @@ _CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 _PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
 
+_cloned = False
+"""True in a child :func:`fork_child` made with ``clone``: only there do its namespaces exist."""
 _libc = ctypes.CDLL(None, use_errno=True)
 _python = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
 _python.syscall.restype = ctypes.c_long
@@ -44,6 +46,8 @@ def fork_child(mounts: bool = False) -> int:
     pid = _python.syscall(_CLONE, flags, None, None, None, None)
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
+        global _cloned
+        _cloned = True
         return 0
     ctypes.pythonapi.PyOS_AfterFork_Parent()
     return pid if pid > 0 else os.fork()
@@ -53,7 +57,10 @@ def private_mounts(workdir: str) -> None:
     """In a child forked with ``mounts``, before it drops root: fresh, small ``/tmp``, ``/dev/shm`` and workdir
     that vanish with it (whatever it leaves, however deep, costs the zygote nothing to remove), and a ``/proc``
     of its own PID namespace (no other process, so no other command line). The fallback where Landlock is
-    missing, as it costs about 5 ms a child; leaves the child in its workdir; raises OSError if refused."""
+    missing, as it costs about 5 ms a child; leaves the child in its workdir; raises OSError if refused. Does
+    nothing in a child made by the ``os.fork`` fallback, whose mounts would be the whole machine's."""
+    if not _cloned:
+        return
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
     for folder in _PRIVATE_FOLDERS:
         if os.path.isdir(folder):
