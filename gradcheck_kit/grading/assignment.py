@@ -7,10 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..graph import Graph, import_file
 from ..tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from .training import Training
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class Assignment:
     parts: tuple[Assignment, ...] = ()
     """The exercise's graded parts, each an Assignment with its own name, points and cell (``tag``/``marker``)
     on this one's graph: a notebook is graded once per part, and the gradebook has a column per part."""
+
+    training: Training | None = None
+    """Given, the part is a training exercise (see :mod:`.training`): its cell's loop is run for a few steps and
+    the last step's gradients of ``points``' parameters are judged on that step's parameters and minibatch."""
 
     @property
     def max_score(self) -> float:

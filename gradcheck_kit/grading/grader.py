@@ -135,6 +135,10 @@ class Grader:
         return _combined(submission.name, parts, self.assignment.max_score)
 
     def _grade_part(self, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
+        if part.training is not None:
+            from .training import grade_training  # it builds on this module's Graded
+
+            return grade_training(self, part, submission, sandbox)
         name = submission.name
         try:
             path = choose(submission.path, self.assignment.gradient_names())

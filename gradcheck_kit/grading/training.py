@@ -1,0 +1,200 @@
+"""Grade a training exercise: run the student's training cell for a few steps in the sandbox, then judge the
+parameter gradients of the step its loop ended on against autograd on that step's parameters and minibatch.
+
+The child reports, when the cell ends, the gradients (``dC``, ...), the parameters and the
+minibatch as they are then, and the step (:data:`.training_source.STEP`). The grader
+rebuilds that step's forward from them, lets autograd backpropagate it, and hands both to
+the check engine. Only that one step is judged: a loop must end with the gradients of the
+parameters it holds (the lecture's template breaks before the last update to keep them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import torch
+
+from ..capture import Capture, capture
+from ..check import evaluate
+from ..compare import OK
+from ..graph import Graph
+from ..report import Row
+from .assignment import Assignment
+from .collect import Submission, choose
+from .flags import review
+from .grader import ERROR, INVALID, Graded, Grader, VariableResult, _lost, _status, _unreached
+from .runtime import UNCLAIMED
+from .sandbox import RunResult, Sandbox
+from .source import Source
+from .submission import SubmissionError
+from .training_source import STEP, training_source
+
+STATE = "state:"
+"""Prefix of what the child reports besides the gradients: ``state:W1`` is the cell's ``W1`` when it ends."""
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a training part runs and what it judges (``Assignment.training``; its ``points`` name the parameters)."""
+
+    forward: Callable[..., Any]
+    """The training step's forward: the parameters and the minibatch by name -> the loss."""
+    batch: tuple[str, ...] = ("Xb", "Yb")
+    """The minibatch's names in the cell, passed to ``forward`` with the parameters."""
+    steps: int = 3
+    """The cell's ``steps_name = ...`` is capped at this many steps."""
+    steps_name: str = "max_steps"
+    setup: str = ""
+    """Python run before the cell: what the notebook defined that is not a value (``def init_params(...)``)."""
+
+
+def grade_training(grader: Grader, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
+    """Grade ``part`` (a training part) of ``submission``; never raises for anything the submission does."""
+    try:
+        path = choose(submission.path, grader.assignment.gradient_names())
+        source = training_source(path, part, {**grader.assignment.names, **grader.captured.namespace})
+    except SubmissionError as error:
+        rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
+        return _graded(grader, part, submission.name, (INVALID, str(error)), rows, RunResult("invalid"), Source(""))
+    reported, run = _run(part, source, path.name, sandbox)
+    status, message = _status(run)
+    message = source.locate(message)
+    if run.error:
+        rows = _missing(grader, part, message, run, source)
+    else:
+        rows, message = _judge_step(grader, part, reported)
+        status = ERROR if message.startswith("cannot") else status
+    return _graded(grader, part, submission.name, (status, message), rows, run, source)
+
+
+def reported_names(part: Assignment) -> dict[str, str]:
+    """What the child hands in when the cell ends: each graded gradient, and the parameters, minibatch and step."""
+    training = part.training
+    assert training is not None
+    state = (*part.points, *training.batch, STEP)
+    return {
+        **{part.name_rule.format(name=name): name for name in part.points},
+        **{name: STATE + name for name in state},
+    }
+
+
+def _run(part: Assignment, source: Source, filename: str, sandbox: Sandbox) -> tuple[dict[str, Any], RunResult]:
+    """Run the cell with the sandbox told to hand in the reported names at their final values (no substitution:
+    a training step's gradients are judged together); a run the sandbox lost is run once more."""
+    kept = sandbox.settings
+    sandbox.settings = replace(kept, tracked=reported_names(part), independent=False)
+    try:
+        for _ in range(2):
+            reported: dict[str, Any] = {}
+            run = sandbox.run(source.text, filename, partial(_keep, reported))
+            if not _lost(run):
+                break
+    finally:
+        sandbox.settings = kept
+    return reported, run
+
+
+def _keep(reported: dict[str, Any], variable: str, value: Any, wants_reference: bool) -> None:
+    """Record what the child hands in (the first value of each name); no reference ever goes back."""
+    reported.setdefault(variable, value)
+
+
+def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -> tuple[list[Row], str]:
+    """The engine's rows for the step the loop ended on, and the part's message naming that step."""
+    training = part.training
+    assert training is not None
+    if not any(_tensor(reported.get(name)) for name in part.points):
+        names = ", ".join(part.name_rule.format(name=name) for name in part.points)
+        got = sorted({type(reported.get(name)).__name__ for name in part.points})
+        message = f"no step checked: {names} are not tensors when the training cell ends (got {', '.join(got)})"
+        return _evaluate(grader.captured, part, reported, ""), message
+    state = {name: reported.get(STATE + name) for name in (*part.points, *training.batch)}
+    unusable = next((name for name, value in state.items() if not _tensor(value)), None)
+    if unusable is not None:
+        got = type(state[unusable]).__name__
+        message = f"cannot rebuild the last step: the cell ends without {unusable} as a tensor (got {got})"
+        return _missing(grader, part, message, RunResult("done"), Source("")), message
+    try:
+        captured = capture(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))
+    except Exception as error:  # the student's parameters or minibatch do not fit the forward
+        message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
+        message = f"{message}: {error}"[:1000]
+        return _missing(grader, part, message, RunResult("done"), Source("")), message
+    rows = _evaluate(captured, part, reported, "")
+    return rows, _step_message(rows, reported.get(STATE + STEP), training)
+
+
+def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str, torch.Tensor]:
+    """Fresh copies of the step's values; the parameters need a gradient."""
+    return {
+        name: value.detach().clone().requires_grad_(name in parameters and value.is_floating_point())
+        for name, value in state.items()
+    }
+
+
+def _tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and not value.is_meta
+
+
+def _step_message(rows: list[Row], step: Any, training: Training) -> str:
+    """``step 3: dbngain mismatch`` when a gradient fails, else ""."""
+    failing = [f"d{row.variable} {row.status}" for row in rows if row.status != OK]
+    if not failing:
+        return ""
+    which = f"step {int(step)}" if _tensor(step) and step.numel() == 1 else "the last step"
+    return f"{which} (of at most {training.steps}): " + ", ".join(failing)
+
+
+def _evaluate(captured: Capture, part: Assignment, reported: Mapping[str, Any], error: str) -> list[Row]:
+    """The check engine's rows for the gradients handed in, judged on ``captured`` (a typo'd name gets its
+    "did you mean")."""
+    values: dict[str, Any] = {name.removeprefix(UNCLAIMED): None for name in reported if name.startswith(UNCLAIMED)}
+    values.update(
+        (part.name_rule.format(name=name), reported[name]) for name in part.points if reported.get(name) is not None
+    )
+    report = evaluate(
+        captured,
+        values,
+        case=part.name,
+        tolerance=part.tolerance,
+        overrides=part.overrides,
+        variables=list(part.points),
+        name_rule=part.name_rule,
+        error=error or None,
+    )
+    return list(report.rows)
+
+
+def _missing(grader: Grader, part: Assignment, message: str, run: RunResult, source: Source) -> list[Row]:
+    """Every graded gradient missing, saying why (the run stopped, or no step could be judged)."""
+    return [_unreached(row, run, source) for row in _evaluate(grader.captured, part, {}, message)]
+
+
+def _graded(
+    grader: Grader,
+    part: Assignment,
+    name: str,
+    outcome: tuple[str, str],
+    rows: list[Row],
+    run: RunResult,
+    source: Source,
+) -> Graded:
+    results = [
+        VariableResult(
+            part.name_rule.format(name=row.variable),
+            row,
+            part.points[row.variable] if row.status == OK else 0.0,
+            part.points[row.variable],
+        )
+        for row in rows
+        if row.variable in part.points
+    ]
+    status, message = outcome
+    notes = [*source.notes, *map(source.locate, run.notes)]
+    score = sum(result.points for result in results)
+    graded = Graded(name, status, message, score, part.max_score, results, run.output, run.seconds, notes)
+    graded.flagged, graded.seed = review(source.text), grader.seed
+    return graded

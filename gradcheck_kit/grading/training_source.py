@@ -1,0 +1,97 @@
+"""The code a training exercise runs: its marked notebook cell with the loop's step count capped, after the
+assignment's setup, then one line that reports which step the loop ended on.
+
+Line numbers stay the student's: the cap is rewritten within its own line, and the joined
+code's segments map every line back to "cell 17 line 5".
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .assignment import Assignment
+from .cells import code_cells, describe, marked
+from .names import constants, prelude
+from .source import Source
+from .submission import MAX_CELLS, SubmissionError, read_regular
+
+STEP = "gradcheck_step"
+"""Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
+_EPILOGUE = f"try:\n    {STEP} = torch.tensor(int(i) + 1)\nexcept Exception:\n    pass\n"
+
+
+def training_source(path: Path, part: Assignment, known: Mapping[str, Any]) -> Source:
+    """The code to run for a training part: the constants of earlier cells, the assignment's setup, the
+    marked cell(s) with ``steps_name`` capped, the step report. A SubmissionError when there is no such cell."""
+    training = part.training
+    assert training is not None
+    if path.suffix != ".ipynb":
+        raise SubmissionError(f"{part.name} is graded from a notebook's training cell; {path.name} is not a notebook")
+    cells = code_cells(_notebook(path))
+    chosen = [cell for cell in cells if marked(cell, part.tag, part.marker)]
+    if not chosen:
+        raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
+    earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
+    taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
+    source = Source("")
+    _append(source, prelude(taken), "the constants taken from earlier cells")
+    _append(source, training.setup, "the assignment's setup")
+    capped = [cap_steps(cell.source, training.steps_name, training.steps) for cell in chosen]
+    for cell, (text, _) in zip(chosen, capped, strict=True):
+        _append(source, text + "\n", f"cell {cell.number}")
+    _append(source, _EPILOGUE, "the grader's step count")
+    how = f"{training.steps_name} capped at {training.steps}"
+    if not any(found for _, found in capped):
+        how = f"no `{training.steps_name} = ...` to cap: the loop ran as written"
+    source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
+    if taken:
+        source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
+    return source
+
+
+def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
+    """``name = <expr>`` at the top level of ``code``, on one line, rewritten in place as ``name = min(<expr>,
+    steps)``; whether one was found."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, False
+    lines = code.split("\n")
+    found = False
+    for statement in tree.body:
+        if not (isinstance(statement, ast.Assign) and statement.lineno == statement.end_lineno):
+            continue
+        if [getattr(target, "id", None) for target in statement.targets] != [name]:
+            continue
+        value = statement.value
+        line = lines[statement.lineno - 1].encode()  # ast's columns count UTF-8 bytes
+        start, end = value.col_offset, value.end_col_offset
+        capped = line[:start] + b"min(" + line[start:end] + b", %d)" % steps + line[end:]
+        lines[statement.lineno - 1] = capped.decode()
+        found = True
+    return "\n".join(lines), found
+
+
+def _append(source: Source, text: str, label: str) -> None:
+    """Add ``text`` (ending in a newline, or empty) to the joined code, as a segment labelled ``label``."""
+    if not text:
+        return
+    text = text if text.endswith("\n") else text + "\n"
+    source.segments.append((source.text.count("\n") + 1, text.count("\n"), label))
+    source.text += text
+
+
+def _notebook(path: Path) -> dict[str, Any]:
+    """The parsed notebook, refused when unreadable or with more cells than can be searched in bounded time."""
+    try:
+        notebook = json.loads(read_regular(path).decode("utf-8-sig", "replace"))
+        cells = notebook.get("cells")
+    except (ValueError, AttributeError) as error:
+        raise SubmissionError(f"{path.name} is not a readable notebook: {error}") from None
+    if isinstance(cells, list) and len(cells) > MAX_CELLS:
+        raise SubmissionError(f"{path.name} has {len(cells)} cells, over the limit of {MAX_CELLS}")
+    return notebook
