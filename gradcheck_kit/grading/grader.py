@@ -7,6 +7,7 @@ value for that variable has been recorded; the first value recorded is final.
 
 from __future__ import annotations
 
+import functools
 import signal
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,9 +16,11 @@ from typing import Any
 
 import torch
 
-from ..capture import Capture, capture
+from ..capture import Capture
 from ..check import evaluate
 from ..compare import MISSING, OK, SHAPE
+from ..draw import Draw
+from ..reference import gold
 from ..report import Report, Row
 from .assignment import Assignment
 from .collect import Submission, choose
@@ -92,7 +95,10 @@ class Grader:
         self.assignment = assignment
         self.seed = assignment.draw_seed() if seed is None else seed
         """A fresh secret seed unless one is given: no submission can know its inputs in advance."""
-        self.captured: Capture = capture(assignment.graph_for(self.seed))
+        draw = Draw.of(assignment.graph_for(self.seed))
+        self.captured: Capture = draw.capture()
+        self._gold = functools.cache(functools.partial(gold, draw, self.captured.dtype))
+        """The float64 run of the same draw, made the first time a round-off test needs it (see :mod:`..scale`)."""
         if assignment.shape_policy not in SHAPE_POLICIES:
             raise ValueError(f"shape_policy must be one of {SHAPE_POLICIES}, got {assignment.shape_policy!r}")
         graded = {variable for part in assignment.graded_parts for variable in part.points}
@@ -229,6 +235,7 @@ class Grader:
             name_rule=assignment.name_rule,
             error=error or None,
             independent=self.settings.independent,
+            gold=self._gold,
         )
 
     def _lenient(self, part: Assignment, row: Row, value: Any) -> Row:
