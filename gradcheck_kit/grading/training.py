@@ -30,7 +30,7 @@ from .runtime import UNCLAIMED
 from .sandbox import RunResult, Sandbox
 from .source import Source
 from .submission import SubmissionError
-from .training_source import STEP, training_source
+from .training_source import STEP, training_sources
 
 STATE = "state:"
 """Prefix of what the child reports besides the gradients: ``state:W1`` is the cell's ``W1`` when it ends."""
@@ -52,22 +52,50 @@ class Training:
 
 
 def grade_training(grader: Grader, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
-    """Grade ``part`` (a training part) of ``submission``; never raises for anything the submission does."""
+    """Grade ``part`` (a training part) of ``submission``: one run per checked step, each judging the step its
+    loop ends on; a gradient earns its points when it is right at every step. Never raises for the submission."""
     try:
         path = choose(submission.path, grader.assignment.gradient_names())
-        source = training_source(path, part, {**grader.assignment.names, **grader.captured.namespace})
+        sources = training_sources(path, part, {**grader.assignment.names, **grader.captured.namespace})
     except SubmissionError as error:
         rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
-        return _graded(grader, part, submission.name, (INVALID, str(error)), rows, RunResult("invalid"), Source(""))
-    reported, run = _run(part, source, path.name, sandbox)
-    status, message = _status(run)
-    message = source.locate(message)
-    if run.error:
-        rows = _missing(grader, part, message, run, source)
-    else:
-        rows, message = _judge_step(grader, part, reported)
-        status = ERROR if message.startswith("cannot") else status
-    return _graded(grader, part, submission.name, (status, message), rows, run, source)
+        return _graded(grader, part, submission.name, (INVALID, str(error)), rows, [], Source(""))
+    steps: list[tuple[str, list[Row]]] = []
+    runs: list[RunResult] = []
+    for source in sources:
+        reported, run = _run(part, source, path.name, sandbox)
+        runs.append(run)
+        status, message = _status(run)
+        if run.error:
+            rows = _missing(grader, part, source.locate(message), run, source)
+            return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
+        rows, problem = _judge_step(grader, part, reported)
+        if problem:
+            outcome = (ERROR if problem.startswith("cannot") else status, problem)
+            return _graded(grader, part, submission.name, outcome, rows, runs, source)
+        steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
+    rows, message = _over_steps(steps)
+    return _graded(grader, part, submission.name, (status, message), rows, runs, sources[-1])
+
+
+def _over_steps(steps: list[tuple[str, list[Row]]]) -> tuple[list[Row], str]:
+    """Each gradient's row at the first step it fails (else at the last step), and ``step 2: dW1 mismatch``
+    for each step where a gradient first failed."""
+    first: dict[str, tuple[str, Row]] = {}
+    for step, rows in steps:
+        for row in rows:
+            if row.status != OK and row.variable not in first:
+                first[row.variable] = (step, row)
+    final = [first.get(row.variable, (steps[-1][0], row))[1] for row in steps[-1][1]]
+    failing: dict[str, list[str]] = {}
+    for step, row in first.values():
+        failing.setdefault(step, []).append(f"d{row.variable} {row.status}")
+    return final, "; ".join(f"{step}: {', '.join(found)}" for step, found in failing.items())
+
+
+def _step_name(step: Any, run: int) -> str:
+    """``step 3`` as the cell's loop counted it, or ``run 3`` when its loop does not count with ``i``."""
+    return f"step {int(step)}" if _tensor(step) and step.numel() == 1 else f"run {run}"
 
 
 def reported_names(part: Assignment) -> dict[str, str]:
@@ -103,7 +131,7 @@ def _keep(reported: dict[str, Any], variable: str, value: Any, wants_reference: 
 
 
 def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -> tuple[list[Row], str]:
-    """The engine's rows for the step the loop ended on, and the part's message naming that step."""
+    """The engine's rows for the step the loop ended on, and "" (else why no step could be judged)."""
     training = part.training
     assert training is not None
     if not any(_tensor(reported.get(name)) for name in part.points):
@@ -123,8 +151,7 @@ def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -
         message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
         message = f"{message}: {error}"[:1000]
         return _missing(grader, part, message, RunResult("done"), Source("")), message
-    rows = _evaluate(captured, part, reported, "")
-    return rows, _step_message(rows, reported.get(STATE + STEP), training)
+    return _evaluate(captured, part, reported, ""), ""
 
 
 def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str, torch.Tensor]:
@@ -137,15 +164,6 @@ def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str
 
 def _tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and not value.is_meta
-
-
-def _step_message(rows: list[Row], step: Any, training: Training) -> str:
-    """``step 3: dbngain mismatch`` when a gradient fails, else ""."""
-    failing = [f"d{row.variable} {row.status}" for row in rows if row.status != OK]
-    if not failing:
-        return ""
-    which = f"step {int(step)}" if _tensor(step) and step.numel() == 1 else "the last step"
-    return f"{which} (of at most {training.steps}): " + ", ".join(failing)
 
 
 def _evaluate(captured: Capture, part: Assignment, reported: Mapping[str, Any], error: str) -> list[Row]:
@@ -179,9 +197,10 @@ def _graded(
     name: str,
     outcome: tuple[str, str],
     rows: list[Row],
-    run: RunResult,
+    runs: list[RunResult],
     source: Source,
 ) -> Graded:
+    """The part's result: the points of each gradient judged ok, the last run's output, every run's time."""
     results = [
         VariableResult(
             part.name_rule.format(name=row.variable),
@@ -193,8 +212,9 @@ def _graded(
         if row.variable in part.points
     ]
     status, message = outcome
-    notes = [*source.notes, *map(source.locate, run.notes)]
+    notes = [*source.notes, *(source.locate(note) for run in runs for note in run.notes)]
     score = sum(result.points for result in results)
-    graded = Graded(name, status, message, score, part.max_score, results, run.output, run.seconds, notes)
+    output, seconds = (runs[-1].output if runs else ""), sum(run.seconds for run in runs)
+    graded = Graded(name, status, message, score, part.max_score, results, output, seconds, notes)
     graded.flagged, graded.seed = review(source.text), grader.seed
     return graded

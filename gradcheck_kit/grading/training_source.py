@@ -1,5 +1,5 @@
-"""The code a training exercise runs: its marked notebook cell with the loop's step count capped, after the
-assignment's setup, then one line that reports which step the loop ended on.
+"""The code a training exercise runs: its marked notebook cell with the loop's step count capped (at 1, 2, ...
+steps, one run each), after the assignment's setup, then one line that reports which step the loop ended on.
 
 Line numbers stay the student's: the cap is rewritten within its own line, and the joined
 code's segments map every line back to "cell 17 line 5".
@@ -24,9 +24,10 @@ STEP = "gradcheck_step"
 _EPILOGUE = f"try:\n    {STEP} = torch.tensor(int(i) + 1)\nexcept Exception:\n    pass\n"
 
 
-def training_source(path: Path, part: Assignment, known: Mapping[str, Any]) -> Source:
-    """The code to run for a training part: the constants of earlier cells, the assignment's setup, the
-    marked cell(s) with ``steps_name`` capped, the step report. A SubmissionError when there is no such cell."""
+def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> list[Source]:
+    """The code to run for a training part, once per checked step: the constants of earlier cells, the
+    assignment's setup, the marked cell(s) with ``steps_name`` capped at 1, 2, ... steps, the step report (one
+    run as written when the cell assigns no ``steps_name``). A SubmissionError when there is no marked cell."""
     training = part.training
     assert training is not None
     if path.suffix != ".ipynb":
@@ -37,20 +38,24 @@ def training_source(path: Path, part: Assignment, known: Mapping[str, Any]) -> S
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
-    source = Source("")
-    _append(source, prelude(taken), "the constants taken from earlier cells")
-    _append(source, training.setup, "the assignment's setup")
-    capped = [cap_steps(cell.source, training.steps_name, training.steps) for cell in chosen]
-    for cell, (text, _) in zip(chosen, capped, strict=True):
-        _append(source, text + "\n", f"cell {cell.number}")
-    _append(source, _EPILOGUE, "the grader's step count")
-    how = f"{training.steps_name} capped at {training.steps}"
-    if not any(found for _, found in capped):
-        how = f"no `{training.steps_name} = ...` to cap: the loop ran as written"
-    source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
+    sources, found = [], False
+    for steps in range(1, training.steps + 1):
+        source = Source("")
+        _append(source, prelude(taken), "the constants taken from earlier cells")
+        _append(source, training.setup, "the assignment's setup")
+        for cell in chosen:
+            text, capped = cap_steps(cell.source, training.steps_name, steps)
+            found = found or capped
+            _append(source, text + "\n", f"cell {cell.number}")
+        _append(source, _EPILOGUE, "the grader's step count")
+        sources.append(source)
+    how = f"run {training.steps} times, {training.steps_name} capped at 1 to {training.steps}"
+    if not found:
+        sources, how = sources[-1:], f"no `{training.steps_name} = ...` to cap: its loop ran as written"
+    sources[-1].notes.append(f"{describe(chosen)} (the marked cell; {how})")
     if taken:
-        source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
-    return source
+        sources[-1].notes.append("constants taken from earlier cells: " + ", ".join(taken))
+    return sources
 
 
 def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
