@@ -44,10 +44,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def test_one_row_per_student_with_a_column_per_part(graded: Run) -> None:
     header = (graded.out / "gradebook.csv").read_text().splitlines()[0].split(",")
-    assert header[-3:] == ["exercise1", "exercise2", "exercise3"]
+    assert header[-4:] == ["exercise1", "exercise2", "exercise3", "exercise4"]
     row = graded.gradebook["all_three.ipynb"]
-    assert (row["status"], row["score"], row["max_score"]) == ("graded", "30", "30")
-    assert (row["exercise1"], row["exercise2"], row["exercise3"]) == ("26", "2", "2")
+    assert (row["status"], row["score"], row["max_score"]) == ("graded", "30", "37")
+    assert (row["exercise1"], row["exercise2"], row["exercise3"], row["exercise4"]) == ("26", "2", "2", "0")
     assert "exercise2: graded cells: 2 (the marked cell)" in row["message"]
     assert "exercise3: graded cells: 3 (the marked cell)" in row["message"]
 
@@ -68,4 +68,5 @@ def test_the_shipped_solution_notebook_earns_every_part(tmp_path: Path) -> None:
         pytest.skip("backprop_ninja_solution.ipynb is not in this checkout")
     assert grade(tmp_path, [notebook], "--assignment", str(PARTS)) == 0
     (row,) = Run(tmp_path, 0).gradebook.values()
-    assert (row["score"], row["exercise1"], row["exercise2"], row["exercise3"]) == ("30", "26", "2", "2")
+    assert (row["score"], row["exercise1"], row["exercise2"], row["exercise3"]) == ("37", "26", "2", "2")
+    assert row["exercise4"] == "7"
