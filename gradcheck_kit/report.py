@@ -230,8 +230,9 @@ class Report:
         return _write(path, page)
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: the tables, with heatmaps of the root causes only (each takes a moment to draw)."""
-        return self._html(roots_only=True)
+        """Jupyter's view: its own style, the tables, and heatmaps of the root causes only (each takes a
+        moment to draw)."""
+        return _STYLE + self._html(roots_only=True)
 
     def _html(self, roots_only: bool) -> str:
         return "".join(
@@ -323,7 +324,9 @@ def _write(path: str | Path | None, text: str) -> str:
 _STYLE = """<style>
 .gck{border-collapse:collapse;font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:0 0 1.5em}
 .gck caption{text-align:left;font-weight:bold;padding:4px 0}
-.gck th,.gck td{border:1px solid #ccc;padding:2px 8px;text-align:left}
+.gck th,.gck td{border:1px solid #ccc;padding:2px 8px}
+/* doubled class: wins over the equally specific rule with which Jupyter right-aligns table cells */
+table.gck.gck th,table.gck.gck td{text-align:left}
 .gck th{background:#f3f3f3}
 .gck tr.ok td{background:#eaf7ea}
 .gck tr.fail td{background:#fbe9e9}

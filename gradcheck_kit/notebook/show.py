@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..compare import OK
-from ..report import _STYLE, Report, Row
+from ..report import Report, Row
 
 
 def line(name: str, row: Row, caused_by: str = "") -> str:
@@ -45,7 +45,7 @@ def show(report: Report) -> None:
         return
     from IPython.display import display
 
-    display({"text/plain": report.to_table(), "text/html": _STYLE + _LEFT + report._repr_html_()}, raw=True)
+    display({"text/plain": report.to_table(), "text/html": report._repr_html_()}, raw=True)
 
 
 def shell() -> Any:
@@ -55,10 +55,6 @@ def shell() -> Any:
     except ImportError:
         return None
     return get_ipython()
-
-
-_LEFT = "<style>table.gck.gck th,table.gck.gck td{text-align:left}</style>"
-"""Jupyter right-aligns table cells with a selector as specific as the report's own: win it back."""
 
 
 def _text(value: Any) -> str:
