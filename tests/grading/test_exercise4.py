@@ -1,0 +1,124 @@
+"""Exercise 4 of makemore (issue 10, section 6): the training cell run for a few steps, each step's parameter
+gradients judged against autograd on that step's parameters and minibatch, through ``gradcheck-kit grade``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from grading_support import ROOT, SAMPLES, Run, grade_command
+
+from gradcheck_kit.grading.training_source import cap_steps
+
+PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
+STUDENT = ROOT / "examples" / "makemore" / "backprop_ninja.ipynb"
+RIGHT_DBNGAIN = "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)"
+PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+
+
+def _solution_with(old: str, new: str) -> dict:
+    """The shipped solution notebook with its Exercise 4 cell changed (``old`` must occur once in it)."""
+    notebook = json.loads(SOLUTION.read_text())
+    (cell,) = [cell for cell in notebook["cells"] if "exercise4" in cell.get("metadata", {}).get("tags", [])]
+    source = "".join(cell["source"])
+    assert source.count(old) == 1
+    cell["source"] = source.replace(old, new)
+    return notebook
+
+
+TWICE_FROM_STEP_2 = RIGHT_DBNGAIN + " * (1 if i == 0 else 2)"
+RAISES_AT_STEP_2 = RIGHT_DBNGAIN + "\n        if i == 1:\n            raise ValueError('x')"
+CHANGED = {
+    "wrong_from_step_2.ipynb": (RIGHT_DBNGAIN, TWICE_FROM_STEP_2),
+    "raises_at_step_2.ipynb": (RIGHT_DBNGAIN, RAISES_AT_STEP_2),
+    "lecture_max_steps.ipynb": ("max_steps = 200 ", "max_steps = 200000 "),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("exercise4")
+    for name, (old, new) in CHANGED.items():
+        (folder / name).write_text(json.dumps(_solution_with(old, new)))
+    notebooks = [SOLUTION, STUDENT, SAMPLES / "training_wrong_dbngain.ipynb", *sorted(folder.glob("*.ipynb"))]
+    out = folder / "out"
+    # One grading thread: on Python 3.11.7, ast.parse in two grader threads at once can fail with "AST constructor
+    # recursion depth mismatch" (CPython gh-106905), an existing hazard of --jobs > 1 that is not this test's subject.
+    return Run(out, grade_command(out, [*notebooks, SAMPLES / "correct.py"], "--assignment", str(PARTS), "--jobs", "1"))
+
+
+def _exercise4(run: Run, submission: str) -> dict[str, dict[str, str]]:
+    prefix = "exercise4:"
+    rows = [row for row in run.variables if row["submission"] == submission and row["variable"].startswith(prefix)]
+    return {row["variable"].removeprefix(prefix): row for row in rows}
+
+
+def test_the_shipped_solution_earns_full_marks_with_exercise4(graded: Run) -> None:
+    row = graded.gradebook[SOLUTION.name]
+    assert (row["status"], row["score"], row["max_score"], row["exercise4"]) == ("graded", "37", "37", "7")
+    assert "exercise4: graded cells: 17 (the marked cell; run 3 times, max_steps capped at 1 to 3)" in row["message"]
+    assert {name: row["status"] for name, row in _exercise4(graded, SOLUTION.name).items()} == dict.fromkeys(
+        PARAMETERS, "ok"
+    )
+
+
+def test_the_untouched_template_gets_0_and_says_why(graded: Run) -> None:
+    row = graded.gradebook[STUDENT.name]
+    assert (row["score"], row["exercise4"]) == ("0", "0")
+    names = ", ".join(f"d{name}" for name in PARAMETERS)
+    assert (
+        f"exercise4: no step checked: {names} are not tensors when the training cell ends (got NoneType)"
+        in (row["message"])
+    )
+    assert {row["status"] for row in _exercise4(graded, STUDENT.name).values()} == {"not_tensor"}
+
+
+def test_one_wrong_parameter_gradient_loses_exactly_its_point(graded: Run) -> None:
+    row = graded.gradebook["training_wrong_dbngain.ipynb"]
+    assert (row["score"], row["exercise4"]) == ("36", "6")
+    assert "exercise4: step 1: dbngain mismatch" in row["message"]
+    rows = _exercise4(graded, "training_wrong_dbngain.ipynb")
+    assert [name for name, found in rows.items() if found["status"] != "ok"] == ["bngain"]
+    assert rows["bngain"]["message"].startswith("200/200 elements mismatched")
+
+
+def test_a_gradient_wrong_only_from_step_2_is_caught_at_step_2(graded: Run) -> None:
+    row = graded.gradebook["wrong_from_step_2.ipynb"]
+    assert row["exercise4"] == "6"
+    assert "exercise4: step 2: dbngain mismatch" in row["message"]
+
+
+def test_a_loop_that_raises_loses_the_part_and_says_where(graded: Run) -> None:
+    row = graded.gradebook["raises_at_step_2.ipynb"]
+    assert (row["status"], row["exercise4"], row["exercise1"]) == ("error", "0", "26")
+    assert "exercise4: ValueError at cell 17 line 45" in row["message"]
+    found = _exercise4(graded, "raises_at_step_2.ipynb")["W1"]
+    assert found["status"] == "missing" and found["message"].startswith("not reached: the run stopped at cell 17")
+
+
+def test_the_lectures_full_step_count_is_capped(graded: Run) -> None:
+    assert graded.gradebook["lecture_max_steps.ipynb"]["exercise4"] == "7"
+
+
+def test_a_py_submission_has_no_training_cell(graded: Run) -> None:
+    row = graded.gradebook["correct.py"]
+    assert (row["status"], row["exercise1"], row["exercise4"]) == ("graded", "26", "0")
+    assert (
+        "exercise4: exercise4 is graded from a notebook's training cell; correct.py is not a notebook"
+        in (row["message"])
+    )
+
+
+def test_cap_steps_keeps_every_line_where_it_was() -> None:
+    code = "# ünïcode\nmax_steps = 200  # ünïcode\nfor i in range(max_steps):\n    max_steps = 5\n"
+    capped, found = cap_steps(code, "max_steps", 2)
+    assert found
+    assert capped.split("\n") == [
+        "# ünïcode",
+        "max_steps = min(200, 2)  # ünïcode",
+        "for i in range(max_steps):",
+        "    max_steps = 5",
+        "",
+    ]
+    assert cap_steps("steps = 3\n", "max_steps", 2) == ("steps = 3\n", False)
