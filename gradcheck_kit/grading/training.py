@@ -52,16 +52,21 @@ class Training:
 
 
 def grade_training(grader: Grader, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
-    """Grade ``part`` (a training part) of ``submission``: one run per checked step, each judging the step its
-    loop ends on; a gradient earns its points when it is right at every step. Never raises for the submission."""
+    """Grade ``part`` (a training part) of ``submission``: one run per step count, each judging the step its loop
+    ends on; a gradient earns its points when it is right at every step. Never raises for the submission."""
     try:
         path = choose(submission.path, grader.assignment.gradient_names())
         sources = training_sources(path, part, {**grader.assignment.names, **grader.captured.namespace})
     except SubmissionError as error:
         rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
         return _graded(grader, part, submission.name, (INVALID, str(error)), rows, [], Source(""))
-    steps: list[tuple[str, list[Row]]] = []
     runs: list[RunResult] = []
+    start: dict[str, torch.Tensor] | None = None
+    if len(sources) > 1:  # the first run stops before the loop: the parameters the first step starts with
+        reported, run = _run(part, sources.pop(0), path.name, sandbox)
+        runs.append(run)
+        start = None if run.error else _parameters(part, reported)
+    steps: list[tuple[str, list[Row]]] = []
     for source in sources:
         reported, run = _run(part, source, path.name, sandbox)
         runs.append(run)
@@ -69,13 +74,52 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         if run.error:
             rows = _missing(grader, part, source.locate(message), run, source)
             return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
-        rows, problem = _judge_step(grader, part, reported)
+        ended = _parameters(part, reported)
+        after = not steps and start is not None and ended is not None and _updated_after(start, ended, part, reported)
+        rows, problem = _judge_step(grader, part, {**reported, **_stated(start if after else None)})
         if problem:
             outcome = (ERROR if problem.startswith("cannot") else status, problem)
             return _graded(grader, part, submission.name, outcome, rows, runs, source)
         steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
+        if after:
+            source.notes.append(AFTER)
+            break
     rows, message = _over_steps(steps)
-    return _graded(grader, part, submission.name, (status, message), rows, runs, sources[-1])
+    return _graded(grader, part, submission.name, (status, message), rows, runs, source)
+
+
+AFTER = (
+    "the loop updates the parameters after each step's backward (the template breaks before the last update): only "
+    "step 1 is judged, on the parameters it started with (a later step's are no longer there when the cell ends)"
+)
+
+
+def _parameters(part: Assignment, reported: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The parameters the run ended with, or None when one of them is not a tensor."""
+    found = {name: reported.get(STATE + name) for name in part.points}
+    return found if all(_tensor(value) for value in found.values()) else None  # type: ignore[return-value]
+
+
+def _stated(parameters: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    return {STATE + name: value for name, value in (parameters or {}).items()}
+
+
+def _updated_after(
+    start: Mapping[str, torch.Tensor], ended: Mapping[str, torch.Tensor], part: Assignment, reported: Mapping[str, Any]
+) -> bool:
+    """Whether the run's loop moved the parameters by a multiple of the gradients it handed in, i.e. it updated
+    them after the backward of the step judged (the lecture's loop; the template breaks before that update)."""
+    moved, gradients = [], []
+    for name in part.points:
+        gradient = reported.get(name)
+        if not _tensor(gradient) or gradient.shape != start[name].shape or start[name].shape != ended[name].shape:
+            return False
+        moved.append((start[name] - ended[name]).double().flatten())
+        gradients.append(gradient.double().flatten())
+    step, direction = torch.cat(moved), torch.cat(gradients)
+    if step.norm() == 0 or direction.norm() == 0:
+        return False
+    return bool(torch.dot(step, direction) / (step.norm() * direction.norm()) > 1 - 1e-6)
 
 
 def _over_steps(steps: list[tuple[str, list[Row]]]) -> tuple[list[Row], str]:

@@ -25,9 +25,9 @@ _EPILOGUE = f"try:\n    {STEP} = torch.tensor(int(i) + 1)\nexcept Exception:\n  
 
 
 def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> list[Source]:
-    """The code to run for a training part, once per checked step: the constants of earlier cells, the
-    assignment's setup, the marked cell(s) with ``steps_name`` capped at 1, 2, ... steps, the step report (one
-    run as written when the cell assigns no ``steps_name``). A SubmissionError when there is no marked cell."""
+    """The code to run for a training part, once per step count: the constants of earlier cells, the assignment's
+    setup, the marked cell(s) with ``steps_name`` capped at 0, 1, 2, ... steps, the step report (one run as
+    written when the cell assigns no ``steps_name``). A SubmissionError when there is no marked cell."""
     training = part.training
     assert training is not None
     if path.suffix != ".ipynb":
@@ -39,7 +39,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> 
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
     sources, found = [], False
-    for steps in range(1, training.steps + 1):
+    for steps in range(training.steps + 1):
         source = Source("")
         _append(source, prelude(taken), "the constants taken from earlier cells")
         _append(source, training.setup, "the assignment's setup")
@@ -49,12 +49,13 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> 
             _append(source, text + "\n", f"cell {cell.number}")
         _append(source, _EPILOGUE, "the grader's step count")
         sources.append(source)
-    how = f"run {training.steps} times, {training.steps_name} capped at 1 to {training.steps}"
+    how = f"{training.steps_name} capped at 0 (no step) to {training.steps}, one run each"
     if not found:
         sources, how = sources[-1:], f"no `{training.steps_name} = ...` to cap: its loop ran as written"
-    sources[-1].notes.append(f"{describe(chosen)} (the marked cell; {how})")
-    if taken:
-        sources[-1].notes.append("constants taken from earlier cells: " + ", ".join(taken))
+    for source in sources:
+        source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
+        if taken:
+            source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
     return sources
 
 

@@ -17,30 +17,36 @@ RIGHT_DBNGAIN = "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)"
 PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 
-def _solution_with(old: str, new: str) -> dict:
-    """The shipped solution notebook with its Exercise 4 cell changed (``old`` must occur once in it)."""
+def _solution_with(*changes: tuple[str, str]) -> dict:
+    """The shipped solution notebook with its Exercise 4 cell changed (each ``old`` must occur once in it)."""
     notebook = json.loads(SOLUTION.read_text())
     (cell,) = [cell for cell in notebook["cells"] if "exercise4" in cell.get("metadata", {}).get("tags", [])]
     source = "".join(cell["source"])
-    assert source.count(old) == 1
-    cell["source"] = source.replace(old, new)
+    for old, new in changes:
+        assert source.count(old) == 1
+        source = source.replace(old, new)
+    cell["source"] = source
     return notebook
 
 
 TWICE_FROM_STEP_2 = RIGHT_DBNGAIN + " * (1 if i == 0 else 2)"
 RAISES_AT_STEP_2 = RIGHT_DBNGAIN + "\n        if i == 1:\n            raise ValueError('x')"
+BREAK = "        if i == max_steps - 1:\n            break  # keep the last step's parameters"
+NO_BREAK = (BREAK, "        if False:\n            break  # the update comes after the backward, as in the lecture")
 CHANGED = {
-    "wrong_from_step_2.ipynb": (RIGHT_DBNGAIN, TWICE_FROM_STEP_2),
-    "raises_at_step_2.ipynb": (RIGHT_DBNGAIN, RAISES_AT_STEP_2),
-    "lecture_max_steps.ipynb": ("max_steps = 200 ", "max_steps = 200000 "),
+    "wrong_from_step_2.ipynb": [(RIGHT_DBNGAIN, TWICE_FROM_STEP_2)],
+    "raises_at_step_2.ipynb": [(RIGHT_DBNGAIN, RAISES_AT_STEP_2)],
+    "lecture_max_steps.ipynb": [("max_steps = 200 ", "max_steps = 200000 ")],
+    "update_after.ipynb": [NO_BREAK],
+    "update_after_wrong_dbngain.ipynb": [NO_BREAK, (RIGHT_DBNGAIN, RIGHT_DBNGAIN.replace("dhpreact", "dh"))],
 }
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("exercise4")
-    for name, (old, new) in CHANGED.items():
-        (folder / name).write_text(json.dumps(_solution_with(old, new)))
+    for name, changes in CHANGED.items():
+        (folder / name).write_text(json.dumps(_solution_with(*changes)))
     notebooks = [SOLUTION, STUDENT, SAMPLES / "training_wrong_dbngain.ipynb", *sorted(folder.glob("*.ipynb"))]
     out = folder / "out"
     # One grading thread: on Python 3.11.7, ast.parse in two grader threads at once can fail with "AST constructor
@@ -57,7 +63,10 @@ def _exercise4(run: Run, submission: str) -> dict[str, dict[str, str]]:
 def test_the_shipped_solution_earns_full_marks_with_exercise4(graded: Run) -> None:
     row = graded.gradebook[SOLUTION.name]
     assert (row["status"], row["score"], row["max_score"], row["exercise4"]) == ("graded", "37", "37", "7")
-    assert "exercise4: graded cells: 17 (the marked cell; run 3 times, max_steps capped at 1 to 3)" in row["message"]
+    assert (
+        "exercise4: graded cells: 17 (the marked cell; max_steps capped at 0 (no step) to 3, one run each)"
+        in row["message"]
+    )
     assert {name: row["status"] for name, row in _exercise4(graded, SOLUTION.name).items()} == dict.fromkeys(
         PARAMETERS, "ok"
     )
@@ -122,3 +131,12 @@ def test_cap_steps_keeps_every_line_where_it_was() -> None:
         "",
     ]
     assert cap_steps("steps = 3\n", "max_steps", 2) == ("steps = 3\n", False)
+
+
+def test_a_loop_that_updates_after_the_backward_is_judged_on_step_1(graded: Run) -> None:
+    row = graded.gradebook["update_after.ipynb"]
+    assert row["exercise4"] == "7"
+    assert "exercise4: the loop updates the parameters after each step's backward" in row["message"]
+    wrong = graded.gradebook["update_after_wrong_dbngain.ipynb"]
+    assert wrong["exercise4"] == "6" and "exercise4: step 1: dbngain mismatch" in wrong["message"]
+    assert "the loop updates the parameters after" not in graded.gradebook[SOLUTION.name]["message"]
