@@ -1,11 +1,13 @@
-"""Grade a training exercise: run the student's training cell for a few steps in the sandbox, then judge the
-parameter gradients of the step its loop ended on against autograd on that step's parameters and minibatch.
+"""Grade a training exercise: run the student's training cell for a few steps in the sandbox, and judge the
+parameter gradients of each step against autograd on that step's parameters and minibatch.
 
-The child reports, when the cell ends, the gradients (``dC``, ...), the parameters and the
-minibatch as they are then, and the step (:data:`.training_source.STEP`). The grader
-rebuilds that step's forward from them, lets autograd backpropagate it, and hands both to
-the check engine. Only that one step is judged: a loop must end with the gradients of the
-parameters it holds (the lecture's template breaks before the last update to keep them).
+The cell runs once per step count (its ``max_steps`` capped at 0, 1, 2, 3). When a run
+ends, the child hands in the gradients (``dC``, ...), the parameters, the minibatch and
+the step (:data:`.training_source.STEP`) as they are then; the grader rebuilds that step's
+forward from them, lets autograd backpropagate it, and hands both to the check engine. The
+template breaks before the last update, so a run ends holding the parameters its last
+step's gradients belong to. A loop that updates after the backward (the lecture's) is
+recognised from the 0- and 1-step runs and judged on step 1 only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..report import Row
 from .assignment import Assignment
 from .collect import Submission, choose
 from .flags import review
-from .grader import ERROR, INVALID, Graded, Grader, VariableResult, _lost, _status, _unreached
+from .grader import ERROR, GRADED, INVALID, Graded, Grader, VariableResult, _lost, _status, _unreached
 from .runtime import UNCLAIMED
 from .sandbox import RunResult, Sandbox
 from .source import Source
@@ -71,7 +73,7 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         reported, run = _run(part, source, path.name, sandbox)
         runs.append(run)
         status, message = _status(run)
-        if run.error:
+        if status != GRADED:
             rows = _missing(grader, part, source.locate(message), run, source)
             return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
         ended = _parameters(part, reported)

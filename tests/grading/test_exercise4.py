@@ -36,6 +36,7 @@ NO_BREAK = (BREAK, "        if False:\n            break  # the update comes aft
 CHANGED = {
     "wrong_from_step_2.ipynb": [(RIGHT_DBNGAIN, TWICE_FROM_STEP_2)],
     "raises_at_step_2.ipynb": [(RIGHT_DBNGAIN, RAISES_AT_STEP_2)],
+    "hangs_at_step_2.ipynb": [(RIGHT_DBNGAIN, RIGHT_DBNGAIN + "\n        while i == 1:\n            pass")],
     "lecture_max_steps.ipynb": [("max_steps = 200 ", "max_steps = 200000 ")],
     "update_after.ipynb": [NO_BREAK],
     "update_after_wrong_dbngain.ipynb": [NO_BREAK, (RIGHT_DBNGAIN, RIGHT_DBNGAIN.replace("dhpreact", "dh"))],
@@ -140,3 +141,9 @@ def test_a_loop_that_updates_after_the_backward_is_judged_on_step_1(graded: Run)
     wrong = graded.gradebook["update_after_wrong_dbngain.ipynb"]
     assert wrong["exercise4"] == "6" and "exercise4: step 1: dbngain mismatch" in wrong["message"]
     assert "the loop updates the parameters after" not in graded.gradebook[SOLUTION.name]["message"]
+
+
+def test_a_loop_that_hangs_is_stopped_and_loses_the_part(graded: Run) -> None:
+    row = graded.gradebook["hangs_at_step_2.ipynb"]
+    assert (row["status"], row["exercise4"], row["exercise1"]) == ("timeout", "0", "26")
+    assert "exercise4: the submission ran past its time limit and was stopped" in row["message"]
