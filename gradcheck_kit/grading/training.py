@@ -34,6 +34,9 @@ from .source import Source
 from .submission import SubmissionError
 from .training_source import STEP, training_sources
 
+MAX_WORK = 1 << 26
+"""Largest (minibatch rows) x (largest parameter's elements) the grader rebuilds a step for: the makemore step
+is 32 x 6,000; a hostile cell handing in a huge minibatch must not fill the grader's memory."""
 STATE = "state:"
 """Prefix of what the child reports besides the gradients: ``state:W1`` is the cell's ``W1`` when it ends."""
 
@@ -190,6 +193,14 @@ def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -
     if unusable is not None:
         got = type(state[unusable]).__name__
         message = f"cannot rebuild the last step: the cell ends without {unusable} as a tensor (got {got})"
+        return _missing(grader, part, message, RunResult("done"), Source("")), message
+    rows = max((state[name].shape[0] if state[name].dim() else 1) for name in training.batch)
+    largest = max(state[name].numel() for name in part.points)
+    if rows * largest > MAX_WORK:
+        message = (
+            f"cannot rebuild the last step: a minibatch of {rows} rows on a parameter of {largest} elements is over "
+            f"the grader's limit ({MAX_WORK} for their product)"
+        )
         return _missing(grader, part, message, RunResult("done"), Source("")), message
     try:
         captured = capture(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))

@@ -36,6 +36,7 @@ NO_BREAK = (BREAK, "        if False:\n            break  # the update comes aft
 CHANGED = {
     "wrong_from_step_2.ipynb": [(RIGHT_DBNGAIN, TWICE_FROM_STEP_2)],
     "raises_at_step_2.ipynb": [(RIGHT_DBNGAIN, RAISES_AT_STEP_2)],
+    "huge_minibatch.ipynb": [("batch_size = 32", "batch_size = 12000")],
     "hangs_at_step_2.ipynb": [(RIGHT_DBNGAIN, RIGHT_DBNGAIN + "\n        while i == 1:\n            pass")],
     "lecture_max_steps.ipynb": [("max_steps = 200 ", "max_steps = 200000 ")],
     "update_after.ipynb": [NO_BREAK],
@@ -147,3 +148,9 @@ def test_a_loop_that_hangs_is_stopped_and_loses_the_part(graded: Run) -> None:
     row = graded.gradebook["hangs_at_step_2.ipynb"]
     assert (row["status"], row["exercise4"], row["exercise1"]) == ("timeout", "0", "26")
     assert "exercise4: the submission ran past its time limit and was stopped" in row["message"]
+
+
+def test_a_minibatch_too_large_to_rebuild_is_refused_not_judged(graded: Run) -> None:
+    row = graded.gradebook["huge_minibatch.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("error", "0")
+    assert "exercise4: cannot rebuild the last step: a minibatch of " in row["message"]
