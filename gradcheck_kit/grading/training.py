@@ -50,8 +50,9 @@ class Training:
     batch: tuple[str, ...] = ("Xb", "Yb")
     """The minibatch's names in the cell, passed to ``forward`` with the parameters."""
     steps: int = 3
-    """The cell's ``steps_name = ...`` is capped at this many steps."""
+    """How many steps are judged: the cell runs with its ``steps_name = ...`` capped at 0, 1, ..., ``steps``."""
     steps_name: str = "max_steps"
+    """The name the cell binds to its loop's step count (the rewritten line must be ``steps_name = <expr>``)."""
     setup: str = ""
     """Python run before the cell: what the notebook defined that is not a value (``def init_params(...)``)."""
 
