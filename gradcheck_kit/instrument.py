@@ -18,12 +18,16 @@ function or code string and cached.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
+import copy
 import functools
 import inspect
+import operator
 import types
 from collections.abc import Iterator
+from typing import Any
 
 OBSERVE = "__gradcheck_observe__"
 """The name the rewritten code calls after each binding statement: ``OBSERVE(names, line)``."""
@@ -33,6 +37,12 @@ FINISH = "__gradcheck_finish__"
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 """Where a walrus may not run, or binds in another scope: its names are not observed."""
+
+
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
+"""The compiler flags ``from __future__ import ...`` sets: a function's code keeps them in ``co_flags``."""
 
 
 class InstrumentError(Exception):
@@ -60,17 +70,21 @@ def function(forward: types.FunctionType) -> types.FunctionType:
 @functools.lru_cache(maxsize=256)
 def function_code(code: types.CodeType) -> types.CodeType:
     """The rewritten code object of a function whose code is ``code`` (read from its source file)."""
-    node = _function_node(code)
+    node = _function_node(code)  # its decorators are compiled with it but never run
+    _same_code(code, _compiled(copy.deepcopy(node), code))
     local = _locals(node)
-    node.decorator_list = []
     node.body = [_finishing(_instrument(node.body, local), node)]
     node.args.kwonlyargs += [ast.arg(OBSERVE), ast.arg(FINISH)]
     node.args.kw_defaults += [None, None]
+    return _compiled(node, code)
+
+
+def _compiled(node: ast.FunctionDef, code: types.CodeType) -> types.CodeType:
+    """``node`` compiled as ``code`` was: same file, ``__future__`` flags and closure cells."""
     outer = _enclosing(node, code.co_freevars)
-    compiled = compile(ast.fix_missing_locations(outer), code.co_filename, "exec")
-    rewritten = _find_code(compiled, code.co_name)
-    _same_signature(code, rewritten)
-    return rewritten
+    flags = code.co_flags & _FUTURE_FLAGS
+    compiled = compile(ast.fix_missing_locations(outer), code.co_filename, "exec", flags=flags, dont_inherit=True)
+    return _find_code(compiled, code.co_name)
 
 
 def _function_node(code: types.CodeType) -> ast.FunctionDef:
@@ -120,16 +134,21 @@ def _find_code(code: types.CodeType, name: str) -> types.CodeType:
     raise InstrumentError(f"cannot find {name}() in its rewritten source")
 
 
-def _same_signature(original: types.CodeType, rewritten: types.CodeType) -> None:
+def _same_code(original: types.CodeType, recompiled: types.CodeType) -> None:
     """The source read from the file must be the code that runs (the file may have changed since)."""
-    count = original.co_argcount + original.co_kwonlyargcount
-    if rewritten.co_varnames[:count] != original.co_varnames[:count] or not set(rewritten.co_freevars) <= set(
-        original.co_freevars
-    ):
+    if _fingerprint(recompiled) != _fingerprint(original):
         raise InstrumentError(
             f"the source of {original.co_name}() in {original.co_filename} does not match the code that runs "
             f"(was the file edited after it was imported?)"
         )
+
+
+def _fingerprint(code: types.CodeType) -> tuple[Any, ...]:
+    """What an edit of a function's source changes, but not the module around it: its names,
+    constants and lines (the bytecode itself depends on the module, e.g. on its imports)."""
+    constants = tuple(c for c in code.co_consts if not isinstance(c, types.CodeType))
+    lines = sorted({line for _, _, line in code.co_lines() if line is not None})
+    return code.co_varnames, code.co_names, constants, lines
 
 
 def _finishing(body: list[ast.stmt], node: ast.FunctionDef) -> ast.Try:

@@ -265,11 +265,12 @@ def test_decorators_globals_nested_defs_comprehensions_and_walrus_keep_their_mea
     assert CALLS == [1] and "inner" not in captured.namespace
 
 
-def test_source_that_no_longer_matches_the_running_code_is_an_error():
+@pytest.mark.parametrize(("old", "new"), [("(x, w)", "(a, b)"), ("(x @ w).sum()", "(x @ w).mean()")])
+def test_source_that_no_longer_matches_the_running_code_is_an_error(old, new):
     source = "def edited(x, w):\n    loss = (x @ w).sum()\n    return loss\n"
     namespace = {}
     exec(compile(source, "<edited>", "exec"), namespace)
-    stale = source.replace("(x, w)", "(a, b)")
+    stale = source.replace(old, new)
     linecache.cache["<edited>"] = (len(stale), None, stale.splitlines(keepends=True), "<edited>")
     with pytest.raises(GraphError, match=r"does not match the code that runs"):
         capture(Graph("g", namespace["edited"], _xw))
