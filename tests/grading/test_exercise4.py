@@ -49,7 +49,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("exercise4")
     for name, changes in CHANGED.items():
         (folder / name).write_text(json.dumps(_solution_with(*changes)))
-    notebooks = [SOLUTION, STUDENT, SAMPLES / "training_wrong_dbngain.ipynb", *sorted(folder.glob("*.ipynb"))]
+    samples = [SAMPLES / "training_wrong_dbngain.ipynb", SAMPLES / "training_lecture_loop.ipynb"]
+    notebooks = [SOLUTION, STUDENT, *samples, *sorted(folder.glob("*.ipynb"))]
     out = folder / "out"
     # One grading thread: on Python 3.11.7, ast.parse in two grader threads at once can fail with "AST constructor
     # recursion depth mismatch" (CPython gh-106905), an existing hazard of --jobs > 1 that is not this test's subject.
@@ -154,3 +155,9 @@ def test_a_minibatch_too_large_to_rebuild_is_refused_not_judged(graded: Run) -> 
     row = graded.gradebook["huge_minibatch.ipynb"]
     assert (row["status"], row["exercise4"]) == ("error", "0")
     assert "exercise4: cannot rebuild the last step: a minibatch of " in row["message"]
+
+
+def test_the_lectures_own_loop_layout_earns_full_marks_on_step_1(graded: Run) -> None:
+    row = graded.gradebook["training_lecture_loop.ipynb"]  # update before the (commented-out) break, init inline
+    assert (row["score"], row["exercise4"]) == ("37", "7")
+    assert "exercise4: the loop updates the parameters after each step's backward" in row["message"]
