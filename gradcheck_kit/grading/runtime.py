@@ -50,10 +50,15 @@ def forbid_autograd() -> None:
         def __getattr__(self, name: str) -> Any:
             return refuse
 
+    def clear_only(tensor: torch.Tensor, value: Any) -> None:
+        if value is not None:
+            refuse()
+
     torch.Tensor.backward = refuse  # type: ignore[method-assign]
     # Reading .grad gives what a notebook that never called loss.backward() gives (None): a student's own
-    # comparison helper reads it just to look. Setting it is refused.
-    torch.Tensor.grad = property(lambda tensor: None, refuse)  # type: ignore[assignment,method-assign]
+    # comparison helper reads it just to look. Setting it to None (the lecture's training loop clears it with
+    # `p.grad = None`) does nothing; setting a value is refused.
+    torch.Tensor.grad = property(lambda tensor: None, clear_only)  # type: ignore[assignment,method-assign]
     torch.autograd.backward = refuse
     torch.autograd.grad = refuse
     torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]

@@ -37,6 +37,8 @@ CHANGED = {
     "wrong_from_step_2.ipynb": [(RIGHT_DBNGAIN, TWICE_FROM_STEP_2)],
     "raises_at_step_2.ipynb": [(RIGHT_DBNGAIN, RAISES_AT_STEP_2)],
     "huge_minibatch.ipynb": [("batch_size = 32", "batch_size = 12000")],
+    "clears_grad.ipynb": [(RIGHT_DBNGAIN, RIGHT_DBNGAIN + "\n        for p in parameters:\n            p.grad = None")],
+    "sets_grad.ipynb": [(RIGHT_DBNGAIN, RIGHT_DBNGAIN + "\n        bngain.grad = dbngain")],
     "hangs_at_step_2.ipynb": [(RIGHT_DBNGAIN, RIGHT_DBNGAIN + "\n        while i == 1:\n            pass")],
     "lecture_max_steps.ipynb": [("max_steps = 200 ", "max_steps = 200000 ")],
     "update_after.ipynb": [NO_BREAK],
@@ -161,3 +163,10 @@ def test_the_lectures_own_loop_layout_earns_full_marks_on_step_1(graded: Run) ->
     row = graded.gradebook["training_lecture_loop.ipynb"]  # update before the (commented-out) break, init inline
     assert (row["score"], row["exercise4"]) == ("37", "7")
     assert "exercise4: the loop updates the parameters after each step's backward" in row["message"]
+
+
+def test_clearing_grad_as_the_lecture_does_is_harmless_and_setting_it_is_refused(graded: Run) -> None:
+    assert graded.gradebook["clears_grad.ipynb"]["exercise4"] == "7"
+    row = graded.gradebook["sets_grad.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("error", "0")
+    assert "exercise4: AutogradNotAllowed at cell 17 line 44: bngain.grad = dbngain" in row["message"]
