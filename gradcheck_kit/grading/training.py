@@ -32,7 +32,7 @@ from .runtime import UNCLAIMED
 from .sandbox import RunResult, Sandbox
 from .source import Source
 from .submission import SubmissionError
-from .training_source import STEP, training_sources
+from .training_source import LR, STEP, training_sources
 
 MAX_WORK = 1 << 26
 """Largest (minibatch rows) x (largest parameter's elements) the grader rebuilds a step for: the makemore step
@@ -73,6 +73,7 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         runs.append(run)
         start = None if run.error else _parameters(part, reported)
     steps: list[tuple[str, list[Row]]] = []
+    after = ""
     for source in sources:
         reported, run = _run(part, source, path.name, sandbox)
         runs.append(run)
@@ -80,24 +81,66 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         if status != GRADED:
             rows = _missing(grader, part, source.locate(message), run, source)
             return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
-        ended = _parameters(part, reported)
-        after = not steps and start is not None and ended is not None and _updated_after(start, ended, part, reported)
-        rows, problem = _judge_step(grader, part, {**reported, **_stated(start if after else None)})
+        after, judged_on = _layout(after, start if not steps else None, part, reported)
+        if after == AFTER_ONCE and steps:
+            break
+        rows, problem = _judge_step(grader, part, {**reported, **_stated(judged_on)})
         if problem:
             outcome = (ERROR if problem.startswith("cannot") else status, problem)
             return _graded(grader, part, submission.name, outcome, rows, runs, source)
         steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
-        if after:
-            source.notes.append(AFTER)
+        if after == AFTER_ONCE:
             break
+    if after:
+        source.notes.append(after)
     rows, message = _over_steps(steps)
     return _graded(grader, part, submission.name, (status, message), rows, runs, source)
 
 
 AFTER = (
-    "the loop updates the parameters after each step's backward (the template breaks before the last update): only "
-    "step 1 is judged, on the parameters it started with (a later step's are no longer there when the cell ends)"
+    "the loop updates the parameters after each step's backward (the template breaks before the last update): each "
+    "step is judged on the parameters it started with, those it ended with plus lr times its gradients"
 )
+AFTER_ONCE = (
+    "the loop updates the parameters after each step's backward (the template breaks before the last update), "
+    "not as p -= lr * grad with a learning rate named lr: only step 1 is judged, on the parameters it started with"
+)
+
+
+def _layout(
+    after: str, start: Mapping[str, torch.Tensor] | None, part: Assignment, reported: Mapping[str, Any]
+) -> tuple[str, Mapping[str, torch.Tensor] | None]:
+    """The loop's layout so far ("" for the template's, :data:`AFTER` or :data:`AFTER_ONCE` when it updates after
+    the backward) and the parameters the run's last step started with when they are not those it ended with.
+    ``start`` (the 0-step run's parameters) is given for the 1-step run only, which tells the layout."""
+    ended = _parameters(part, reported)
+    if start is not None and ended is not None and _updated_after(start, ended, part, reported):
+        undone = _undone(ended, part, reported)
+        return (AFTER if undone is not None and _same(undone, start) else AFTER_ONCE), start
+    if after != AFTER:
+        return after, None
+    undone = _undone(ended, part, reported)
+    return (AFTER, undone) if undone is not None else (AFTER_ONCE, None)
+
+
+def _undone(
+    ended: Mapping[str, torch.Tensor] | None, part: Assignment, reported: Mapping[str, Any]
+) -> dict[str, torch.Tensor] | None:
+    """The parameters before an update ``p -= lr * grad`` with the cell's last ``lr`` and the gradients it handed
+    in, or None when either is missing or of another shape."""
+    lr = reported.get(STATE + LR)
+    if ended is None or not _tensor(lr) or lr.numel() != 1:
+        return None
+    gradients = {name: reported.get(name) for name in part.points}
+    if not all(_tensor(value) and value.shape == ended[name].shape for name, value in gradients.items()):
+        return None
+    return {name: ended[name] + float(lr) * gradients[name] for name in part.points}
+
+
+def _same(found: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> bool:
+    """Whether undoing the 1-step run's update gives back the parameters it started with (up to round-off): the
+    update is ``p -= lr * grad``, so the same undoing gives every later step's parameters."""
+    return all(torch.allclose(found[name].double(), start[name].double(), rtol=1e-4, atol=1e-6) for name in start)
 
 
 def _parameters(part: Assignment, reported: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -152,7 +195,7 @@ def reported_names(part: Assignment) -> dict[str, str]:
     """What the child hands in when the cell ends: each graded gradient, and the parameters, minibatch and step."""
     training = part.training
     assert training is not None
-    state = (*part.points, *training.batch, STEP)
+    state = (*part.points, *training.batch, STEP, LR)
     return {
         **{part.name_rule.format(name=name): name for name in part.points},
         **{name: STATE + name for name in state},

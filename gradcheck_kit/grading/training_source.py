@@ -1,5 +1,6 @@
 """The code a training exercise runs: its marked notebook cell with the loop's step count capped (at 1, 2, ...
-steps, one run each), after the assignment's setup, then one line that reports which step the loop ended on.
+steps, one run each), after the assignment's setup, then lines that report the step the loop ended on and its
+learning rate.
 
 Line numbers stay the student's: the cap is rewritten within its own line, and the joined
 code's segments map every line back to "cell 17 line 5".
@@ -21,7 +22,12 @@ from .submission import MAX_CELLS, SubmissionError, read_regular
 
 STEP = "gradcheck_step"
 """Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
-_EPILOGUE = f"try:\n    {STEP} = torch.tensor(int(i) + 1)\nexcept Exception:\n    pass\n"
+LR = "gradcheck_lr"
+"""Bound after the cell to its last learning rate, when it names one ``lr`` (the lecture's name)."""
+_EPILOGUE = "".join(
+    f"try:\n    {name} = torch.tensor({value})\nexcept Exception:\n    pass\n"
+    for name, value in ((STEP, "int(i) + 1"), (LR, "float(lr)"))
+)
 
 
 def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> list[Source]:
@@ -47,7 +53,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> 
             text, capped = cap_steps(cell.source, training.steps_name, steps)
             found = found or capped
             _append(source, text + "\n", f"cell {cell.number}")
-        _append(source, _EPILOGUE, "the grader's step count")
+        _append(source, _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
     how = f"{training.steps_name} capped at 0 (no step) to {training.steps}, one run each"
     if not found:

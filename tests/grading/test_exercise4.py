@@ -43,6 +43,8 @@ CHANGED = {
     "lecture_max_steps.ipynb": [("max_steps = 200 ", "max_steps = 200000 ")],
     "update_after.ipynb": [NO_BREAK],
     "update_after_wrong_dbngain.ipynb": [NO_BREAK, (RIGHT_DBNGAIN, RIGHT_DBNGAIN.replace("dhpreact", "dh"))],
+    "update_after_wrong_from_step_2.ipynb": [NO_BREAK, (RIGHT_DBNGAIN, TWICE_FROM_STEP_2)],
+    "update_after_no_lr.ipynb": [NO_BREAK, ("lr = 0.1", "rate = 0.1"), ("-lr * grad", "-rate * grad")],
 }
 
 
@@ -138,19 +140,22 @@ def test_cap_steps_keeps_every_line_where_it_was() -> None:
     assert cap_steps("steps = 3\n", "max_steps", 2) == ("steps = 3\n", False)
 
 
-def test_a_loop_that_updates_after_the_backward_is_judged_on_step_1(graded: Run) -> None:
+def test_a_loop_that_updates_after_the_backward_is_judged_on_every_step(graded: Run) -> None:
     row = graded.gradebook["update_after.ipynb"]
     assert row["exercise4"] == "7"
     assert "exercise4: the loop updates the parameters after each step's backward" in row["message"]
+    assert "each step is judged on the parameters it started with" in row["message"]
     wrong = graded.gradebook["update_after_wrong_dbngain.ipynb"]
     assert wrong["exercise4"] == "6" and "exercise4: step 1: dbngain mismatch" in wrong["message"]
+    later = graded.gradebook["update_after_wrong_from_step_2.ipynb"]
+    assert later["exercise4"] == "6" and "exercise4: step 2: dbngain mismatch" in later["message"]
     assert "the loop updates the parameters after" not in graded.gradebook[SOLUTION.name]["message"]
 
 
-def test_a_loop_that_hangs_is_stopped_and_loses_the_part(graded: Run) -> None:
-    row = graded.gradebook["hangs_at_step_2.ipynb"]
-    assert (row["status"], row["exercise4"], row["exercise1"]) == ("timeout", "0", "26")
-    assert "exercise4: the submission ran past its time limit and was stopped" in row["message"]
+def test_an_update_without_a_learning_rate_named_lr_is_judged_on_step_1_only(graded: Run) -> None:
+    row = graded.gradebook["update_after_no_lr.ipynb"]
+    assert row["exercise4"] == "7"
+    assert "not as p -= lr * grad with a learning rate named lr: only step 1 is judged" in row["message"]
 
 
 def test_a_minibatch_too_large_to_rebuild_is_refused_not_judged(graded: Run) -> None:
@@ -159,10 +164,10 @@ def test_a_minibatch_too_large_to_rebuild_is_refused_not_judged(graded: Run) -> 
     assert "exercise4: cannot rebuild the last step: a minibatch of " in row["message"]
 
 
-def test_the_lectures_own_loop_layout_earns_full_marks_on_step_1(graded: Run) -> None:
+def test_the_lectures_own_loop_layout_earns_full_marks(graded: Run) -> None:
     row = graded.gradebook["training_lecture_loop.ipynb"]  # update before the (commented-out) break, init inline
     assert (row["score"], row["exercise4"]) == ("37", "7")
-    assert "exercise4: the loop updates the parameters after each step's backward" in row["message"]
+    assert "each step is judged on the parameters it started with" in row["message"]
 
 
 def test_clearing_grad_as_the_lecture_does_is_harmless_and_setting_it_is_refused(graded: Run) -> None:
@@ -170,3 +175,9 @@ def test_clearing_grad_as_the_lecture_does_is_harmless_and_setting_it_is_refused
     row = graded.gradebook["sets_grad.ipynb"]
     assert (row["status"], row["exercise4"]) == ("error", "0")
     assert "exercise4: AutogradNotAllowed at cell 17 line 44: bngain.grad = dbngain" in row["message"]
+
+
+def test_a_loop_that_hangs_is_stopped_and_loses_the_part(graded: Run) -> None:
+    row = graded.gradebook["hangs_at_step_2.ipynb"]
+    assert (row["status"], row["exercise4"], row["exercise1"]) == ("timeout", "0", "26")
+    assert "exercise4: the submission ran past its time limit and was stopped" in row["message"]
