@@ -7,7 +7,8 @@ the step (:data:`.training_source.STEP`) as they are then; the grader rebuilds t
 forward from them, lets autograd backpropagate it, and hands both to the check engine. The
 template breaks before the last update, so a run ends holding the parameters its last
 step's gradients belong to. A loop that updates after the backward (the lecture's) is
-recognised from the 0- and 1-step runs and judged on step 1 only.
+recognised from the 0- and 1-step runs, and each step is judged on its run's parameters with
+the update ``p -= lr * grad`` undone (step 1 only when that does not give back step 1's).
 """
 
 from __future__ import annotations
