@@ -20,10 +20,12 @@ from typing import Any
 
 import torch
 
-from ..capture import Capture, capture
+from ..capture import Capture
 from ..check import evaluate
 from ..compare import OK
+from ..draw import Draw
 from ..graph import Graph
+from ..reference import gold
 from ..report import Row
 from .assignment import Assignment
 from .collect import Submission, choose
@@ -248,12 +250,13 @@ def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -
         )
         return _missing(grader, part, message, RunResult("done"), Source("")), message
     try:
-        captured = capture(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))
+        draw = Draw.of(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))
+        captured = draw.capture()
     except Exception as error:  # the student's parameters or minibatch do not fit the forward
         message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
         message = f"{message}: {error}"[:1000]
         return _missing(grader, part, message, RunResult("done"), Source("")), message
-    return _evaluate(captured, part, reported, ""), ""
+    return _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype)), ""
 
 
 def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str, torch.Tensor]:
@@ -268,9 +271,15 @@ def _tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and not value.is_meta
 
 
-def _evaluate(captured: Capture, part: Assignment, reported: Mapping[str, Any], error: str) -> list[Row]:
-    """The check engine's rows for the gradients handed in, judged on ``captured`` (a typo'd name gets its
-    "did you mean")."""
+def _evaluate(
+    captured: Capture,
+    part: Assignment,
+    reported: Mapping[str, Any],
+    error: str,
+    reference: Callable[[], Capture] | None = None,
+) -> list[Row]:
+    """The check engine's rows for the gradients handed in, judged on ``captured`` with ``reference`` (the float64
+    run of the same draw) for the round-off test, as the grader's other parts; a typo'd name gets "did you mean"."""
     values: dict[str, Any] = {name.removeprefix(UNCLAIMED): None for name in reported if name.startswith(UNCLAIMED)}
     values.update(
         (part.name_rule.format(name=name), reported[name]) for name in part.points if reported.get(name) is not None
@@ -284,6 +293,7 @@ def _evaluate(captured: Capture, part: Assignment, reported: Mapping[str, Any], 
         variables=list(part.points),
         name_rule=part.name_rule,
         error=error or None,
+        gold=reference,
     )
     return list(report.rows)
 
