@@ -65,7 +65,7 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
     ends on; a gradient earns its points when it is right at every step. Never raises for the submission."""
     try:
         path = choose(submission.path, grader.assignment.gradient_names())
-        sources = training_sources(path, part, {**grader.assignment.names, **grader.captured.namespace})
+        sources = training_sources(path, part, {**grader.assignment.names, **grader.captured.namespace}, grader.seed)
     except SubmissionError as error:
         rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
         return _graded(grader, part, submission.name, (INVALID, str(error)), rows, [], Source(""))

@@ -9,6 +9,7 @@ code's segments map every line back to "cell 17 line 5".
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,10 +31,11 @@ _EPILOGUE = "".join(
 )
 
 
-def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> list[Source]:
-    """The code to run for a training part, once per step count: the constants of earlier cells, the assignment's
-    setup, the marked cell(s) with ``steps_name`` capped at 0, 1, 2, ... steps, the step report (one run as
-    written when the cell assigns no ``steps_name``). A SubmissionError when there is no marked cell."""
+def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], seed: int | None) -> list[Source]:
+    """The code to run for a training part, once per step count: the constants of earlier cells, the global
+    generator seeded from ``seed`` and the assignment's setup, the marked cell(s) with ``steps_name`` capped at
+    0, 1, 2, ... steps, the step report (one run as written when the cell assigns no ``steps_name``). A
+    SubmissionError when there is no marked cell."""
     training = part.training
     assert training is not None
     if path.suffix != ".ipynb":
@@ -48,7 +50,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any]) -> 
     for steps in range(training.steps + 1):
         source = Source("")
         _append(source, prelude(taken), "the constants taken from earlier cells")
-        _append(source, training.setup, "the assignment's setup")
+        _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
         for cell in chosen:
             text, capped = cap_steps(cell.source, training.steps_name, steps)
             found = found or capped
@@ -86,6 +88,13 @@ def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
         lines[statement.lineno - 1] = capped.decode()
         found = True
     return "\n".join(lines), found
+
+
+def _derived(seed: int | None) -> int:
+    """The seed of torch's global generator in every run of the cell, from the grading run's (not revealing it):
+    the runs of one submission draw alike (the lecture's ``torch.randn`` without a generator), and ``--seed``
+    reproduces them."""
+    return int.from_bytes(hashlib.sha256(f"training:{seed}".encode()).digest()[:7], "big")
 
 
 def _append(source: Source, text: str, label: str) -> None:

@@ -181,3 +181,11 @@ def test_a_loop_that_hangs_is_stopped_and_loses_the_part(graded: Run) -> None:
     row = graded.gradebook["hangs_at_step_2.ipynb"]
     assert (row["status"], row["exercise4"], row["exercise1"]) == ("timeout", "0", "26")
     assert "exercise4: the submission ran past its time limit and was stopped" in row["message"]
+
+
+def test_the_same_seed_gives_the_same_report_even_for_a_cell_using_the_global_generator(tmp_path) -> None:
+    lecture = SAMPLES / "training_lecture_loop.ipynb"  # its bngain and bnbias are drawn without a generator
+    outs = [tmp_path / "first", tmp_path / "second"]
+    assert [grade_command(out, [lecture], "--assignment", str(PARTS)) for out in outs] == [0, 0]
+    for name in ("gradebook.csv", "variables.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
