@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .forward import GraphError
+from .forward import GraphError, is_record
 from .forward import run_forward as _run_forward
 from .graph import Graph
 
@@ -49,6 +49,9 @@ class Capture:
     dtype: torch.dtype
     unreached: dict[str, torch.Tensor] = field(default_factory=dict)
     """Leaf tensors that require grad but do not reach the loss: a gradient given for one must be zero."""
+    unseen: list[torch.Tensor] = field(default_factory=list)
+    """Leaf tensors that reach the loss from outside the inputs and named steps (a global, an object's
+    attribute): their gradients cannot be checked."""
 
 
 def capture(
@@ -114,7 +117,25 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
         for name, b in recorder.bindings.items()
         if b.tensor.is_leaf and b.tensor.grad is None and name != graph.loss
     }
-    return Capture(graph, variables, namespace, loss.detach(), device, dtype, unreached)
+    known = {id(b.tensor) for b in recorder.bindings.values()}
+    unseen = [leaf for leaf in _leaves(loss) if id(leaf) not in known]
+    return Capture(graph, variables, namespace, loss.detach(), device, dtype, unreached, unseen)
+
+
+def _leaves(loss: torch.Tensor) -> list[torch.Tensor]:
+    """Every leaf tensor the loss was computed from, in the order autograd's graph reaches them."""
+    leaves: list[torch.Tensor] = []
+    seen: set[Any] = set()
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):
+            leaves.append(node.variable)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return leaves
 
 
 def draw_inputs(graph: Graph) -> dict[str, Any]:
@@ -131,7 +152,8 @@ def draw_inputs(graph: Graph) -> dict[str, Any]:
 
 
 def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """Fresh copies of the inputs on ``device``, tensors inside lists, tuples and dicts included.
+    """Fresh copies of the inputs on ``device``, tensors inside lists, tuples and dicts (their subclasses,
+    such as namedtuples and OrderedDicts, too) and records (SimpleNamespace, dataclasses) included.
 
     Floating tensors are cast to ``dtype``; leaves stay leaves with their ``requires_grad``,
     so a list cached by ``inputs()`` never accumulates ``.grad`` across checks. An
@@ -152,10 +174,15 @@ def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[in
         converted = copy.deepcopy(value).to(device=device, dtype=dtype)
         for parameter in converted.parameters():
             parameter.grad = None
-    elif isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        converted = type(value)(_convert(item, device, dtype, memo) for item in value)
-    elif type(value) is dict:
-        converted = {key: _convert(item, device, dtype, memo) for key, item in value.items()}
+    elif isinstance(value, (list, tuple)):
+        items = [_convert(item, device, dtype, memo) for item in value]
+        converted = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    elif isinstance(value, dict):
+        converted = copy.copy(value)  # keeps a dict subclass and what it holds besides items
+        converted.update((key, _convert(item, device, dtype, memo)) for key, item in value.items())
+    elif is_record(value):
+        converted = copy.copy(value)
+        vars(converted).update((key, _convert(item, device, dtype, memo)) for key, item in vars(value).items())
     else:
         return value
     memo[id(value)] = converted

@@ -419,21 +419,29 @@ def _extras(
     rule: str,
     tolerance: Tolerance | str | None,
 ) -> list[Row]:
-    """Gradients of names that are not checked variables: a parameter that does not reach the loss
-    (its gradient is zero, and is compared with zeros), a forward value that needs no gradient,
-    or no forward name at all."""
+    """Rows for what is not a checked variable: a parameter that does not reach the loss (its gradient
+    is zero: one given is compared with zeros), a parameter the forward reads from outside its inputs
+    (it cannot be checked: a failing ``graph`` row), and gradients of an input that needs none or of
+    no forward name at all (``extra``)."""
+    rows = [
+        _unreached(case, device, dtype, name, parameter, manual, tolerance)
+        for name, parameter in captured.unreached.items()
+        if isinstance(manual := held_gradient(values, name, rule), torch.Tensor)
+    ]
+    unseen = _unseen_names(captured)
+    for name, tensor in unseen.items():
+        message = (
+            f"the forward reads {name} (shape {tuple(tensor.shape)}, requires grad) from outside its inputs and "
+            f"named steps: its gradient is never checked; pass it in inputs() (directly, or in a list, dict or module)"
+        )
+        rows.append(Row(case, device, dtype, name, str(tuple(tensor.shape)), cmp.GRAPH, message=message))
     pattern = gradient_pattern(rule)
-    known = set(captured.variables) | {captured.graph.loss}
-    rows = []
+    known = set(captured.variables) | set(captured.unreached) | set(unseen) | {captured.graph.loss}
     for grad_name, value in values.items():
         match = pattern.match(grad_name)
         if not (match and isinstance(value, torch.Tensor)) or match["name"] in known:
             continue
-        forward_value = captured.namespace.get(match["name"])
-        if isinstance(forward_value, torch.Tensor) and forward_value.requires_grad and forward_value.is_leaf:
-            rows.append(_unreached(case, device, dtype, match["name"], forward_value, value, tolerance))
-            continue
-        if isinstance(forward_value, torch.Tensor):
+        if isinstance(captured.namespace.get(match["name"]), torch.Tensor):
             message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
         else:
             guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
@@ -441,6 +449,22 @@ def _extras(
             message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
         rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), cmp.EXTRA, message=message))
     return rows
+
+
+def _unseen_names(captured: Capture) -> dict[str, torch.Tensor]:
+    """The parameters read from outside the inputs, named where they are found: a global or closure
+    variable of the forward (``GW``), an attribute of an input (``p.w``); else by their position."""
+    places: dict[int, str] = {}
+    function = getattr(captured.graph.forward, "__func__", captured.graph.forward)
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        cells = zip(code.co_freevars, (cell.cell_contents for cell in function.__closure__ or ()), strict=False)
+        for name, value in [*getattr(function, "__globals__", {}).items(), *cells]:
+            places.setdefault(id(value), name)
+    for name, value in captured.namespace.items():
+        for attribute, held in vars(value).items() if hasattr(value, "__dict__") else ():
+            places.setdefault(id(held), f"{name}.{attribute}")
+    return {places.get(id(t), f"<parameter {i}>"): t.detach() for i, t in enumerate(captured.unseen, start=1)}
 
 
 def _unreached(

@@ -12,6 +12,7 @@ when the forward binds no such name, the value it returns.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import inspect
 import re
@@ -110,17 +111,24 @@ def _call(
         raise _failed(error, rewritten.__code__, observer.sources) from error
 
 
+def is_record(value: Any) -> bool:
+    """A plain holder of named values whose tensors count as inputs: a SimpleNamespace or a dataclass instance."""
+    return isinstance(value, types.SimpleNamespace) or dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Tensors that require grad held inside ``values``: ``ps[0]``, ``params['w']`` in lists, tuples
-    and dicts; ``model.layer.weight`` for a module's parameters (``layer.weight`` for the module
-    under the name ``""``, the forward's own ``self``)."""
+    and dicts; ``p.w`` in a record (:func:`is_record`); ``model.layer.weight`` for a module's
+    parameters (``layer.weight`` for the module under the name ``""``, the forward's own ``self``)."""
     found: dict[str, torch.Tensor] = {}
     for name, value in values.items():
         if isinstance(value, torch.nn.Module):
             prefix = f"{name}." if name else ""
             found.update({prefix + q: p for q, p in value.named_parameters() if p.requires_grad})
-        elif type(value) in (list, tuple, dict):
-            items = value.items() if type(value) is dict else enumerate(value)
+        elif is_record(value):
+            found.update(_elements({f"{name}.{key}": item for key, item in vars(value).items()}))
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
             found.update(_elements({f"{name}[{key!r}]": item for key, item in items}))
     return found
 
@@ -128,16 +136,16 @@ def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 def held_gradient(values: Mapping[str, Any], name: str, rule: str = "d{name}") -> Any:
     """The backward's gradient for variable ``name``: ``values[rule(name)]`` when given, else, for a
     tensor held in a container, the same path into the gradient container: ``dps[0]`` for
-    ``ps[0]``, ``dparams['w']`` for ``params['w']``, ``dmodel['layer.weight']`` for
-    ``model.layer.weight``. None when there is none."""
+    ``ps[0]``, ``dparams['w']`` for ``params['w']``, ``dp.w`` or ``dp['w']`` for ``p.w``,
+    ``dmodel['layer.weight']`` for ``model.layer.weight``. None when there is none."""
     if rule.format(name=name) in values:
         return values[rule.format(name=name)]
     base, keys = _path(name)
     found = values.get(rule.format(name=base))
     for key in keys:
         try:
-            found = found[key]
-        except (KeyError, IndexError, TypeError):
+            found = found[key] if not is_record(found) else getattr(found, key)
+        except (KeyError, IndexError, TypeError, AttributeError):
             return None
     return found if keys else None
 
@@ -205,10 +213,17 @@ def _arguments(signature: inspect.Signature, function: Callable[..., Any], input
 
 
 def _parameters(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The forward's parameters as it starts: the arguments given, then the defaults, in signature order."""
+    """The forward's parameters as it starts: the arguments given, then the defaults, in signature order;
+    a ``**kwargs`` dict's entries under their own names (they are the inputs, ``w`` not ``kw['w']``)."""
     bound = signature.bind_partial(**arguments)
     bound.apply_defaults()
-    return dict(bound.arguments)
+    parameters: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            parameters.update(value)
+        else:
+            parameters[name] = value
+    return parameters
 
 
 def _rewritten(function: types.FunctionType) -> types.FunctionType:

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .forward import is_record
+
 
 @dataclass(frozen=True)
 class NotebookCell:
@@ -109,7 +111,11 @@ def _copy(value: Any, memo: dict[int, Any]) -> Any:
         items = [_copy(item, memo) for item in value]
         copied = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     elif isinstance(value, dict):
-        copied = {key: _copy(item, memo) for key, item in value.items()}
+        copied = copy.copy(value)
+        copied.update((key, _copy(item, memo)) for key, item in value.items())
+    elif is_record(value):
+        copied = copy.copy(value)
+        vars(copied).update((key, _copy(item, memo)) for key, item in vars(value).items())
     elif isinstance(value, torch.nn.Module):
         copied = copy.deepcopy(value)
         for parameter in copied.parameters():

@@ -10,6 +10,7 @@ error is neither. Both errors go through the one comparison path (:mod:`.compare
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -118,9 +119,12 @@ def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
 
 def _round(value: Any, dtype: torch.dtype) -> Any:
     if isinstance(value, (list, tuple)):
-        return type(value)(_round(item, dtype) for item in value)
+        items = [_round(item, dtype) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     if isinstance(value, dict):
-        return {key: _round(item, dtype) for key, item in value.items()}
+        rounded = copy.copy(value)
+        rounded.update((key, _round(item, dtype)) for key, item in value.items())
+        return rounded
     if not (isinstance(value, torch.Tensor) and value.is_floating_point()):
         return value
     return value.detach().to(dtype).to(value.dtype).requires_grad_(value.requires_grad)

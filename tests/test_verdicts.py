@@ -317,7 +317,9 @@ def random_mask_graph() -> Graph:
 def test_a_dtype_dependent_random_draw_is_an_error_under_the_rule_not_a_pass(dtype):
     from gradcheck_kit.reference import Rule
 
-    report = check(random_mask_graph(), "dhd = 2 * hd\ndh = dhd * mask * 2\ndw = x.T @ dh * 0", dtype=dtype, rule=Rule())
+    report = check(
+        random_mask_graph(), "dhd = 2 * hd\ndh = dhd * mask * 2\ndw = x.T @ dh * 0", dtype=dtype, rule=Rule()
+    )
     assert [row.status for row in report.rows] == ["error"]
     assert "cannot be replayed" in report.rows[0].message
 
@@ -423,3 +425,65 @@ def test_check_takes_the_reference_rule_by_name_and_refuses_other_arguments():
         check(tiny_graph(1.0), "dw = 1", rule="gold")
     with pytest.raises(ValueError, match="overrides= expected a Tolerance"):
         check(tiny_graph(1.0), "dw = 1", overrides={"w": 1e-3})
+
+
+GLOBAL_W = torch.randn(3, 2, requires_grad=True)
+
+
+def forward_global(x):
+    h = x @ GLOBAL_W
+    loss = (h**2).sum()
+    return loss
+
+
+def test_a_parameter_read_from_a_global_fails_the_check_by_name():
+    graph = Graph("global", forward_global, lambda: {"x": torch.randn(4, 3)})
+    report = check(graph, "dh = 2 * h\ndGLOBAL_W = x.T @ dh")
+    assert report["GLOBAL_W"].status == "graph" and not report.passed
+    assert "from outside its inputs" in report["GLOBAL_W"].message
+
+
+@pytest.mark.parametrize("holder", ["namedtuple", "ordereddict", "namespace"])
+def test_parameters_in_records_and_dict_subclasses_are_checked_and_cast(holder):
+    import collections
+    import types
+
+    def make(w):
+        if holder == "namedtuple":
+            return collections.namedtuple("P", "w")(w)
+        if holder == "ordereddict":
+            return collections.OrderedDict(w=w)
+        return types.SimpleNamespace(w=w)
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(4, 3, generator=generator),
+            "p": make(torch.randn(3, 2, generator=generator).requires_grad_()),
+        }
+
+    read = "p[0]" if holder == "namedtuple" else "p['w']" if holder == "ordereddict" else "p.w"
+    graph = Graph("held", f"h = x @ {read}\nloss = (h**2).sum()\n", inputs)
+
+    def right_fn(x, h):
+        return {"dh": 2 * h, "dp": make(x.T @ (2 * h))}
+
+    def wrong_fn(x, h):
+        return {"dh": 2 * h, "dp": make(x.T @ (2 * h) * 1000)}
+
+    for dtype in ("float32", "float64"):
+        assert check(graph, right_fn, dtype=dtype).passed, check(graph, right_fn, dtype=dtype).to_table()
+        assert not check(graph, wrong_fn, dtype=dtype).passed
+
+
+def test_a_kwargs_forward_names_its_inputs_as_given():
+    def forward_kwargs(**kw):
+        h = kw["x"] @ kw["w"]
+        loss = h.sum()
+        return loss
+
+    def inputs():
+        return {"x": torch.randn(4, 3), "w": torch.randn(3, 2, requires_grad=True)}
+
+    report = check(Graph("kw", forward_kwargs, inputs), "dh = torch.ones_like(h)\ndw = x.T @ dh")
+    assert report.passed and [row.variable for row in report.rows] == ["h", "w"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from .parsing import parse
+
 _ATTRIBUTES = {
     "_C": "torch._C (torch's C internals)",
     "_execution_engine": "the autograd engine",
@@ -47,7 +49,7 @@ MAX_REASONS = 5
 def review(source: str) -> str:
     """``""`` for an ordinary submission, else the reasons to look at it, ``; ``-separated (at most five)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except (SyntaxError, ValueError):
         return ""
     found = sorted({(node.lineno, reason) for node in ast.walk(tree) if (reason := _reason(node))})

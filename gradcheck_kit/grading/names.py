@@ -14,6 +14,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .parsing import parse
+
 NOOP = "<gradcheck-kit no-op>"
 """Declare a name as this to make it a no-op in the sandbox: ``names={"plt": NOOP}``; every attribute,
 call, index and iteration of it gives the no-op again, so plotting code runs and draws nothing."""
@@ -60,7 +62,7 @@ def constants(sources: Iterable[str], known: Mapping[str, Any]) -> dict[str, int
     taken: dict[str, Any] = {}
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = parse(source)
         except (SyntaxError, ValueError):
             continue
         for statement in tree.body:

@@ -18,6 +18,7 @@ from typing import Any
 from .assignment import Assignment
 from .cells import code_cells, describe, marked
 from .names import constants, prelude
+from .parsing import parse
 from .source import Source
 from .submission import MAX_CELLS, SubmissionError, read_regular
 
@@ -71,7 +72,7 @@ def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
     """``name = <expr>`` at the top level of ``code``, on one line, rewritten in place as ``name = min(<expr>,
     steps)``; whether one was found."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except (SyntaxError, ValueError):
         return code, False
     lines = code.split("\n")
