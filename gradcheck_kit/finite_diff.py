@@ -76,8 +76,7 @@ def spot_check(
         indices = _indices(tuple(variable.value.shape), samples, generator)
         given = manual.get(name)
         found[name] = [
-            _sample(partial(nudged_loss, draw, name, index), index, given, variable.grad, loss0, h)
-            for index in indices
+            _sample(partial(nudged_loss, draw, name, index), index, given, variable.grad, loss0, h) for index in indices
         ]
     return found
 
