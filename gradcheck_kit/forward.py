@@ -26,7 +26,7 @@ import torch
 from . import instrument
 from .graph import Graph
 
-_SUBSCRIPTS = re.compile(r"(\w+)((?:\[(?:\d+|'[^']*')\])+)")
+_SUBSCRIPTS = re.compile(r"(\w+)((?:\[(?:\d+|'[^']*')\])+)(?:\.(.+))?")
 _KEY = re.compile(r"\[(\d+|'[^']*')\]")
 
 
@@ -151,10 +151,14 @@ def held_gradient(values: Mapping[str, Any], name: str, rule: str = "d{name}") -
 
 
 def _path(name: str) -> tuple[str, list[Any]]:
-    """``"ps[0]['b']"`` -> ``("ps", [0, "b"])``; ``"model.layer.weight"`` -> ``("model", ["layer.weight"])``."""
+    """``"ps[0]['b']"`` -> ``("ps", [0, "b"])``; ``"model.layer.weight"`` -> ``("model", ["layer.weight"])``;
+    ``"layers[0].weight"`` (a module in a list) -> ``("layers", [0, "weight"])``."""
     if "[" in name:
         match = _SUBSCRIPTS.fullmatch(name)
-        return (match[1], [ast.literal_eval(key) for key in _KEY.findall(match[2])]) if match else (name, [])
+        if match is None:
+            return name, []
+        keys = [ast.literal_eval(key) for key in _KEY.findall(match[2])]
+        return match[1], keys + ([match[3]] if match[3] else [])
     base, _, rest = name.partition(".")
     return base, [rest] if rest else []
 

@@ -487,3 +487,23 @@ def test_a_kwargs_forward_names_its_inputs_as_given():
 
     report = check(Graph("kw", forward_kwargs, inputs), "dh = torch.ones_like(h)\ndw = x.T @ dh")
     assert report.passed and [row.variable for row in report.rows] == ["h", "w"]
+
+
+def test_a_module_in_a_list_of_inputs_takes_its_gradients_by_the_same_path():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+
+    def inputs():
+        return {"x": torch.randn(4, 3, generator=torch.Generator().manual_seed(1)), "layers": [layer]}
+
+    def forward_layers(x, layers):
+        h = layers[0](x)
+        loss = h.sum()
+        return loss
+
+    def backward(x, h):
+        dh = torch.ones_like(h)
+        return {"dh": dh, "dlayers": [{"weight": dh.T @ x, "bias": dh.sum(0)}]}
+
+    report = check(Graph("layers", forward_layers, inputs), backward)
+    assert report.passed and {"layers[0].weight", "layers[0].bias"} <= {row.variable for row in report.rows}
