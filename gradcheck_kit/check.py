@@ -65,7 +65,8 @@ def check(
         return Report(
             [_cell_row(name, device, dtype, ERROR, f"the reference rule cannot judge this forward: {diverged}")]
         )
-    unknown = _unknown(variables, captured)
+    fd = list(fd)
+    unknown = _unknown("variables", variables, captured) or _unknown("fd", fd, captured)
     if unknown:
         return Report([_cell_row(name, device, dtype, ERROR, unknown)])
     result = run_manual(manual, captured.namespace, timeout)
@@ -83,7 +84,6 @@ def check(
         gold=reference or functools.partial(gold, draw, dtype),
         rule=rule,
     )
-    fd = list(fd)
     if fd and dtype == torch.float64:
         return _with_fd(report, draw, captured, result.values, fd, name_rule)
     return report
@@ -399,13 +399,14 @@ def _dense_value(value: Any) -> Any:
     return cmp.dense(value) if isinstance(value, torch.Tensor) else value
 
 
-def _unknown(variables: Iterable[str] | None, captured: Capture) -> str:
-    """What is wrong with ``variables`` when it names no forward variable (a typo would check nothing)."""
-    unknown = sorted(set(variables or ()) - set(captured.variables))
+def _unknown(argument: str, names: Iterable[str] | None, captured: Capture) -> str:
+    """What is wrong with ``variables=`` or ``fd=`` when it names no forward variable (a typo would
+    check nothing)."""
+    unknown = sorted(set(names or ()) - set(captured.variables))
     if not unknown:
         return ""
     return (
-        f"variables= names {unknown}, which the forward of {captured.graph.name!r} does not have; "
+        f"{argument}= names {unknown}, which the forward of {captured.graph.name!r} does not have; "
         f"expected some of {list(captured.variables)}"
     )
 

@@ -507,3 +507,8 @@ def test_a_module_in_a_list_of_inputs_takes_its_gradients_by_the_same_path():
 
     report = check(Graph("layers", forward_layers, inputs), backward)
     assert report.passed and {"layers[0].weight", "layers[0].bias"} <= {row.variable for row in report.rows}
+
+
+def test_fd_naming_no_variable_is_an_error_row():
+    report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", dtype="float64", fd=["ww"])
+    assert [row.status for row in report.rows] == ["error"] and "fd= names ['ww']" in report.rows[0].message
