@@ -199,8 +199,23 @@ def deadline(seconds: float | None) -> Iterator[None]:
         timer.cancel()
         with lock:
             state["finished"] = True
-            if state["fired"]:  # not delivered yet: take it back, so it cannot strike the caller
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, None)
+        if state["fired"]:
+            _absorb_pending()
+
+
+def _absorb_pending() -> None:
+    """Let a :class:`BackwardTimeout` that fired but did not arrive yet arrive here, not in the caller.
+
+    It is delivered at the next backward jump of this thread, so a short loop receives it.
+    (Taking it back with ``PyThreadState_SetAsyncExc(id, NULL)`` is no way out: on CPython
+    3.11 that leaves the interpreter's eval breaker set for good, and the next traced or
+    profiled function, under coverage or a debugger, spins on its first line forever.)
+    """
+    try:
+        for _ in range(1000):
+            pass
+    except BackwardTimeout:
+        pass
 
 
 def _run_code(code: str, filename: str, namespace: dict[str, Any]) -> ManualResult:

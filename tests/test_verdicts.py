@@ -512,3 +512,24 @@ def test_a_module_in_a_list_of_inputs_takes_its_gradients_by_the_same_path():
 def test_fd_naming_no_variable_is_an_error_row():
     report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", dtype="float64", fd=["ww"])
     assert [row.status for row in report.rows] == ["error"] and "fd= names ['ww']" in report.rows[0].message
+
+
+def test_after_a_timeout_traced_code_still_runs(tmp_path):
+    """A fired timeout once left CPython 3.11's eval breaker set: the next traced function spun forever."""
+    import subprocess
+
+    script = tmp_path / "traced.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from gradcheck_kit import Graph, check\n"
+        "graph = Graph('t', 'y = w * 2\\nloss = y.sum()', lambda: {'w': torch.ones(3, requires_grad=True)})\n"
+        "check(graph, 'dy = torch.ones_like(y)\\nwhile True:\\n    pass', timeout=0.05)\n"
+        "for _ in range(20):\n"
+        "    check(graph, 'dy = torch.ones_like(y)\\ndw = 2 * dy', timeout=1e-4)\n"
+        "sys.settrace(lambda frame, event, arg: None)\n"
+        "(lambda: None)()\n"
+        "sys.settrace(None)\n"
+        "print('traced')\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "traced", result.stderr
