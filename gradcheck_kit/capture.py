@@ -35,6 +35,9 @@ class Variable:
     source: str
     consumers: tuple[str, ...] = ()
     problem: str | None = None
+    aliases: tuple[str, ...] = ()
+    """Other variables that are the very same tensor (``w = p.w``): a gradient given under any of the names
+    counts for each, as autograd's is one and the same."""
 
 
 @dataclass
@@ -219,6 +222,7 @@ class _Recorder:
 def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
     """The captured tensors that reach the loss, in backprop order, with their consumers."""
     bindings = {n: b for n, b in recorder.bindings.items() if n != loss_name and b.tensor.grad is not None}
+    aliases = _aliases(bindings)
     owner = _autograd_owners(bindings)
     inputs_of = {name: _named_inputs(b.tensor, owner) for name, b in bindings.items()}
     consumers: dict[str, list[str]] = {name: [] for name in bindings}
@@ -235,9 +239,18 @@ def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
             source=recorder.sources.get(bindings[name].line, ""),
             consumers=tuple(consumers[name]),
             problem=_problem(name, bindings[name]),
+            aliases=aliases[name],
         )
         for name in order
     }
+
+
+def _aliases(bindings: Mapping[str, _Binding]) -> dict[str, tuple[str, ...]]:
+    """For each name, the other names bound to the very same tensor (``w = p.w``, ``c2 = c``)."""
+    names: dict[int, list[str]] = {}
+    for name, binding in bindings.items():
+        names.setdefault(id(binding.tensor), []).append(name)
+    return {name: tuple(n for n in names[id(b.tensor)] if n != name) for name, b in bindings.items()}
 
 
 def _autograd_owners(bindings: Mapping[str, _Binding]) -> dict[Any, str]:

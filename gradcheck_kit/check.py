@@ -239,7 +239,7 @@ def evaluate(
     captured = _dense(captured)
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
-    manuals = {v.name: _dense_value(held_gradient(values, v.name, name_rule)) for v in selected}
+    manuals = {v.name: _dense_value(_given(values, v, name_rule)) for v in selected}
     comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision, peer)
     known = {name_rule.format(name=n) for n in captured.variables}
     unclaimed = [n for n in values if n not in known]
@@ -383,6 +383,15 @@ def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, uncla
         return f"no {grad_name}: the backward stopped before assigning it ({error})"
     guess = difflib.get_close_matches(grad_name, unclaimed, n=1)
     return f"no {grad_name} was assigned" + (f"; did you mean {guess[0]}?" if guess else "")
+
+
+def _given(values: Mapping[str, Any], variable: Variable, rule: str) -> Any:
+    """The backward's gradient for ``variable``, under its name or any of its aliases."""
+    for name in (variable.name, *variable.aliases):
+        found = held_gradient(values, name, rule)
+        if found is not None:
+            return found
+    return None
 
 
 def _dense(captured: Capture) -> Capture:

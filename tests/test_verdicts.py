@@ -533,3 +533,24 @@ def test_after_a_timeout_traced_code_still_runs(tmp_path):
     )
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "traced", result.stderr
+
+
+def test_a_parameter_bound_to_a_second_name_takes_its_gradient_under_either():
+    import types
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(4, 3, generator=generator),
+            "p": types.SimpleNamespace(w=torch.randn(3, 2).requires_grad_()),
+        }
+
+    def forward_alias(x, p):
+        w = p.w
+        h = x @ w
+        loss = (h**2).sum()
+        return loss
+
+    graph = Graph("alias", forward_alias, inputs)
+    assert check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float64").passed
+    assert check(graph, "dh = 2 * h\ndw = x.T @ dh * 2", dtype="float64")["p.w"].status == "mismatch"
