@@ -223,13 +223,7 @@ def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
     """The captured tensors that reach the loss, in backprop order, with their consumers."""
     bindings = {n: b for n, b in recorder.bindings.items() if n != loss_name and b.tensor.grad is not None}
     aliases = _aliases(bindings)
-    owner = _autograd_owners(bindings)
-    inputs_of = {name: _named_inputs(b.tensor, owner) for name, b in bindings.items()}
-    consumers: dict[str, list[str]] = {name: [] for name in bindings}
-    for name, used in inputs_of.items():
-        for producer in used:
-            consumers[producer].append(name)
-    order = _backprop_order(bindings, inputs_of, consumers)
+    order, consumers = backprop_graph({name: b.tensor for name, b in bindings.items()})
     return {
         name: Variable(
             name=name,
@@ -253,13 +247,26 @@ def _aliases(bindings: Mapping[str, _Binding]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(n for n in names[id(b.tensor)] if n != name) for name, b in bindings.items()}
 
 
-def _autograd_owners(bindings: Mapping[str, _Binding]) -> dict[Any, str]:
+def backprop_graph(tensors: Mapping[str, torch.Tensor]) -> tuple[list[str], dict[str, list[str]]]:
+    """The names of ``tensors`` (given in forward order) in backprop order, and each one's consumers:
+    the named tensors computed from it directly, read off autograd's graph. The in-notebook ``cmp``
+    uses it for tensors the notebook holds, as capture does for the ones it records."""
+    owner = _autograd_owners(tensors)
+    inputs_of = {name: _named_inputs(tensor, owner) for name, tensor in tensors.items()}
+    consumers: dict[str, list[str]] = {name: [] for name in tensors}
+    for name, used in inputs_of.items():
+        for producer in used:
+            consumers[producer].append(name)
+    return _backprop_order(list(tensors), inputs_of, consumers), consumers
+
+
+def _autograd_owners(tensors: Mapping[str, torch.Tensor]) -> dict[Any, str]:
     """Map each autograd node that produces a named tensor to that name."""
     owner: dict[Any, str] = {}
-    for name, binding in bindings.items():
-        node = binding.tensor.grad_fn
+    for name, tensor in tensors.items():
+        node = tensor.grad_fn
         if node is None:
-            owner[("leaf", id(binding.tensor))] = name
+            owner[("leaf", id(tensor))] = name
         else:
             owner[node] = name
     return owner
@@ -285,13 +292,13 @@ def _named_inputs(tensor: torch.Tensor, owner: Mapping[Any, str]) -> list[str]:
 
 
 def _backprop_order(
-    bindings: Mapping[str, _Binding],
+    forward: list[str],
     inputs_of: Mapping[str, list[str]],
     consumers: Mapping[str, list[str]],
 ) -> list[str]:
     """Order variables as a hand-written backward visits them: by the forward line whose
     backward step completes their gradient (their earliest consumer), latest first."""
-    position = {name: i for i, name in enumerate(bindings)}
+    position = {name: i for i, name in enumerate(forward)}
 
     def rank(name: str) -> tuple[int, int]:
         users = consumers[name]
@@ -300,7 +307,7 @@ def _backprop_order(
         completing = min(users, key=position.__getitem__)
         return (-position[completing], inputs_of[completing].index(name))
 
-    return sorted(bindings, key=rank)
+    return sorted(forward, key=rank)
 
 
 def _problem(name: str, binding: _Binding) -> str | None:
