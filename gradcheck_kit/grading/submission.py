@@ -28,7 +28,7 @@ def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | N
     if path.suffix == ".py":
         return python_source(read_regular(path))
     if path.suffix == ".ipynb":
-        notebook = _check_notebook(path)
+        notebook = load_notebook(path)
         try:
             return notebook_source(
                 notebook, assignment.gradient_names(), assignment.tag, assignment.marker, known or {}
@@ -60,7 +60,7 @@ def read_regular(path: Path, limit: int = MAX_FILE) -> bytes:
     return data
 
 
-def _check_notebook(path: Path) -> dict[str, Any]:
+def load_notebook(path: Path) -> dict[str, Any]:
     """The parsed notebook; refused when too large, or with too many cells, to parse and search in bounded time."""
     try:
         notebook = json.loads(read_regular(path).decode("utf-8-sig", "replace"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from .cells import code_cells, describe, marked
 from .names import constants, prelude
 from .parsing import parse
 from .source import Source
-from .submission import MAX_CELLS, SubmissionError, read_regular
+from .submission import SubmissionError, load_notebook
 
 STEP = "gradcheck_step"
 """Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
@@ -41,7 +40,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     assert training is not None
     if path.suffix != ".ipynb":
         raise SubmissionError(f"{part.name} is graded from a notebook's training cell; {path.name} is not a notebook")
-    cells = code_cells(_notebook(path))
+    cells = code_cells(load_notebook(path))
     chosen = [cell for cell in cells if marked(cell, part.tag, part.marker)]
     if not chosen:
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
@@ -105,15 +104,3 @@ def _append(source: Source, text: str, label: str) -> None:
     text = text if text.endswith("\n") else text + "\n"
     source.segments.append((source.text.count("\n") + 1, text.count("\n"), label))
     source.text += text
-
-
-def _notebook(path: Path) -> dict[str, Any]:
-    """The parsed notebook, refused when unreadable or with more cells than can be searched in bounded time."""
-    try:
-        notebook = json.loads(read_regular(path).decode("utf-8-sig", "replace"))
-        cells = notebook.get("cells")
-    except (ValueError, AttributeError) as error:
-        raise SubmissionError(f"{path.name} is not a readable notebook: {error}") from None
-    if isinstance(cells, list) and len(cells) > MAX_CELLS:
-        raise SubmissionError(f"{path.name} has {len(cells)} cells, over the limit of {MAX_CELLS}")
-    return notebook
