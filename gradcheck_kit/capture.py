@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .forward import GraphError, is_record
+from .forward import GraphError, rebuild
 from .forward import run_forward as _run_forward
 from .graph import Graph
 
@@ -168,28 +168,17 @@ def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch
 
 
 def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
-    if id(value) in memo:
-        return memo[id(value)]
-    if isinstance(value, torch.Tensor):
-        target = dtype if value.is_floating_point() else value.dtype
-        converted: Any = value.detach().to(device=device, dtype=target, copy=True).requires_grad_(value.requires_grad)
-    elif isinstance(value, torch.nn.Module):
-        converted = copy.deepcopy(value).to(device=device, dtype=dtype)
+    def tensor(t: torch.Tensor) -> torch.Tensor:
+        target = dtype if t.is_floating_point() else t.dtype
+        return t.detach().to(device=device, dtype=target, copy=True).requires_grad_(t.requires_grad)
+
+    def module(m: torch.nn.Module) -> torch.nn.Module:
+        converted = copy.deepcopy(m).to(device=device, dtype=dtype)
         for parameter in converted.parameters():
             parameter.grad = None
-    elif isinstance(value, (list, tuple)):
-        items = [_convert(item, device, dtype, memo) for item in value]
-        converted = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    elif isinstance(value, dict):
-        converted = copy.copy(value)  # keeps a dict subclass and what it holds besides items
-        converted.update((key, _convert(item, device, dtype, memo)) for key, item in value.items())
-    elif is_record(value):
-        converted = copy.copy(value)
-        vars(converted).update((key, _convert(item, device, dtype, memo)) for key, item in vars(value).items())
-    else:
-        return value
-    memo[id(value)] = converted
-    return converted
+        return converted
+
+    return rebuild(value, tensor, module, memo)
 
 
 @dataclass

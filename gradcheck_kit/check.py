@@ -250,7 +250,7 @@ def evaluate(
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
-        judged = judge(comparisons, manuals, captured, gold, rule or Rule())
+        judged = judge(comparisons, manuals, captured, gold, rule)
         comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
@@ -365,7 +365,7 @@ def _with_fd(
     report: Report, draw: Draw, captured: Capture, values: Mapping[str, Any], fd: list[str], rule: str
 ) -> Report:
     """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
-    manual = {name: values.get(rule.format(name=name)) for name in fd}
+    manual = {name: _given(values, captured.variables[name], rule) for name in fd}
     samples = spot_check(captured.graph, manual, fd, reference=captured, draw=draw)
     rows = [replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows]
     return Report(rows, report.tensors)
@@ -464,6 +464,8 @@ def _extras(
 def _unseen_names(captured: Capture) -> dict[str, torch.Tensor]:
     """The parameters read from outside the inputs, named where they are found: a global or closure
     variable of the forward (``GW``), an attribute of an input (``p.w``); else by their position."""
+    if not captured.unseen:
+        return {}
     places: dict[int, str] = {}
     function = getattr(captured.graph.forward, "__func__", captured.graph.forward)
     code = getattr(function, "__code__", None)

@@ -12,6 +12,7 @@ when the forward binds no such name, the value it returns.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import functools
 import inspect
@@ -114,6 +115,38 @@ def _call(
 def is_record(value: Any) -> bool:
     """A plain holder of named values whose tensors count as inputs: a SimpleNamespace or a dataclass instance."""
     return isinstance(value, types.SimpleNamespace) or dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def rebuild(
+    value: Any,
+    on_tensor: Callable[[torch.Tensor], Any],
+    on_module: Callable[[torch.nn.Module], Any],
+    memo: dict[int, Any] | None = None,
+) -> Any:
+    """``value`` rebuilt with every tensor and module it holds (in lists, tuples, dicts, records, and
+    their subclasses) replaced by ``on_tensor``/``on_module``; other values as they are. A value met
+    twice is rebuilt once, so what was shared stays shared. The one walk behind each check's input
+    copies, the backward's copies and the gold's rounded inputs."""
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, torch.Tensor):
+        rebuilt: Any = on_tensor(value)
+    elif isinstance(value, torch.nn.Module):
+        rebuilt = on_module(value)
+    elif isinstance(value, (list, tuple)):
+        items = [rebuild(item, on_tensor, on_module, memo) for item in value]
+        rebuilt = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    elif isinstance(value, dict):
+        rebuilt = copy.copy(value)  # keeps a dict subclass and what it holds besides items
+        rebuilt.update((key, rebuild(item, on_tensor, on_module, memo)) for key, item in value.items())
+    elif is_record(value):
+        rebuilt = copy.copy(value)
+        vars(rebuilt).update((key, rebuild(item, on_tensor, on_module, memo)) for key, item in vars(value).items())
+    else:
+        return value
+    memo[id(value)] = rebuilt
+    return rebuilt
 
 
 def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:

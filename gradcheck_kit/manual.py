@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .forward import is_record
+from .forward import rebuild
 
 
 @dataclass(frozen=True)
@@ -102,29 +102,16 @@ def namespace_for(forward_values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _copy(value: Any, memo: dict[int, Any]) -> Any:
-    """A copy that shares nothing with the reference: detached tensors, rebuilt containers."""
-    if id(value) in memo:
-        return memo[id(value)]
-    if isinstance(value, torch.Tensor):
-        copied: Any = value.detach().clone()
-    elif isinstance(value, (list, tuple)):
-        items = [_copy(item, memo) for item in value]
-        copied = type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    elif isinstance(value, dict):
-        copied = copy.copy(value)
-        copied.update((key, _copy(item, memo)) for key, item in value.items())
-    elif is_record(value):
-        copied = copy.copy(value)
-        vars(copied).update((key, _copy(item, memo)) for key, item in vars(value).items())
-    elif isinstance(value, torch.nn.Module):
-        copied = copy.deepcopy(value)
+    """A copy that shares nothing with the reference: detached tensors, modules without ``.grad``."""
+
+    def module(m: torch.nn.Module) -> torch.nn.Module:
+        copied = copy.deepcopy(m)
         for parameter in copied.parameters():
             parameter.grad = None
             parameter.requires_grad_(False)
-    else:
-        copied = value
-    memo[id(value)] = copied
-    return copied
+        return copied
+
+    return rebuild(value, lambda t: t.detach().clone(), module, memo)
 
 
 def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | None = None) -> ManualResult:

@@ -10,7 +10,6 @@ error is neither. Both errors go through the one comparison path (:mod:`.compare
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from .capture import Capture
 from .compare import MISMATCH, NONFINITE, OK, Comparison, compare_all
 from .draw import Draw
+from .forward import rebuild
 from .graph import Graph
 from .tolerance import Tolerance
 
@@ -118,13 +118,9 @@ def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _round(value: Any, dtype: torch.dtype) -> Any:
-    if isinstance(value, (list, tuple)):
-        items = [_round(item, dtype) for item in value]
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    if isinstance(value, dict):
-        rounded = copy.copy(value)
-        rounded.update((key, _round(item, dtype)) for key, item in value.items())
-        return rounded
-    if not (isinstance(value, torch.Tensor) and value.is_floating_point()):
-        return value
-    return value.detach().to(dtype).to(value.dtype).requires_grad_(value.requires_grad)
+    def tensor(t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point():
+            return t
+        return t.detach().to(dtype).to(t.dtype).requires_grad_(t.requires_grad)
+
+    return rebuild(value, tensor, lambda m: m)
