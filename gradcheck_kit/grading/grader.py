@@ -155,11 +155,11 @@ class Grader:
             handed_in: dict[str, Any] = {}
             unclaimed: list[str] = []
             run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed))
-            if not _lost(run):
+            if not lost(run):
                 break
-        if run.outcome == "sandbox" and run.error and run.error.get("kind") == "size":
-            return self._score(part, name, INVALID, run.error["message"], {}, run, source)
-        status, message = _status(run)
+        status, message = run_status(run)
+        if status == INVALID:
+            return self._score(part, name, INVALID, message, {}, run, source)
         return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed)
 
     def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str]) -> Any:
@@ -187,24 +187,24 @@ class Grader:
         source: Source,
         unclaimed: Collection[str] = (),
     ) -> Graded:
-        assignment = part
-        rows = [_unreached(row, run, source) for row in self._judge(part, handed_in, message, unclaimed=unclaimed).rows]
-        if assignment.shape_policy == LENIENT:
+        judged = self._judge(part, handed_in, message, unclaimed=unclaimed)
+        rows = [not_reached(row, run, source) for row in judged.rows]
+        if part.shape_policy == LENIENT:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
         altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source)
         results = [
             VariableResult(
-                assignment.name_rule.format(name=row.variable),
+                part.name_rule.format(name=row.variable),
                 row,
-                assignment.points[row.variable] if row.status == OK else 0.0,
-                assignment.points[row.variable],
+                part.points[row.variable] if row.status == OK else 0.0,
+                part.points[row.variable],
             )
             for row in (altered.get(row.variable, row) for row in rows)
-            if row.variable in assignment.points
+            if row.variable in part.points
         ]
         score = sum(result.points for result in results)
         notes = [*source.notes, *map(source.locate, run.notes)]
-        graded = Graded(name, status, message, score, assignment.max_score, results, run.output, run.seconds, notes)
+        graded = Graded(name, status, message, score, part.max_score, results, run.output, run.seconds, notes)
         graded.flagged, graded.seed = review(source.text), self.seed
         return graded
 
@@ -218,21 +218,18 @@ class Grader:
     ) -> Report:
         """The check engine's verdict on the values handed in (keyed by variable); ``unclaimed`` names the
         submission bound that no variable claims, for the engine's "did you mean"."""
-        assignment = part
         values: dict[str, Any] = dict.fromkeys(unclaimed)
         values.update(
-            (assignment.name_rule.format(name=variable), value)
-            for variable, value in handed_in.items()
-            if value is not None
+            (part.name_rule.format(name=variable), value) for variable, value in handed_in.items() if value is not None
         )
         return evaluate(
             self.captured,
             values,
-            case=assignment.name,
-            tolerance=assignment.tolerance,
-            overrides=assignment.overrides,
-            variables=variables or list(assignment.points),
-            name_rule=assignment.name_rule,
+            case=part.name,
+            tolerance=part.tolerance,
+            overrides=part.overrides,
+            variables=variables or list(part.points),
+            name_rule=part.name_rule,
             error=error or None,
             independent=self.settings.independent,
             gold=self._gold,
@@ -309,7 +306,7 @@ def _squeezed(shape: torch.Size) -> tuple[int, ...]:
     return tuple(size for size in shape if size != 1)
 
 
-def _unreached(row: Row, run: RunResult, source: Source) -> Row:
+def not_reached(row: Row, run: RunResult, source: Source) -> Row:
     """A gradient left missing by a run that stopped part-way says where it stopped and why."""
     error = run.error or {}
     if row.status != MISSING or not error.get("message"):
@@ -318,18 +315,20 @@ def _unreached(row: Row, run: RunResult, source: Source) -> Row:
     return replace(row, message=f"not reached: the run stopped{where} ({source.locate(error['message'])})")
 
 
-def _lost(run: RunResult) -> bool:
+def lost(run: RunResult) -> bool:
     """Whether the run ended by something outside the submission's control: the sandbox failed, or it was
     killed by a signal nothing inside its own namespace can send it."""
     return run.outcome == LOST or (run.outcome == "exited" and not run.error and run.returncode == -signal.SIGKILL)
 
 
-def _status(run: RunResult) -> tuple[str, str]:
+def run_status(run: RunResult) -> tuple[str, str]:
     """The gradebook status and message for how the child's run ended."""
     error = run.error or {}
     message = error.get("message", "")
     if run.outcome == LOST:
         return GRADER_ERROR, f"{message}, twice (not the submission's doing: re-grade it)"
+    if run.outcome == "sandbox" and error.get("kind") == "size":
+        return INVALID, message
     if run.outcome == "timeout" or run.returncode == -signal.SIGXCPU:
         return TIMEOUT, "the submission ran past its time limit and was stopped"
     if error.get("kind") == "memory":

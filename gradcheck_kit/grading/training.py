@@ -30,7 +30,7 @@ from ..report import Row
 from .assignment import Assignment
 from .collect import Submission, choose
 from .flags import review
-from .grader import ERROR, GRADED, INVALID, Graded, Grader, VariableResult, _lost, _status, _unreached
+from .grader import ERROR, GRADED, INVALID, Graded, Grader, VariableResult, lost, not_reached, run_status
 from .runtime import UNCLAIMED
 from .sandbox import RunResult, Sandbox
 from .source import Source
@@ -80,7 +80,7 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
     for source in sources:
         reported, run = _run(part, source, path.name, sandbox)
         runs.append(run)
-        status, message = _status(run)
+        status, message = run_status(run)
         if status != GRADED:
             rows = _missing(grader, part, source.locate(message), run, source)
             return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
@@ -216,7 +216,7 @@ def _run(part: Assignment, source: Source, filename: str, sandbox: Sandbox) -> t
         for _ in range(2):
             reported: dict[str, Any] = {}
             run = sandbox.run(source.text, filename, partial(_keep, reported))
-            if not _lost(run):
+            if not lost(run):
                 break
     finally:
         sandbox.settings = kept
@@ -302,7 +302,7 @@ def _evaluate(
 
 def _missing(grader: Grader, part: Assignment, message: str, run: RunResult, source: Source) -> list[Row]:
     """Every graded gradient missing, saying why (the run stopped, or no step could be judged)."""
-    return [_unreached(row, run, source) for row in _evaluate(grader.captured, part, {}, message)]
+    return [not_reached(row, run, source) for row in _evaluate(grader.captured, part, {}, message)]
 
 
 def _graded(
