@@ -15,9 +15,10 @@ from .devices import DTYPES, cross_pairs, parse_device, skip_reason
 from .graph import Case
 from .reference import Rule
 from .report import COLUMNS, unwritable
+from .report import FORMATS as REPORT_FORMATS
 from .tolerance import PRESETS, Tolerance
 
-FORMATS = ("csv", "json", "markdown", "html")
+FORMATS = tuple(dict.fromkeys(REPORT_FORMATS.values()))
 """Report flags: each writes its own format, whatever the file is called."""
 
 

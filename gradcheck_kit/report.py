@@ -13,7 +13,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -186,28 +186,25 @@ class Report:
         }
         return _write(path, json.dumps(document, indent=2) + "\n")
 
-    def to_table(self, compact: bool = False, tablefmt: str = "simple") -> str:
+    def to_table(self, compact: bool = False) -> str:
         """The makemore ``cmp`` view: ``name | exact | approximate | maxdiff`` and, unless compact, more."""
+        return self._tables(compact, "simple", str)
+
+    def to_markdown(self, path: str | Path | None = None) -> str:
+        """GitHub Markdown: a title line and a table per cell; ``|`` inside a cell is escaped."""
+        return _write(path, self._tables(False, "github", _escape_md) + "\n")
+
+    def _tables(self, compact: bool, tablefmt: str, escape: Callable[[str], str]) -> str:
+        """A title line and a table per cell, every text through ``escape``: the one table builder."""
         from tabulate import tabulate
 
         blocks = []
         for cell, rows in self.cells():
             headers, body = _table(rows, compact)
+            body = [[escape(value) for value in line] for line in body]
             table = tabulate(body, headers, tablefmt=tablefmt, disable_numparse=True) if body else ""
-            blocks.append("\n".join(filter(None, [_cell_title(cell, rows), table])))
+            blocks.append("\n".join(filter(None, [escape(_cell_title(cell, rows)), table])))
         return "\n\n".join(blocks)
-
-    def to_markdown(self, path: str | Path | None = None) -> str:
-        """GitHub Markdown: a title line and a table per cell; ``|`` inside a cell is escaped."""
-        from tabulate import tabulate
-
-        blocks = []
-        for cell, rows in self.cells():
-            headers, body = _table(rows, compact=False)
-            body = [[value.replace("|", "\\|") for value in line] for line in body]
-            table = tabulate(body, headers, tablefmt="github", disable_numparse=True) if body else ""
-            blocks.append("\n".join(filter(None, [_escape_md(_cell_title(cell, rows)), table])))
-        return _write(path, "\n\n".join(blocks) + "\n")
 
     def plot(self, variable: str) -> Any:
         """Heatmaps of ``variable``'s manual gradient, autograd's and their difference (a matplotlib Figure).
