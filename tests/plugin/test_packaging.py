@@ -49,3 +49,17 @@ def test_the_plugin_knows_every_report_suffix_the_library_writes() -> None:
     from gradcheck_kit.report import FORMATS
 
     assert set(REPORT_SUFFIXES) == set(FORMATS)
+
+
+def test_the_plugin_and_the_library_judge_report_paths_alike(tmp_path: Path) -> None:
+    """The plugin keeps its own copy of the path check (it may not import torch): the two must agree."""
+    from pytest_gradcheck.report_paths import unwritable as plugin_unwritable
+
+    from gradcheck_kit.report import unwritable as library_unwritable
+
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "file").write_text("")
+    cases = [tmp_path / "new" / "r.csv", tmp_path / "folder.csv", tmp_path / "file" / "r.csv", tmp_path / "r.json"]
+    for path in cases:
+        assert plugin_unwritable(path) == library_unwritable(path), path
+    assert plugin_unwritable(tmp_path / "folder.csv") is not None
