@@ -40,6 +40,8 @@ from .training_source import LR, STEP, training_sources
 MAX_WORK = 1 << 26
 """Largest (minibatch rows) x (largest parameter's elements) the grader rebuilds a step for: the makemore step
 is 32 x 6,000; a hostile cell handing in a huge minibatch must not fill the grader's memory."""
+BATCH_CAP = 16 << 20
+"""The most bytes of a minibatch tensor the grader reads back (a parameter's state has its gradient's cap)."""
 STATE = "state:"
 """Prefix of what the child reports besides the gradients: ``state:W1`` is the cell's ``W1`` when it ends."""
 
@@ -211,7 +213,14 @@ def _run(part: Assignment, source: Source, filename: str, sandbox: Sandbox) -> t
     """Run the cell with the sandbox told to hand in the reported names at their final values (no substitution:
     a training step's gradients are judged together); a run the sandbox lost is run once more."""
     kept = sandbox.settings
-    sandbox.settings = replace(kept, tracked=reported_names(part), independent=False)
+    training = part.training
+    assert training is not None
+    caps = {
+        **kept.payload_caps,
+        **{STATE + name: kept.payload_caps[name] for name in part.points if name in kept.payload_caps},
+        **dict.fromkeys((STATE + name for name in training.batch), BATCH_CAP),
+    }
+    sandbox.settings = replace(kept, tracked=reported_names(part), independent=False, payload_caps=caps)
     try:
         for _ in range(2):
             reported: dict[str, Any] = {}
