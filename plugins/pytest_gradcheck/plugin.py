@@ -95,7 +95,8 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """A failure or skip raised by a gradient check is reported at the check's file and line
-    (the case's ``register()`` call, the test's ``gradcheck(...)`` call), not inside pytest."""
+    (the case's ``register()`` call, the test's ``gradcheck(...)`` call), not inside pytest; its
+    short-summary message is the headline alone, so the table is printed once even on CI or ``-vv``."""
     report = yield
     where = item.stash.get(WHERE, None)
     if where is None or call.excinfo is None or report.when != "call":
@@ -106,6 +107,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     crash = getattr(report.longrepr, "reprcrash", None)
     if report.failed and crash is not None:
         crash.path, crash.lineno = path, line
+        crash.message = crash.message.split("\n", 1)[0]
     return report
 
 

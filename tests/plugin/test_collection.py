@@ -38,14 +38,28 @@ def test_a_wrong_gradient_fails_with_the_table_and_no_traceback(project: pytest.
     assert "Traceback" not in failure and "pytest_gradcheck" not in failure and "gradcheck_kit" not in failure
 
 
-def test_each_failing_table_is_printed_once_as_tb_says(project: pytest.Pytester) -> None:
+@pytest.mark.parametrize("on_ci", [False, True], ids=["terminal", "ci"])
+def test_each_failing_table_is_printed_once_as_tb_says(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, on_ci: bool
+) -> None:
+    """On CI (``$CI`` set) and under ``-vv`` pytest prints the whole crash message in the short summary:
+    it is the headline alone there, so the table (its hint) still appears once."""
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    if on_ci:
+        monkeypatch.setenv("CI", "true")
+    else:
+        monkeypatch.delenv("CI", raising=False)
+    table_row = "hint: off by a factor n-1"
     quiet = project.runpytest("--gradcheck").stdout.str()
-    assert quiet.count("tiny-wrong [cpu-float32]: 1/2 ok") == 1 and "tiny-right [cpu" not in quiet
+    assert quiet.count(table_row) == 1 and "tiny-right [cpu" not in quiet
     assert "gradient checks: 2 passed, 1 failed" in quiet.split("= gradcheck =")[1]
-    verbose = project.runpytest("--gradcheck", "-v").stdout.str()
-    assert verbose.count("tiny-wrong [cpu-float32]: 1/2 ok") == 1 and "2/2 ok" not in verbose
+    for verbosity in ("-v", "-vv"):
+        verbose = project.runpytest("--gradcheck", verbosity).stdout.str()
+        assert verbose.count(table_row) == 1 and "2/2 ok" not in verbose
+    summary = verbose.split("short test summary info")[1]
+    assert "FAILED gradcheck_tiny.py::tiny-wrong[cpu-float32] - Failed: tiny-wrong [cpu-float32]: 1/2 ok" in summary
     no_tb = project.runpytest("--gradcheck", "--tb=no").stdout.str()
-    assert "1/2 ok" not in no_tb and "gradient checks: 2 passed, 1 failed" in no_tb
+    assert table_row not in no_tb and "gradient checks: 2 passed, 1 failed" in no_tb
 
 
 def test_cases_registered_by_a_test_module_take_its_marker(project: pytest.Pytester) -> None:
