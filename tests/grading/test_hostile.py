@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
-from grading_support import Run
+from grading_support import Run, marked_processes
+
+from gradcheck_kit.grading.confine import NOBODY
 
 # submission -> (score it honestly earned, status, a phrase its message must contain)
 HOSTILE = {
@@ -65,8 +68,27 @@ def test_output_is_captured_and_bounded(class_run: Run) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to an unprivileged user needs root")
 def test_children_run_unprivileged_and_none_survive(class_run: Run) -> None:
-    left = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout.split()
-    assert left == []
+    assert marked_processes(NOBODY, class_run.marker) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting a process as another user needs root")
+def test_a_survivor_of_the_run_would_be_seen_and_no_other_process() -> None:
+    """The check above can fail: a process of the unprivileged user started with the run's marker, that
+    emptied its environment as a child does, is found; one without it (another test's child) is not."""
+    marker = uuid.uuid4().hex
+    script = "unset GRADECHECK_CLASS_RUN; echo ready; read line"  # waits on its stdin, starts nothing
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    started = [
+        subprocess.Popen(["/bin/sh", "-c", script], user=NOBODY, env=env, **pipes)
+        for env in ({"GRADECHECK_CLASS_RUN": marker}, {"GRADECHECK_CLASS_RUN": uuid.uuid4().hex})
+    ]
+    try:
+        assert [process.stdout.readline() for process in started] == ["ready\n"] * 2
+        assert marked_processes(NOBODY, marker) == [started[0].pid]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
 
 
 def test_the_wrong_gradients_say_why(class_run: Run) -> None:
