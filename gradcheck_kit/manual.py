@@ -267,10 +267,12 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
     return f"{text} at line {line}: `{source}`" if source else f"{text} at line {line}"
 
 
+@functools.lru_cache(maxsize=64)
 def strip_magics(source: str) -> str:
     """Blank out IPython magics and shell lines, which are not Python, keeping every line number:
     a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None.
-    Source that already compiles is left alone (``(7\n % 5)`` continues a line, it is no magic)."""
+    Source that already compiles is left alone (``(7\n % 5)`` continues a line, it is no magic);
+    cached like :func:`_compiled`, since finding that out compiles it."""
     try:
         compile(source, "<source>", "exec")
     except SyntaxError:
