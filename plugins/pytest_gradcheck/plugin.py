@@ -131,10 +131,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         write_reports(results)
     except OSError as error:
-        config.get_terminal_writer().line(f"gradcheck: cannot write the report: {error}", red=True)
+        _say(config, f"gradcheck: cannot write the report: {error}")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if results.rows and os.environ.get("GITHUB_STEP_SUMMARY"):
-        step_summary(results, os.environ["GITHUB_STEP_SUMMARY"])
+        try:
+            step_summary(results, os.environ["GITHUB_STEP_SUMMARY"])
+        except OSError as error:  # the CI's file, not the suite's outcome: said, and the exit status kept
+            _say(config, f"gradcheck: cannot write the GitHub step summary: {error}")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -151,6 +154,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         from .summary import terminal
 
         terminal(results, terminalreporter)
+
+
+def _say(config: pytest.Config, message: str) -> None:
+    """A problem with the run's outputs, on a line of its own (not after the progress dots)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        config.get_terminal_writer().line(message, red=True)
 
 
 def _relative(path: str, root: Path) -> str:

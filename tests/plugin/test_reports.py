@@ -83,6 +83,17 @@ def test_github_step_summary_gets_the_counts_and_failing_tables(
     assert "tiny-right" not in text
 
 
+def test_an_unwritable_step_summary_is_said_and_the_outcome_kept(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "no-such-folder" / "summary.md"))
+    result = project.runpytest("--gradcheck")
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["gradcheck: cannot write the GitHub step summary: *no-such-folder*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 def test_a_report_in_a_missing_folder_is_written_and_the_failures_kept(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\ngradcheck_report = build/reports/gradcheck.csv\n")
     result = project.runpytest("--gradcheck")
