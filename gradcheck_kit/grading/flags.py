@@ -9,6 +9,7 @@ changes no score: it is a column in the gradebook with the reasons, for a person
 from __future__ import annotations
 
 import ast
+import unicodedata
 
 from .parsing import parse
 
@@ -43,17 +44,29 @@ _MODULES = {
 }
 _CALLS = {"__import__": "__import__", "getattr": "getattr", "eval": "eval", "exec": "exec", "compile": "compile"}
 _STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn")
+_WORDS = (*_ATTRIBUTES, *(module.rsplit(".", 1)[-1] for module in _MODULES), *_CALLS)
+"""An identifier that any reason needs (an attribute, the last part of a module's dotted name, a called name)."""
 MAX_REASONS = 5
 
 
 def review(source: str) -> str:
     """``""`` for an ordinary submission, else the reasons to look at it, ``; ``-separated (at most five)."""
+    if not _may_reach(source):
+        return ""
     try:
         tree = parse(source)
     except (SyntaxError, ValueError):
         return ""
     found = sorted({(node.lineno, reason) for node in ast.walk(tree) if (reason := _reason(node))})
     return "; ".join(f"line {line}: {reason}" for line, reason in found[:MAX_REASONS])
+
+
+def _may_reach(source: str) -> bool:
+    """Whether ``source`` holds any of :data:`_WORDS`: without one no node can give a reason, so most submissions
+    are cleared without a parse. Python reads identifiers NFKC-normalised (``ｒun_backward`` is ``run_backward``),
+    so the text is searched normalised the same way."""
+    text = source if source.isascii() else unicodedata.normalize("NFKC", source)
+    return any(word in text for word in _WORDS)
 
 
 def _reason(node: ast.AST) -> str:

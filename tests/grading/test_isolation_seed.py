@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grading_support import ASSIGNMENT, ROOT, SAMPLES, Run, grade_command, read_csv
+import pytest
+from grading_support import ASSIGNMENT, HOSTILE, ROOT, SAMPLES, Run, grade_command, read_csv
 
+from gradcheck_kit.grading import flags
 from gradcheck_kit.grading.assignment import load_assignment
 from gradcheck_kit.grading.flags import review
 from gradcheck_kit.grading.outputs import recorded_seed
@@ -62,3 +64,20 @@ def test_review_names_each_back_door_and_leaves_ordinary_code_alone() -> None:
     assert review("__import__('torch')._C") == "line 1: calls __import__; line 1: uses torch._C (torch's C internals)"
     assert review("dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1") == ""
     assert review("def (") == ""
+
+
+def test_review_reads_identifiers_as_python_does() -> None:
+    """Fullwidth letters are the same identifier to Python (NFKC), so they cannot slip past the review."""
+    assert review("e = torch.autograd.Variable._execution_engine.ｒｕｎ_backward") == (
+        "line 1: uses the autograd engine; line 1: uses the autograd engine (run_backward)"
+    )
+    assert review("import torch . _C as C") == "line 1: imports torch._C (torch's C internals)"
+
+
+def test_review_without_its_shortcut_says_the_same_of_every_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortcut that clears a source holding no flagged word without parsing it changes no verdict."""
+    sources = [path.read_text() for path in (*SAMPLES.glob("*.py"), *HOSTILE.glob("*.py"))]
+    quick = [review(source) for source in sources]
+    monkeypatch.setattr(flags, "_may_reach", lambda source: True)
+    assert [review(source) for source in sources] == quick
+    assert sum(map(bool, quick)) >= 3  # the hostile back doors are among them
