@@ -16,7 +16,7 @@ import torch
 
 from . import compare as cmp
 from . import scale
-from .capture import Capture, Variable
+from .capture import Capture, Variable, collector_paused
 from .devices import cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
@@ -207,6 +207,7 @@ def run_case(
     return Report.merge(reports)
 
 
+@collector_paused()
 def evaluate(
     captured: Capture,
     values: Mapping[str, Any],
