@@ -134,76 +134,96 @@ def write_frame(fd: int, header: dict[str, Any], payload: bytes = b"", deadline:
     _write_all(fd, _LENGTH.pack(len(data)) + data + payload, deadline)
 
 
-def read_frame(fd: int, max_payload: int, deadline: float | None = None) -> tuple[dict[str, Any], bytes] | None:
-    """Receive one frame, or ``None`` at a clean end of stream; payloads over ``max_payload`` are refused."""
-    header = read_header(fd, max_payload, deadline)
-    if header is None:
-        return None
-    return header, read_payload(fd, header, deadline)
+class Reader:
+    """The receiving end of one stream of frames, read through a buffer of at most one chunk past the frame
+    asked for: a frame written at once arrives with one ``read``. With a deadline the fd must be non-blocking
+    (:class:`ChannelTimeout` once it passes, even while data keeps coming); without one it may block."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def frame(self, max_payload: int, deadline: float | None = None) -> tuple[dict[str, Any], bytes] | None:
+        """One frame, or ``None`` at a clean end of stream; payloads over ``max_payload`` are refused."""
+        header = self.header(max_payload, deadline)
+        if header is None:
+            return None
+        return header, self.payload(header, deadline)
+
+    def header(self, max_payload: int, deadline: float | None = None) -> dict[str, Any] | None:
+        """A frame's header only (its payload is still to be read or skipped), or ``None`` at a clean end."""
+        prefix = self._take(_LENGTH.size, deadline, eof_ok=True)
+        if prefix is None:
+            return None
+        (length,) = _LENGTH.unpack(prefix)
+        if length > MAX_HEADER:
+            raise ChannelError(f"header of {length} bytes is over the {MAX_HEADER}-byte limit")
+        try:
+            header = json.loads(self._take(length, deadline))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ChannelError(f"malformed header: {error}") from None
+        if not isinstance(header, dict):
+            raise ChannelError("a header must be a JSON object")
+        nbytes = header.get("nbytes", 0)
+        if type(nbytes) is not int or not 0 <= nbytes <= max_payload:
+            raise ChannelError(f"payload of {nbytes!r} bytes is over the {max_payload}-byte limit")
+        return header
+
+    def payload(self, header: dict[str, Any], deadline: float | None = None) -> bytes:
+        """The payload announced by ``header`` (already bounded by :meth:`header`)."""
+        return self._take(header.get("nbytes", 0), deadline) or b""
+
+    def skip(self, header: dict[str, Any], deadline: float | None = None) -> None:
+        """Read and drop the payload announced by ``header``, a chunk at a time, so it never sits in memory."""
+        left = header.get("nbytes", 0)
+        while left > 0:
+            left -= len(self._take(min(left, _CHUNK), deadline) or b"")
+
+    def _take(self, size: int, deadline: float | None, eof_ok: bool = False) -> bytes | None:
+        while len(self._buffer) < size:
+            if not self._fill(deadline):
+                if eof_ok and not self._buffer:
+                    return None
+                raise ChannelError("stream ended inside a frame")
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def _fill(self, deadline: float | None) -> bool:
+        """Append what the fd has (up to a chunk), waiting for it if need be; False at the end of the stream."""
+        while True:
+            _check(deadline)
+            try:
+                chunk = os.read(self.fd, _CHUNK)
+            except BlockingIOError:
+                _wait(self.fd, deadline, write=False)
+                continue
+            self._buffer += chunk
+            return bool(chunk)
 
 
-def read_header(fd: int, max_payload: int, deadline: float | None = None) -> dict[str, Any] | None:
-    """Receive a frame's header only (its payload is still to be read or skipped), or ``None`` at a clean end."""
-    prefix = _read_exact(fd, _LENGTH.size, deadline, eof_ok=True)
-    if prefix is None:
-        return None
-    (length,) = _LENGTH.unpack(prefix)
-    if length > MAX_HEADER:
-        raise ChannelError(f"header of {length} bytes is over the {MAX_HEADER}-byte limit")
-    try:
-        header = json.loads(_read_exact(fd, length, deadline))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ChannelError(f"malformed header: {error}") from None
-    if not isinstance(header, dict):
-        raise ChannelError("a header must be a JSON object")
-    nbytes = header.get("nbytes", 0)
-    if type(nbytes) is not int or not 0 <= nbytes <= max_payload:
-        raise ChannelError(f"payload of {nbytes!r} bytes is over the {max_payload}-byte limit")
-    return header
-
-
-def read_payload(fd: int, header: dict[str, Any], deadline: float | None = None) -> bytes:
-    """The payload announced by ``header`` (already bounded by :func:`read_header`)."""
-    return _read_exact(fd, header.get("nbytes", 0), deadline) or b""
-
-
-def skip_payload(fd: int, header: dict[str, Any], deadline: float | None = None) -> None:
-    """Read and drop the payload announced by ``header``, a chunk at a time, so it never sits in memory."""
-    left = header.get("nbytes", 0)
-    while left > 0:
-        left -= len(_read_exact(fd, min(left, _CHUNK), deadline) or b"")
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise ChannelTimeout("deadline passed")
 
 
 def _wait(fd: int, deadline: float | None, write: bool) -> None:
-    if deadline is None:
-        return
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
+    """Until ``fd`` is ready (a non-blocking fd said it was not), or :class:`ChannelTimeout` at the deadline."""
+    remaining = None if deadline is None else deadline - time.monotonic()
+    if remaining is not None and remaining <= 0:
         raise ChannelTimeout("deadline passed")
     ready = select.select([], [fd], [], remaining) if write else select.select([fd], [], [], remaining)
     if not any(ready):
         raise ChannelTimeout("deadline passed")
 
 
-def _read_exact(fd: int, size: int, deadline: float | None, eof_ok: bool = False) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < size:
-        _wait(fd, deadline, write=False)
-        chunk = os.read(fd, min(size - len(chunks), _CHUNK))
-        if not chunk:
-            if eof_ok and not chunks:
-                return None
-            raise ChannelError("stream ended inside a frame")
-        chunks += chunk
-    return bytes(chunks)
-
-
 def _write_all(fd: int, data: bytes, deadline: float | None) -> None:
     view = memoryview(data)
     while view:
-        _wait(fd, deadline, write=True)
+        _check(deadline)
         try:
             written = os.write(fd, view)
         except BlockingIOError:
+            _wait(fd, deadline, write=True)
             continue
         view = view[written:]

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .channel import decode_value, encode_value, read_frame, write_frame
+from .channel import Reader, decode_value, encode_value, write_frame
 from .names import materialize
 from .statements import LOOKING, Role, roles
 
@@ -90,10 +90,11 @@ def _grad_mode_off(refuse: Any) -> None:
 
 
 class Link:
-    """The child's end of the channel to the grader."""
+    """The child's end of the channel to the grader: events out, and ``replies`` (where the job came from) in."""
 
-    def __init__(self, max_payload: int) -> None:
+    def __init__(self, max_payload: int, replies: Reader) -> None:
         self.max_payload = max_payload
+        self._replies = replies
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         write_frame(EVENTS_FD, header, payload)
@@ -104,7 +105,7 @@ class Link:
         self.send({"op": "commit", "variable": variable, "reply": reply, **fields}, payload)
         if not reply:
             return None
-        frame = read_frame(REPLIES_FD, self.max_payload)
+        frame = self._replies.frame(self.max_payload)
         if frame is None or frame[0].get("op") != "reference":
             raise ConnectionError("the grader did not answer a commit")
         return None if frame[0].get("kind") == "none" else decode_value(*frame)
@@ -225,9 +226,10 @@ class BoundedOutput:
         return False
 
 
-def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[str, Any]) -> None:
-    """Run the submission and report every graded gradient and the outcome to the grader."""
-    link = Link(job["max_payload"])
+def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[str, Any], replies: Reader) -> None:
+    """Run the submission and report every graded gradient and the outcome to the grader, reading the grader's
+    answers from ``replies``, the stream the job came from."""
+    link = Link(job["max_payload"], replies)
     builtins = {"torch": torch, "F": F, "cmp": _cmp, "__name__": "__main__", "__file__": filename}
     namespace = GradientNamespace({**materialize(values), **builtins}, job["tracked"], link, job["independent"])
     try:

@@ -25,12 +25,10 @@ import torch
 from .channel import (
     ChannelError,
     ChannelTimeout,
+    Reader,
     decode_value,
     encode_value,
     placeholder,
-    read_header,
-    read_payload,
-    skip_payload,
     tensor_layout,
     write_frame,
 )
@@ -193,8 +191,9 @@ class Sandbox:
             pid = self._receive(deadline + _ZYGOTE_GRACE)["pid"]
             try:
                 os.set_blocking(replies_w, False)
+                os.set_blocking(events_r, False)
                 write_frame(replies_w, self._job(filename), source.encode(), deadline)
-                result = _converse(events_r, replies_w, on_commit, deadline, self.settings)
+                result = _converse(Reader(events_r), replies_w, on_commit, deadline, self.settings)
             finally:
                 _kill_group(pid)
             if result.outcome == "done":
@@ -237,18 +236,18 @@ class Sandbox:
         return report
 
 
-def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:
+def _converse(events: Reader, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:
     """Read the child's frames until it is done, ends, breaks the protocol, or runs out of time."""
     error: dict[str, Any] | None = None
     heard = RunResult("")
     max_payload = settings.limits.max_payload
     try:
-        while (header := read_header(events, max_payload, deadline)) is not None:
+        while (header := events.header(max_payload, deadline)) is not None:
             op = header.get("op")
             if op == "done":
                 return _ended(heard, "done", error)
             if op == "error":
-                skip_payload(events, header, deadline)
+                events.skip(header, deadline)
                 error = error or _clean_error(header)
             elif op == "commit":
                 value = _commit_value(events, header, settings.payload_caps, deadline)
@@ -265,11 +264,11 @@ def _converse(events: int, replies: int, on_commit: OnCommit, deadline: float, s
     return _ended(heard, "exited", error)
 
 
-def _heard(events: int, header: dict[str, Any], heard: RunResult, caps: Mapping[str, int], deadline: float) -> None:
+def _heard(events: Reader, header: dict[str, Any], heard: RunResult, caps: Mapping[str, int], deadline: float) -> None:
     """A note (an error in a statement that only looks) or an altered value (a gradient handed in, then
     changed in place through an alias): kept on the result, bounded, without stopping the run."""
     if header.get("op") == "note":
-        skip_payload(events, header, deadline)
+        events.skip(header, deadline)
         heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
         return
     variable, line = str(header.get("variable"))[:200], header.get("line")
@@ -284,7 +283,7 @@ def _ended(heard: RunResult, outcome: str, error: dict[str, Any] | None) -> RunR
     return heard
 
 
-def _commit_value(events: int, header: dict[str, Any], caps: Mapping[str, int], deadline: float) -> Any:
+def _commit_value(events: Reader, header: dict[str, Any], caps: Mapping[str, int], deadline: float) -> Any:
     """The committed value, its layout checked before its payload is read: a payload over the variable's
     cap is skipped and kept as a data-less placeholder of the shape handed in."""
     kind = header.get("kind")
@@ -294,8 +293,8 @@ def _commit_value(events: int, header: dict[str, Any], caps: Mapping[str, int], 
     if kind == "tensor" and tensor_layout(header)[2] != header.get("nbytes"):
         raise ChannelError("a tensor's payload does not match its shape and dtype")
     if kind == "tensor" and header["nbytes"] <= cap:
-        return decode_value(header, read_payload(events, header, deadline))
-    skip_payload(events, header, deadline)
+        return decode_value(header, events.payload(header, deadline))
+    events.skip(header, deadline)
     if kind == "missing":
         return None
     return placeholder(header) if kind == "tensor" else decode_value(header, b"")

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import confine, hugepages, landlock, namespaces, runtime, workdir
-from .channel import decode_value, read_frame, write_frame
+from .channel import Reader, decode_value, write_frame
 
 MAX_VALUES_PAYLOAD = 1 << 32
 MAX_SOURCE = 1 << 20
@@ -52,7 +52,8 @@ def main() -> None:
 def _read_values(fd: int) -> dict[str, Any]:
     """The forward namespace the grader sends once at start, ending with an ``end`` frame."""
     values: dict[str, Any] = {}
-    while (frame := read_frame(fd, MAX_VALUES_PAYLOAD)) is not None and frame[0].get("op") != "end":
+    reader = Reader(fd)
+    while (frame := reader.frame(MAX_VALUES_PAYLOAD)) is not None and frame[0].get("op") != "end":
         values[frame[0]["name"]] = decode_value(*frame, scalars=True)
     return values
 
@@ -83,7 +84,8 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         confine.new_session()
         events, replies, output = fds
         confine.keep_only([(events, runtime.EVENTS_FD), (replies, runtime.REPLIES_FD), (output, 1), (output, 2)])
-        frame = read_frame(runtime.REPLIES_FD, MAX_SOURCE)
+        grader = Reader(runtime.REPLIES_FD)
+        frame = grader.frame(MAX_SOURCE)
         if frame is None:
             return
         job, source = frame[0], frame[1].decode("utf-8", "replace")
@@ -97,7 +99,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         runtime.install_output(job["output_bytes"])
         if not job["allow_autograd"]:
             runtime.forbid_autograd()
-        runtime.execute(source, job["filename"], values, job)
+        runtime.execute(source, job["filename"], values, job, grader)
     except BaseException as error:  # report the sandbox's own failure rather than die silently
         _report(error)
     finally:

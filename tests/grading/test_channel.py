@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import os
+import struct
+import time
 
 import pytest
 import torch
 
-from gradcheck_kit.grading.channel import ChannelError, decode_value, encode_value, read_frame, write_frame
+from gradcheck_kit.grading.channel import ChannelError, ChannelTimeout, Reader, decode_value, encode_value, write_frame
 from gradcheck_kit.grading.statements import exempt_names
 
 
@@ -20,8 +22,38 @@ def test_tensors_round_trip_through_a_pipe(tensor: torch.Tensor) -> None:
     read, write = os.pipe()
     fields, payload = encode_value(tensor)
     write_frame(write, {"op": "commit", **fields}, payload)
-    header, data = read_frame(read, 1 << 20)
+    header, data = Reader(read).frame(1 << 20)
     assert torch.equal(decode_value(header, data), tensor)
+    os.close(read), os.close(write)
+
+
+def test_frames_written_back_to_back_or_in_pieces_are_read_one_at_a_time() -> None:
+    read, write = os.pipe()
+    for index in range(3):
+        write_frame(write, {"op": "note", "index": index}, b"x" * index)
+    header = b'{"nbytes": 2}'
+    data = struct.pack(">I", len(header)) + header + b"ab"
+    os.write(write, data[:6])  # the rest of this frame comes later
+    reader = Reader(read)
+    expected = [({"op": "note", "index": i, "nbytes": i}, b"x" * i) for i in range(3)]
+    assert [reader.frame(10) for _ in range(3)] == expected
+    os.write(write, data[6:])
+    os.close(write)
+    assert reader.frame(10) == ({"nbytes": 2}, b"ab")
+    assert reader.frame(10) is None
+    os.close(read)
+
+
+def test_a_deadline_passes_even_while_frames_keep_coming() -> None:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    write_frame(write, {"op": "note"})
+    reader = Reader(read)
+    with pytest.raises(ChannelTimeout):
+        reader.frame(10, deadline=time.monotonic() - 1)
+    assert reader.frame(10, deadline=time.monotonic() + 1) == ({"op": "note", "nbytes": 0}, b"")
+    with pytest.raises(ChannelTimeout):  # nothing more to read: it waits until the deadline, then says so
+        reader.frame(10, deadline=time.monotonic() + 0.05)
     os.close(read), os.close(write)
 
 
@@ -52,7 +84,7 @@ def test_oversized_frames_are_refused_before_reading_them() -> None:
     read, write = os.pipe()
     write_frame(write, {"op": "commit"}, b"\0" * 100)
     with pytest.raises(ChannelError, match="over the 10-byte limit"):
-        read_frame(read, 10)
+        Reader(read).frame(10)
     os.close(read), os.close(write)
 
 
