@@ -72,6 +72,7 @@ class Settings:
     """``d<name>`` in the submission -> graded variable name."""
     independent: bool = True
     allow_autograd: bool = False
+    """Told to the zygote once, when it starts (it closes autograd for all its children then)."""
     limits: Limits = field(default_factory=Limits)
     payload_caps: Mapping[str, int] = field(default_factory=dict)
     """Graded variable -> the most bytes of a commit the grader reads (see :func:`payload_cap`; 1 MiB for a
@@ -139,7 +140,7 @@ class Sandbox:
             fields, payload = encode_value(value, scalars=True)
             if fields["kind"] != "other":
                 write_frame(self._zygote.values, {"name": name, **fields}, payload)
-        write_frame(self._zygote.values, {"op": "end"})
+        write_frame(self._zygote.values, {"op": "end", "allow_autograd": self.settings.allow_autograd})
         self._zygote.close_values()
 
     def close(self) -> None:
@@ -212,7 +213,6 @@ class Sandbox:
             "filename": _safe_filename(filename),
             "tracked": dict(self.settings.tracked),
             "independent": self.settings.independent,
-            "allow_autograd": self.settings.allow_autograd,
             "memory_mb": limits.memory_mb,
             "cpu_seconds": max(1, int(limits.timeout) + 1),
             "output_bytes": limits.output_bytes,

@@ -32,9 +32,10 @@ def main() -> None:
     """Serve jobs until the grader closes the control socket."""
     torch.set_num_threads(1)
     hugepages.collapse()  # while the grader is still loading the assignment
-    values = _read_values(VALUES_FD)
+    values, allow_autograd = _read_values(VALUES_FD)
     os.close(VALUES_FD)
     isolation = {"landlock": landlock.abi(), "readable": confine.readable_paths()}
+    _prepare(allow_autograd)
     control = socket.socket(fileno=CONTROL_FD)
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in every child
     with contextlib.suppress(ConnectionError):  # the grader closed the socket: nothing left to serve
@@ -49,13 +50,22 @@ def main() -> None:
                 control.send(json.dumps({"error": f"{type(error).__name__}: {error}"[:500]}).encode())
 
 
-def _read_values(fd: int) -> dict[str, Any]:
-    """The forward namespace the grader sends once at start, ending with an ``end`` frame."""
+def _read_values(fd: int) -> tuple[dict[str, Any], bool]:
+    """The forward namespace the grader sends once at start, and whether autograd is allowed (the ``end``
+    frame says)."""
     values: dict[str, Any] = {}
     reader = Reader(fd)
     while (frame := reader.frame(MAX_VALUES_PAYLOAD)) is not None and frame[0].get("op") != "end":
         values[frame[0]["name"]] = decode_value(*frame, scalars=True)
-    return values
+    return values, frame is not None and frame[0].get("allow_autograd") is True
+
+
+def _prepare(allow_autograd: bool) -> None:
+    """What every child would otherwise do for itself, done once here and inherited by each fork: the
+    environment emptied, and autograd closed unless the assignment allows it."""
+    confine.minimal_environment()
+    if not allow_autograd:
+        runtime.forbid_autograd()
 
 
 def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isolation: dict[str, Any]) -> None:
@@ -95,10 +105,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
         confine.restrict_files(folder, isolation["readable"], isolation["landlock"])
-        confine.minimal_environment()
         runtime.install_output(job["output_bytes"])
-        if not job["allow_autograd"]:
-            runtime.forbid_autograd()
         runtime.execute(source, job["filename"], values, job, grader)
     except BaseException as error:  # report the sandbox's own failure rather than die silently
         _report(error)

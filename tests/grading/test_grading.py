@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 
 import pytest
 from grading_support import ASSIGNMENT, HOSTILE, SAMPLES, Run, grade, read_csv
@@ -12,6 +13,7 @@ from gradcheck_kit.grading.assignment import load_assignment
 from gradcheck_kit.grading.batch import grade_all
 from gradcheck_kit.grading.cli import add_commands
 from gradcheck_kit.grading.grader import Grader
+from gradcheck_kit.grading.launch import fork_zygotes
 from gradcheck_kit.grading.outputs import GRADEBOOK_COLUMNS, VARIABLE_COLUMNS, Outputs, merge
 from gradcheck_kit.grading.sandbox import Limits
 
@@ -139,3 +141,18 @@ def test_same_class_twice_gives_byte_identical_csvs(tmp_path) -> None:
     for name in ("gradebook.csv", "variables.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     assert [row["submission"] for row in read_csv(first / "gradebook.csv")] == sorted(p.name for p in submissions)
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_autograd_is_closed_in_the_children_only_when_the_assignment_says(allow: bool) -> None:
+    """The zygote is told once, at start, and closes autograd for every child it forks (or for none)."""
+    assignment = replace(load_assignment(ASSIGNMENT), allow_autograd=allow)
+    grader = Grader(assignment, limits=Limits(timeout=5, memory_mb=256), seed=1)
+    with grader.sandbox(*fork_zygotes(1)) as sandbox:
+        graded = [grader.grade(HOSTILE / "uses_autograd.py", sandbox) for _ in range(2)]
+    found = [(one.status, {result.row.variable: result.row.status for result in one.variables}["W2"]) for one in graded]
+    if allow:  # backward ran: its dW2 is the gradient of another sum, judged wrong like any wrong gradient
+        assert found == [("graded", "mismatch")] * 2
+    else:
+        assert found == [("error", "missing")] * 2
+        assert all("autograd is not allowed" in one.message for one in graded)
