@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from . import confine, hugepages, landlock, namespaces, runtime, workdir
+from . import confine, hugepages, landlock, namespaces, runtime, warmup, workdir
 from .channel import Reader, decode_value, write_frame
 
 MAX_VALUES_PAYLOAD = 1 << 32
@@ -62,10 +62,11 @@ def _read_values(fd: int) -> tuple[dict[str, Any], bool]:
 
 def _prepare(allow_autograd: bool) -> None:
     """What every child would otherwise do for itself, done once here and inherited by each fork: the
-    environment emptied, and autograd closed unless the assignment allows it."""
+    environment emptied, autograd closed unless the assignment allows it, and the code paths warmed."""
     confine.minimal_environment()
     if not allow_autograd:
         runtime.forbid_autograd()
+    warmup.warm_up()
 
 
 def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isolation: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import torch
 from gradcheck_kit.grading import hugepages
 from gradcheck_kit.grading.launch import fork_zygotes, spawn_zygote
 from gradcheck_kit.grading.sandbox import Sandbox, Settings
+from gradcheck_kit.grading.warmup import rehearse
 
 SETTINGS = Settings(tracked={"dx": "x"})
 SOURCE = "dx = 2 * x\n"
@@ -74,3 +75,9 @@ def test_the_child_sees_none_of_the_graders_environment(monkeypatch) -> None:
     with Sandbox({"x": torch.ones(3)}, SETTINGS, fork_zygotes(1)[0]) as sandbox:
         result = sandbox.run("import os\nprint(sorted(os.environ))\ndx = 2 * x\n", "env.py", lambda *a: None)
     assert result.outcome == "done" and "PATH" in result.output and "CLASS_FOLDER" not in result.output
+
+
+def test_the_zygotes_rehearsal_runs_as_a_child_would_and_leaves_grad_mode_alone() -> None:
+    enabled = torch.is_grad_enabled()
+    assert rehearse() == 12  # every name it binds but n and k is a tensor, each sent through the channel
+    assert torch.is_grad_enabled() == enabled
