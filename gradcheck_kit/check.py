@@ -261,7 +261,7 @@ def evaluate(
     device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
-    rows += _extras(case, device, dtype, values, captured, name_rule, tolerance)
+    rows += _extras(case, device, dtype, values, captured, name_rule, tolerance, graph_scale(comparisons))
     if error and TIMED_OUT in error:
         rows.append(Row(case, device, dtype, "", "", ERROR, message=error))
     elif error and not any(row.status == cmp.MISSING for row in rows):
@@ -286,9 +286,35 @@ def _compare(
     tolerances = {v.name: overrides.get(v.name) or resolve(tolerance, v.grad.dtype) for v in checkable}
     pairs = [(manuals[v.name], v.grad, tolerances[v.name]) for v in checkable]
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
+    compared.update(_zero_gradients(captured, manuals, tolerances, compared))
     scaled = {name: t.scaled for name, t in tolerances.items()}
     compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision, peer))
     return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
+
+
+def _zero_gradients(
+    captured: Capture,
+    manuals: Mapping[str, Any],
+    tolerances: Mapping[str, Tolerance],
+    compared: Mapping[str, cmp.Comparison],
+) -> dict[str, cmp.Comparison]:
+    """The variables whose autograd gradient is exactly zero, judged again at the scale of the gradient
+    flowing into them (their consumers'), else at the graph's (:data:`.tolerance.Tolerance.zero_scale`)."""
+    zero = [name for name, c in compared.items() if c.scale == 0.0 and tolerances[name].scaled]
+    if not zero:
+        return {}
+    graph = graph_scale(compared)
+    variables = captured.variables
+    pairs = []
+    for name in zero:
+        flowing_in = max((compared[c].scale or 0.0 for c in variables[name].consumers if c in compared), default=0.0)
+        pairs.append((manuals[name], variables[name].grad, replace(tolerances[name], zero_scale=flowing_in or graph)))
+    return dict(zip(zero, cmp.compare_all(pairs), strict=True))
+
+
+def graph_scale(compared: Mapping[str, cmp.Comparison]) -> float:
+    """The largest gradient scale of a graph's compared variables; 1 (absolute) when every one is zero."""
+    return max((c.scale or 0.0 for c in compared.values()), default=0.0) or 1.0
 
 
 def _failing_tensors(
@@ -429,13 +455,14 @@ def _extras(
     captured: Capture,
     rule: str,
     tolerance: Tolerance | str | None,
+    scale: float,
 ) -> list[Row]:
     """Rows for what is not a checked variable: a parameter that does not reach the loss (its gradient
-    is zero: one given is compared with zeros), a parameter the forward reads from outside its inputs
-    (it cannot be checked: a failing ``graph`` row), and gradients of an input that needs none or of
-    no forward name at all (``extra``)."""
+    is zero: one given is compared with zeros, at the graph's gradient ``scale``), a parameter the
+    forward reads from outside its inputs (it cannot be checked: a failing ``graph`` row), and
+    gradients of an input that needs none or of no forward name at all (``extra``)."""
     rows = [
-        _unreached(case, device, dtype, name, parameter, manual, tolerance)
+        _unreached(case, device, dtype, name, parameter, manual, tolerance, scale)
         for name, parameter in captured.unreached.items()
         if isinstance(manual := held_gradient(values, name, rule), torch.Tensor)
     ]
@@ -488,10 +515,12 @@ def _unreached(
     parameter: torch.Tensor,
     manual: torch.Tensor,
     tolerance: Tolerance | str | None,
+    scale: float,
 ) -> Row:
-    """A parameter that does not reach the loss has a zero gradient: a manual one is judged against zeros."""
+    """A parameter that does not reach the loss has a zero gradient: a manual one is judged against zeros,
+    at the graph's gradient ``scale`` (a given gradient as large as the others is wrong, however small)."""
     zeros = torch.zeros_like(parameter.detach())
-    comparison = cmp.compare(manual, zeros, resolve(tolerance, zeros.dtype).at_scale(1.0))
+    comparison = cmp.compare(manual, zeros, replace(resolve(tolerance, zeros.dtype), zero_scale=scale))
     note = f"{name} does not reach the loss: its gradient is zero"
     message = note if comparison.status == cmp.OK else f"{note}; {comparison.message}"
     variable = Variable(name, parameter.detach(), zeros, 0, "")

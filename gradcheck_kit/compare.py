@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .tolerance import Tolerance, scale_of
+from .tolerance import Tolerance
 
 OK = "ok"
 MISMATCH = "mismatch"
@@ -229,7 +229,7 @@ def _measure_batch(
         i = batch[0]
         a, b = manuals[i].reshape(-1), references[i].reshape(-1)
         scale = _largest_finite(b) if tolerances[i].scaled else None
-        tolerance = tolerances[i].at_scale(scale_of(scale or 0.0))
+        tolerance = tolerances[i].at_scale(scale or 0.0)
         parts = [
             _measure_flat(a[s : s + CHUNK], b[s : s + CHUNK], [tolerance], s)[0] for s in range(0, a.numel(), CHUNK)
         ]
@@ -267,7 +267,7 @@ def _measure_flat(
     if any(t.scaled for t in tolerances):
         measured = segments.max(b_abs if all_finite else b_abs.where(finite, 0.0)).tolist()
         scales = [scale if t.scaled else None for t, scale in zip(tolerances, measured, strict=True)]
-    tolerances = [t.at_scale(scale_of(scale or 0.0)) for t, scale in zip(tolerances, scales, strict=True)]
+    tolerances = [t.at_scale(scale or 0.0) for t, scale in zip(tolerances, scales, strict=True)]
     rtol, atol = segments.spread([t.rtol for t in tolerances]), segments.spread([t.atol for t in tolerances])
     diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
     excess = diff - (b_abs * rtol + atol)

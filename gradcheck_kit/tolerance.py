@@ -7,12 +7,16 @@ torch.testing's own) instead of an absolute number. An absolute
 makemore graph, ``dbndiff2`` (values ~3e-4) with Bessel's correction dropped is 3% off
 everywhere, 1e-5 absolute, and passed. Scaled, the same gradient fails by 3,000x.
 
-The scale is ``max(|autograd|)`` of the variable itself, or of the gradient flowing into
-it from its consumers when that is larger (see :func:`scale_of`). The second term is
-what keeps *analytically zero* gradients passing: makemore's ``db1`` is exactly zero
-in exact arithmetic (batch norm removes the bias), and autograd's own float32 value is
-round-off of 2e-9, 120% "off" relative to itself but 5e-7 of the 6e-3 gradient that
-flows into it (:mod:`.scale` has the round-off test that tells the two cases apart).
+The scale is ``max(|autograd|)`` of the variable itself. A gradient that autograd computes
+as exactly zero (a ReLU dead on the whole batch, a parameter that does not reach the loss)
+has no scale of its own; it is judged at the scale of the gradient flowing into it from its
+consumers, else at the largest gradient scale of the graph (``Tolerance.zero_scale``, set by
+the check): a forgotten ReLU mask on a dead layer hands in the flow itself, 100% of that
+scale, and with an absolute 1e-5 it passed wherever the gradients were below 1e-5.
+*Analytically zero* gradients that autograd does not compute as exactly zero are another
+matter: makemore's ``db1`` is zero in exact arithmetic (batch norm removes the bias), and
+autograd's own float32 value is round-off of 2e-9, 120% "off" relative to itself but 5e-7 of
+the 6e-3 gradient that flows into it (:mod:`.scale` has the round-off test for them).
 Measured on the correct makemore backward (``python benchmarks/headroom.py``), no
 gradient uses more than 7.5% of the float32 tolerance or 2.8% of float64's, while each
 classic mistake in values goes 1,700x (float32) to 10^7x past it on its own variable.
@@ -37,18 +41,23 @@ class Tolerance:
     rtol: float
     atol: float
     scaled: bool = False
+    zero_scale: float = 1.0
+    """The scale a scaled ``atol`` is taken at for a gradient that is exactly zero (it has none of its own)."""
 
     def __post_init__(self) -> None:
-        for name in ("rtol", "atol"):
+        for name in ("rtol", "atol", "zero_scale"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
                 raise ValueError(f"Tolerance {name} must be a finite number >= 0, got {value!r}")
 
     def at_scale(self, scale: float) -> Tolerance:
-        """The absolute tolerance for a gradient of the given scale (unchanged when not scaled). A scale
-        above 1 counts as 1: never looser than torch.testing's absolute atol, so one large element
-        does not hide errors in the small ones."""
-        return Tolerance(self.rtol, self.atol * min(scale, 1.0)) if self.scaled else self
+        """The absolute tolerance for a gradient whose largest finite magnitude is ``scale`` (unchanged
+        when not scaled; ``zero_scale`` when it is 0). A scale above 1 counts as 1: never looser than
+        torch.testing's absolute atol, so one large element does not hide errors in the small ones."""
+        if not self.scaled:
+            return self
+        magnitude = scale if 0 < scale < float("inf") else self.zero_scale
+        return Tolerance(self.rtol, self.atol * min(magnitude, 1.0))
 
     def __str__(self) -> str:
         return f"rtol={self.rtol:g} atol={self.atol:g}" + ("×scale" if self.scaled else "")
@@ -81,9 +90,3 @@ def resolve(tolerance: Tolerance | str | None, dtype: torch.dtype) -> Tolerance:
     raise ValueError(
         f"unknown tolerance {tolerance!r}: expected a Tolerance, None, 'default' or one of {sorted(PRESETS)}"
     )
-
-
-def scale_of(magnitude: float) -> float:
-    """The scale a scaled ``atol`` is a fraction of: the gradient's largest finite magnitude, or 1
-    (the loss's own gradient) when it is zero, so that an exactly-zero gradient is judged absolutely."""
-    return magnitude if 0 < magnitude < float("inf") else 1.0

@@ -554,3 +554,68 @@ def test_a_parameter_bound_to_a_second_name_takes_its_gradient_under_either():
     graph = Graph("alias", forward_alias, inputs)
     assert check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float64").passed
     assert check(graph, "dh = 2 * h\ndw = x.T @ dh * 2", dtype="float64")["p.w"].status == "mismatch"
+
+
+def dead_relu_graph() -> Graph:
+    """A layer whose ReLU is dead on the whole batch (autograd's dpre is exactly 0), gradients ~1e-6."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(256, 8, generator=generator),
+            "w": torch.randn(8, 4, generator=generator).requires_grad_(),
+            "b": torch.full((4,), -100.0).requires_grad_(),
+            "v": torch.randn(4, 1, generator=generator).requires_grad_(),
+            "y": torch.randn(256, 1, generator=generator),
+        }
+
+    def forward_dead(x, w, b, v, y):
+        pre = x @ w + b
+        z = torch.relu(pre)
+        out = z @ v
+        loss = ((out - y) ** 2).mean() * 1e-5
+        return loss
+
+    return Graph("dead", forward_dead, inputs)
+
+
+DEAD_RELU_BACKWARD = """
+dout = 2 * (out - y) / out.numel() * 1e-5
+dv = z.T @ dout
+dz = dout @ v.T
+dpre = dz * (pre > 0)
+dw = x.T @ dpre
+db = dpre.sum(0)
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_exactly_zero_gradient_is_judged_at_the_scale_flowing_into_it(dtype):
+    correct = check(dead_relu_graph(), DEAD_RELU_BACKWARD, dtype=dtype)
+    assert correct.passed, correct.to_table()
+    forgotten_mask = check(dead_relu_graph(), DEAD_RELU_BACKWARD.replace(" * (pre > 0)", ""), dtype=dtype)
+    assert [row.variable for row in forgotten_mask.rows if row.root_cause] == ["pre"], forgotten_mask.to_table()
+    assert forgotten_mask["b"].status == "mismatch" and forgotten_mask["w"].status == "mismatch"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_gradient_for_an_unreached_parameter_is_judged_at_the_graphs_scale(dtype):
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(64, 3, generator=generator),
+            "w": torch.randn(3, 2, generator=generator).requires_grad_(),
+            "u": torch.randn(3, 2, generator=generator).requires_grad_(),
+        }
+
+    def forward_unused(x, w, u):
+        h = x @ w
+        loss = (h**2).mean() * 1e-6
+        return loss
+
+    graph = Graph("unused", forward_unused, inputs)
+    backward = "dh = 2 * h / h.numel() * 1e-6\ndw = x.T @ dh\n"
+    assert check(graph, backward, dtype=dtype).passed
+    assert check(graph, backward + "du = torch.zeros_like(u)\n", dtype=dtype).passed
+    wrong = check(graph, backward + "du = x.T @ dh\n", dtype=dtype)["u"]
+    assert wrong.status == "mismatch" and "does not reach the loss" in wrong.message
