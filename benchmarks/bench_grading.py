@@ -3,7 +3,9 @@
 Prints submissions per second with zygotes forked before the assignment loads (as
 ``gradcheck-kit grade`` does) and with zygotes spawned (the library API), the command
 timed end to end, the per-submission overhead of isolation over the bare check (the
-same code run and judged in-process, no sandbox), the grader's peak memory after half
+same code run and judged in-process, no sandbox), the CPU each submission costs in the
+grader and in the zygotes and their children (``getrusage``: unlike a rate, it barely
+moves with the load of a shared machine), the grader's peak memory after half
 and all of the class (it should stay flat) and the whole process tree's (grader,
 zygotes, children: proportional set size, so shared pages count once), and a naive
 baseline that starts a fresh ``python`` per submission, ``--jobs`` at a time (timed on
@@ -80,6 +82,8 @@ class TreeMemory:
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
+        self.cpu_seconds = 0.0
+        """What the sampling itself cost (its thread's CPU), to be left out of the grader's."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -94,6 +98,7 @@ class TreeMemory:
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
             self.peak_mb = max(self.peak_mb, sum(map(_pss_kb, _tree(os.getpid()))) / 1024)
+        self.cpu_seconds = time.thread_time()
 
 
 def _tree(root: int) -> list[int]:
@@ -143,6 +148,13 @@ def isolated(grader: Grader, paths: list[Path], out: Path, jobs: int, zygotes: l
     seconds = time.perf_counter() - start
     outputs.close()
     return seconds, probe.peak_at_half
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """User + system CPU seconds so far of this process, and of its reaped descendants (zygotes stopped by the
+    end of a grading run, with every child they reaped)."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, reaped.ru_utime + reaped.ru_stime
 
 
 def command(paths: list[Path], out: Path, jobs: int) -> float:
@@ -226,8 +238,12 @@ def main() -> None:
     grader = Grader(load_assignment(ASSIGNMENT))
     with tempfile.TemporaryDirectory() as folder:
         paths = generate(Path(folder), args.count)
+        before = cpu_seconds()
         with TreeMemory() as tree:
             seconds, half_mb = isolated(grader, paths, Path(folder) / "forked", args.jobs, zygotes)
+        (own, reaped), count = cpu_seconds(), len(paths)
+        grader_cpu = 1000 * (own - before[0] - tree.cpu_seconds) / count
+        sandbox_cpu = 1000 * (reaped - before[1]) / count
         peak = peak_mb()
         spawned, _ = isolated(grader, paths, Path(folder) / "spawned", args.jobs, [])
         end_to_end = command(paths, Path(folder) / "command", args.jobs)
@@ -242,6 +258,12 @@ def main() -> None:
     print(f"bare check in-process (no isolation): {1000 * per_bare:.1f} ms per submission")
     overhead = args.jobs * seconds / graded - per_bare
     print(f"  isolation overhead per submission (per job): {1000 * overhead:.1f} ms")
+    total_cpu = grader_cpu + sandbox_cpu
+    print(
+        f"CPU per submission (user + system): grader {grader_cpu:.1f} ms (the memory sampler's thread left out), "
+        f"zygotes and their children {sandbox_cpu:.1f} ms, together {total_cpu:.1f} ms: on {args.jobs} idle cores "
+        f"at most {1000 * args.jobs / total_cpu:.0f}/s (derived from the CPU, not measured)"
+    )
     print(f"grader peak memory: {half_mb:.0f} MB after half the class, {peak:.0f} MB after all of it")
     print(f"whole process tree (grader, zygotes, children), peak proportional set size: {tree.peak_mb:.0f} MB")
     print(
