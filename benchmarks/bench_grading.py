@@ -77,6 +77,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def resident_mb() -> float:
+    """This process's resident memory now (not its peak): flat from half the class to the end means no leak."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 class TreeMemory:
     """Samples the proportional set size of this process and all its descendants every 50 ms; keeps the peak."""
 
@@ -131,23 +137,25 @@ class HalfwayProbe:
     """Stands in for the progress bar: notes the grader's peak memory when half the class is done."""
 
     def __init__(self, half: int) -> None:
-        self.half, self.done, self.peak_at_half = half, 0, 0.0
+        self.half, self.done, self.peak_at_half, self.resident_at_half = half, 0, 0.0, 0.0
 
     def advance(self) -> None:
         self.done += 1
         if self.done == self.half:
-            self.peak_at_half = peak_mb()
+            self.peak_at_half, self.resident_at_half = peak_mb(), resident_mb()
 
 
-def isolated(grader: Grader, paths: list[Path], out: Path, jobs: int, zygotes: list[Zygote]) -> tuple[float, float]:
-    """Seconds to grade the class in one run (starting its sandboxes included) and peak memory at half of it."""
+def isolated(
+    grader: Grader, paths: list[Path], out: Path, jobs: int, zygotes: list[Zygote]
+) -> tuple[float, HalfwayProbe]:
+    """Seconds to grade the class in one run (starting its sandboxes included), and the memory at half of it."""
     outputs = Outputs(out, resume=False)
     probe = HalfwayProbe(len(paths) // 2)
     start = time.perf_counter()
     grade_all(grader, paths, outputs, jobs, probe, zygotes)
     seconds = time.perf_counter() - start
     outputs.close()
-    return seconds, probe.peak_at_half
+    return seconds, probe
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -240,11 +248,11 @@ def main() -> None:
         paths = generate(Path(folder), args.count)
         before = cpu_seconds()
         with TreeMemory() as tree:
-            seconds, half_mb = isolated(grader, paths, Path(folder) / "forked", args.jobs, zygotes)
+            seconds, half = isolated(grader, paths, Path(folder) / "forked", args.jobs, zygotes)
         (own, reaped), count = cpu_seconds(), len(paths)
         grader_cpu = 1000 * (own - before[0] - tree.cpu_seconds) / count
         sandbox_cpu = 1000 * (reaped - before[1]) / count
-        peak = peak_mb()
+        peak, resident = peak_mb(), resident_mb()
         spawned, _ = isolated(grader, paths, Path(folder) / "spawned", args.jobs, [])
         end_to_end = command(paths, Path(folder) / "command", args.jobs)
         per_bare = bare(grader, paths[:40])
@@ -264,7 +272,8 @@ def main() -> None:
         f"zygotes and their children {sandbox_cpu:.1f} ms, together {total_cpu:.1f} ms: on {args.jobs} idle cores "
         f"at most {1000 * args.jobs / total_cpu:.0f}/s (derived from the CPU, not measured)"
     )
-    print(f"grader peak memory: {half_mb:.0f} MB after half the class, {peak:.0f} MB after all of it")
+    print(f"grader peak memory: {half.peak_at_half:.0f} MB after half the class, {peak:.0f} MB after all of it")
+    print(f"grader resident memory: {half.resident_at_half:.0f} MB after half the class, {resident:.0f} MB at the end")
     print(f"whole process tree (grader, zygotes, children), peak proportional set size: {tree.peak_mb:.0f} MB")
     print(
         f"naive baseline (fresh python per submission, {args.jobs} at a time): {per_naive:.2f} s each, "
