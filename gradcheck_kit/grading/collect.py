@@ -123,24 +123,23 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
     folder = path
     files = sorted(path for path in folder.rglob("*") if path.suffix in GRADABLE and path.is_file())
     notebooks = [path for path in files if path.suffix == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
-    if len(notebooks) == 1:
-        return notebooks[0]
     candidates = notebooks or files
     if len(candidates) == 1:
         return candidates[0]
-    working = [path for path in candidates if _assigns(path, gradients)]
-    if len(working) == 1:
-        return working[0]
     if not candidates:
         raise SubmissionError(f"{folder.name} holds no .py file or notebook")
     listed = ", ".join(str(path.relative_to(folder)) for path in candidates[:10])
+    if notebooks:  # not opened: which of several notebooks is the work is for the student to say
+        raise SubmissionError(f"{folder.name} holds several notebooks ({listed}): hand in one")
+    working = [path for path in candidates if _assigns(path, gradients)]
+    if len(working) == 1:
+        return working[0]
     reason = "several of them assign" if working else "none of them assigns"
     raise SubmissionError(f"{folder.name} holds several files ({listed}) and {reason} the gradients: hand in one")
 
 
 def _assigns(path: Path, gradients: Collection[str]) -> bool:
-    if path.suffix != ".py":
-        return True
+    """Whether the .py file at ``path`` assigns any of ``gradients`` (an unreadable one does not)."""
     try:
         return bool(assigned(read_regular(path).decode("utf-8-sig", "replace"), gradients))
     except SubmissionError:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from grading_support import ROOT, SAMPLES, Run, grade, read_csv
 
-from gradcheck_kit.grading.collect import read_metadata
+from gradcheck_kit.grading.collect import choose, read_metadata
 from gradcheck_kit.grading.outputs import merge
 from gradcheck_kit.grading.shards import from_environment
+from gradcheck_kit.grading.submission import SubmissionError
 
 CORRECT = SAMPLES / "correct.py"
 SIGN = SAMPLES / "sign_dlogprobs.py"
@@ -73,6 +74,14 @@ def test_a_folder_with_two_candidate_files_says_so(export: Run) -> None:
         row["message"]
         == "erin holds several files (one.py, two.py) and several of them assign the gradients: hand in one"
     )
+
+
+def test_a_folder_with_two_notebooks_says_so_without_claiming_what_they_hold(tmp_path: Path) -> None:
+    _copy(NOTEBOOK, tmp_path / "frank" / "draft.ipynb")
+    (tmp_path / "frank" / "empty.ipynb").write_text('{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}')
+    with pytest.raises(SubmissionError) as raised:
+        choose(tmp_path / "frank", {"dlogprobs"})
+    assert str(raised.value) == "frank holds several notebooks (draft.ipynb, empty.ipynb): hand in one"
 
 
 def test_same_named_files_in_different_folders_keep_apart(tmp_path: Path) -> None:
