@@ -24,7 +24,7 @@ from .finite_diff import spot_check, summarize
 from .forward import held_gradient
 from .graph import Case, Graph
 from .manual import TIMED_OUT, gradient_pattern, run_manual
-from .reference import Judged, Rule, gold, judge
+from .reference import Judged, Rule, decided, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
 from .tolerance import Tolerance, resolve
 
@@ -252,7 +252,7 @@ def evaluate(
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
         judged = judge(comparisons, manuals, captured, gold, rule)
-        comparisons.update({name: _decided(comparisons[name], j.comparison) for name, j in judged.items()})
+        comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
     hints = {
@@ -265,7 +265,7 @@ def evaluate(
     if error and TIMED_OUT in error:
         rows.append(Row(case, device, dtype, "", "", ERROR, message=error))
     elif error and not any(row.status == cmp.MISSING for row in rows):
-        message = f"the backward raised after its gradients: {error}"
+        message = f"the backward raised: {error}; every gradient had been assigned and is judged as it stood"
         rows.append(Row(case, device, dtype, "", "", ERROR, message=message))
     return Report(rows, _failing_tensors(rows, values, captured, name_rule))
 
@@ -364,21 +364,6 @@ def _row(
         caused_by=causes.get(name) or "",
         hint=hints.get(name, ""),
         line=v.line,
-    )
-
-
-def _decided(same_dtype: cmp.Comparison, by_rule: cmp.Comparison) -> cmp.Comparison:
-    """The figures against same-dtype autograd, the verdict (and its worst element) from the rule."""
-    return replace(
-        same_dtype,
-        status=by_rule.status,
-        message=by_rule.message,
-        approximate=by_rule.approximate,
-        mismatched=by_rule.mismatched,
-        worst_index=by_rule.worst_index,
-        worst_manual=by_rule.worst_manual,
-        worst_reference=by_rule.worst_reference,
-        tolerance=by_rule.tolerance,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .capture import Capture
-from .compare import MISMATCH, NONFINITE, OK, Comparison, compare_all
+from .compare import MISMATCH, NONFINITE, OK, Comparison, compare_all, dense
 from .draw import Draw
 from .forward import rebuild
 from .graph import Graph
@@ -78,7 +78,7 @@ def judge(
         for name, c in comparisons.items()
         if c.status in _MEASURED and name in reference.variables and reference.variables[name].grad is not None
     ]
-    golds = [reference.variables[name].grad for name in names]
+    golds = [dense(reference.variables[name].grad) for name in names]
     autograd = compare_all(
         [(_to_gold(captured.variables[n].grad), g, _EXACT) for n, g in zip(names, golds, strict=True)]
     )
@@ -92,6 +92,21 @@ def judge(
         name: Judged(_explain(c, rule, a.maxdiff, f), c.maxdiff, a.maxdiff, f)
         for name, c, a, f in zip(names, decided, autograd, floors, strict=True)
     }
+
+
+def decided(same_dtype: Comparison, by_rule: Comparison) -> Comparison:
+    """The figures against same-dtype autograd, the verdict (and its worst element) from the rule."""
+    return replace(
+        same_dtype,
+        status=by_rule.status,
+        message=by_rule.message,
+        approximate=by_rule.approximate,
+        mismatched=by_rule.mismatched,
+        worst_index=by_rule.worst_index,
+        worst_manual=by_rule.worst_manual,
+        worst_reference=by_rule.worst_reference,
+        tolerance=by_rule.tolerance,
+    )
 
 
 def _explain(comparison: Comparison, rule: Rule, autograd_err: float, floor: float) -> Comparison:

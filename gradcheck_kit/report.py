@@ -258,11 +258,13 @@ def _cell_verdict(case: str, device: str, dtype: str, rows: list[Row]) -> str:
         return f"{case}: {rows[0].status}: {rows[0].message}"
     if len(rows) == 1 and rows[0].status in (ERROR, SKIPPED):
         return f"{case} [{device}-{dtype}]: {rows[0].status}: {rows[0].message}"
-    ok = sum(row.status == OK for row in rows)
-    checked = sum(row.status != EXTRA for row in rows)
+    variables = [row for row in rows if row.variable]
+    ok = sum(row.status == OK for row in variables)
+    checked = sum(row.status != EXTRA for row in variables)
     title = f"{case} [{device}-{dtype}]: {ok}/{checked} ok"
     roots = [row.variable for row in rows if row.root_cause]
-    return f"{title}, root cause: {', '.join(roots)}" if roots else title
+    title = f"{title}, root cause: {', '.join(roots)}" if roots else title
+    return "; ".join([title, *(f"{row.status}: {row.message}" for row in rows if not row.variable)])
 
 
 def _table(rows: list[Row], compact: bool) -> tuple[list[str], list[list[str]]]:

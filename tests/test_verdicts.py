@@ -262,6 +262,14 @@ def test_an_exception_after_every_gradient_is_reported():
     assert any("late" in row.message and row.status == "error" for row in report.rows)
 
 
+def test_an_exception_part_way_through_filling_a_gradient_is_in_the_tables_title():
+    backward = "dy = torch.ones_like(y)\ndw = torch.zeros_like(w)\nfor i in range(N):\n    dw[i] = dy[i] * 1.0\n"
+    report = check(tiny_graph(1.0), backward)
+    title = report.to_table().splitlines()[0]
+    assert title.startswith("tiny [cpu-float32]: 1/2 ok, root cause: w; error: the backward raised: NameError")
+    assert "at line 3" in title and "after its gradients" not in title
+
+
 def test_a_typo_in_variables_is_an_error_not_zero_checks():
     report = check(GRAPH, SUBMISSIONS / "correct.py", variables=["logit"])
     assert not report.passed and "variables= names ['logit']" in report.rows[0].message
@@ -619,3 +627,111 @@ def test_a_gradient_for_an_unreached_parameter_is_judged_at_the_graphs_scale(dty
     assert check(graph, backward + "du = torch.zeros_like(u)\n", dtype=dtype).passed
     wrong = check(graph, backward + "du = x.T @ dh\n", dtype=dtype)["u"]
     assert wrong.status == "mismatch" and "does not reach the loss" in wrong.message
+
+
+def offset_batchnorm_graph(offset: float) -> Graph:
+    """Batch norm after a linear layer on inputs with a large common offset (raw features, pixels):
+    the correct float32 dW1 differs from autograd's by round-off of the cancelling offset."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "X": offset + torch.randn(32, 16, generator=generator),
+            "W1": torch.randn(16, 8, generator=generator).div(4).requires_grad_(),
+            "gain": torch.ones(1, 8).requires_grad_(),
+            "W2": torch.randn(8, 3, generator=generator).requires_grad_(),
+            "Y": torch.randint(0, 3, (32,), generator=generator),
+        }
+
+    def forward_offset(X, W1, gain, W2, Y):
+        hprebn = X @ W1
+        bnmeani = hprebn.mean(0, keepdim=True)
+        bndiff = hprebn - bnmeani
+        bndiff2 = bndiff**2
+        bnvar = bndiff2.sum(0, keepdim=True) / 31
+        bnvar_inv = (bnvar + 1e-5) ** -0.5
+        bnraw = bndiff * bnvar_inv
+        h = torch.tanh(gain * bnraw)
+        logits = h @ W2
+        loss = torch.nn.functional.cross_entropy(logits, Y)
+        return loss
+
+    return Graph("offset-bn", forward_offset, inputs)
+
+
+OFFSET_BATCHNORM_BACKWARD = """
+n = 32
+dlogits = F.softmax(logits, 1)
+dlogits[range(n), Y] -= 1
+dlogits /= n
+dh = dlogits @ W2.T
+dW2 = h.T @ dlogits
+dhpreact = (1 - h**2) * dh
+dgain = (bnraw * dhpreact).sum(0, keepdim=True)
+dbnraw = gain * dhpreact
+dbndiff = bnvar_inv * dbnraw
+dbnvar_inv = (bndiff * dbnraw).sum(0, keepdim=True)
+dbnvar = -0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv
+dbndiff2 = torch.ones_like(bndiff2) / 31 * dbnvar
+dbndiff += 2 * bndiff * dbndiff2
+dbnmeani = -dbndiff.sum(0, keepdim=True)
+dhprebn = dbndiff + torch.ones_like(hprebn) * dbnmeani / n
+dW1 = X.T @ dhprebn
+"""
+
+
+def test_a_correct_backward_of_an_ill_conditioned_step_passes_as_autograds_peer():
+    graph = offset_batchnorm_graph(100.0)
+    report = check(graph, OFFSET_BATCHNORM_BACKWARD)
+    assert report.passed, report.to_table()
+    assert report["W1"].message.startswith("as accurate as autograd: |manual-gold|"), "mismatched, then judged"
+    bessel = check(graph, OFFSET_BATCHNORM_BACKWARD.replace("/ 31 * dbnvar", "/ 32 * dbnvar"))
+    assert [row.variable for row in bessel.rows if row.root_cause] == ["bndiff2"], bessel.to_table()
+
+
+def test_a_large_gradient_accumulated_two_ways_passes_in_float32():
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(64, 64, generator=generator),
+            "y": torch.randn(64, 64, generator=generator),
+            "W": torch.randn(64, 64, generator=generator).requires_grad_(),
+        }
+
+    def forward_linear(x, y, W):
+        h = x @ W
+        loss = ((h - y) ** 2).sum()
+        return loss
+
+    graph = Graph("linear", forward_linear, inputs)
+    backward = "dh = 2 * (h - y)\ndW = (x[:, :, None] * dh[:, None, :]).sum(0)\n"
+    report = check(graph, backward)
+    assert report.passed and report["W"].message.startswith("as accurate as autograd"), report.to_table()
+    assert check(graph, backward.replace("dW = ", "dW = 1.001 * ")).failures[0].variable == "W"
+
+
+def kink_graph() -> Graph:
+    """A ReLU input that is exactly 0 in float32 and 3e-8 in float64: the gold takes the kink the other way."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(32, 2, generator=generator, dtype=torch.float64) + 0.5
+        x[0] = torch.tensor([1 / 3, 1.0])
+        c = torch.full((32, 1), 0.1)
+        c[0] = 1.25
+        return {"x": x, "w": torch.tensor([[3.0], [0.25]]).requires_grad_(), "c": c}
+
+    def forward_kink(x, w, c):
+        pre = x @ w - c
+        z = torch.relu(pre)
+        loss = z.sum()
+        return loss
+
+    return Graph("kink", forward_kink, inputs)
+
+
+def test_a_kink_the_gold_takes_differently_does_not_let_a_wrong_gradient_pass_as_a_peer():
+    backward = "dz = torch.ones_like(z)\ndpre = dz * (pre > 0)\ndw = x.T @ dpre{}\n"
+    assert check(kink_graph(), backward.format("")).passed
+    wrong = check(kink_graph(), backward.format(" * 1.05"))
+    assert wrong["w"].status == "mismatch" and "as accurate" not in wrong["w"].message, wrong.to_table()
