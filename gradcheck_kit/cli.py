@@ -68,12 +68,24 @@ def _run_check(args: argparse.Namespace) -> int:
         return 2
     reports = [run_case(case, args.device, args.dtype, **options) for case in prepared(cases, args)]
     report = Report.merge([Report(broken), *reports])
-    for fmt in FORMATS:
-        if getattr(args, fmt) is not None:
-            write(report, getattr(args, fmt), fmt)
     status = 1 if report.failures else 0 if report.checked or args.allow_skipped else NOTHING_CHECKED
     _print(report, args, status)
-    return status
+    return _write_reports(report, args) or status
+
+
+def _write_reports(report: Report, args: argparse.Namespace) -> int:
+    """Write each asked-for report; 2 when the system refused one (``/proc``, a full disk), said on stderr."""
+    refused = 0
+    for fmt in FORMATS:
+        path = getattr(args, fmt)
+        if path is None:
+            continue
+        try:
+            write(report, path, fmt)
+        except OSError as error:
+            print(f"gradcheck-kit check: cannot write the {fmt} report {path}: {error}", file=sys.stderr)
+            refused = 2
+    return refused
 
 
 def _cases(args: argparse.Namespace) -> tuple[list[Case], list[Row]]:

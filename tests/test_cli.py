@@ -241,3 +241,13 @@ def test_timeout_stops_an_endless_backward(tiny: Path) -> None:
     result = cli("check", tiny, "--case", "loops", "--timeout", "1")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "line 2" in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_report_the_system_refuses_is_one_line_and_exit_2_after_the_tables(tiny: Path, tmp_path: Path) -> None:
+    result = cli("check", tiny, "--json", "/dev/full", "--csv", tmp_path / "kept.csv")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "gradcheck-kit check: cannot write the json report /dev/full: [Errno 28] No space left on device"
+    )
+    assert "[cpu-float32]" in result.stdout and (tmp_path / "kept.csv").exists()

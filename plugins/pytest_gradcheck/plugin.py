@@ -128,10 +128,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from .summary import step_summary, write_reports
 
-    try:
-        write_reports(results)
-    except OSError as error:
-        _say(config, f"gradcheck: cannot write the report: {error}")
+    write_reports(results)
+    if results.unwritten:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if results.rows and os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
@@ -150,7 +148,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """The counts of tests that ran gradient checks (each failing table is in FAILURES, once)."""
     results = config.stash[RESULTS]
-    if results.rows:
+    if results.rows or results.unwritten:
         from .summary import terminal
 
         terminal(results, terminalreporter)

@@ -19,8 +19,8 @@ PLOTS_KEY = "gradcheck_plots"
 @dataclass
 class Results:
     """Session state: the settings of the command line and of the ini file, the report paths, the case
-    names already collected, the recorded rows, the failing gradients kept for heatmaps, and each test's
-    pytest outcome.
+    names already collected, the recorded rows, the failing gradients kept for heatmaps, each test's
+    pytest outcome, and the report paths that could not be written.
 
     Rows are plain dicts (``Report.records()``) and gradients nested lists, so they cross from
     xdist workers unchanged.
@@ -33,6 +33,8 @@ class Results:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     plots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outcomes: dict[str, str] = field(default_factory=dict)
+    unwritten: dict[Path, str] = field(default_factory=dict)
+    """Report paths whose writing failed at the end of the run, with why."""
 
     @property
     def keeps_plots(self) -> bool:

@@ -23,10 +23,14 @@ def reports(results: Results) -> list[tuple[str, Report]]:
 
 
 def write_reports(results: Results) -> None:
-    """Write one report holding every row of every test (a ``test_id`` column tells them apart) to each path."""
+    """Write one report holding every row of every test (a ``test_id`` column tells them apart) to each
+    path; a path the system refuses (``/proc``, a full disk) is kept in ``results.unwritten``, the others written."""
     merged = Report.merge(report for _, report in reports(results))
     for path in results.paths:
-        write(merged, path)
+        try:
+            write(merged, path)
+        except OSError as error:
+            results.unwritten[path] = str(error)
 
 
 def counts(results: Results) -> str:
@@ -40,7 +44,10 @@ def terminal(results: Results, reporter: pytest.TerminalReporter) -> None:
     """The counts and the report files; each failing table is already in FAILURES (as ``--tb`` says)."""
     reporter.write_sep("=", "gradcheck")
     for path in results.paths:
-        reporter.write_line(f"report: {path}")
+        if path in results.unwritten:
+            reporter.write_line(f"report not written: {path}: {results.unwritten[path]}", red=True)
+        else:
+            reporter.write_line(f"report: {path}")
     reporter.write_line(counts(results))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -162,3 +163,14 @@ def test_the_html_report_draws_the_failing_gradients_also_under_xdist(project: p
     project.runpytest_subprocess("--gradcheck", "-n", "2", "--gradcheck-report", "r.html")
     page = (project.path / "r.html").read_text()
     assert page.count("<img alt='heatmaps of w'") == 1 and "heatmaps of h" not in page
+
+
+@pytest.mark.skipif(not os.access("/proc", os.W_OK), reason="the startup check refuses /proc for this user")
+def test_a_report_the_system_refuses_at_the_end_is_said_and_the_others_written(project: pytest.Pytester) -> None:
+    result = project.runpytest(
+        "--gradcheck", "--gradcheck-report", "/proc/gradcheck.csv", "--gradcheck-report", "r.json"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["report not written: /proc/gradcheck.csv: *", "report: r.json"])
+    result.stdout.no_fnmatch_line("report: /proc/gradcheck.csv")
+    assert (project.path / "r.json").exists() and "Traceback" not in result.stdout.str()
