@@ -90,9 +90,8 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         if after == AFTER_ONCE and steps:
             break
         rows, problem = _judge_step(grader, part, {**reported, **_stated(judged_on)})
-        if problem:
-            outcome = (ERROR if problem.startswith("cannot") else status, problem)
-            return _graded(grader, part, submission.name, outcome, rows, runs, source)
+        if problem is not None:
+            return _graded(grader, part, submission.name, problem, rows, runs, source)
         steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
         if after == AFTER_ONCE:
             break
@@ -237,21 +236,25 @@ def _keep(reported: dict[str, Any], variable: str, value: Any, wants_reference: 
     reported.setdefault(variable, value)
 
 
-def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -> tuple[list[Row], str]:
-    """The engine's rows for the step the loop ended on, and "" (else why no step could be judged)."""
+def _judge_step(
+    grader: Grader, part: Assignment, reported: Mapping[str, Any]
+) -> tuple[list[Row], tuple[str, str] | None]:
+    """The engine's rows for the step the loop ended on, and None, else the status and message of why no step
+    could be judged: ``graded`` when the cell handed in no gradient (its rows say what it gave), ``error`` when
+    its parameters or minibatch cannot rebuild the step."""
     training = part.training
     assert training is not None
     if not any(_tensor(reported.get(name)) for name in part.points):
         names = ", ".join(part.name_rule.format(name=name) for name in part.points)
         got = sorted({type(reported.get(name)).__name__ for name in part.points})
         message = f"no step checked: {names} are not tensors when the training cell ends (got {', '.join(got)})"
-        return _evaluate(grader.captured, part, reported, ""), message
+        return _evaluate(grader.captured, part, reported, ""), (GRADED, message)
     state = {name: reported.get(STATE + name) for name in (*part.points, *training.batch)}
     unusable = next((name for name, value in state.items() if not _tensor(value)), None)
     if unusable is not None:
         got = type(state[unusable]).__name__
         message = f"cannot rebuild the last step: the cell ends without {unusable} as a tensor (got {got})"
-        return _missing(grader, part, message, RunResult("done"), Source("")), message
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
     rows = max((state[name].shape[0] if state[name].dim() else 1) for name in training.batch)
     largest = max(state[name].numel() for name in part.points)
     if rows * largest > MAX_WORK:
@@ -259,15 +262,15 @@ def _judge_step(grader: Grader, part: Assignment, reported: Mapping[str, Any]) -
             f"cannot rebuild the last step: a minibatch of {rows} rows on a parameter of {largest} elements is over "
             f"the grader's limit ({MAX_WORK} for their product)"
         )
-        return _missing(grader, part, message, RunResult("done"), Source("")), message
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
     try:
         draw = Draw.of(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))
         captured = draw.capture()
     except Exception as error:  # the student's parameters or minibatch do not fit the forward
         message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
         message = f"{message}: {error}"[:1000]
-        return _missing(grader, part, message, RunResult("done"), Source("")), message
-    return _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype)), ""
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
+    return _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype)), None
 
 
 def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str, torch.Tensor]:

@@ -81,7 +81,7 @@ def test_the_shipped_solution_earns_full_marks_with_exercise4(graded: Run) -> No
 
 def test_the_untouched_template_gets_0_and_says_why(graded: Run) -> None:
     row = graded.gradebook[STUDENT.name]
-    assert (row["score"], row["exercise4"]) == ("0", "0")
+    assert (row["score"], row["exercise4"], row["status"]) == ("0", "0", "graded")  # it ran; it handed in nothing
     names = ", ".join(f"d{name}" for name in PARAMETERS)
     assert (
         f"exercise4: no step checked: {names} are not tensors when the training cell ends (got NoneType)"
