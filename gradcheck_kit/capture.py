@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +38,8 @@ class Variable:
     aliases: tuple[str, ...] = ()
     """Other variables that are the very same tensor (``w = p.w``): a gradient given under any of the names
     counts for each, as autograd's is one and the same."""
+    parameter: bool = False
+    """The name first held a parameter (a leaf that requires grad): a ``problem`` then hides its gradient."""
 
 
 @dataclass
@@ -122,7 +124,7 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
         for name, b in recorder.bindings.items()
         if b.tensor.is_leaf and b.tensor.grad is None and name != graph.loss
     }
-    known = {id(b.tensor) for b in recorder.bindings.values()}
+    known = {id(t) for b in recorder.bindings.values() for t in (b.tensor, b.first)}
     unseen = [leaf for leaf in _leaves(loss) if id(leaf) not in known]
     return Capture(graph, variables, namespace, loss.detach(), device, dtype, unreached, unseen)
 
@@ -189,6 +191,8 @@ class _Binding:
     line: int
     version: int
     rebound_at: list[int] = field(default_factory=list)
+    first: torch.Tensor | None = None
+    """The tensor the name was bound to first (a parameter, when it was bound to an input and then rebound)."""
 
 
 class _Recorder:
@@ -204,7 +208,7 @@ class _Recorder:
                 continue
             binding = self.bindings.get(name)
             if binding is None:
-                self.bindings[name] = _Binding(value, line, value._version)
+                self.bindings[name] = _Binding(value, line, value._version, first=value)
             elif binding.tensor is not value:
                 binding.rebound_at.append(line)
                 binding.tensor, binding.line, binding.version = value, line, value._version
@@ -225,9 +229,16 @@ def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
             consumers=tuple(consumers[name]),
             problem=_problem(name, bindings[name]),
             aliases=aliases[name],
+            parameter=_hides_parameter(bindings[name], recorder.bindings.values()),
         )
         for name in order
     }
+
+
+def _hides_parameter(binding: _Binding, bindings: Iterable[_Binding]) -> bool:
+    """The name first held a parameter (a leaf) that no other name holds now: rebound, its gradient is lost."""
+    first = binding.first
+    return first is not None and first.is_leaf and all(other.tensor is not first for other in bindings)
 
 
 def _aliases(bindings: Mapping[str, _Binding]) -> dict[str, tuple[str, ...]]:

@@ -281,7 +281,8 @@ def _compare(
     peer: Capture | None,
 ) -> dict[str, cmp.Comparison]:
     """One batched comparison of every checkable variable (a scale-aware tolerance is applied at
-    the gradient's own scale), then the round-off test (:mod:`.scale`); a graph problem is its own row."""
+    the gradient's own scale), then the round-off test (:mod:`.scale`); a name capture could not pin to one
+    tensor is an ``unchecked`` row."""
     checkable = [v for v in selected if v.problem is None]
     tolerances = {v.name: overrides.get(v.name) or resolve(tolerance, v.grad.dtype) for v in checkable}
     pairs = [(manuals[v.name], v.grad, tolerances[v.name]) for v in checkable]
@@ -289,7 +290,16 @@ def _compare(
     compared.update(_zero_gradients(captured, manuals, tolerances, compared))
     scaled = {name: t.scaled for name, t in tolerances.items()}
     compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision, peer))
-    return {v.name: compared.get(v.name) or cmp.Comparison(cmp.GRAPH, v.problem or "") for v in selected}
+    return {v.name: compared.get(v.name) or _unchecked(v) for v in selected}
+
+
+def _unchecked(variable: Variable) -> cmp.Comparison:
+    """A name capture could not pin to one tensor: ``unchecked`` for an intermediate (what is computed
+    from it is still checked), a failing ``graph`` row for a parameter (nothing else checks its gradient)."""
+    if variable.parameter:
+        message = f"{variable.problem}; it first held a parameter, whose gradient nothing else checks"
+        return cmp.Comparison(cmp.GRAPH, message)
+    return cmp.Comparison(cmp.UNCHECKED, variable.problem or "")
 
 
 def _zero_gradients(

@@ -30,10 +30,14 @@ MISSING = "missing"
 NOT_TENSOR = "not_tensor"
 EXTRA = "extra"
 GRAPH = "graph"
-STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, EXTRA, GRAPH)
-"""Every status a row can have. All but ``ok`` and ``extra`` fail the check."""
+UNCHECKED = "unchecked"
+STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, EXTRA, GRAPH, UNCHECKED)
+"""Every status a row can have. All but ``ok``, ``extra`` and ``unchecked`` fail the check: ``unchecked`` is
+an intermediate whose own gradient cannot be checked (its name bound twice, its tensor changed in place), while
+the gradients computed from it still are; ``graph`` is a gradient nothing else checks (a parameter read from a
+global, autograd's own value NaN)."""
 
-FAILING = frozenset(STATUSES) - {OK, EXTRA}
+FAILING = frozenset(STATUSES) - {OK, EXTRA, UNCHECKED}
 WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
 """Statuses of a gradient that was given but is wrong: the ones a mistake upstream can explain."""
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .compare import EXTRA, FAILING, OK
+from .compare import EXTRA, FAILING, OK, UNCHECKED
 
 ERROR = "error"
 """A whole cell could not be checked (the forward graph raised): one row, no variable."""
@@ -260,7 +260,7 @@ def _cell_verdict(case: str, device: str, dtype: str, rows: list[Row]) -> str:
         return f"{case} [{device}-{dtype}]: {rows[0].status}: {rows[0].message}"
     variables = [row for row in rows if row.variable]
     ok = sum(row.status == OK for row in variables)
-    checked = sum(row.status != EXTRA for row in variables)
+    checked = sum(row.status not in (EXTRA, UNCHECKED) for row in variables)
     title = f"{case} [{device}-{dtype}]: {ok}/{checked} ok"
     roots = [row.variable for row in rows if row.root_cause]
     title = f"{title}, root cause: {', '.join(roots)}" if roots else title

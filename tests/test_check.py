@@ -173,13 +173,18 @@ def test_name_rule_and_tolerances_are_configurable(graph):
     assert loose["W2"].status == "ok" and loose.passed
 
 
-def test_rebound_names_and_inplace_changes_in_the_forward_are_reported():
+def test_rebound_names_and_inplace_changes_in_the_forward_are_reported_unchecked():
+    """Their own gradient cannot be checked; what is computed from them still is, so a correct backward passes."""
+
     def inputs():
         return {"x": torch.ones(3), "w": torch.full((3,), 2.0, requires_grad=True)}
 
     rebound = Graph("rebound", "h = x * w\nh = h + 1\nloss = h.sum()\n", inputs)
-    row = check(rebound, "dh = torch.ones(3)\ndw = x")["h"]
-    assert row.status == "graph" and "bound to more than one tensor (again at line 2)" in row.message
+    report = check(rebound, "dh = torch.ones(3)\ndw = x")
+    assert report["h"].status == "unchecked"
+    assert "bound to more than one tensor (again at line 2)" in report["h"].message
+    assert report.passed and report.to_table().startswith("rebound [cpu-float32]: 1/1 ok")
+    assert check(rebound, "dh = torch.ones(3)\ndw = 2 * x")["w"].status == "mismatch"
 
     def inplace_forward(x, w):
         y = x * w
@@ -187,8 +192,18 @@ def test_rebound_names_and_inplace_changes_in_the_forward_are_reported():
         loss = y.sum()
         return loss
 
-    row = check(Graph("inplace", inplace_forward, inputs), "dy = torch.ones(3)")["y"]
-    assert row.status == "graph" and "modified in place" in row.message
+    report = check(Graph("inplace", inplace_forward, inputs), "dy = torch.ones(3)\ndw = 2 * x")
+    assert report["y"].status == "unchecked" and "modified in place" in report["y"].message and report.passed
+
+
+def test_a_rebound_parameter_name_fails_the_check():
+    """``w = w * 2`` leaves the parameter's own gradient with no row that checks it."""
+
+    def inputs():
+        return {"x": torch.ones(3), "w": torch.full((3,), 2.0, requires_grad=True)}
+
+    report = check(Graph("rebound-w", "w = w * 2\nloss = (x * w).sum()\n", inputs), "dw = 2 * x")
+    assert report["w"].status == "graph" and "first held a parameter" in report["w"].message and not report.passed
 
 
 def test_a_broken_forward_is_one_error_row():
