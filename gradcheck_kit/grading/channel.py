@@ -114,7 +114,7 @@ def tensor_layout(header: dict[str, Any]) -> tuple[torch.dtype, list[int], int]:
         raise ChannelError(f"dtype {header.get('dtype')!r} is not allowed on the wire")
     if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_size(s) for s in shape)):
         raise ChannelError(f"malformed shape {shape!r}")
-    return dtype, shape, math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    return dtype, shape, math.prod(shape) * dtype.itemsize
 
 
 def placeholder(header: dict[str, Any]) -> torch.Tensor:
