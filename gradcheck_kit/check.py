@@ -69,9 +69,14 @@ def check(
     unknown = _unknown("variables", variables, captured) or _unknown("fd", fd, captured)
     if unknown:
         return Report([_cell_row(name, device, dtype, ERROR, unknown)])
+    before = fingerprint(captured)
     result = run_manual(manual, captured.namespace, timeout)
     if result.unavailable:
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
+    changed = _tampered(captured, before)
+    if changed:
+        message = f"the backward changed autograd's own gradients of {changed} (through gc or .data): nothing is judged"
+        return Report([_cell_row(name, device, dtype, ERROR, message)])
     report = evaluate(
         captured,
         result.values,
@@ -87,6 +92,19 @@ def check(
     if fd and dtype == torch.float64:
         return _with_fd(report, draw, captured, result.values, fd, name_rule)
     return report
+
+
+def fingerprint(captured: Capture) -> torch.Tensor:
+    """The sum and norm of each variable's autograd gradient, a row each: the backward runs in this process, and
+    one that walks the interpreter (``gc``) to the references is caught by their change, not judged against them."""
+    grads = [cmp.dense(v.grad).detach().double() for v in captured.variables.values()]
+    return torch.stack([torch.stack([g.sum(), g.norm()]).cpu() for g in grads]) if grads else torch.zeros(0, 2)
+
+
+def _tampered(captured: Capture, before: torch.Tensor) -> list[str]:
+    """The variables whose autograd gradient no longer has the ``before`` fingerprint (NaN equal to NaN)."""
+    same = torch.isclose(before, fingerprint(captured), rtol=0.0, atol=0.0, equal_nan=True).all(dim=1)
+    return [name for name, kept in zip(captured.variables, same.tolist(), strict=True) if not kept]
 
 
 def cross_check(

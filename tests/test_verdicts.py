@@ -735,3 +735,17 @@ def test_a_kink_the_gold_takes_differently_does_not_let_a_wrong_gradient_pass_as
     assert check(kink_graph(), backward.format("")).passed
     wrong = check(kink_graph(), backward.format(" * 1.05"))
     assert wrong["w"].status == "mismatch" and "as accurate" not in wrong["w"].message, wrong.to_table()
+
+
+def test_a_backward_that_zeroes_the_references_through_gc_is_an_error_not_a_pass():
+    backward = (
+        "import gc\n"
+        "for o in gc.get_objects():\n"
+        "    if type(o) is torch.Tensor and o.grad is not None:\n"
+        "        o.grad.data.zero_()\n"
+        "dy = torch.zeros_like(y)\n"
+        "dw = torch.zeros_like(w)\n"
+    )
+    report = check(tiny_graph(1.0), backward)
+    assert [(row.status, row.variable) for row in report.rows] == [("error", "")] and not report.passed
+    assert "changed autograd's own gradients of ['y', 'w']" in report.rows[0].message
