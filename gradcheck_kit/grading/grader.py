@@ -2,7 +2,9 @@
 
 The reference gradients live here, in the grader process. A reference reaches the
 submission only as the answer to a commit (independent grading), after the student's
-value for that variable has been recorded; the first value recorded is final.
+value for that variable has been recorded; the first value recorded is final, except
+that a gradient changed in place after it was finished may pass as it ended in a run
+that gets no reference at all (see :meth:`Grader._as_ended`).
 """
 
 from __future__ import annotations
@@ -154,17 +156,40 @@ class Grader:
         for _ in range(2):  # a run the sandbox lost (its zygote died, or a SIGKILL from outside) is re-run once
             handed_in: dict[str, Any] = {}
             unclaimed: list[str] = []
-            run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed))
+            run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed, self.settings.independent))
             if not lost(run):
                 break
         status, message = run_status(run)
         if status == INVALID:
             return self._score(part, name, INVALID, message, {}, run, source)
-        return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed)
+        for variable, value in run.drafts.items():  # assigned, but the run ended before handing them in
+            handed_in.setdefault(variable, value)
+        ended = self._as_ended(part, run, source, path.name, sandbox)
+        return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed, ended)
 
-    def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str]) -> Any:
+    def _as_ended(
+        self, part: Assignment, run: RunResult, source: Source, filename: str, sandbox: Sandbox
+    ) -> dict[str, Any]:
+        """For each gradient changed in place after it was finished (``g /= n`` once every gradient is computed:
+        in independent grading the later gradients were computed from references, so the student's scaling
+        fits only their own chain), its value at the end of a second run that gets no reference: there it can
+        only be the submission's own work, never a reference copied in. Empty when there is no such gradient."""
+        late = sorted(variable for variable in run.altered if variable in part.points)
+        if not (late and self.settings.independent):
+            return {}
+        ended: dict[str, Any] = {}
+        kept = sandbox.settings
+        sandbox.settings = replace(kept, independent=False)
+        try:
+            sandbox.run(source.text, filename, self._recorder(ended, [], independent=False))
+        finally:
+            sandbox.settings = kept
+        return {variable: ended[variable] for variable in late if ended.get(variable) is not None}
+
+    def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str], independent: bool) -> Any:
+        """The sandbox's ``on_commit``: keeps the first value of each variable, answers with its reference only
+        when ``independent``."""
         references = self._references
-        independent = self.settings.independent
 
         def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
             if variable.startswith(UNCLAIMED):
@@ -186,12 +211,17 @@ class Grader:
         run: RunResult,
         source: Source,
         unclaimed: Collection[str] = (),
+        ended: Mapping[str, Any] | None = None,
     ) -> Graded:
         judged = self._judge(part, handed_in, message, unclaimed=unclaimed)
         rows = [not_reached(row, run, source) for row in judged.rows]
         if part.shape_policy == LENIENT:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
         altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source)
+        rows = [altered.get(row.variable, row) for row in rows]
+        ended_rows = self._ended(
+            part, ended or {}, {row.variable for row in rows if row.status != OK}, run.altered, source
+        )
         results = [
             VariableResult(
                 part.name_rule.format(name=row.variable),
@@ -199,7 +229,7 @@ class Grader:
                 part.points[row.variable] if row.status == OK else 0.0,
                 part.points[row.variable],
             )
-            for row in (altered.get(row.variable, row) for row in rows)
+            for row in (ended_rows.get(row.variable, row) for row in rows)
             if row.variable in part.points
         ]
         score = sum(result.points for result in results)
@@ -263,10 +293,33 @@ class Grader:
             if row.status != OK:
                 name = part.name_rule.format(name=variable)
                 hint = (
-                    f"{name} was right when handed in, then changed in place at {source.where(line)} through another "
-                    f"name bound to the same tensor (e.g. `dY = {name}` then `dY += ...`): take a copy with .clone()"
+                    f"{name} was right when later lines first used it, then changed in place at {source.where(line)}: "
+                    f"its value at the end is what counts (when another name is bound to the same tensor, e.g. "
+                    f"`dY = {name}` then `dY += ...`, take a copy with .clone())"
                 )
                 replaced[variable] = replace(row, hint=hint)
+        return replaced
+
+    def _ended(
+        self,
+        part: Assignment,
+        ended: Mapping[str, Any],
+        failed: Collection[str],
+        altered: Mapping[str, tuple[int, Any]],
+        source: Source,
+    ) -> dict[str, Row]:
+        """Rows to replace: a ``failed`` gradient changed in place after it was finished, whose value at the end
+        of a run without references is right (see :meth:`_as_ended`)."""
+        replaced = {}
+        for variable, value in sorted(ended.items()):
+            if variable not in failed:
+                continue
+            (row,) = self._judge(part, {variable: value}, "", [variable]).rows
+            if row.status == OK:
+                name = part.name_rule.format(name=variable)
+                where = source.where(altered[variable][0])
+                note = f"judged as it ended: {name} was changed in place at {where}, after later lines had used it"
+                replaced[variable] = replace(row, message=note)
         return replaced
 
 

@@ -2,9 +2,12 @@
 
 The submission's globals are a :class:`GradientNamespace`. In independent grading,
 the first read of a graded ``d<name>`` by a statement that is not building it sends
-the student's value to the grader (the commit) and swaps in the reference the
-grader answers with. Whatever happens, every graded name still unrecorded is sent
-at the end, so an error part-way keeps what was computed before it.
+the student's value to the grader (the commit), and from then on such reads get a
+copy of the reference the grader answers with; the name itself stays bound to the
+student's own tensor. A gradient no later statement writes is sent as a draft once
+assigned, so a run killed later (a timeout) keeps it. Whatever happens, every graded
+name still unrecorded is sent at the end, so an error part-way keeps what was
+computed before it.
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ class Link:
             raise ConnectionError("the grader did not answer a commit")
         return None if frame[0].get("kind") == "none" else decode_value(*frame)
 
+    def draft(self, variable: str, value: Any) -> None:
+        """The student's value for ``variable`` as assigned, not yet committed: kept if the run never ends."""
+        fields, payload = encode_value(value)
+        self.send({"op": "draft", "variable": variable, **fields}, payload)
+
     def alter(self, variable: str, value: Any, line: int) -> None:
         """A value already handed in for ``variable`` was changed in place at ``line``: send it as it ended up."""
         fields, payload = encode_value(value)
@@ -123,12 +131,12 @@ class Link:
 class GradientNamespace(dict):
     """The submission's globals; a *use* of a graded gradient is intercepted in independent grading.
 
-    The first use records the student's value and swaps in the reference. Each statement
-    that uses a recorded gradient gets its own fresh copy of the reference, so
-    ``dhprebn = dbndiff; dhprebn += ...`` cannot add onto the reference that later
-    statements read. A handed-in value (the student's own or such a copy) changed in
-    place afterwards is *altered*: the notebook would end with that value, so it is
-    handed in again at the end, with the line that changed it.
+    The first use records the student's value; each later statement that uses it gets
+    its own fresh copy of the reference, so ``dhprebn = dbndiff; dhprebn += ...`` cannot
+    add onto the reference that later statements read. Other reads (looking, or building
+    the name) get the student's own tensor. A handed-in value (the student's own or such
+    a copy) changed in place afterwards is *altered*: the notebook would end with that
+    value, so it is handed in again at the end, with the line that changed it.
     """
 
     def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
@@ -139,7 +147,8 @@ class GradientNamespace(dict):
         self._recorded: set[str] = set()
         self._link = link
         self._independent = independent
-        self._substituted: set[str] = set()
+        self._references: dict[str, Any] = {}
+        self._drafted: dict[str, tuple[int, ...]] = {}
         self._copies: dict[str, Any] = {}
         self._watched: list[tuple[str, torch.Tensor, int]] = []
         self.altered: dict[str, tuple[torch.Tensor, int]] = {}
@@ -149,11 +158,13 @@ class GradientNamespace(dict):
             return super().__getitem__(key)
         if key not in self._recorded:
             self._record(key, reply=True)
-        if key not in self._substituted:
+        if key not in self._references:
             return super().__getitem__(key)
         if key not in self._copies:
-            value = super().__getitem__(key)
-            self._copies[key] = self._watch(key, value.clone()) if isinstance(value, torch.Tensor) else value
+            reference = self._references[key]
+            self._copies[key] = (
+                self._watch(key, reference.clone()) if isinstance(reference, torch.Tensor) else reference
+            )
         return self._copies[key]
 
     def start(self, role: Role) -> None:
@@ -167,6 +178,22 @@ class GradientNamespace(dict):
             if key not in self.altered and tensor._version != version:
                 self.altered[key] = (tensor, line)
 
+    def draft(self, pending: Collection[str], line: int) -> None:
+        """After the statement at ``line``: send each graded gradient that is bound, uncommitted, not among
+        ``pending`` (names a later statement writes) and changed since last sent, as it stands now. One
+        changed after it was sent was altered by a statement that does not build it (``g /= n`` in a loop)."""
+        for key, variable in self._tracked.items():
+            value = super().get(key, _MISSING)
+            if key in self._recorded or key in pending or value is _MISSING:
+                continue
+            stamp, sent = _stamp(value), self._drafted.get(key)
+            if sent == stamp:
+                continue
+            if sent is not None and isinstance(value, torch.Tensor):
+                self.altered.setdefault(key, (value, line))
+            self._drafted[key] = stamp
+            self._link.draft(variable, value)
+
     def _watch(self, key: str, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             self._watched.append((key, value, value._version))
@@ -178,8 +205,7 @@ class GradientNamespace(dict):
         reference = self._link.commit(self._tracked[key], value, reply)
         if reference is not None:
             self._watch(key, value)
-            self._substituted.add(key)
-            super().__setitem__(key, reference)
+            self._references[key] = reference
 
     def finish(self, unreached: Collection[str] = ()) -> None:
         """Hand in every graded gradient the submission bound and nobody used, at its final value (as missing
@@ -239,6 +265,7 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
         link.send({"op": "error", "kind": "syntax", "message": f"{type(error).__name__}: {error}", "line": line})
         tree = ast.Module(body=[], type_ignores=[])
     plan = roles(tree.body, job["tracked"])
+    pending = _pending(plan)
     unreached: set[str] = set()
     for index, (statement, role) in enumerate(zip(tree.body, plan, strict=True)):
         namespace.start(role)
@@ -253,8 +280,29 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
             link.note(f"{event['message']} (in a statement that only looks at values; ignored)")
         finally:
             namespace.settle(statement.lineno)
+        namespace.draft(pending[index], statement.lineno)
     namespace.finish(unreached)
     link.send({"op": "done"})
+
+
+def _stamp(value: Any) -> tuple[int, ...]:
+    """What changes when ``value`` is rebound, changed in place, or given new storage (``x.data = y``)."""
+    if not isinstance(value, torch.Tensor):
+        return (id(value),)
+    try:
+        return id(value), value._version, torch.Tensor.data_ptr(value)
+    except RuntimeError:  # a layout without one storage (sparse)
+        return id(value), value._version
+
+
+def _pending(plan: list[Role]) -> list[frozenset[str]]:
+    """For each statement, the names some later statement writes: a gradient among them is not finished yet."""
+    later: frozenset[str] = frozenset()
+    pending = []
+    for role in reversed(plan):
+        pending.append(later)
+        later |= role.writes
+    return pending[::-1]
 
 
 def _ignorable(error: BaseException, event: Mapping[str, Any], role: Role) -> bool:

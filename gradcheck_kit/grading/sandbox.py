@@ -98,7 +98,10 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     """What the child reported without stopping (an error in a statement that only looks)."""
     altered: dict[str, tuple[int, Any]] = field(default_factory=dict)
-    """Variable -> (line, value): a gradient handed in, then changed in place through an alias."""
+    """Variable -> (line, value): a gradient handed in or finished, then changed in place (through its own name
+    or an alias) by the statement at that line."""
+    drafts: dict[str, Any] = field(default_factory=dict)
+    """Variable -> its value as last assigned, not yet committed: what a run killed before its end handed in."""
 
 
 class Sandbox:
@@ -252,7 +255,7 @@ def _converse(events: Reader, replies: int, on_commit: OnCommit, deadline: float
             elif op == "commit":
                 value = _commit_value(events, header, settings.payload_caps, deadline)
                 _answer(header, value, replies, on_commit, deadline)
-            elif op in ("note", "altered"):
+            elif op in ("note", "altered", "draft"):
                 _heard(events, header, heard, settings.payload_caps, deadline)
             else:
                 raise ChannelError(f"unknown operation {op!r}")
@@ -265,14 +268,19 @@ def _converse(events: Reader, replies: int, on_commit: OnCommit, deadline: float
 
 
 def _heard(events: Reader, header: dict[str, Any], heard: RunResult, caps: Mapping[str, int], deadline: float) -> None:
-    """A note (an error in a statement that only looks) or an altered value (a gradient handed in, then
-    changed in place through an alias): kept on the result, bounded, without stopping the run."""
+    """A note (an error in a statement that only looks), an altered value (a gradient handed in, then
+    changed in place through an alias) or a draft (a graded variable's value as assigned): kept on the result,
+    bounded, without stopping the run."""
     if header.get("op") == "note":
         events.skip(header, deadline)
         heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
         return
     variable, line = str(header.get("variable"))[:200], header.get("line")
     value = _commit_value(events, header, caps, deadline)
+    if header.get("op") == "draft":
+        if variable in caps:
+            heard.drafts[variable] = value
+        return
     if isinstance(value, torch.Tensor) and not value.is_meta:
         heard.altered[variable] = (line if type(line) is int else 0, value)
 

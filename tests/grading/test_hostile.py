@@ -17,20 +17,20 @@ from gradcheck_kit.grading.confine import NOBODY
 HOSTILE = {
     "fake_results.py": (3, "graded", ""),
     "sys_exit.py": (3, "error", "sys.exit(0)"),
-    "os_exit.py": (2, "crashed", "before it finished"),
+    "os_exit.py": (3, "crashed", "before it finished"),
     "patch_torch.py": (3, "graded", ""),
     "always_equal.py": (3, "graded", ""),
     "walk_memory.py": (3, "graded", ""),
     "copies_classmate.py": (3, "graded", ""),
     "mutate_forward.py": (3, "graded", ""),
-    "infinite_loop.py": (2, "timeout", "time limit"),
+    "infinite_loop.py": (3, "timeout", "time limit"),
     "allocate.py": (3, "memory", "out of memory"),
-    "flood.py": (2, "timeout", "time limit"),
+    "flood.py": (3, "timeout", "time limit"),
     "fork_child.py": (3, "error", "BlockingIOError"),
     "uses_autograd.py": (3, "error", "autograd is not allowed in this exercise"),
     "reads_grad.py": (3, "graded", ""),
     "signals_grader.py": (3, "graded", ""),
-    "forges_channel.py": (2, "error", "broke the channel"),
+    "forges_channel.py": (3, "error", "broke the channel"),
     "lone_surrogate.py": (3, "error", "bad \\udcff text"),
     "formula_error.py": (3, "error", "<script>"),
     "huge_commits.py": (3, "graded", ""),
@@ -38,6 +38,7 @@ HOSTILE = {
     "leaves_files.py": (3, "graded", ""),
     "reads_classmates.py": (3, "graded", ""),
     "engine_backdoor.py": (3, "error", "autograd is not allowed"),
+    "copies_substitute.py": (2, "graded", ""),
 }
 
 

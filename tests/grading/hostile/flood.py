@@ -1,4 +1,4 @@
-# Hostile: floods stdout forever. Times out; earns 2.
+# Hostile: floods stdout forever. Times out; earns 3 (dcounts_sum_inv was handed in as assigned, before the loop).
 # ruff: noqa: F821, E402 - the names are the forward's locals, supplied by the grader
 dlogprobs = torch.zeros_like(logprobs)
 dlogprobs[range(n), Yb] = -1.0 / n

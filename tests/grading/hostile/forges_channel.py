@@ -1,4 +1,4 @@
-# Hostile: writes garbage onto the grader's channel. Earns the 2 gradients committed before.
+# Hostile: writes garbage onto the grader's channel. Earns the 3 gradients handed in before.
 # ruff: noqa: F821, E402 - the names are the forward's locals, supplied by the grader
 dlogprobs = torch.zeros_like(logprobs)
 dlogprobs[range(n), Yb] = -1.0 / n

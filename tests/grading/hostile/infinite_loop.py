@@ -1,4 +1,4 @@
-# Hostile: loops forever. Times out; earns 2 (dlogprobs and dprobs were committed when read).
+# Hostile: loops forever. Times out; earns 3 (dlogprobs and dprobs committed when read, dcounts_sum_inv as assigned).
 # ruff: noqa: F821, E402 - the names are the forward's locals, supplied by the grader
 dlogprobs = torch.zeros_like(logprobs)
 dlogprobs[range(n), Yb] = -1.0 / n
