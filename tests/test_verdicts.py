@@ -748,4 +748,4 @@ def test_a_backward_that_zeroes_the_references_through_gc_is_an_error_not_a_pass
     )
     report = check(tiny_graph(1.0), backward)
     assert [(row.status, row.variable) for row in report.rows] == [("error", "")] and not report.passed
-    assert "changed autograd's own gradients of ['y', 'w']" in report.rows[0].message
+    assert "the backward changed autograd's own gradients" in report.rows[0].message
