@@ -41,8 +41,9 @@ FAILING = frozenset(STATUSES) - {OK, EXTRA, UNCHECKED}
 WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
 """Statuses of a gradient that was given but is wrong: the ones a mistake upstream can explain."""
 
-CHUNK = 1 << 18
-"""Elements measured at once: bounds the temporaries of one comparison."""
+CHUNK = 1 << 17
+"""Elements measured at once: bounds the temporaries of one comparison (about 20 float64 arrays of this
+length: 0.36 of a 16M-element float32 tensor at its peak, measured; 0.73 with twice the length, ~5% faster)."""
 
 _INT_VIEW = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}
 
