@@ -73,9 +73,10 @@ def select(
     cells: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
 ) -> tuple[list[Cell], str]:
     """The cells to grade and how they were chosen (for the feedback): the marked cells when they assign a
-    gradient, else the cells that do (before the next part's marked cell, when this part has one)."""
+    gradient or do not parse (the run then names the SyntaxError), else the cells that assign one (before the
+    next part's marked cell, when this part has one)."""
     mine = [cell for cell in cells if marked(cell, tag, marker)]
-    if any(assigned(cell.source, gradients) for cell in mine):
+    if any(assigned(cell.source, gradients) or _parse(cell.source) is None for cell in mine):
         return mine, "the marked cell" if len(mine) == 1 else "the marked cells"
     if mine:  # the work belongs before the next part's marked cell (the check cells of later parts come after)
         later = [cell.number for cell in cells if cell.number > mine[-1].number and _elsewhere(cell, tag, marker)]

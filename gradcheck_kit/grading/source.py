@@ -12,8 +12,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cells import blank_magics, code_cells, describe, select
+from .cells import Cell, blank_magics, code_cells, describe, select
 from .names import constants, prelude
+from .parsing import parse
 
 _LINE = re.compile(r"\bline (\d+)\b")
 
@@ -54,7 +55,7 @@ def notebook_source(
     chosen, how = select(cells, gradients, tag, marker)
     if not chosen:
         listed = ", ".join(sorted(gradients)[:6]) + (", ..." if len(gradients) > 6 else "")
-        raise LookupError(f"no cell assigns {listed}; {describe(chosen)}")
+        raise LookupError(f"no cell assigns {listed}; {describe(chosen)}{_unparsed(cells, gradients)}")
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
     text = prelude(taken)
@@ -66,3 +67,23 @@ def notebook_source(
     if taken:
         note += "; constants taken from earlier cells: " + ", ".join(taken)
     return Source(text, [note], segments)
+
+
+def holds_code(text: str) -> bool:
+    """Whether ``text`` has a line that is neither blank nor a comment."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def _unparsed(cells: Collection[Cell], gradients: Collection[str]) -> str:
+    """``; cell 5 does not parse (SyntaxError at line 3: ...)`` for the first code cell naming a gradient that
+    Python cannot parse (so no assignment in it could be seen), else ""."""
+    for cell in cells:
+        if not any(gradient in cell.source for gradient in gradients):
+            continue
+        try:
+            parse(cell.source)
+        except (SyntaxError, ValueError) as error:
+            where = f" at line {error.lineno}" if getattr(error, "lineno", None) else ""
+            message = getattr(error, "msg", str(error))
+            return f"; cell {cell.number} does not parse ({type(error).__name__}{where}: {message})"
+    return ""

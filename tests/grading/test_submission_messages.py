@@ -1,0 +1,67 @@
+"""What the grader says of a submission it cannot grade as it is: an old notebook format, a syntax error in the
+notebook's work, an empty file (defect 3 of the grader, from the tester's reproducers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from grading_support import Run, grade
+
+HERE = Path(__file__).resolve().parent / "samples"
+NBFORMAT3 = HERE / "exercise1_nbformat3.ipynb"
+SYNTAX = HERE / "syntax_in_marked_cell.ipynb"
+EMPTY = HERE / "empty.py"
+
+
+def _notebook(*sources: str, version: int = 4) -> str:
+    cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": []} for source in sources]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": version, "nbformat_minor": 5})
+
+
+@pytest.fixture(scope="module")
+def said(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("messages")
+    made = {
+        "empty_notebook.ipynb": _notebook("", "# nothing yet"),
+        "unmarked_syntax.ipynb": _notebook("import torch", "dlogprobs = torch.zeros_like(logprobs\ndprobs = 1"),
+        "broken_nbformat3.ipynb": json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": "none"}),
+    }
+    for name, text in made.items():
+        (folder / name).write_text(text)
+    out = folder / "out"
+    return Run(out, grade(out, [NBFORMAT3, SYNTAX, EMPTY, *(folder / name for name in made)], "--jobs", "2"))
+
+
+def test_an_nbformat_3_notebook_is_upgraded_and_graded(said: Run) -> None:
+    row = said.gradebook[NBFORMAT3.name]
+    assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
+    assert "graded cells: 2 (the marked cell)" in row["message"]
+
+
+def test_an_nbformat_3_notebook_that_cannot_be_upgraded_says_so(said: Run) -> None:
+    row = said.gradebook["broken_nbformat3.ipynb"]
+    assert row["status"] == "invalid"
+    assert "nbformat 3 notebook that cannot be upgraded to 4" in row["message"]
+
+
+def test_a_syntax_error_in_the_marked_cell_is_named_with_its_cell_and_line(said: Run) -> None:
+    cell = "".join(json.loads(SYNTAX.read_text())["cells"][2]["source"])
+    line = next(number for number, text in enumerate(cell.splitlines(), 1) if text.endswith("))"))
+    row = said.gradebook[SYNTAX.name]
+    assert (row["status"], float(row["score"])) == ("error", 0)
+    assert f"SyntaxError: unmatched ')' ({SYNTAX.name}, cell 3 line {line})" in row["message"]
+
+
+def test_a_syntax_error_in_an_unmarked_cell_is_named_in_the_reason(said: Run) -> None:
+    row = said.gradebook["unmarked_syntax.ipynb"]
+    assert row["status"] == "invalid" and row["message"].startswith("no cell assigns ")
+    assert "; cell 2 does not parse (SyntaxError at line 1: '(' was never closed)" in row["message"]
+
+
+@pytest.mark.parametrize("submission", [EMPTY.name, "empty_notebook.ipynb"])
+def test_an_empty_submission_is_invalid_and_says_it_is_empty(said: Run, submission: str) -> None:
+    row = said.gradebook[submission]
+    assert (row["status"], float(row["score"])) == ("invalid", 0)
+    assert row["message"].startswith("the submission is empty: ")
