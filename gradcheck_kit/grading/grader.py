@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 import signal
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -29,7 +29,7 @@ from .collect import Submission, choose
 from .flags import review
 from .launch import Zygote
 from .runtime import UNCLAIMED
-from .sandbox import LOST, Limits, RunResult, Sandbox, Settings, payload_cap
+from .sandbox import LOST, Limits, OnCommit, RunResult, Sandbox, Settings, payload_cap
 from .source import Source
 from .submission import SubmissionError, read_source
 
@@ -110,6 +110,8 @@ class Grader:
         if any(part.graph is not assignment.graph for part in assignment.parts):
             raise ValueError(f"assignment {assignment.name!r}: every part must use the assignment's own graph")
         self._references = {name: self.captured.variables[name].grad for name in sorted(graded)}
+        self.known: Mapping[str, Any] = {**assignment.names, **self.captured.namespace}
+        """What an exercise may use besides what it computes: the notebook's declared names and the forward's."""
         self.settings = Settings(
             tracked=assignment.gradient_names(),
             independent=independent,
@@ -123,7 +125,7 @@ class Grader:
         ``zygote`` when one was started in advance."""
         values = {
             name: value.detach().clone() if isinstance(value, torch.Tensor) else value
-            for name, value in {**self.assignment.names, **self.captured.namespace}.items()
+            for name, value in self.known.items()
         }
         return Sandbox(values, self.settings, zygote)
 
@@ -136,29 +138,28 @@ class Grader:
 
     def _grade(self, submission: Submission, sandbox: Sandbox) -> Graded:
         """One part: the submission graded as it is. Several: graded once per part (each from its own cells), in
-        one row whose variables are named ``part:variable``."""
+        one row whose variables are named ``part:variable``. The file is chosen once, for every part."""
+        try:
+            chosen: Path | SubmissionError = choose(submission.path, self.assignment.gradient_names())
+        except SubmissionError as error:
+            chosen = error
         if not self.assignment.parts:
-            return self._grade_part(self.assignment, submission, sandbox)
-        parts = [(part, self._grade_part(part, submission, sandbox)) for part in self.assignment.parts]
+            return self._grade_part(self.assignment, submission.name, chosen, sandbox)
+        parts = [(part, self._grade_part(part, submission.name, chosen, sandbox)) for part in self.assignment.parts]
         return _combined(submission.name, parts, self.assignment.max_score)
 
-    def _grade_part(self, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
+    def _grade_part(self, part: Assignment, name: str, chosen: Path | SubmissionError, sandbox: Sandbox) -> Graded:
         if part.training is not None:
             from .training import grade_training  # it builds on this module's Graded
 
-            return grade_training(self, part, submission, sandbox)
-        name = submission.name
+            return grade_training(self, part, name, chosen, sandbox)
         try:
-            path = choose(submission.path, self.assignment.gradient_names())
-            source = read_source(path, part, {**self.assignment.names, **self.captured.namespace})
+            path = found(chosen)
+            source = read_source(path, part, self.known)
         except SubmissionError as error:
             return self._score(part, name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
-        for _ in range(2):  # a run the sandbox lost (its zygote died, or a SIGKILL from outside) is re-run once
-            handed_in: dict[str, Any] = {}
-            unclaimed: list[str] = []
-            run = sandbox.run(source.text, path.name, self._recorder(handed_in, unclaimed, self.settings.independent))
-            if not lost(run):
-                break
+        recorder = functools.partial(self._recorder, self.settings.independent)
+        run, (handed_in, unclaimed) = run_once_more_if_lost(sandbox, source, path.name, recorder)
         status, message = run_status(run)
         if status == INVALID:
             return self._score(part, name, INVALID, message, {}, run, source)
@@ -177,19 +178,21 @@ class Grader:
         late = sorted(variable for variable in run.altered if variable in part.points)
         if not (late and self.settings.independent):
             return {}
-        ended: dict[str, Any] = {}
         kept = sandbox.settings
         sandbox.settings = replace(kept, independent=False)
         try:
-            sandbox.run(source.text, filename, self._recorder(ended, [], independent=False))
+            on_commit, (ended, _) = self._recorder(independent=False)
+            sandbox.run(source.text, filename, on_commit)
         finally:
             sandbox.settings = kept
         return {variable: ended[variable] for variable in late if ended.get(variable) is not None}
 
-    def _recorder(self, handed_in: dict[str, Any], unclaimed: list[str], independent: bool) -> Any:
-        """The sandbox's ``on_commit``: keeps the first value of each variable, answers with its reference only
-        when ``independent``."""
+    def _recorder(self, independent: bool) -> tuple[OnCommit, tuple[dict[str, Any], list[str]]]:
+        """The sandbox's ``on_commit`` and what it fills: the first value of each variable handed in, and the
+        unclaimed names; it answers with a variable's reference only when ``independent``."""
         references = self._references
+        handed_in: dict[str, Any] = {}
+        unclaimed: list[str] = []
 
         def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
             if variable.startswith(UNCLAIMED):
@@ -199,7 +202,7 @@ class Grader:
             handed_in.setdefault(variable, value)
             return references[variable] if independent and wants_reference else None
 
-        return on_commit
+        return on_commit, (handed_in, unclaimed)
 
     def _score(
         self,
@@ -222,21 +225,8 @@ class Grader:
         ended_rows = self._ended(
             part, ended or {}, {row.variable for row in rows if row.status != OK}, run.altered, source
         )
-        results = [
-            VariableResult(
-                part.name_rule.format(name=row.variable),
-                row,
-                part.points[row.variable] if row.status == OK else 0.0,
-                part.points[row.variable],
-            )
-            for row in (ended_rows.get(row.variable, row) for row in rows)
-            if row.variable in part.points
-        ]
-        score = sum(result.points for result in results)
-        notes = [*source.notes, *map(source.locate, run.notes)]
-        graded = Graded(name, status, message, score, part.max_score, results, run.output, run.seconds, notes)
-        graded.flagged, graded.seed = review(source.text), self.seed
-        return graded
+        final = [ended_rows.get(row.variable, row) for row in rows]
+        return part_result(part, name, (status, message), final, [run], source, self.seed)
 
     def _judge(
         self,
@@ -246,24 +236,9 @@ class Grader:
         variables: list[str] | None = None,
         unclaimed: Collection[str] = (),
     ) -> Report:
-        """The check engine's verdict on the values handed in (keyed by variable); ``unclaimed`` names the
-        submission bound that no variable claims, for the engine's "did you mean"."""
-        values: dict[str, Any] = dict.fromkeys(unclaimed)
-        values.update(
-            (part.name_rule.format(name=variable), value) for variable, value in handed_in.items() if value is not None
-        )
-        return evaluate(
-            self.captured,
-            values,
-            case=part.name,
-            tolerance=part.tolerance,
-            overrides=part.overrides,
-            variables=variables or list(part.points),
-            name_rule=part.name_rule,
-            error=error or None,
-            independent=self.settings.independent,
-            gold=self._gold,
-        )
+        """:func:`judge` on the assignment's forward, in this grader's mode."""
+        independent = self.settings.independent
+        return judge(self.captured, part, handed_in, error, variables, unclaimed, independent, self._gold)
 
     def _lenient(self, part: Assignment, row: Row, value: Any) -> Row:
         """Under the lenient shape policy, a gradient of the wrong shape is judged again in its variable's shape
@@ -352,6 +327,90 @@ def _combined(name: str, parts: list[tuple[Assignment, Graded]], max_score: floa
         flagged=next((graded.flagged for _, graded in parts if graded.flagged), ""),
         seed=parts[0][1].seed,
     )
+
+
+Kept = TypeVar("Kept")
+
+
+def found(chosen: Path | SubmissionError) -> Path:
+    """The file :func:`.collect.choose` chose, or the reason it could not, raised."""
+    if isinstance(chosen, SubmissionError):
+        raise chosen
+    return chosen
+
+
+def run_once_more_if_lost(
+    sandbox: Sandbox, source: Source, filename: str, recorder: Callable[[], tuple[OnCommit, Kept]]
+) -> tuple[RunResult, Kept]:
+    """Run ``source`` with a fresh ``recorder()`` (the ``on_commit`` and what it fills); a run the sandbox lost
+    (its zygote died, or a SIGKILL from outside) is run once more, with another."""
+    for _ in range(2):
+        on_commit, kept = recorder()
+        run = sandbox.run(source.text, filename, on_commit)
+        if not lost(run):
+            break
+    return run, kept
+
+
+def judge(
+    captured: Capture,
+    part: Assignment,
+    handed_in: Mapping[str, Any],
+    error: str,
+    variables: list[str] | None = None,
+    unclaimed: Collection[str] = (),
+    independent: bool = False,
+    gold: Callable[[], Capture] | None = None,
+) -> Report:
+    """The check engine's verdict on the values handed in (keyed by variable, ``None`` for missing) against
+    ``captured``, with ``gold`` (the float64 run of the same draw) for the round-off test; ``unclaimed`` names
+    the submission bound that no variable claims, for the engine's "did you mean"."""
+    values: dict[str, Any] = dict.fromkeys(unclaimed)
+    values.update(
+        (part.name_rule.format(name=variable), value) for variable, value in handed_in.items() if value is not None
+    )
+    return evaluate(
+        captured,
+        values,
+        case=part.name,
+        tolerance=part.tolerance,
+        overrides=part.overrides,
+        variables=variables or list(part.points),
+        name_rule=part.name_rule,
+        error=error or None,
+        independent=independent,
+        gold=gold,
+    )
+
+
+def part_result(
+    part: Assignment,
+    name: str,
+    outcome: tuple[str, str],
+    rows: Iterable[Row],
+    runs: Sequence[RunResult],
+    source: Source,
+    seed: int | None,
+) -> Graded:
+    """One part's result: the points of each graded variable whose row is ok, the source's and every run's
+    notes, the last run's output, every run's time, and why staff should read the source."""
+    results = [
+        VariableResult(
+            part.name_rule.format(name=row.variable),
+            row,
+            part.points[row.variable] if row.status == OK else 0.0,
+            part.points[row.variable],
+        )
+        for row in rows
+        if row.variable in part.points
+    ]
+    status, message = outcome
+    notes = [*source.notes, *(source.locate(note) for run in runs for note in run.notes)]
+    score = sum(result.points for result in results)
+    output, seconds = (runs[-1].output if runs else ""), sum(run.seconds for run in runs)
+    graded = Graded(name, status, message, score, part.max_score, results, output, seconds, notes)
+    graded.flagged, graded.seed = review(source.text), seed
+    return graded
 
 
 def _squeezed(shape: torch.Size) -> tuple[int, ...]:

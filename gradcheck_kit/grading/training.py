@@ -16,23 +16,33 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..capture import Capture
-from ..check import evaluate
 from ..compare import OK
 from ..draw import Draw
 from ..graph import Graph
 from ..reference import gold
 from ..report import Row
 from .assignment import Assignment
-from .collect import Submission, choose
-from .flags import review
-from .grader import ERROR, GRADED, INVALID, Graded, Grader, VariableResult, lost, not_reached, run_status
+from .grader import (
+    ERROR,
+    GRADED,
+    INVALID,
+    Graded,
+    Grader,
+    found,
+    judge,
+    not_reached,
+    part_result,
+    run_once_more_if_lost,
+    run_status,
+)
 from .runtime import UNCLAIMED
-from .sandbox import RunResult, Sandbox
+from .sandbox import OnCommit, RunResult, Sandbox
 from .source import Source
 from .submission import SubmissionError
 from .training_source import LR, STEP, training_sources
@@ -62,15 +72,18 @@ class Training:
     """Python run before the cell: what the notebook defined that is not a value (``def init_params(...)``)."""
 
 
-def grade_training(grader: Grader, part: Assignment, submission: Submission, sandbox: Sandbox) -> Graded:
-    """Grade ``part`` (a training part) of ``submission``: one run per step count, each judging the step its loop
-    ends on; a gradient earns its points when it is right at every step. Never raises for the submission."""
+def grade_training(
+    grader: Grader, part: Assignment, name: str, chosen: Path | SubmissionError, sandbox: Sandbox
+) -> Graded:
+    """Grade ``part`` (a training part) of the submission ``name``, whose file is ``chosen`` (or why none could
+    be): one run per step count, each judging the step its loop ends on; a gradient earns its points when it is
+    right at every step. Never raises for the submission."""
     try:
-        path = choose(submission.path, grader.assignment.gradient_names())
-        sources = training_sources(path, part, {**grader.assignment.names, **grader.captured.namespace}, grader.seed)
+        path = found(chosen)
+        sources = training_sources(path, part, grader.known, grader.seed)
     except SubmissionError as error:
         rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
-        return _graded(grader, part, submission.name, (INVALID, str(error)), rows, [], Source(""))
+        return part_result(part, name, (INVALID, str(error)), rows, [], Source(""), grader.seed)
     runs: list[RunResult] = []
     start: dict[str, torch.Tensor] | None = None
     if len(sources) > 1:  # the first run stops before the loop: the parameters the first step starts with
@@ -85,20 +98,20 @@ def grade_training(grader: Grader, part: Assignment, submission: Submission, san
         status, message = run_status(run)
         if status != GRADED:
             rows = _missing(grader, part, source.locate(message), run, source)
-            return _graded(grader, part, submission.name, (status, source.locate(message)), rows, runs, source)
+            return part_result(part, name, (status, source.locate(message)), rows, runs, source, grader.seed)
         after, judged_on = _layout(after, start if not steps else None, part, reported)
         if after == AFTER_ONCE and steps:
             break
         rows, problem = _judge_step(grader, part, {**reported, **_stated(judged_on)})
         if problem is not None:
-            return _graded(grader, part, submission.name, problem, rows, runs, source)
+            return part_result(part, name, problem, rows, runs, source, grader.seed)
         steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
         if after == AFTER_ONCE:
             break
     if after:
         source.notes.append(after)
     rows, message = _over_steps(steps, part.name_rule)
-    return _graded(grader, part, submission.name, (status, message), rows, runs, source)
+    return part_result(part, name, (status, message), rows, runs, source, grader.seed)
 
 
 AFTER = (
@@ -221,14 +234,16 @@ def _run(part: Assignment, source: Source, filename: str, sandbox: Sandbox) -> t
     }
     sandbox.settings = replace(kept, tracked=reported_names(part), independent=False, payload_caps=caps)
     try:
-        for _ in range(2):
-            reported: dict[str, Any] = {}
-            run = sandbox.run(source.text, filename, partial(_keep, reported))
-            if not lost(run):
-                break
+        run, reported = run_once_more_if_lost(sandbox, source, filename, _keeper)
     finally:
         sandbox.settings = kept
     return reported, run
+
+
+def _keeper() -> tuple[OnCommit, dict[str, Any]]:
+    """A fresh ``on_commit`` that keeps what the child hands in, and the dict it keeps it in."""
+    reported: dict[str, Any] = {}
+    return partial(_keep, reported), reported
 
 
 def _keep(reported: dict[str, Any], variable: str, value: Any, wants_reference: bool) -> None:
@@ -294,53 +309,11 @@ def _evaluate(
 ) -> list[Row]:
     """The check engine's rows for the gradients handed in, judged on ``captured`` with ``reference`` (the float64
     run of the same draw) for the round-off test, as the grader's other parts; a typo'd name gets "did you mean"."""
-    values: dict[str, Any] = {name.removeprefix(UNCLAIMED): None for name in reported if name.startswith(UNCLAIMED)}
-    values.update(
-        (part.name_rule.format(name=name), reported[name]) for name in part.points if reported.get(name) is not None
-    )
-    report = evaluate(
-        captured,
-        values,
-        case=part.name,
-        tolerance=part.tolerance,
-        overrides=part.overrides,
-        variables=list(part.points),
-        name_rule=part.name_rule,
-        error=error or None,
-        gold=reference,
-    )
-    return list(report.rows)
+    unclaimed = [name.removeprefix(UNCLAIMED) for name in reported if name.startswith(UNCLAIMED)]
+    handed_in = {name: reported.get(name) for name in part.points}
+    return list(judge(captured, part, handed_in, error, unclaimed=unclaimed, gold=reference).rows)
 
 
 def _missing(grader: Grader, part: Assignment, message: str, run: RunResult, source: Source) -> list[Row]:
     """Every graded gradient missing, saying why (the run stopped, or no step could be judged)."""
     return [not_reached(row, run, source) for row in _evaluate(grader.captured, part, {}, message)]
-
-
-def _graded(
-    grader: Grader,
-    part: Assignment,
-    name: str,
-    outcome: tuple[str, str],
-    rows: list[Row],
-    runs: list[RunResult],
-    source: Source,
-) -> Graded:
-    """The part's result: the points of each gradient judged ok, the last run's output, every run's time."""
-    results = [
-        VariableResult(
-            part.name_rule.format(name=row.variable),
-            row,
-            part.points[row.variable] if row.status == OK else 0.0,
-            part.points[row.variable],
-        )
-        for row in rows
-        if row.variable in part.points
-    ]
-    status, message = outcome
-    notes = [*source.notes, *(source.locate(note) for run in runs for note in run.notes)]
-    score = sum(result.points for result in results)
-    output, seconds = (runs[-1].output if runs else ""), sum(run.seconds for run in runs)
-    graded = Graded(name, status, message, score, part.max_score, results, output, seconds, notes)
-    graded.flagged, graded.seed = review(source.text), grader.seed
-    return graded

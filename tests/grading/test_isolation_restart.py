@@ -14,8 +14,9 @@ import pytest
 from grading_support import ASSIGNMENT, SAMPLES
 
 from gradcheck_kit.grading.assignment import load_assignment
-from gradcheck_kit.grading.grader import Grader
-from gradcheck_kit.grading.sandbox import Limits, Sandbox
+from gradcheck_kit.grading.grader import Grader, run_once_more_if_lost
+from gradcheck_kit.grading.sandbox import LOST, Limits, RunResult, Sandbox
+from gradcheck_kit.grading.source import Source
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,32 @@ def test_a_child_killed_from_outside_is_run_again(grader: Grader, tmp_path: Path
         graded = grader.grade(slow, sandbox)
         killer.join()
     assert killed and (graded.status, graded.score) == ("graded", 26), graded.message
+
+
+class _Flaky:
+    """Stands in for a sandbox whose runs end as ``outcomes`` says, each handing in one value."""
+
+    def __init__(self, *outcomes: str) -> None:
+        self.outcomes = list(outcomes)
+
+    def run(self, text: str, filename: str, on_commit) -> RunResult:
+        on_commit("dx", len(self.outcomes), False)
+        return RunResult(self.outcomes.pop(0))
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "ended", "runs"),
+    [(("done",), "done", 1), ((LOST, "done"), "done", 2), ((LOST, LOST, "done"), LOST, 2)],
+)
+def test_a_lost_run_is_run_once_more_with_a_fresh_recorder(outcomes, ended, runs) -> None:
+    """What the grader and the training part both use: at most two runs, the second recording from scratch."""
+    recorded: list[list[tuple[str, int]]] = []
+
+    def recorder():
+        seen: list[tuple[str, int]] = []
+        recorded.append(seen)
+        return (lambda variable, value, wants_reference: seen.append((variable, value))), seen
+
+    run, kept = run_once_more_if_lost(_Flaky(*outcomes), Source("dx = 1"), "a.py", recorder)
+    assert (run.outcome, len(recorded)) == (ended, runs)
+    assert kept is recorded[-1] and kept == [("dx", len(outcomes) - runs + 1)]

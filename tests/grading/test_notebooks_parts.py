@@ -9,6 +9,9 @@ import pytest
 from grading_support import ROOT, SAMPLES, Run, grade
 from nbformat.v4 import new_code_cell, new_notebook
 
+from gradcheck_kit.grading import grader
+from gradcheck_kit.grading.collect import choose
+
 PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
 EX1 = "\n".join(line for line in (SAMPLES / "correct.py").read_text().splitlines() if not line.startswith("#"))
 EX2 = (
@@ -70,3 +73,15 @@ def test_the_shipped_solution_notebook_earns_every_part(tmp_path: Path) -> None:
     (row,) = Run(tmp_path, 0).gradebook.values()
     assert (row["score"], row["exercise1"], row["exercise2"], row["exercise3"]) == ("37", "26", "2", "2")
     assert row["exercise4"] == "7"
+
+
+def test_a_folder_is_searched_once_for_all_the_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "gina"
+    folder.mkdir()
+    nbformat.write(NOTEBOOKS["ex2_wrong"], folder / "work.ipynb")
+    searched = []
+    monkeypatch.setattr(grader, "choose", lambda path, gradients: searched.append(path) or choose(path, gradients))
+    out = tmp_path / "out"
+    (row,) = Run(out, grade(out, [folder], "--assignment", str(PARTS))).gradebook.values()
+    assert searched == [folder]  # three parts, one search of the folder
+    assert (row["exercise1"], row["exercise2"], row["exercise3"]) == ("26", "0", "0")
