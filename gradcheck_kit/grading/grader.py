@@ -174,7 +174,9 @@ class Grader:
         """For each gradient changed in place after it was finished (``g /= n`` once every gradient is computed:
         in independent grading the later gradients were computed from references, so the student's scaling
         fits only their own chain), its value at the end of a second run that gets no reference: there it can
-        only be the submission's own work, never a reference copied in. Empty when there is no such gradient."""
+        only be the submission's own work, never a reference copied in. That run's every value is returned, so
+        that :meth:`_ended` can tell a late fix from a gradient used before it was complete. Empty when there is
+        no such gradient."""
         late = sorted(variable for variable in run.altered if variable in part.points)
         if not (late and self.settings.independent):
             return {}
@@ -185,7 +187,7 @@ class Grader:
             sandbox.run(source.text, filename, on_commit)
         finally:
             sandbox.settings = kept
-        return {variable: ended[variable] for variable in late if ended.get(variable) is not None}
+        return ended
 
     def _recorder(self, independent: bool) -> tuple[OnCommit, tuple[dict[str, Any], list[str]]]:
         """The sandbox's ``on_commit`` and what it fills: the first value of each variable handed in, and the
@@ -222,9 +224,7 @@ class Grader:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
         altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source)
         rows = [altered.get(row.variable, row) for row in rows]
-        ended_rows = self._ended(
-            part, ended or {}, {row.variable for row in rows if row.status != OK}, run.altered, source
-        )
+        ended_rows = self._ended(part, ended or {}, rows, run.altered, source)
         final = [ended_rows.get(row.variable, row) for row in rows]
         return part_result(part, name, (status, message), final, [run], source, self.seed)
 
@@ -279,22 +279,32 @@ class Grader:
         self,
         part: Assignment,
         ended: Mapping[str, Any],
-        failed: Collection[str],
+        rows: Sequence[Row],
         altered: Mapping[str, tuple[int, Any]],
         source: Source,
     ) -> dict[str, Row]:
-        """Rows to replace: a ``failed`` gradient changed in place after it was finished, whose value at the end
-        of a run without references is right (see :meth:`_as_ended`)."""
+        """Rows to replace: a failed gradient changed in place after it was finished, right at the end of the run
+        without references (see :meth:`_as_ended`), passes when that run has right every gradient ``rows`` has
+        right. Otherwise a later line used it before it was complete (``dnorm_logits = counts * dcounts`` before
+        ``dcounts += ...``): the notebook ends with that later gradient wrong, so this one fails, and says why."""
+        if not ended:
+            return {}
+        judged = {row.variable: row for row in self._judge(part, ended, "").rows}
+        fixed = not any(
+            row.status == OK and judged[row.variable].status != OK for row in rows if row.variable in judged
+        )
         replaced = {}
-        for variable, value in sorted(ended.items()):
-            if variable not in failed:
+        for row in rows:
+            again = judged.get(row.variable)
+            if row.status == OK or row.variable not in altered or again is None or again.status != OK:
                 continue
-            (row,) = self._judge(part, {variable: value}, "", [variable]).rows
-            if row.status == OK:
-                name = part.name_rule.format(name=variable)
-                where = source.where(altered[variable][0])
-                note = f"judged as it ended: {name} was changed in place at {where}, after later lines had used it"
-                replaced[variable] = replace(row, message=note)
+            name = part.name_rule.format(name=row.variable)
+            where = f"changed in place at {source.where(altered[row.variable][0])}, after later lines had used it"
+            if fixed:
+                replaced[row.variable] = replace(again, message=f"judged as it ended: {name} was {where}")
+            else:
+                hint = f"{name} is right as it ends, but it was {where}: they saw it incomplete (finish it first)"
+                replaced[row.variable] = replace(row, hint=hint)
         return replaced
 
 

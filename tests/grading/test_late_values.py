@@ -11,6 +11,7 @@ from grading_support import SAMPLES, Run, grade
 HERE = Path(__file__).resolve().parent / "samples"
 SCALED = HERE / "scales_at_the_end.py"
 SLOW = HERE / "slow_loop_after.py"
+EARLY = HERE / "uses_dcounts_early.py"
 REBUILDS = "rebuilds_dC_forever.py"
 
 
@@ -20,7 +21,7 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Run:
     rebuilds = folder / REBUILDS
     rebuilds.write_text((SAMPLES / "correct.py").read_text() + "\nwhile True:\n    dC = dC + 0.0\n")
     out = folder / "out"
-    return Run(out, grade(out, [SCALED, SLOW, rebuilds], "--jobs", "2"))
+    return Run(out, grade(out, [SCALED, SLOW, EARLY, rebuilds], "--jobs", "2"))
 
 
 def _row(run: Run, submission: str, variable: str) -> dict[str, str]:
@@ -35,6 +36,15 @@ def test_gradients_scaled_in_place_after_use_are_graded_as_they_ended(ended: Run
         f"judged as it ended: dlogprobs was changed in place at line {line}"
         in _row(ended, SCALED.name, "logprobs")["message"]
     )
+
+
+def test_a_gradient_completed_in_place_after_a_later_line_used_it_fails(ended: Run) -> None:
+    """Its end value is right, but the line that used it saw it incomplete: in the notebook that line and all
+    after it are wrong, so the one mistake costs this gradient, with a hint that says why."""
+    row = ended.gradebook[EARLY.name]
+    assert (row["status"], float(row["score"])) == ("graded", 25)
+    assert ended.failing(EARLY.name) == ["counts"]
+    assert "after later lines had used it" in _row(ended, EARLY.name, "counts")["hint"]
 
 
 def test_cascade_grading_agrees_on_the_scaled_submission(tmp_path: Path) -> None:
