@@ -104,6 +104,26 @@ class RunResult:
     """Variable -> its value as last assigned, not yet committed: what a run killed before its end handed in."""
 
 
+class _Encodings:
+    """Each reference's frame, encoded the first time it is sent and reused for every later child (the grader
+    answers with the same tensors all run long); one changed in place since, or over :data:`_MIN_CAP` bytes (kept
+    out of memory), is encoded anew."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[torch.Tensor, int, dict[str, Any], bytes]] = {}
+
+    def of(self, reference: Any) -> tuple[dict[str, Any], bytes]:
+        if not isinstance(reference, torch.Tensor):
+            return encode_value(reference) if reference is not None else ({"kind": "none"}, b"")
+        kept = self._kept.get(id(reference))
+        if kept is not None and kept[0] is reference and kept[1] == reference._version:
+            return kept[2], kept[3]
+        fields, payload = encode_value(reference)
+        if len(payload) <= _MIN_CAP:
+            self._kept[id(reference)] = (reference, reference._version, fields, payload)
+        return fields, payload
+
+
 class Sandbox:
     """A zygote holding ``values`` (the forward namespace), started on first use, restarted if it dies.
 
@@ -117,6 +137,7 @@ class Sandbox:
         self._spare = zygote
         self._zygote: Zygote | None = None
         self._unreaped = False
+        self._encodings = _Encodings()
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -197,7 +218,8 @@ class Sandbox:
                 os.set_blocking(replies_w, False)
                 os.set_blocking(events_r, False)
                 write_frame(replies_w, self._job(filename), source.encode(), deadline)
-                result = _converse(Reader(events_r), replies_w, on_commit, deadline, self.settings)
+                answer = _Answer(replies_w, on_commit, self._encodings)
+                result = _converse(Reader(events_r), answer, deadline, self.settings)
             finally:
                 _kill_group(pid)
             if result.outcome == "done":
@@ -239,7 +261,16 @@ class Sandbox:
         return report
 
 
-def _converse(events: Reader, replies: int, on_commit: OnCommit, deadline: float, settings: Settings) -> RunResult:
+@dataclass
+class _Answer:
+    """Where the answers to a child's commits go, who decides them, and the references' frames."""
+
+    replies: int
+    on_commit: OnCommit
+    encodings: _Encodings
+
+
+def _converse(events: Reader, answer: _Answer, deadline: float, settings: Settings) -> RunResult:
     """Read the child's frames until it is done, ends, breaks the protocol, or runs out of time."""
     error: dict[str, Any] | None = None
     heard = RunResult("")
@@ -254,7 +285,7 @@ def _converse(events: Reader, replies: int, on_commit: OnCommit, deadline: float
                 error = error or _clean_error(header)
             elif op == "commit":
                 value = _commit_value(events, header, settings.payload_caps, deadline)
-                _answer(header, value, replies, on_commit, deadline)
+                _answer(header, value, answer, deadline)
             elif op in ("note", "altered", "draft"):
                 _heard(events, header, heard, settings.payload_caps, deadline)
             else:
@@ -308,14 +339,14 @@ def _commit_value(events: Reader, header: dict[str, Any], caps: Mapping[str, int
     return placeholder(header) if kind == "tensor" else decode_value(header, b"")
 
 
-def _answer(header: dict[str, Any], value: Any, replies: int, on_commit: OnCommit, deadline: float) -> None:
+def _answer(header: dict[str, Any], value: Any, answer: _Answer, deadline: float) -> None:
     variable = str(header.get("variable"))[:200]
     wants_reference = header.get("reply") is True
-    reference = on_commit(variable, value, wants_reference)
+    reference = answer.on_commit(variable, value, wants_reference)
     if not wants_reference:
         return
-    fields, data = encode_value(reference) if reference is not None else ({"kind": "none"}, b"")
-    write_frame(replies, {"op": "reference", **fields}, data, deadline)
+    fields, data = answer.encodings.of(reference)
+    write_frame(answer.replies, {"op": "reference", **fields}, data, deadline)
 
 
 def _clean_error(header: dict[str, Any]) -> dict[str, Any]:

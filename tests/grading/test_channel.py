@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gradcheck_kit.grading.channel import ChannelError, ChannelTimeout, Reader, decode_value, encode_value, write_frame
+from gradcheck_kit.grading.sandbox import _MIN_CAP, _Encodings
 from gradcheck_kit.grading.statements import exempt_names
 
 
@@ -101,3 +102,16 @@ def test_oversized_frames_are_refused_before_reading_them() -> None:
 )
 def test_a_statement_building_a_name_or_showing_it_to_cmp_does_not_read_it(code: str, exempt: set) -> None:
     assert exempt_names(ast.parse(code).body[0]) == exempt
+
+
+def test_a_reference_is_encoded_once_and_again_after_an_in_place_change() -> None:
+    encodings = _Encodings()
+    reference = torch.ones(3)
+    first = encodings.of(reference)
+    assert encodings.of(reference)[1] is first[1]  # the same bytes, not encoded again
+    reference.mul_(2)
+    fields, payload = encodings.of(reference)
+    assert torch.equal(decode_value({**fields, "nbytes": len(payload)}, payload), torch.full((3,), 2.0))
+    large = torch.zeros(_MIN_CAP // 4 + 1)  # over the cap: encoded each time, never kept
+    assert encodings.of(large)[1] is not encodings.of(large)[1]
+    assert encodings.of(None) == ({"kind": "none"}, b"")
