@@ -106,8 +106,7 @@ def _against_gold(
     forwards (a ReLU input within round-off of zero): autograd's error is then a branch taken
     differently, not round-off.
     """
-    forwards = compare_forwards(autograd, reference)
-    if forwards.diverged:
+    if diverges(autograd, reference):
         return {}
     errors = {name: _autograd_error(cmp.dense(autograd.variables[name].grad), reference, name) for name in floors}
     round_off = {
@@ -119,7 +118,7 @@ def _against_gold(
     }
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
     peers = [name for name in floors if name not in round_off and name in reference.variables]
-    if peers and not forwards.flipped:
+    if peers and not flips(autograd, reference):
         judged.update(_peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals))
     return judged
 
@@ -170,55 +169,74 @@ def _gold(gold: Capture | Callable[[], Capture | None] | None) -> Capture | None
 def diverges(cell: Capture, other: Capture) -> str:
     """Which forward value, if any, differs between two runs of one draw by more than rounding can
     explain (over 1% of its elements off by half their size): the runs did not compute the same thing."""
-    return compare_forwards(cell, other).diverged
+    forwards = _Forwards.of(cell, other)
+    if forwards is None:
+        return ""
+    magnitude = torch.nan_to_num(forwards.b.abs(), nan=0.0, posinf=0.0)
+    scale = torch.zeros(len(forwards.names), dtype=torch.float64)
+    scale.scatter_reduce_(0, forwards.segment, magnitude, "amax")
+    slack = 8 * _eps(cell.dtype) * scale[forwards.segment]
+    a, b = forwards.a, forwards.b
+    off = (a - b).abs() > 0.5 * torch.maximum(a.abs(), b.abs()) + slack
+    name, count, numel = forwards.first(off)
+    if not name:
+        return ""
+    return (
+        f"{name} differs between the {_name(cell.dtype)} and {_name(other.dtype)} runs of the forward "
+        f"at {count}/{numel} elements: a random draw that depends on the dtype "
+        f"(torch.rand_like, randn_like in the forward) cannot be replayed; draw it in inputs()"
+    )
+
+
+def flips(cell: Capture, other: Capture) -> str:
+    """Which forward value, if any, has an element of another sign (or zero in one run only) in the two
+    runs: a kink or branch taken differently, which makes autograd's distance from the gold more than
+    its round-off."""
+    forwards = _Forwards.of(cell, other)
+    if forwards is None:
+        return ""
+    a, b = forwards.a, forwards.b
+    flipped = (torch.sign(a) != torch.sign(b)) & torch.isfinite(a) & torch.isfinite(b)
+    name, count, numel = forwards.first(flipped, share=0.0)
+    return f"{name} changes sign at {count}/{numel} elements" if name else ""
 
 
 @dataclass(frozen=True)
-class Forwards:
-    """How two runs of one draw's forward (say float32 and float64) compare, value by value.
+class _Forwards:
+    """The forward values two runs of one draw share, each run's concatenated in float64 on CPU: one pass
+    over them all (a loop of small tensor operations per variable cost more than the forward it guards)."""
 
-    ``diverged`` names a value that differs beyond rounding (empty when none does); ``flipped``
-    names one with an element of another sign (or zero in one run only): a kink or branch
-    taken differently, which makes autograd's distance from the gold more than its round-off."""
+    names: list[str]
+    lengths: torch.Tensor
+    segment: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
 
-    diverged: str
-    flipped: str
+    @classmethod
+    def of(cls, cell: Capture, other: Capture) -> _Forwards | None:
+        pairs = [
+            (name, variable.value, other.variables[name].value)
+            for name, variable in cell.variables.items()
+            if name in other.variables
+            and other.variables[name].value.shape == variable.value.shape
+            and variable.value.numel()
+        ]
+        if not pairs:
+            return None
+        with torch.no_grad():
+            a = torch.cat([value.flatten() for _, value, _ in pairs]).to("cpu", torch.float64)
+            b = torch.cat([twin.flatten() for _, _, twin in pairs]).to("cpu", torch.float64)
+        lengths = torch.tensor([value.numel() for _, value, _ in pairs])
+        segment = torch.repeat_interleave(torch.arange(len(pairs)), lengths)
+        return cls([name for name, _, _ in pairs], lengths, segment, a, b)
 
-
-def compare_forwards(cell: Capture, other: Capture) -> Forwards:
-    """Judge every shared forward value in one pass over their concatenation (a loop of small tensor
-    operations per variable cost more than the forward it guards)."""
-    pairs = [
-        (name, variable.value, other.variables[name].value)
-        for name, variable in cell.variables.items()
-        if name in other.variables
-        and other.variables[name].value.shape == variable.value.shape
-        and variable.value.numel()
-    ]
-    if not pairs:
-        return Forwards("", "")
-    with torch.no_grad():
-        a = torch.cat([value.flatten() for _, value, _ in pairs]).to("cpu", torch.float64)
-        b = torch.cat([twin.flatten() for _, _, twin in pairs]).to("cpu", torch.float64)
-    lengths = torch.tensor([value.numel() for _, value, _ in pairs])
-    segment = torch.repeat_interleave(torch.arange(len(pairs)), lengths)
-    magnitude = torch.nan_to_num(b.abs(), nan=0.0, posinf=0.0)
-    scale = torch.zeros(len(pairs), dtype=torch.float64).scatter_reduce_(0, segment, magnitude, "amax")
-    slack = 8 * _eps(cell.dtype) * scale[segment]
-    off = (a - b).abs() > 0.5 * torch.maximum(a.abs(), b.abs()) + slack
-    flipped = (torch.sign(a) != torch.sign(b)) & torch.isfinite(a) & torch.isfinite(b)
-    counts = torch.segment_reduce(torch.stack([off, flipped], 1).double(), "sum", lengths=lengths, unsafe=True)
-    diverged = flip = ""
-    for (name, value, _), (count, flips) in zip(pairs, counts.tolist(), strict=True):
-        if not diverged and count / value.numel() > 0.01:
-            diverged = (
-                f"{name} differs between the {_name(cell.dtype)} and {_name(other.dtype)} runs of the forward "
-                f"at {int(count)}/{value.numel()} elements: a random draw that depends on the dtype "
-                f"(torch.rand_like, randn_like in the forward) cannot be replayed; draw it in inputs()"
-            )
-        if not flip and flips:
-            flip = f"{name} changes sign at {int(flips)}/{value.numel()} elements"
-    return Forwards(diverged, flip)
+    def first(self, flags: torch.Tensor, share: float = 0.01) -> tuple[str, int, int]:
+        """The first value with more than ``share`` of its elements flagged: its name, count and size."""
+        counts = torch.segment_reduce(flags.double(), "sum", lengths=self.lengths, unsafe=True).tolist()
+        for name, count, numel in zip(self.names, counts, self.lengths.tolist(), strict=True):
+            if count > share * numel:
+                return name, int(count), numel
+        return "", 0, 0
 
 
 def _name(dtype: torch.dtype) -> str:
