@@ -163,8 +163,9 @@ class Grader:
         status, message = run_status(run)
         if status == INVALID:
             return self._score(part, name, INVALID, message, {}, run, source)
-        for variable, value in run.drafts.items():  # assigned, but the run ended before handing them in
-            handed_in.setdefault(variable, value)
+        if run.outcome != "done":  # stopped before its end could hand in what it had assigned: the drafts count
+            for variable, value in run.drafts.items():
+                handed_in.setdefault(variable, value)
         ended = self._as_ended(part, run, source, path.name, sandbox)
         return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed, ended)
 

@@ -13,6 +13,7 @@ SCALED = HERE / "scales_at_the_end.py"
 SLOW = HERE / "slow_loop_after.py"
 EARLY = HERE / "uses_dcounts_early.py"
 REBUILDS = "rebuilds_dC_forever.py"
+DELETES = "deletes_dW2.py"
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,10 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("ended")
     rebuilds = folder / REBUILDS
     rebuilds.write_text((SAMPLES / "correct.py").read_text() + "\nwhile True:\n    dC = dC + 0.0\n")
+    deletes = folder / DELETES
+    deletes.write_text((SAMPLES / "correct.py").read_text() + '\ndel globals()["dW2"]\n')
     out = folder / "out"
-    return Run(out, grade(out, [SCALED, SLOW, EARLY, rebuilds], "--jobs", "2"))
+    return Run(out, grade(out, [SCALED, SLOW, EARLY, rebuilds, deletes], "--jobs", "2"))
 
 
 def _row(run: Run, submission: str, variable: str) -> dict[str, str]:
@@ -62,3 +65,9 @@ def test_a_gradient_still_being_built_when_the_run_times_out_is_missing(ended: R
     row = ended.gradebook[REBUILDS]
     assert (row["status"], float(row["score"])) == ("timeout", 25)
     assert ended.failing(REBUILDS) == ["C"] and _row(ended, REBUILDS, "C")["status"] == "missing"
+
+
+def test_a_run_that_ends_hands_in_what_it_ends_with_not_what_it_assigned_on_the_way(ended: Run) -> None:
+    row = ended.gradebook[DELETES]
+    assert (row["status"], float(row["score"])) == ("graded", 25)
+    assert ended.failing(DELETES) == ["W2"] and _row(ended, DELETES, "W2")["status"] == "missing"
