@@ -35,6 +35,8 @@ REPLIES_FD = 4
 """The child reads its job and the reference gradients from here."""
 
 _MISSING = object()
+_KEPT_DRAFT = 1 << 20
+"""Largest draft payload the child keeps to compare its commit with (a larger one is simply sent again)."""
 UNCLAIMED = "unclaimed:"
 """Prefix of a commit that only names a gradient-like name no graded variable claims (a typo)."""
 
@@ -98,13 +100,18 @@ class Link:
     def __init__(self, max_payload: int, replies: Reader) -> None:
         self.max_payload = max_payload
         self._replies = replies
+        self._drafts: dict[str, tuple[dict[str, Any], bytes]] = {}
+        """Variable -> its last draft as sent (up to :data:`_KEPT_DRAFT` bytes), until it is committed."""
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         write_frame(EVENTS_FD, header, payload)
 
     def commit(self, variable: str, value: Any, reply: bool) -> Any:
-        """Hand in the student's value for ``variable``; with ``reply``, return the grader's reference."""
+        """Hand in the student's value for ``variable``; with ``reply``, return the grader's reference. A value
+        byte for byte its last draft is sent as ``drafted``, without its payload: the grader has it already."""
         fields, payload = ({"kind": "missing"}, b"") if value is _MISSING else encode_value(value)
+        if self._drafts.pop(variable, None) == (fields, payload):
+            fields, payload = {"kind": "drafted"}, b""
         self.send({"op": "commit", "variable": variable, "reply": reply, **fields}, payload)
         if not reply:
             return None
@@ -117,6 +124,10 @@ class Link:
         """The student's value for ``variable`` as assigned, not yet committed: kept if the run never ends."""
         fields, payload = encode_value(value)
         self.send({"op": "draft", "variable": variable, **fields}, payload)
+        if len(payload) <= _KEPT_DRAFT:
+            self._drafts[variable] = (fields, payload)
+        else:
+            self._drafts.pop(variable, None)
 
     def alter(self, variable: str, value: Any, line: int) -> None:
         """A value already handed in for ``variable`` was changed in place at ``line``: send it as it ended up."""

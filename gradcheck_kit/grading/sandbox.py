@@ -274,7 +274,7 @@ def _converse(events: Reader, answer: _Answer, deadline: float, settings: Settin
     """Read the child's frames until it is done, ends, breaks the protocol, or runs out of time."""
     error: dict[str, Any] | None = None
     heard = RunResult("")
-    max_payload = settings.limits.max_payload
+    max_payload, caps = settings.limits.max_payload, settings.payload_caps
     try:
         while (header := events.header(max_payload, deadline)) is not None:
             op = header.get("op")
@@ -284,10 +284,15 @@ def _converse(events: Reader, answer: _Answer, deadline: float, settings: Settin
                 events.skip(header, deadline)
                 error = error or _clean_error(header)
             elif op == "commit":
-                value = _commit_value(events, header, settings.payload_caps, deadline)
+                drafted = header.get("kind") == "drafted"
+                value = (
+                    _drafted(events, header, heard, deadline)
+                    if drafted
+                    else _commit_value(events, header, caps, deadline)
+                )
                 _answer(header, value, answer, deadline)
             elif op in ("note", "altered", "draft"):
-                _heard(events, header, heard, settings.payload_caps, deadline)
+                _heard(events, header, heard, settings, deadline)
             else:
                 raise ChannelError(f"unknown operation {op!r}")
     except ChannelTimeout:
@@ -298,7 +303,7 @@ def _converse(events: Reader, answer: _Answer, deadline: float, settings: Settin
     return _ended(heard, "exited", error)
 
 
-def _heard(events: Reader, header: dict[str, Any], heard: RunResult, caps: Mapping[str, int], deadline: float) -> None:
+def _heard(events: Reader, header: dict[str, Any], heard: RunResult, settings: Settings, deadline: float) -> None:
     """A note (an error in a statement that only looks), an altered value (a gradient handed in, then
     changed in place through an alias) or a draft (a graded variable's value as assigned): kept on the result,
     bounded, without stopping the run."""
@@ -307,13 +312,23 @@ def _heard(events: Reader, header: dict[str, Any], heard: RunResult, caps: Mappi
         heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
         return
     variable, line = str(header.get("variable"))[:200], header.get("line")
-    value = _commit_value(events, header, caps, deadline)
+    value = _commit_value(events, header, settings.payload_caps, deadline)
     if header.get("op") == "draft":
-        if variable in caps:
+        if variable in settings.payload_caps or variable in settings.tracked.values():
             heard.drafts[variable] = value
         return
     if isinstance(value, torch.Tensor) and not value.is_meta:
         heard.altered[variable] = (line if type(line) is int else 0, value)
+
+
+def _drafted(events: Reader, header: dict[str, Any], heard: RunResult, deadline: float) -> Any:
+    """The value of a commit that says it is byte for byte its variable's last draft (sent without payload):
+    that draft as the grader read it; naming a draft never sent breaks the channel."""
+    events.skip(header, deadline)
+    variable = str(header.get("variable"))[:200]
+    if variable not in heard.drafts:
+        raise ChannelError(f"a commit of {variable!r} names a draft that was never sent")
+    return heard.drafts[variable]
 
 
 def _ended(heard: RunResult, outcome: str, error: dict[str, Any] | None) -> RunResult:

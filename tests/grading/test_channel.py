@@ -10,8 +10,9 @@ import time
 import pytest
 import torch
 
+from gradcheck_kit.grading import runtime
 from gradcheck_kit.grading.channel import ChannelError, ChannelTimeout, Reader, decode_value, encode_value, write_frame
-from gradcheck_kit.grading.sandbox import _MIN_CAP, _Encodings
+from gradcheck_kit.grading.sandbox import _MIN_CAP, Settings, _Answer, _converse, _Encodings
 from gradcheck_kit.grading.statements import exempt_names
 
 
@@ -115,3 +116,46 @@ def test_a_reference_is_encoded_once_and_again_after_an_in_place_change() -> Non
     large = torch.zeros(_MIN_CAP // 4 + 1)  # over the cap: encoded each time, never kept
     assert encodings.of(large)[1] is not encodings.of(large)[1]
     assert encodings.of(None) == ({"kind": "none"}, b"")
+
+
+def _frames(*frames: tuple[dict, bytes]) -> Reader:
+    read, write = os.pipe()
+    for header, payload in frames:
+        write_frame(write, header, payload)
+    os.close(write)
+    return Reader(read)
+
+
+def test_a_commit_unchanged_since_its_draft_crosses_without_its_payload(monkeypatch: pytest.MonkeyPatch) -> None:
+    read, write = os.pipe()
+    monkeypatch.setattr(runtime, "EVENTS_FD", write)
+    link = runtime.Link(1 << 20, Reader(-1))
+    link.draft("x", torch.ones(3))
+    link.commit("x", torch.ones(3), reply=False)  # the same bytes: no payload again
+    link.draft("y", torch.ones(3))
+    link.commit("y", torch.zeros(3), reply=False)  # changed since: sent whole
+    os.close(write)
+    reader, sent = Reader(read), []
+    while (frame := reader.frame(1 << 20)) is not None:
+        sent.append((frame[0]["op"], frame[0]["variable"], frame[0]["kind"], len(frame[1])))
+    os.close(read)
+    assert sent == [("draft", "x", "tensor", 12), ("commit", "x", "drafted", 0)] + [
+        ("draft", "y", "tensor", 12),
+        ("commit", "y", "tensor", 12),
+    ]
+
+
+def test_the_grader_takes_a_drafted_commit_as_its_draft_and_refuses_one_never_drafted() -> None:
+    settings = Settings(tracked={"dx": "x"}, payload_caps={"x": 1 << 20})
+    fields, payload = encode_value(torch.arange(3.0))
+    handed_in: dict = {}
+    answer = _Answer(-1, lambda variable, value, wants: handed_in.setdefault(variable, value), _Encodings())
+    drafted = ({"op": "commit", "variable": "x", "reply": False, "kind": "drafted"}, b"")
+    draft = ({"op": "draft", "variable": "x", **fields}, payload)
+    run = _converse(_frames(draft, drafted, ({"op": "done"}, b"")), answer, time.monotonic() + 5, settings)
+    assert run.outcome == "done" and torch.equal(handed_in["x"], torch.arange(3.0))
+    run = _converse(_frames(drafted), answer, time.monotonic() + 5, settings)
+    assert (run.outcome, run.error["message"]) == (
+        "protocol",
+        "the submission broke the channel: a commit of 'x' names a draft that was never sent",
+    )
