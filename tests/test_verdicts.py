@@ -684,7 +684,7 @@ def test_a_correct_backward_of_an_ill_conditioned_step_passes_as_autograds_peer(
     graph = offset_batchnorm_graph(100.0)
     report = check(graph, OFFSET_BATCHNORM_BACKWARD)
     assert report.passed, report.to_table()
-    assert report["W1"].message.startswith("as accurate as autograd: |manual-gold|"), "mismatched, then judged"
+    assert report["W1"].message.startswith("as accurate as autograd: within 4x"), "mismatched, then judged"
     bessel = check(graph, OFFSET_BATCHNORM_BACKWARD.replace("/ 31 * dbnvar", "/ 32 * dbnvar"))
     assert [row.variable for row in bessel.rows if row.root_cause] == ["bndiff2"], bessel.to_table()
 
@@ -749,3 +749,30 @@ def test_a_backward_that_zeroes_the_references_through_gc_is_an_error_not_a_pass
     report = check(tiny_graph(1.0), backward)
     assert [(row.status, row.variable) for row in report.rows] == [("error", "")] and not report.passed
     assert "the backward changed autograd's own gradients" in report.rows[0].message
+
+
+def ridge_graph() -> Graph:
+    """Ridge regression with one raw, timestamp-sized feature (~1e5) among standardised ones."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(256, 6, generator=generator)
+        x[:, 0] = 1e5 + 100 * torch.randn(256, generator=generator)
+        w = torch.randn(6, 1, generator=generator)
+        w[0] = 1e-5
+        return {"x": x, "t": torch.randn(256, 1, generator=generator), "w": w.requires_grad_()}
+
+    def forward_ridge(x, t, w):
+        pred = x @ w
+        resid = pred - t
+        loss = (resid**2).mean() + 0.05 * (w**2).sum()
+        return loss
+
+    return Graph("ridge", forward_ridge, inputs)
+
+
+def test_one_huge_elements_round_off_does_not_hide_a_mistake_in_the_small_ones():
+    backward = "dresid = 2 * resid / resid.numel()\ndpred = dresid.clone()\ndw = x.T @ dpred{}\n"
+    assert check(ridge_graph(), backward.format(" + 2 * 0.05 * w")).passed
+    forgotten_penalty = check(ridge_graph(), backward.format(""))
+    assert forgotten_penalty["w"].status == "mismatch", forgotten_penalty.to_table()
