@@ -193,6 +193,7 @@ class _Binding:
     rebound_at: list[int] = field(default_factory=list)
     first: torch.Tensor | None = None
     """The tensor the name was bound to first (a parameter, when it was bound to an input and then rebound)."""
+    first_line: int = 0
 
 
 class _Recorder:
@@ -208,7 +209,7 @@ class _Recorder:
                 continue
             binding = self.bindings.get(name)
             if binding is None:
-                self.bindings[name] = _Binding(value, line, value._version, first=value)
+                self.bindings[name] = _Binding(value, line, value._version, first=value, first_line=line)
             elif binding.tensor is not value:
                 binding.rebound_at.append(line)
                 binding.tensor, binding.line, binding.version = value, line, value._version
@@ -216,7 +217,9 @@ class _Recorder:
 
 def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
     """The captured tensors that reach the loss, in backprop order, with their consumers."""
-    bindings = {n: b for n, b in recorder.bindings.items() if n != loss_name and b.tensor.grad is not None}
+    every = recorder.bindings.values()
+    bindings = {n: _reaching(b, every) for n, b in recorder.bindings.items() if n != loss_name}
+    bindings = {n: b for n, b in bindings.items() if b.tensor.grad is not None}
     aliases = _aliases(bindings)
     order, consumers = backprop_graph({name: b.tensor for name, b in bindings.items()})
     return {
@@ -233,6 +236,22 @@ def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
         )
         for name in order
     }
+
+
+def _reaching(binding: _Binding, bindings: Iterable[_Binding]) -> _Binding:
+    """The binding itself, or, for a name rebound to something that does not reach the loss after holding a
+    parameter that does (``w = w.norm()`` to log it after ``h = x @ w``), that parameter's first binding."""
+    first = binding.first
+    if (
+        binding.tensor.grad is None
+        and binding.rebound_at
+        and first is not None
+        and first.is_leaf
+        and first.grad is not None
+        and all(other.tensor is not first for other in bindings)
+    ):
+        return _Binding(first, binding.first_line, first._version, first=first, first_line=binding.first_line)
+    return binding
 
 
 def _hides_parameter(binding: _Binding, bindings: Iterable[_Binding]) -> bool:
@@ -319,7 +338,7 @@ def _problem(name: str, binding: _Binding) -> str | None:
             f"{name} is bound to more than one tensor (again at line {lines}); "
             f"give each step its own name so each gradient can be checked"
         )
-    if binding.tensor._version != binding.version:
+    if not binding.tensor.is_leaf and binding.tensor._version != binding.version:
         return (
             f"{name} was modified in place after line {binding.line} "
             f"(version {binding.version} -> {binding.tensor._version}); its gradient cannot be checked"

@@ -2,7 +2,9 @@
 
 ``capture_expected.json`` was written by the tracer capture (commit 7a97753) from the graphs of
 ``capture_graphs.py``: makemore on the generated word list, the test suite's graphs, and the
-rebinding, in-place, loop, helper, unpacking and branch cases, in float32 and float64.
+rebinding, in-place, loop, helper, unpacking and branch cases, in float32 and float64. One entry was
+changed on purpose since: a parameter changed in place under ``no_grad`` (``inplace-parameter``'s ``w``)
+is no longer a problem, as autograd's ``w.grad`` is that of the parameter the loss used.
 """
 
 import copy

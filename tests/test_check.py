@@ -237,3 +237,34 @@ def test_independent_mode_makes_every_wrong_gradient_its_own_root_cause(graph):
     wrong = [row for row in report.rows if row.failed]
     assert wrong and all(row.root_cause and not row.caused_by for row in wrong)
     assert report["logprobs"].hint.startswith("sign flipped")
+
+
+def parameter_graph(forward_source: str) -> Graph:
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(8, 4, generator=generator),
+            "w": torch.randn(4, 3, generator=generator).requires_grad_(),
+        }
+
+    return Graph("parameter", forward_source, inputs)
+
+
+PARAMETER_BACKWARD = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+
+
+def test_a_parameter_changed_in_place_in_the_forward_is_still_checked():
+    """A max-norm constraint (clamp_ under no_grad, nn.Embedding(max_norm=...)): autograd's w.grad is defined."""
+    clamped = parameter_graph(
+        "with torch.no_grad():\n    w.clamp_(-1.0, 1.0)\nh = x @ w\ny = h.tanh()\nloss = y.sum()\n"
+    )
+    assert check(clamped, PARAMETER_BACKWARD).passed
+    assert check(clamped, PARAMETER_BACKWARD.replace("dw = ", "dw = -"))["w"].status == "mismatch"
+
+
+def test_a_parameter_name_rebound_after_its_use_is_checked_as_the_parameter():
+    """``w = w.norm()`` kept for logging does not reach the loss: ``dw`` is the parameter's gradient."""
+    logged = parameter_graph("h = x @ w\ny = h.tanh()\nw = w.norm()\nloss = y.sum()\n")
+    assert check(logged, PARAMETER_BACKWARD).passed
+    wrong = check(logged, PARAMETER_BACKWARD.replace("dw = x.T @ dh", "dw = torch.zeros(4, 3)"))
+    assert wrong["w"].status == "mismatch" and not wrong.passed
