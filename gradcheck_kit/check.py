@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -74,8 +73,11 @@ def check(
     result = run_manual(manual, captured.namespace, timeout)
     if result.unavailable:
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
-    if not _same(before, fingerprint(captured)):
-        message = "the backward changed autograd's own gradients (through gc or .data): nothing is judged"
+    if before != fingerprint(captured):
+        message = (
+            "the backward changed autograd's own gradients or the capture's records (through gc or .data): "
+            "nothing is judged"
+        )
         return Report([_cell_row(name, device, dtype, ERROR, message)])
     report = evaluate(
         captured,
@@ -94,22 +96,18 @@ def check(
     return report
 
 
-def fingerprint(captured: Capture) -> tuple[float, float]:
-    """The sum and the sum of squares of every autograd gradient of ``captured``, in one pass: the backward
-    runs in this process, and one that walks the interpreter (``gc``) to the references and changes them
-    is caught by the change, not judged against them."""
+def fingerprint(captured: Capture) -> tuple[Any, ...]:
+    """What the judging rests on: each variable's identity, problem and gradient object, and the sum, the
+    sum of squares and a position-weighted sum of every autograd gradient (one pass). The backward runs
+    in this process: one that walks the interpreter (``gc``) to the references and changes them (values,
+    order or the capture's own records) is caught by the change, not judged against them."""
+    records = tuple((name, id(v), v.problem, v.parameter, id(v.grad)) for name, v in captured.variables.items())
     grads = [cmp.dense(v.grad).detach() for v in captured.variables.values()]
     grads = [(torch.view_as_real(g.resolve_conj()) if g.is_complex() else g).reshape(-1) for g in grads]
     if not grads:
-        return (0.0, 0.0)
-    flat = torch.cat(grads).double()
-    return (float(flat.sum()), float(flat.dot(flat)))
-
-
-def _same(before: tuple[float, float], after: tuple[float, float]) -> bool:
-    return all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(before, after, strict=True))
-
-
+        return records
+    flat = torch.nan_to_num(torch.cat(grads).double(), nan=0.5, posinf=1.5, neginf=-1.5)
+    return (*records, float(flat.sum()), float(flat.dot(flat)), float(flat.cumsum(0).sum()))
 
 
 def cross_check(

@@ -751,6 +751,38 @@ def test_a_backward_that_zeroes_the_references_through_gc_is_an_error_not_a_pass
     assert "the backward changed autograd's own gradients" in report.rows[0].message
 
 
+def test_reordering_the_references_through_gc_is_an_error():
+    """Same sum and norm, elements reversed, and the manual gradient made to match the reversed reference."""
+
+    def inputs():
+        return {"w": torch.linspace(-1.0, 2.0, 8).requires_grad_()}
+
+    squares = Graph("squares", "y = w * w\nloss = y.sum()\n", inputs)
+    backward = (
+        "import gc\n"
+        "for o in gc.get_objects():\n"
+        "    if type(o) is torch.Tensor and o.is_leaf and o.grad is not None:\n"
+        "        o.grad.data.copy_(o.grad.data.flip(0))\n"
+        "dy = torch.ones_like(y)\n"
+        "dw = (2 * w).flip(0)\n"
+    )
+    report = check(squares, backward)
+    assert [row.status for row in report.rows] == ["error"], report.to_table()
+
+
+def test_marking_the_captures_records_unchecked_through_gc_is_an_error():
+    backward = (
+        "import gc\n"
+        "for o in gc.get_objects():\n"
+        "    if type(o).__name__ == 'Variable' and hasattr(o, 'problem'):\n"
+        "        o.problem = 'hidden'\n"
+        "dy = torch.zeros_like(y)\n"
+        "dw = torch.zeros_like(w)\n"
+    )
+    report = check(tiny_graph(1.0), backward)
+    assert [row.status for row in report.rows] == ["error"], report.to_table()
+
+
 def ridge_graph() -> Graph:
     """Ridge regression with one raw, timestamp-sized feature (~1e5) among standardised ones."""
 
