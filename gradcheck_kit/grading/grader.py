@@ -184,8 +184,8 @@ class Grader:
         kept = sandbox.settings
         sandbox.settings = replace(kept, independent=False)
         try:
-            on_commit, (ended, _) = self._recorder(independent=False)
-            sandbox.run(source.text, filename, on_commit)
+            recorder = functools.partial(self._recorder, False)
+            _, (ended, _) = run_once_more_if_lost(sandbox, source, filename, recorder)
         finally:
             sandbox.settings = kept
         return ended
