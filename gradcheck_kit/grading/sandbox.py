@@ -313,11 +313,11 @@ def _heard(events: Reader, header: dict[str, Any], heard: RunResult, settings: S
         return
     variable, line = str(header.get("variable"))[:200], header.get("line")
     value = _commit_value(events, header, settings.payload_caps, deadline)
+    if not (variable in settings.payload_caps or variable in settings.tracked.values()):
+        return  # kept only for the names graded or tracked: a flood of other names cannot fill the grader
     if header.get("op") == "draft":
-        if variable in settings.payload_caps or variable in settings.tracked.values():
-            heard.drafts[variable] = value
-        return
-    if isinstance(value, torch.Tensor) and not value.is_meta:
+        heard.drafts[variable] = value
+    elif isinstance(value, torch.Tensor) and not value.is_meta:
         heard.altered[variable] = (line if type(line) is int else 0, value)
 
 
