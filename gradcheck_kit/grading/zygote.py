@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 from typing import Any
 
 import torch
@@ -62,7 +63,9 @@ def _read_values(fd: int) -> tuple[dict[str, Any], bool]:
 
 def _prepare(allow_autograd: bool) -> None:
     """What every child would otherwise do for itself, done once here and inherited by each fork: the
-    environment emptied, autograd closed unless the assignment allows it, and the code paths warmed."""
+    environment emptied, autograd closed unless the assignment allows it, and the code paths warmed. The
+    temporary folder is fixed first, from the grader's environment, so workdirs stay where the grader looks."""
+    tempfile.gettempdir()
     confine.minimal_environment()
     if not allow_autograd:
         runtime.forbid_autograd()

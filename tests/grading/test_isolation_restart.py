@@ -3,7 +3,9 @@ from outside is run again."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from grading_support import ASSIGNMENT, SAMPLES
+from grading_support import ASSIGNMENT, SAMPLES, grade_command
 
 from gradcheck_kit.grading.assignment import load_assignment
 from gradcheck_kit.grading.grader import Grader, run_once_more_if_lost
@@ -89,3 +91,20 @@ def test_a_lost_run_is_run_once_more_with_a_fresh_recorder(outcomes, ended, runs
     run, kept = run_once_more_if_lost(_Flaky(*outcomes), Source("dx = 1"), "a.py", recorder)
     assert (run.outcome, len(recorded)) == (ended, runs)
     assert kept is recorded[-1] and kept == [("dx", len(outcomes) - runs + 1)]
+
+
+def test_workdirs_are_made_where_the_grader_looks_for_a_dead_zygotes_leftovers(tmp_path: Path) -> None:
+    """The zygote empties its environment, but its workdirs stay in the grader's $TMPDIR, the folder
+    ``remove_left_by`` searches after a zygote dies."""
+    folder = Path(tempfile.mkdtemp())  # not under pytest's 0700 folder: the child, uid 65534, must reach it
+    try:
+        folder.chmod(0o755)
+        submission = tmp_path / "where.py"
+        submission.write_text("import os\nprint('ran in', os.getcwd())\n")
+        out = tmp_path / "out"
+        assert grade_command(out, [submission], environment={"TMPDIR": str(folder)}) == 0
+        printed = json.loads((out / "where" / "results.json").read_text())["output"]
+        assert f"ran in {folder}{os.sep}gradcheck-" in printed
+        assert list(folder.iterdir()) == []  # and removed after
+    finally:
+        shutil.rmtree(folder)
