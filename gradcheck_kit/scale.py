@@ -106,10 +106,10 @@ def _against_gold(
     Where autograd's own error is at least :data:`ROUND_OFF_SHARE` of its scale, autograd's
     value is round-off (a gradient zero in exact arithmetic): the floor applies, at most
     :data:`ROUND_OFF_K` times that error. Elsewhere the manual gradient is autograd's peer:
-    it passes when it is within :data:`PEER_K` times autograd's own distance from the gold
-    (the reference rule), as a correct backward of an ill-conditioned step is (inputs with a
-    large common offset: a batch-normalised layer on raw pixels measured 3.8e-6 from the gold
-    where autograd was 7.6e-6). Nothing is re-judged when the gold's forward does not
+    it passes when it is within :data:`PEER_K` times autograd's own error of the gold, element
+    by element (:func:`_peers`), as a correct backward of an ill-conditioned step is (inputs
+    with a large common offset: a batch-normalised layer on raw pixels measured 3.8e-6 from the
+    gold where autograd was 7.6e-6). Nothing is re-judged when the gold's forward does not
     reproduce the cell's, and no peer is passed when a value changed sign between the two
     forwards (a ReLU input within round-off of zero): autograd's error is then a branch taken
     differently, not round-off.
