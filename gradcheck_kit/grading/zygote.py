@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from . import confine, hugepages, landlock, namespaces, runtime, warmup, workdir
+from . import confine, hugepages, landlock, namespaces, runtime, seccomp, warmup, workdir
 from .channel import Reader, decode_value, write_frame
 
 MAX_VALUES_PAYLOAD = 1 << 32
@@ -109,6 +109,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
         confine.restrict_files(folder, isolation["readable"], isolation["landlock"])
+        seccomp.refuse_keyring()
         runtime.install_output(job["output_bytes"])
         runtime.execute(source, job["filename"], values, job, grader)
     except BaseException as error:  # report the sandbox's own failure rather than die silently

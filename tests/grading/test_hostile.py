@@ -39,6 +39,7 @@ HOSTILE = {
     "reads_classmates.py": (3, "graded", ""),
     "engine_backdoor.py": (3, "error", "autograd is not allowed"),
     "copies_substitute.py": (2, "graded", ""),
+    "keyring.py": (0, "graded", ""),
 }
 
 

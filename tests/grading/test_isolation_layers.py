@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import platform
 import signal
 import sys
 import sysconfig
@@ -12,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_kit.grading import confine, landlock, namespaces
+from gradcheck_kit.grading import confine, landlock, namespaces, seccomp
 
 VERSION = landlock.abi()
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine(), (-1, -1))
 
 
 def _in_child(fork: Callable[[], int], probe: Callable[[], dict]) -> dict:
@@ -96,3 +100,20 @@ def _kill_everyone_if_alone() -> dict:
     """``kill -1`` only as process 1 of a fresh namespace: as root anywhere else it would stop the machine."""
     alone = os.getpid() == 1
     return {"alone": alone, "killed": alone and _allowed(lambda: os.kill(-1, signal.SIGKILL))}
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+def test_the_seccomp_filter_refuses_the_keyring_and_nothing_else() -> None:
+    def probe() -> dict:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        before = libc.syscall(KEYCTL, 0, -4, 0)  # KEYCTL_GET_KEYRING_ID of the user keyring
+        installed = seccomp.refuse_keyring()
+        refused = [libc.syscall(ADD_KEY, b"user", b"gck_probe", b"x", 1, -4), ctypes.get_errno()]
+        after = [libc.syscall(KEYCTL, 0, -4, 0), ctypes.get_errno()]
+        return {"before": before, "installed": installed, "refused": refused, "after": after, "pid": os.getpid()}
+
+    found = _in_child(os.fork, probe)
+    assert found["installed"] and found["before"] > 0
+    assert found["refused"] == [-1, errno.EPERM] and found["after"] == [-1, errno.EPERM]
+    assert found["pid"] > 0, "other calls still work"

@@ -1,0 +1,75 @@
+"""A seccomp filter that refuses the kernel keyring to a child (``add_key``, ``request_key``, ``keyctl``).
+
+Keys outlive the process that made them and are shared by every process of its uid: a
+submission could keep the references it was handed for the grader's second run of it, or
+leave them for a classmate graded after it (19/26 for no work, found by a tester). No
+namespace or Landlock right covers the keyring; a seccomp filter answers those three calls
+with ``EPERM``. The filter knows the syscall numbers of x86_64 and aarch64; elsewhere
+:func:`refuse_keyring` installs nothing and says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import platform
+import struct
+
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+
+_LOAD_WORD = 0x20  # BPF_LD | BPF_W | BPF_ABS
+_JUMP_EQUAL = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+_JUMP_AT_LEAST = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_RETURN = 0x06  # BPF_RET | BPF_K
+_ALLOW = 0x7FFF0000
+_REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
+_NR, _ARCH = 0, 4  # offsets in struct seccomp_data
+
+_X32_BIT = 0x40000000
+_KEYRING_CALLS = {
+    # machine: (AUDIT_ARCH_*, add_key, request_key, keyctl)
+    "x86_64": (0xC000003E, (248, 249, 250)),
+    "aarch64": (0xC00000B7, (217, 218, 219)),
+}
+
+
+def supported() -> bool:
+    """Whether this machine's syscall numbers are known to the filter."""
+    return platform.machine() in _KEYRING_CALLS
+
+
+def refuse_keyring() -> bool:
+    """From now on, this process and its threads get ``EPERM`` from the keyring calls; False where the
+    machine is not one the filter knows (nothing is installed)."""
+    if not supported():
+        return False
+    arch, calls = _KEYRING_CALLS[platform.machine()]
+    program = _program(arch, calls, x32=platform.machine() == "x86_64")
+    filters = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *line) for line in program))
+    fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
+    libc = ctypes.CDLL(None, use_errno=True)
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+    _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0))
+    return True
+
+
+def _program(arch: int, calls: tuple[int, ...], x32: bool) -> list[tuple[int, int, int, int]]:
+    """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
+    architecture's calls pass (their numbers mean other things), x32 calls on x86_64 are refused, the keyring
+    calls are refused, the rest pass."""
+    allow = 3 + x32 + len(calls)
+    refuse = allow + 1
+    program = [(_LOAD_WORD, 0, 0, _ARCH), (_JUMP_EQUAL, 0, allow - 2, arch), (_LOAD_WORD, 0, 0, _NR)]
+    if x32:
+        program.append((_JUMP_AT_LEAST, refuse - len(program) - 1, 0, _X32_BIT))
+    for call in calls:
+        program.append((_JUMP_EQUAL, refuse - len(program) - 1, 0, call))
+    return [*program, (_RETURN, 0, 0, _ALLOW), (_RETURN, 0, 0, _REFUSE)]
+
+
+def _check(result: int) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"seccomp: {errno.errorcode.get(number, number)}")
