@@ -108,7 +108,8 @@ def _decode_tensor(header: dict[str, Any], payload: bytes) -> torch.Tensor:
 
 def tensor_layout(header: dict[str, Any]) -> tuple[torch.dtype, list[int], int]:
     """A tensor header's dtype, shape and byte size, validated before any payload is read."""
-    dtype = DTYPES.get(header.get("dtype"))  # type: ignore[arg-type]
+    name = header.get("dtype")
+    dtype = DTYPES.get(name) if isinstance(name, str) else None
     shape = header.get("shape")
     if dtype is None:
         raise ChannelError(f"dtype {header.get('dtype')!r} is not allowed on the wire")

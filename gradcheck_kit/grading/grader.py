@@ -28,7 +28,7 @@ from .assignment import Assignment
 from .collect import Submission, choose
 from .flags import review
 from .launch import Zygote
-from .runtime import UNCLAIMED
+from .runtime import MAX_UNCLAIMED, UNCLAIMED
 from .sandbox import LOST, Limits, OnCommit, RunResult, Sandbox, Settings, payload_cap
 from .source import Source
 from .submission import SubmissionError, read_source
@@ -198,7 +198,7 @@ class Grader:
         unclaimed: list[str] = []
 
         def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
-            if variable.startswith(UNCLAIMED):
+            if variable.startswith(UNCLAIMED) and len(unclaimed) < MAX_UNCLAIMED:
                 unclaimed.append(variable.removeprefix(UNCLAIMED))
             if variable not in references:
                 return None

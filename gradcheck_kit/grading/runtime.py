@@ -39,6 +39,8 @@ _KEPT_DRAFT = 1 << 20
 """Largest draft payload the child keeps to compare its commit with (a larger one is simply sent again)."""
 UNCLAIMED = "unclaimed:"
 """Prefix of a commit that only names a gradient-like name no graded variable claims (a typo)."""
+MAX_UNCLAIMED = 50
+"""The most such names a run sends, and the grader reads (each costs a "did you mean" search there)."""
 
 
 class AutogradNotAllowed(RuntimeError):
@@ -239,7 +241,8 @@ class GradientNamespace(dict):
         the names cross, so the grader can say "did you mean"."""
         bound = [key for key in dict.__iter__(self) if isinstance(key, str) and key not in self._given]
         tracked = list(self._tracked)
-        return [name for name in bound[:1000] if name not in self._tracked and close_matches(name, tracked)][:50]
+        close = [name for name in bound[:1000] if name not in self._tracked and close_matches(name, tracked)]
+        return close[:MAX_UNCLAIMED]
 
 
 class BoundedOutput:

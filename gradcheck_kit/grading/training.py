@@ -41,7 +41,7 @@ from .grader import (
     run_once_more_if_lost,
     run_status,
 )
-from .runtime import UNCLAIMED
+from .runtime import MAX_UNCLAIMED, UNCLAIMED
 from .sandbox import OnCommit, RunResult, Sandbox
 from .source import Source
 from .submission import SubmissionError
@@ -309,7 +309,7 @@ def _evaluate(
 ) -> list[Row]:
     """The check engine's rows for the gradients handed in, judged on ``captured`` with ``reference`` (the float64
     run of the same draw) for the round-off test, as the grader's other parts; a typo'd name gets "did you mean"."""
-    unclaimed = [name.removeprefix(UNCLAIMED) for name in reported if name.startswith(UNCLAIMED)]
+    unclaimed = [name.removeprefix(UNCLAIMED) for name in reported if name.startswith(UNCLAIMED)][:MAX_UNCLAIMED]
     handed_in = {name: reported.get(name) for name in part.points}
     return list(judge(captured, part, handed_in, error, unclaimed=unclaimed, gold=reference).rows)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from grading_support import Run, marked_processes
+from grading_support import Run, grade_command, marked_processes
 
 from gradcheck_kit.grading.confine import NOBODY
 
@@ -40,6 +41,8 @@ HOSTILE = {
     "engine_backdoor.py": (3, "error", "autograd is not allowed"),
     "copies_substitute.py": (2, "graded", ""),
     "keyring.py": (0, "graded", ""),
+    "forges_dtype.py": (1, "error", "broke the channel"),
+    "floods_altered.py": (1, "timeout", "time limit"),
 }
 
 
@@ -103,3 +106,11 @@ def test_nothing_a_child_wrote_outlives_it(class_run: Run) -> None:
     folders = ("/tmp", "/dev/shm", tempfile.gettempdir())
     patterns = ("leftover-*", "gradcheck-*/leftover-*", "gradcheck-*/deep")  # other runs' workdirs may be live
     assert [path for folder in folders for pattern in patterns for path in Path(folder).glob(pattern)] == []
+
+
+def test_a_flood_of_forged_frames_does_not_grow_the_grader(tmp_path: Path) -> None:
+    """floods_altered.py sends 1 MiB frames under new names for 4 s: the grader once kept them all (2.3 GB)."""
+    flood = Path(__file__).parent / "hostile" / "floods_altered.py"
+    assert grade_command(tmp_path / "out", [flood], "--timeout", "4", timeout=120) == 0
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest process ever waited for
+    assert largest < 1.2e9, f"a process of the run grew to {largest / 1e9:.2f} GB"
