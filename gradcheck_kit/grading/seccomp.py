@@ -42,7 +42,8 @@ def supported() -> bool:
 
 def refuse_keyring() -> bool:
     """From now on, this process and its threads get ``EPERM`` from the keyring calls; False where the
-    machine is not one the filter knows (nothing is installed)."""
+    machine is not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``):
+    nothing is installed there, and the keyring stays open to the child."""
     if not supported():
         return False
     arch, calls = _KEYRING_CALLS[platform.machine()]
@@ -51,7 +52,10 @@ def refuse_keyring() -> bool:
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
     libc = ctypes.CDLL(None, use_errno=True)
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-    _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0))
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
+        if ctypes.get_errno() == errno.EINVAL:
+            return False
+        _check(-1)
     return True
 
 
@@ -70,6 +74,7 @@ def _program(arch: int, calls: tuple[int, ...], x32: bool) -> list[tuple[int, in
 
 
 def _check(result: int) -> None:
+    """Raise the call's errno as an OSError (the sandbox then refuses to run the submission)."""
     if result != 0:
         number = ctypes.get_errno()
         raise OSError(number, f"seccomp: {errno.errorcode.get(number, number)}")
