@@ -69,11 +69,11 @@ def check(
     unknown = _unknown("variables", variables, captured) or _unknown("fd", fd, captured)
     if unknown:
         return Report([_cell_row(name, device, dtype, ERROR, unknown)])
-    before = fingerprint(captured)
+    before = _fingerprint(captured)
     result = run_manual(manual, captured.namespace, timeout)
     if result.unavailable:
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
-    if before != fingerprint(captured):
+    if before != _fingerprint(captured):
         message = (
             "the backward changed autograd's own gradients or the capture's records (through gc or .data): "
             "nothing is judged"
@@ -96,7 +96,7 @@ def check(
     return report
 
 
-def fingerprint(captured: Capture) -> tuple[Any, ...]:
+def _fingerprint(captured: Capture) -> tuple[Any, ...]:
     """What the judging rests on: each variable's identity, problem and gradient object, and the sum, the
     sum of squares and a position-weighted sum of every autograd gradient (one pass). The backward runs
     in this process: one that walks the interpreter (``gc``) to the references and changes them (values,
@@ -282,7 +282,7 @@ def evaluate(
     device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
     rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
-    rows += _extras(case, device, dtype, values, captured, name_rule, tolerance, graph_scale(comparisons))
+    rows += _extras(case, device, dtype, values, captured, name_rule, tolerance, _graph_scale(comparisons))
     if error and TIMED_OUT in error:
         rows.append(Row(case, device, dtype, "", "", ERROR, message=error))
     elif error and not any(row.status == cmp.MISSING for row in rows):
@@ -334,7 +334,7 @@ def _zero_gradients(
     zero = [name for name, c in compared.items() if c.scale == 0.0 and tolerances[name].scaled]
     if not zero:
         return {}
-    graph = graph_scale(compared)
+    graph = _graph_scale(compared)
     variables = captured.variables
     pairs = []
     for name in zero:
@@ -343,7 +343,7 @@ def _zero_gradients(
     return dict(zip(zero, cmp.compare_all(pairs), strict=True))
 
 
-def graph_scale(compared: Mapping[str, cmp.Comparison]) -> float:
+def _graph_scale(compared: Mapping[str, cmp.Comparison]) -> float:
     """The largest gradient scale of a graph's compared variables; 1 (absolute) when every one is zero."""
     return max((c.scale or 0.0 for c in compared.values()), default=0.0) or 1.0
 
