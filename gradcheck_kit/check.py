@@ -28,6 +28,11 @@ from .reference import Judged, Rule, decided, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
 from .tolerance import Tolerance, resolve
 
+TAMPERED = (
+    "the backward changed autograd's own gradients or the capture's records (through gc or .data): nothing is judged"
+)
+"""The error of a check whose backward reached the references (it runs in this process: see :func:`_fingerprint`)."""
+
 
 def check(
     graph: Graph,
@@ -74,11 +79,7 @@ def check(
     if result.unavailable:
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
     if before != _fingerprint(captured):
-        message = (
-            "the backward changed autograd's own gradients or the capture's records (through gc or .data): "
-            "nothing is judged"
-        )
-        return Report([_cell_row(name, device, dtype, ERROR, message)])
+        return Report([_cell_row(name, device, dtype, ERROR, TAMPERED)])
     report = evaluate(
         captured,
         result.values,
@@ -138,7 +139,10 @@ def cross_check(
     if diverged:
         message = f"the two cells cannot be compared: {diverged}"
         return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, message)])
+    before = [_fingerprint(source), _fingerprint(target)]
     result = run_manual(manual, source.namespace)
+    if before != [_fingerprint(source), _fingerprint(target)]:
+        return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, TAMPERED)])
     moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
     looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
     coarser = max(da, db, key=lambda d: torch.finfo(d).eps)

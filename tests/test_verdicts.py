@@ -751,6 +751,21 @@ def test_a_backward_that_zeroes_the_references_through_gc_is_an_error_not_a_pass
     assert "the backward changed autograd's own gradients" in report.rows[0].message
 
 
+def test_a_cross_check_whose_backward_zeroes_the_references_is_an_error():
+    backward = (
+        "import gc\n"
+        "for o in gc.get_objects():\n"
+        "    if type(o) is torch.Tensor and o.grad is not None:\n"
+        "        o.grad.data.zero_()\n"
+        "dy = torch.zeros_like(y)\n"
+        "dw = torch.zeros_like(w)\n"
+    )
+    from gradcheck_kit.check import cross_check
+
+    report = cross_check(tiny_graph(1.0), backward, ("cpu", "float32"), ("cpu", "float64"))
+    assert [row.status for row in report.rows] == ["error"] and "changed autograd's own" in report.rows[0].message
+
+
 def test_reordering_the_references_through_gc_is_an_error():
     """Same sum and norm, elements reversed, and the manual gradient made to match the reversed reference."""
 
