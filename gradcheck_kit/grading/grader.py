@@ -285,15 +285,16 @@ class Grader:
         source: Source,
     ) -> dict[str, Row]:
         """Rows to replace: a failed gradient changed in place after it was finished, right at the end of the run
-        without references (see :meth:`_as_ended`), passes when that run has right every gradient ``rows`` has
-        right. Otherwise a later line used it before it was complete (``dnorm_logits = counts * dcounts`` before
-        ``dcounts += ...``): the notebook ends with that later gradient wrong, so this one fails, and says why."""
+        without references (see :meth:`_as_ended`), passes as it ended unless a later line used it before it was
+        complete (``dnorm_logits = counts * dcounts`` before ``dcounts += ...``): the notebook then ends with that
+        later gradient wrong, so this one fails, and says why. That use shows as a gradient right in ``rows`` but
+        wrong in the run without references that autograd computes from this one, directly or through gradients
+        right in both runs (see :meth:`_saw_incomplete`); a gradient wrong there for a mistake of its own (wrong
+        in ``rows`` too) explains what follows it, so one real mistake elsewhere costs no late fix its point."""
         if not ended:
             return {}
         judged = {row.variable: row for row in self._judge(part, ended, "").rows}
-        fixed = not any(
-            row.status == OK and judged[row.variable].status != OK for row in rows if row.variable in judged
-        )
+        right = {row.variable: row.status == OK for row in rows}
         replaced = {}
         for row in rows:
             again = judged.get(row.variable)
@@ -301,12 +302,35 @@ class Grader:
                 continue
             name = part.name_rule.format(name=row.variable)
             where = f"changed in place at {source.where(altered[row.variable][0])}, after later lines had used it"
-            if fixed:
+            if self._saw_incomplete(row.variable, right, judged) is None:
                 replaced[row.variable] = replace(again, message=f"judged as it ended: {name} was {where}")
             else:
                 hint = f"{name} is right as it ends, but it was {where}: they saw it incomplete (finish it first)"
                 replaced[row.variable] = replace(row, hint=hint)
         return replaced
+
+    def _saw_incomplete(self, variable: str, right: Mapping[str, bool], ended: Mapping[str, Row]) -> str | None:
+        """A graded variable whose gradient is right in the independent run (``right``) but wrong at the end of the
+        run without references (``ended``), reached from ``variable`` down the backward pass (``y`` below ``x``
+        when ``x`` consumes ``y`` in the forward) through variables that are not graded or right at the end of
+        that run; None when there is none. A variable wrong in both runs stops the search: its own mistake
+        explains what is wrong below it."""
+        below: dict[str, list[str]] = {}
+        for name, found in self.captured.variables.items():
+            for consumer in found.consumers:
+                below.setdefault(consumer, []).append(name)
+        seen, todo = {variable}, [variable]
+        while todo:
+            for name in below.get(todo.pop(), []):
+                if name in seen:
+                    continue
+                seen.add(name)
+                again = ended.get(name)
+                if again is None or again.status == OK:
+                    todo.append(name)
+                elif right.get(name):
+                    return name
+        return None
 
 
 def _combined(name: str, parts: list[tuple[Assignment, Graded]], max_score: float) -> Graded:

@@ -14,6 +14,11 @@ SLOW = HERE / "slow_loop_after.py"
 EARLY = HERE / "uses_dcounts_early.py"
 REBUILDS = "rebuilds_dC_forever.py"
 DELETES = "deletes_dW2.py"
+MISSING_BRANCH = Path(__file__).resolve().parents[2] / "examples/makemore/submissions/missing_branch_dcounts.py"
+SCALED_MISSING = "scales_at_the_end_missing_branch.py"
+PEEKS_MISSING = "peeks_shape_missing_branch.py"
+EARLY_AND_W1 = "uses_dcounts_early_wrong_dW1.py"
+BRANCH = "dcounts += torch.ones_like(counts) * dcounts_sum\n"
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +28,21 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Run:
     rebuilds.write_text((SAMPLES / "correct.py").read_text() + "\nwhile True:\n    dC = dC + 0.0\n")
     deletes = folder / DELETES
     deletes.write_text((SAMPLES / "correct.py").read_text() + '\ndel globals()["dW2"]\n')
+    scaled_missing = folder / SCALED_MISSING  # one real mistake besides the late 1/n: dcounts misses a branch
+    assert BRANCH in SCALED.read_text()
+    scaled_missing.write_text(SCALED.read_text().replace(BRANCH, ""))
+    peeks = folder / PEEKS_MISSING  # reads dlogprobs.shape before filling it in place; dcounts misses a branch
+    fill = "dlogprobs[range(n), Yb] = -1.0 / n\n"
+    assert fill in MISSING_BRANCH.read_text()
+    peeks.write_text(
+        MISSING_BRANCH.read_text().replace(fill, "B = dlogprobs.shape[0]\ndlogprobs[range(B), Yb] = -1.0 / B\n")
+    )
+    early_w1 = folder / EARLY_AND_W1  # dcounts used before complete, and an unrelated mistake in dW1
+    assert "dW1 = embcat.T @ dhprebn\n" in EARLY.read_text()
+    early_w1.write_text(EARLY.read_text().replace("dW1 = embcat.T @ dhprebn\n", "dW1 = 2 * embcat.T @ dhprebn\n"))
     out = folder / "out"
-    return Run(out, grade(out, [SCALED, SLOW, EARLY, rebuilds, deletes], "--jobs", "2"))
+    submissions = [SCALED, SLOW, EARLY, rebuilds, deletes, scaled_missing, peeks, early_w1]
+    return Run(out, grade(out, submissions, "--jobs", "2"))
 
 
 def _row(run: Run, submission: str, variable: str) -> dict[str, str]:
@@ -48,6 +66,35 @@ def test_a_gradient_completed_in_place_after_a_later_line_used_it_fails(ended: R
     assert (row["status"], float(row["score"])) == ("graded", 25)
     assert ended.failing(EARLY.name) == ["counts"]
     assert "after later lines had used it" in _row(ended, EARLY.name, "counts")["hint"]
+
+
+def test_one_real_mistake_costs_no_late_fix_its_point(ended: Run) -> None:
+    """Each gradient finished late is judged on its own: dcounts missing a branch makes every gradient after it
+    wrong in the run without references, but that is dcounts' own mistake, not an incomplete value seen early,
+    so the gradients before it still pass as they ended (all four failed while one mistake anywhere failed
+    them all)."""
+    failing = ended.failing(SCALED_MISSING)
+    assert "counts" in failing
+    for variable in ("logprobs", "probs", "counts_sum_inv", "counts_sum"):
+        assert variable not in failing, failing
+        assert "judged as it ended" in _row(ended, SCALED_MISSING, variable)["message"]
+
+
+def test_a_gradient_filled_in_place_after_its_shape_was_read_passes_beside_another_mistake(ended: Run) -> None:
+    """``B = dlogprobs.shape[0]`` before ``dlogprobs[range(B), Yb] = ...``: the one real mistake (dcounts)
+    costs one point, as it does without the peek."""
+    row = ended.gradebook[PEEKS_MISSING]
+    assert (row["status"], float(row["score"])) == ("graded", 25), ended.failing(PEEKS_MISSING)
+    assert ended.failing(PEEKS_MISSING) == ["counts"]
+    assert "judged as it ended" in _row(ended, PEEKS_MISSING, "logprobs")["message"]
+
+
+def test_a_gradient_used_before_complete_still_fails_beside_another_mistake(ended: Run) -> None:
+    """Judging each late gradient on its own must not pass dcounts when an unrelated gradient is wrong too."""
+    row = ended.gradebook[EARLY_AND_W1]
+    assert (row["status"], float(row["score"])) == ("graded", 24)
+    assert ended.failing(EARLY_AND_W1) == ["counts", "W1"]
+    assert "they saw it incomplete" in _row(ended, EARLY_AND_W1, "counts")["hint"]
 
 
 def test_cascade_grading_agrees_on_the_scaled_submission(tmp_path: Path) -> None:
