@@ -149,7 +149,9 @@ class GradientNamespace(dict):
     add onto the reference that later statements read. Other reads (looking, or building
     the name) get the student's own tensor. A handed-in value (the student's own or such
     a copy) changed in place afterwards is *altered*: the notebook would end with that
-    value, so it is handed in again at the end, with the line that changed it.
+    value, so it is handed in again at the end, with the line that changed it. So is a gradient handed in or
+    built from other gradients, then rescaled by a statement that reads no other gradient (``dX /= n``,
+    ``dX = dX / n``): in independent grading it was built from references that the rescaling does not fit.
     """
 
     def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
@@ -164,6 +166,8 @@ class GradientNamespace(dict):
         self._drafted: dict[str, tuple[int, ...]] = {}
         self._copies: dict[str, Any] = {}
         self._watched: list[tuple[str, torch.Tensor, int]] = []
+        self._derived: set[str] = set()
+        """Gradients some statement so far built from another gradient."""
         self.altered: dict[str, tuple[torch.Tensor, int]] = {}
 
     def __getitem__(self, key: str) -> Any:
@@ -190,6 +194,23 @@ class GradientNamespace(dict):
         for key, tensor, version in self._watched:
             if key not in self.altered and tensor._version != version:
                 self.altered[key] = (tensor, line)
+
+    def stamps(self, role: Role) -> dict[str, tuple[int, ...]]:
+        """Before a statement of ``role``: what each gradient it rescales holds now (see :func:`_stamp`), when
+        that is a tensor already computed (handed in, or built from other gradients)."""
+        self._derived |= role.derives
+        keys = [key for key in role.rescales if key in self._recorded or key in self._derived]
+        values = {key: dict.get(self, key, _MISSING) for key in keys}
+        return {key: _stamp(value) for key, value in values.items() if isinstance(value, torch.Tensor)}
+
+    def rescaled(self, before: Mapping[str, tuple[int, ...]], line: int) -> None:
+        """After a statement at ``line`` that rescales gradients already computed (``dX /= n``, ``dX = dX / n``;
+        ``before`` holds their stamps before it, see :meth:`stamps`): each one it changed is altered, as it
+        stands now."""
+        for key, stamp in before.items():
+            value = super().get(key, _MISSING)
+            if isinstance(value, torch.Tensor) and _stamp(value) != stamp:
+                self.altered[key] = (value, line)
 
     def draft(self, pending: Collection[str], line: int) -> None:
         """After the statement at ``line``: send each graded gradient that is bound, uncommitted, not among
@@ -283,6 +304,7 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
     unreached: set[str] = set()
     for index, (statement, role) in enumerate(zip(tree.body, plan, strict=True)):
         namespace.start(role)
+        before = namespace.stamps(role)
         try:
             exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
         except BaseException as error:  # the submission's failure, whatever it is, is reported, not raised
@@ -294,6 +316,7 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
             link.note(f"{event['message']} (in a statement that only looks at values; ignored)")
         finally:
             namespace.settle(statement.lineno)
+            namespace.rescaled(before, statement.lineno)
         namespace.draft(pending[index], statement.lineno)
     namespace.finish(unreached)
     link.send({"op": "done"})

@@ -27,6 +27,11 @@ class Role:
     """In a computing statement, the names whose reads do not count (built here, or shown to cmp)."""
     writes: frozenset[str] = frozenset()
     """The names the statement binds or changes (directly, or through a function that assigns globals)."""
+    rescales: frozenset[str] = frozenset()
+    """The tracked names the statement itself writes while reading no other tracked name (``dX /= n``,
+    ``dX = dX / n``): a change of a gradient already computed, not a step in building it from others."""
+    derives: frozenset[str] = frozenset()
+    """The tracked names the statement itself writes while reading another tracked name (``dX = dY @ W``)."""
 
     def counts(self, name: str) -> bool:
         """Whether a read of ``name`` during this statement is a use."""
@@ -54,9 +59,23 @@ def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role
             looking=not flag,
             exempt=frozenset(names.written | (names.shown - names.read)) if flag else frozenset(),
             writes=frozenset(writes),
+            rescales=_rescales(names, set(tracked)),
+            derives=_derives(names, set(tracked)),
         )
         for names, flag, writes in zip(walks, computing, written, strict=True)
     ]
+
+
+def _rescales(names: _Names, tracked: set[str]) -> frozenset[str]:
+    """The one tracked name a statement writes when the only tracked name it reads is that one."""
+    written, read = names.written & tracked, (names.read | names.shown) & tracked
+    return frozenset(written) if len(written) == 1 and read <= written else frozenset()
+
+
+def _derives(names: _Names, tracked: set[str]) -> frozenset[str]:
+    """The tracked names a statement writes when it reads another tracked name."""
+    written, read = names.written & tracked, (names.read | names.shown) & tracked
+    return frozenset(written) if read - written else frozenset()
 
 
 def exempt_names(statement: ast.stmt) -> frozenset[str]:

@@ -3,6 +3,7 @@ assigned before a run that timed out (defects 1 and 2 of the grader, from the te
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ SCALED_MISSING = "scales_at_the_end_missing_branch.py"
 PEEKS_MISSING = "peeks_shape_missing_branch.py"
 EARLY_AND_W1 = "uses_dcounts_early_wrong_dW1.py"
 BRANCH = "dcounts += torch.ones_like(counts) * dcounts_sum\n"
+SCALES_EACH = "scales_each_name_at_the_end.py"
+REBINDS_EACH = "rebinds_each_name_at_the_end.py"
+DOUBLES_DH = "doubles_dh_by_rebinding.py"
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,15 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Run:
     early_w1 = folder / EARLY_AND_W1  # dcounts used before complete, and an unrelated mistake in dW1
     assert "dW1 = embcat.T @ dhprebn\n" in EARLY.read_text()
     early_w1.write_text(EARLY.read_text().replace("dW1 = embcat.T @ dhprebn\n", "dW1 = 2 * embcat.T @ dhprebn\n"))
+    body, loops = SCALED.read_text().split("# the mean's 1/n, applied once")
+    names = re.findall(r"\bd\w+", loops.split("cmp(")[0])
+    assert len(names) == 25 and "demb" not in names  # demb is a view of dembcat: scaled with it
+    (folder / SCALES_EACH).write_text(body + "".join(f"{name} /= n\n" for name in names))
+    (folder / REBINDS_EACH).write_text(body + "".join(f"{name} = {name} / n\n" for name in [*names, "demb"]))
+    (folder / DOUBLES_DH).write_text((SAMPLES / "correct.py").read_text() + "\ndh = dh * 2\n")
     out = folder / "out"
     submissions = [SCALED, SLOW, EARLY, rebuilds, deletes, scaled_missing, peeks, early_w1]
+    submissions += [folder / SCALES_EACH, folder / REBINDS_EACH, folder / DOUBLES_DH]
     return Run(out, grade(out, submissions, "--jobs", "2"))
 
 
@@ -95,6 +106,23 @@ def test_a_gradient_used_before_complete_still_fails_beside_another_mistake(ende
     assert (row["status"], float(row["score"])) == ("graded", 24)
     assert ended.failing(EARLY_AND_W1) == ["counts", "W1"]
     assert "they saw it incomplete" in _row(ended, EARLY_AND_W1, "counts")["hint"]
+
+
+@pytest.mark.parametrize("submission", [SCALES_EACH, REBINDS_EACH])
+def test_gradients_rescaled_one_name_at_a_time_at_the_end_are_graded_as_they_ended(ended: Run, submission) -> None:
+    """``dW2 /= n`` (or ``dW2 = dW2 / n``) once per name at the end: a gradient no later line read was computed from
+    references, so the student's scaling fits only their own chain; it is judged as it ended too (20/26 and
+    19/26 before: W2, b2, bngain, bnbias, W1 and C off by 1/n, and for the rebinding dlogprobs off by n)."""
+    row = ended.gradebook[submission]
+    assert (row["status"], float(row["score"])) == ("graded", 26), ended.failing(submission)
+    assert "judged as it ended" in _row(ended, submission, "W2")["message"]
+
+
+def test_a_gradient_rebound_to_a_wrong_value_after_use_fails(ended: Run) -> None:
+    """``dh = dh * 2`` at the end: the notebook ends with dh wrong, as with ``dh *= 2`` (it passed before)."""
+    row = ended.gradebook[DOUBLES_DH]
+    assert (row["status"], float(row["score"])) == ("graded", 25)
+    assert ended.failing(DOUBLES_DH) == ["h"]
 
 
 def test_cascade_grading_agrees_on_the_scaled_submission(tmp_path: Path) -> None:
