@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -217,8 +217,8 @@ class _Recorder:
 
 def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
     """The captured tensors that reach the loss, in backprop order, with their consumers."""
-    every = recorder.bindings.values()
-    bindings = {n: _reaching(b, every) for n, b in recorder.bindings.items() if n != loss_name}
+    held = {id(b.tensor) for b in recorder.bindings.values()}
+    bindings = {n: _reaching(b, held) for n, b in recorder.bindings.items() if n != loss_name}
     bindings = {n: b for n, b in bindings.items() if b.tensor.grad is not None}
     aliases = _aliases(bindings)
     order, consumers = backprop_graph({name: b.tensor for name, b in bindings.items()})
@@ -232,32 +232,26 @@ def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
             consumers=tuple(consumers[name]),
             problem=_problem(name, bindings[name]),
             aliases=aliases[name],
-            parameter=_hides_parameter(bindings[name], recorder.bindings.values()),
+            parameter=_lost_parameter(bindings[name], held),
         )
         for name in order
     }
 
 
-def _reaching(binding: _Binding, bindings: Iterable[_Binding]) -> _Binding:
+def _reaching(binding: _Binding, held: set[int]) -> _Binding:
     """The binding itself, or, for a name rebound to something that does not reach the loss after holding a
     parameter that does (``w = w.norm()`` to log it after ``h = x @ w``), that parameter's first binding."""
     first = binding.first
-    if (
-        binding.tensor.grad is None
-        and binding.rebound_at
-        and first is not None
-        and first.is_leaf
-        and first.grad is not None
-        and all(other.tensor is not first for other in bindings)
-    ):
+    if binding.tensor.grad is None and _lost_parameter(binding, held) and first is not None and first.grad is not None:
         return _Binding(first, binding.first_line, first._version, first=first, first_line=binding.first_line)
     return binding
 
 
-def _hides_parameter(binding: _Binding, bindings: Iterable[_Binding]) -> bool:
-    """The name first held a parameter (a leaf) that no other name holds now: rebound, its gradient is lost."""
+def _lost_parameter(binding: _Binding, held: set[int]) -> bool:
+    """The name first held a parameter (a leaf) that no name holds now (``held``: the ids of the tensors the
+    names are bound to): rebound, nothing else stands for that parameter."""
     first = binding.first
-    return first is not None and first.is_leaf and all(other.tensor is not first for other in bindings)
+    return first is not None and first.is_leaf and id(first) not in held
 
 
 def _aliases(bindings: Mapping[str, _Binding]) -> dict[str, tuple[str, ...]]:
