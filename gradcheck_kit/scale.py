@@ -114,7 +114,8 @@ def _against_gold(
     forwards (a ReLU input within round-off of zero): autograd's error is then a branch taken
     differently, not round-off.
     """
-    if diverges(autograd, reference):
+    forwards = _Forwards.of(autograd, reference)
+    if forwards is not None and forwards.diverged():
         return {}
     errors = {name: _autograd_error(cmp.dense(autograd.variables[name].grad), reference, name) for name in floors}
     round_off = {
@@ -126,7 +127,7 @@ def _against_gold(
     }
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
     peers = [name for name in floors if name not in round_off and name in reference.variables]
-    if peers and not flips(autograd, reference):
+    if peers and not (forwards is not None and forwards.flipped()):
         judged.update(_peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype))
     return judged
 
@@ -192,14 +193,14 @@ def _peers(
 def _relative_error(grad: torch.Tensor, gold: torch.Tensor) -> tuple[float | None, float]:
     """autograd's largest error against ``gold`` relative to ``|gold| + median|gold|``, and that median;
     ``None`` when there is nothing finite to measure."""
-    magnitude = gold.abs()
-    finite = torch.isfinite(magnitude) & torch.isfinite(grad.detach().to(gold))
+    grad, magnitude = grad.detach().to(gold), gold.abs()
+    finite = torch.isfinite(magnitude) & torch.isfinite(grad)
     if not bool(finite.any()):
         return None, 0.0
     typical = float(magnitude[finite].median()) or float(magnitude[finite].max())
     if typical == 0.0:
         return None, 0.0
-    difference = (grad.detach().to(gold) - gold).abs()[finite]
+    difference = (grad - gold).abs()[finite]
     return float((difference / (magnitude[finite] + typical)).max()), typical
 
 
@@ -217,73 +218,77 @@ def diverges(cell: Capture, other: Capture) -> str:
     """Which forward value, if any, differs between two runs of one draw by more than rounding can
     explain (over 1% of its elements off by half their size): the runs did not compute the same thing."""
     forwards = _Forwards.of(cell, other)
-    if forwards is None:
-        return ""
-    magnitude = torch.nan_to_num(forwards.b.abs(), nan=0.0, posinf=0.0)
-    scale = torch.zeros(len(forwards.names), dtype=torch.float64)
-    scale.scatter_reduce_(0, forwards.segment, magnitude, "amax")
-    slack = 8 * _eps(cell.dtype) * scale[forwards.segment]
-    a, b = forwards.a, forwards.b
-    off = (a - b).abs() > 0.5 * torch.maximum(a.abs(), b.abs()) + slack
-    name, count, numel = forwards.first(off)
-    if not name:
-        return ""
-    return (
-        f"{name} differs between the {_name(cell.dtype)} and {_name(other.dtype)} runs of the forward "
-        f"at {count}/{numel} elements: a random draw that depends on the dtype "
-        f"(torch.rand_like, randn_like in the forward) cannot be replayed; draw it in inputs()"
-    )
-
-
-def flips(cell: Capture, other: Capture) -> str:
-    """Which forward value, if any, has an element of another sign (or zero in one run only) in the two
-    runs: a kink or branch taken differently, which makes autograd's distance from the gold more than
-    its round-off."""
-    forwards = _Forwards.of(cell, other)
-    if forwards is None:
-        return ""
-    a, b = forwards.a, forwards.b
-    flipped = (torch.sign(a) != torch.sign(b)) & torch.isfinite(a) & torch.isfinite(b)
-    name, count, numel = forwards.first(flipped, share=0.0)
-    return f"{name} changes sign at {count}/{numel} elements" if name else ""
+    return forwards.diverged() if forwards is not None else ""
 
 
 @dataclass(frozen=True)
 class _Forwards:
-    """The forward values two runs of one draw share, each run's concatenated in float64 on CPU: one pass
-    over them all (a loop of small tensor operations per variable cost more than the forward it guards)."""
+    """The forward values two runs of one draw share, each run's concatenated in float64 on CPU (complex ones
+    part by part): one pass over them all (a loop of small tensor operations per variable cost more than the
+    forward it guards)."""
 
     names: list[str]
     lengths: torch.Tensor
     segment: torch.Tensor
     a: torch.Tensor
     b: torch.Tensor
+    dtypes: tuple[torch.dtype, torch.dtype]
 
     @classmethod
     def of(cls, cell: Capture, other: Capture) -> _Forwards | None:
         pairs = [
-            (name, variable.value, other.variables[name].value)
+            (name, _flat(variable.value), _flat(other.variables[name].value))
             for name, variable in cell.variables.items()
             if name in other.variables
             and other.variables[name].value.shape == variable.value.shape
             and variable.value.numel()
         ]
+        pairs = [(name, a, b) for name, a, b in pairs if a.numel() == b.numel()]
         if not pairs:
             return None
-        with torch.no_grad():
-            a = torch.cat([value.flatten() for _, value, _ in pairs]).to("cpu", torch.float64)
-            b = torch.cat([twin.flatten() for _, _, twin in pairs]).to("cpu", torch.float64)
+        a = torch.cat([value for _, value, _ in pairs]).to("cpu", torch.float64)
+        b = torch.cat([twin for _, _, twin in pairs]).to("cpu", torch.float64)
         lengths = torch.tensor([value.numel() for _, value, _ in pairs])
         segment = torch.repeat_interleave(torch.arange(len(pairs)), lengths)
-        return cls([name for name, _, _ in pairs], lengths, segment, a, b)
+        return cls([name for name, _, _ in pairs], lengths, segment, a, b, (cell.dtype, other.dtype))
 
-    def first(self, flags: torch.Tensor, share: float = 0.01) -> tuple[str, int, int]:
+    def diverged(self) -> str:
+        """What :func:`diverges` says of these two runs."""
+        magnitude = torch.nan_to_num(self.b.abs(), nan=0.0, posinf=0.0)
+        scale = torch.zeros(len(self.names), dtype=torch.float64)
+        scale.scatter_reduce_(0, self.segment, magnitude, "amax")
+        slack = 8 * _eps(self.dtypes[0]) * scale[self.segment]
+        off = (self.a - self.b).abs() > 0.5 * torch.maximum(self.a.abs(), self.b.abs()) + slack
+        name, count, numel = self._first(off)
+        if not name:
+            return ""
+        return (
+            f"{name} differs between the {_name(self.dtypes[0])} and {_name(self.dtypes[1])} runs of the forward "
+            f"at {count}/{numel} elements: a random draw that depends on the dtype "
+            f"(torch.rand_like, randn_like in the forward) cannot be replayed; draw it in inputs()"
+        )
+
+    def flipped(self) -> str:
+        """Which value, if any, has an element of another sign (or zero in one run only): a kink or branch taken
+        differently, which makes autograd's distance from the gold more than its round-off."""
+        a, b = self.a, self.b
+        flipped = (torch.sign(a) != torch.sign(b)) & torch.isfinite(a) & torch.isfinite(b)
+        name, count, numel = self._first(flipped, share=0.0)
+        return f"{name} changes sign at {count}/{numel} elements" if name else ""
+
+    def _first(self, flags: torch.Tensor, share: float = 0.01) -> tuple[str, int, int]:
         """The first value with more than ``share`` of its elements flagged: its name, count and size."""
         counts = torch.segment_reduce(flags.double(), "sum", lengths=self.lengths, unsafe=True).tolist()
         for name, count, numel in zip(self.names, counts, self.lengths.tolist(), strict=True):
             if count > share * numel:
                 return name, int(count), numel
         return "", 0, 0
+
+
+def _flat(value: torch.Tensor) -> torch.Tensor:
+    """A forward value as one flat real tensor, without autograd (complex: real and imaginary parts)."""
+    value = value.detach()
+    return (torch.view_as_real(value.resolve_conj()) if value.is_complex() else value).reshape(-1)
 
 
 def _name(dtype: torch.dtype) -> str:
