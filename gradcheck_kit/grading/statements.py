@@ -46,8 +46,9 @@ def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role
     """The role of each statement: computing when it writes a gradient or a name a later computing
     statement reads (``t = dX.sum(0)`` then ``dY = t``), looking otherwise."""
     walks = [_Names.of(statement) for statement in statements]
-    writers = _global_writers(statements, set(tracked))
-    needed: set[str] = set(tracked)
+    graded = set(tracked)
+    writers = _global_writers(statements, graded)
+    needed: set[str] = set(graded)
     computing = [False] * len(walks)
     written = [names.written | set().union(*(writers.get(call, set()) for call in names.called)) for names in walks]
     for index in range(len(walks) - 1, -1, -1):
@@ -59,8 +60,8 @@ def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role
             looking=not flag,
             exempt=frozenset(names.written | (names.shown - names.read)) if flag else frozenset(),
             writes=frozenset(writes),
-            rescales=_rescales(names, set(tracked)),
-            derives=_derives(names, set(tracked)),
+            rescales=_rescales(names, graded),
+            derives=_derives(names, graded),
         )
         for names, flag, writes in zip(walks, computing, written, strict=True)
     ]
