@@ -271,8 +271,7 @@ def evaluate(
     unclaimed = [n for n in values if n not in known]
     for name, comparison in comparisons.items():
         if comparison.status == cmp.MISSING:
-            message = _missing(name_rule.format(name=name), values, error, unclaimed)
-            comparisons[name] = replace(comparison, message=message)
+            comparison.message = _missing(name_rule.format(name=name), values, error, unclaimed)
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
@@ -428,7 +427,7 @@ def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, uncla
         return f"{grad_name} is None: expected a tensor"
     if error:
         return f"no {grad_name}: the backward stopped before assigning it ({error})"
-    guess = difflib.get_close_matches(grad_name, unclaimed, n=1)
+    guess = difflib.get_close_matches(grad_name, unclaimed, n=1) if unclaimed else []
     return f"no {grad_name} was assigned" + (f"; did you mean {guess[0]}?" if guess else "")
 
 

@@ -48,7 +48,7 @@ length: 0.36 of a 16M-element float32 tensor at its peak, measured; 0.73 with tw
 _INT_VIEW = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Comparison:
     """Every figure for one (manual, reference) pair. Figures are ``None`` when not measurable.
 
@@ -73,7 +73,7 @@ class Comparison:
     scale: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Stats:
     """Figures measured over a pair of same-shape tensors (see :func:`measure`)."""
 
@@ -126,7 +126,7 @@ def _real(tensor: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(tensor.resolve_conj()) if tensor.is_complex() else tensor
 
 
-@dataclass(frozen=True)
+@dataclass
 class Screened:
     """What can be said of a pair before looking at values.
 

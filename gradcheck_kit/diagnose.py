@@ -19,17 +19,13 @@ def root_causes(failed: set[str], variables: Mapping[str, Variable]) -> dict[str
     a failing consumer follows from the root causes upstream of it in backprop order.
     """
     causes: dict[str, str] = {}
+    position = {name: i for i, name in enumerate(variables)}
     for name, variable in variables.items():
         if name not in failed:
             continue
         upstream = [causes[c] or c for c in variable.consumers if c in failed and c in causes]
-        causes[name] = _first(upstream, variables) if upstream else ""
+        causes[name] = min(upstream, key=position.__getitem__) if upstream else ""
     return causes
-
-
-def _first(names: Sequence[str], variables: Mapping[str, Variable]) -> str:
-    order = list(variables)
-    return min(names, key=order.index)
 
 
 def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -> str:

@@ -26,7 +26,7 @@ SKIPPED = "skipped"
 """A cell that was not run (device unavailable): one row, no variable, the reason as message."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Row:
     """One variable of one case on one device and dtype: every figure, the status and why."""
 

@@ -24,6 +24,7 @@ classic mistake in values goes 1,700x (float32) to 10^7x past it on its own vari
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,9 +46,8 @@ class Tolerance:
     """The scale a scaled ``atol`` is taken at for a gradient that is exactly zero (it has none of its own)."""
 
     def __post_init__(self) -> None:
-        for name in ("rtol", "atol", "zero_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        for name, value in (("rtol", self.rtol), ("atol", self.atol), ("zero_scale", self.zero_scale)):
+            if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"Tolerance {name} must be a finite number >= 0, got {value!r}")
 
     def at_scale(self, scale: float) -> Tolerance:
@@ -56,7 +56,7 @@ class Tolerance:
         torch.testing's absolute atol, so one large element does not hide errors in the small ones."""
         if not self.scaled:
             return self
-        magnitude = scale if 0 < scale < float("inf") else self.zero_scale
+        magnitude = scale if 0 < scale < math.inf else self.zero_scale
         return Tolerance(self.rtol, self.atol * min(magnitude, 1.0))
 
     def __str__(self) -> str:
@@ -73,6 +73,9 @@ DTYPE_DEFAULTS: Mapping[torch.dtype, Tolerance] = {
     torch.complex128: Tolerance(1e-7, 1e-7, scaled=True),
 }
 
+EXACT = Tolerance(0.0, 0.0)
+"""For a dtype with no default (integers, bool): equal or not."""
+
 PRESETS: Mapping[str, Tolerance] = {
     # torch.allclose's defaults, which the makemore notebook's cmp() uses (absolute atol).
     "makemore": Tolerance(1e-5, 1e-8),
@@ -84,7 +87,7 @@ def resolve(tolerance: Tolerance | str | None, dtype: torch.dtype) -> Tolerance:
     if isinstance(tolerance, Tolerance):
         return tolerance
     if tolerance is None or tolerance == "default":
-        return DTYPE_DEFAULTS.get(dtype, Tolerance(0.0, 0.0))
+        return DTYPE_DEFAULTS.get(dtype, EXACT)
     if isinstance(tolerance, str) and tolerance in PRESETS:
         return PRESETS[tolerance]
     raise ValueError(
