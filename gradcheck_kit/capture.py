@@ -171,9 +171,25 @@ def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch
     return {name: _convert(value, torch.device(device), dtype, memo) for name, value in inputs.items()}
 
 
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+"""The complex dtype of each precision a check runs in (half precisions have no usable complex one)."""
+
+
+def _cast_dtype(current: torch.dtype, precision: torch.dtype) -> torch.dtype:
+    """What a tensor of dtype ``current`` becomes in a check run in ``precision``: a floating one that
+    dtype, a complex one the complex dtype of the same precision (a float64 check of a complex64 graph
+    is a complex128 one: left complex64, its gradients had a dtype no float64 backward gives), any
+    other (integers, bool) unchanged."""
+    if current.is_floating_point:
+        return precision
+    if current.is_complex:
+        return _COMPLEX.get(precision, current)
+    return current
+
+
 def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
     def tensor(t: torch.Tensor) -> torch.Tensor:
-        target = dtype if t.is_floating_point() else t.dtype
+        target = _cast_dtype(t.dtype, dtype)
         return t.detach().to(device=device, dtype=target, copy=True).requires_grad_(t.requires_grad)
 
     def module(m: torch.nn.Module) -> torch.nn.Module:

@@ -122,3 +122,36 @@ def test_capture_pauses_the_garbage_collector_and_restores_it_as_it_was():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _complex_inputs():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4, 3, dtype=torch.complex64, generator=g).requires_grad_()
+    return {"z": z, "w": torch.randn(3, generator=g).requires_grad_()}
+
+
+def _complex_forward(z, w):
+    h = z * w
+    a = h.abs()
+    loss = a.sum()
+    return loss
+
+
+COMPLEX_BACKWARD = """
+da = torch.ones_like(a)
+dh = da * h / a
+dz = dh * w
+dw = (dh.conj() * z).real.sum(0)
+"""
+
+
+@pytest.mark.parametrize(("dtype", "complex_dtype"), [("float32", torch.complex64), ("float64", torch.complex128)])
+def test_complex_tensors_follow_the_precision_of_the_check(dtype, complex_dtype):
+    """A float64 check of a complex64 graph left the complex inputs complex64: the correct backward's
+    gradient of z came out complex128 (promoted by the float64 w) and failed as a dtype mismatch."""
+    graph = Graph("complex", _complex_forward, _complex_inputs)
+    report = check(graph, COMPLEX_BACKWARD, dtype=dtype)
+    assert report.passed, [(row.variable, row.status, row.message) for row in report.rows]
+    captured = capture(graph, dtype=getattr(torch, dtype))
+    assert captured.variables["z"].grad.dtype == complex_dtype
+    assert captured.variables["w"].grad.dtype == getattr(torch, dtype)
