@@ -193,7 +193,7 @@ def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[in
         return t.detach().to(device=device, dtype=target, copy=True).requires_grad_(t.requires_grad)
 
     def module(m: torch.nn.Module) -> torch.nn.Module:
-        converted = copy.deepcopy(m).to(device=device, dtype=dtype)
+        converted = copy.deepcopy(m)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
         for parameter in converted.parameters():
             parameter.grad = None
         return converted

@@ -155,3 +155,21 @@ def test_complex_tensors_follow_the_precision_of_the_check(dtype, complex_dtype)
     captured = capture(graph, dtype=getattr(torch, dtype))
     assert captured.variables["z"].grad.dtype == complex_dtype
     assert captured.variables["w"].grad.dtype == getattr(torch, dtype)
+
+
+def test_a_complex_module_keeps_its_imaginary_part():
+    """``Module.to(float32)`` casts complex parameters to real ones, dropping the imaginary part: the check
+    ran another model than the user's (with a warning)."""
+    layer = torch.nn.Linear(3, 2, bias=False, dtype=torch.complex64)
+
+    def forward(layer, x):
+        y = layer(x)
+        loss = y.abs().sum()
+        return loss
+
+    graph = Graph("layer", forward, lambda: {"layer": layer, "x": torch.randn(4, 3, dtype=torch.complex64)})
+    for dtype, expected in [(torch.float32, torch.complex64), (torch.float64, torch.complex128)]:
+        captured = capture(graph, dtype=dtype)
+        weight = captured.variables["layer.weight"].value
+        assert weight.dtype == expected
+        torch.testing.assert_close(weight.to(torch.complex128), layer.weight.detach().to(torch.complex128))
