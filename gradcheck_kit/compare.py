@@ -249,7 +249,7 @@ def _measure_batch(
 
 def _largest_finite(values: torch.Tensor) -> float:
     """The largest finite magnitude of a flat tensor, walked in chunks (0 when there is none)."""
-    chunks = (values[s : s + CHUNK].double().abs() for s in range(0, values.numel(), CHUNK))
+    chunks = (values[s : s + CHUNK].abs() for s in range(0, values.numel(), CHUNK))  # exact in any float dtype
     return max(float(torch.nan_to_num(chunk, nan=0.0, posinf=0.0).max()) for chunk in chunks)
 
 
@@ -266,33 +266,36 @@ def _measure_flat(
     ia, ib = a.view(_INT_VIEW[a.element_size()]), b.view(_INT_VIEW[b.element_size()])
     af, bf = a.double(), b.double()
     b_abs = bf.abs()
-    finite = torch.isfinite(bf)
+    finite, manual_finite = torch.isfinite(b), torch.isfinite(a)
     all_finite = bool(finite.all())
+    both_finite = all_finite and bool(manual_finite.all())
     scales: list[float | None] = [None] * len(segments.starts)
     if any(t.scaled for t in tolerances):
         measured = segments.max(b_abs if all_finite else b_abs.where(finite, 0.0)).tolist()
         scales = [scale if t.scaled else None for t, scale in zip(tolerances, measured, strict=True)]
     tolerances = [t.at_scale(scale or 0.0) for t, scale in zip(tolerances, scales, strict=True)]
     rtol, atol = segments.spread([t.rtol for t in tolerances]), segments.spread([t.atol for t in tolerances])
-    diff = (af - bf).abs_().masked_fill_(af == bf, 0.0)
+    diff = (af - bf).abs_()
+    if not both_finite:
+        diff.masked_fill_(af == bf, 0.0)  # the same infinity on both sides differs by NaN, not by nothing
     excess = diff - (b_abs * rtol + atol)
     mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
     denominator = torch.maximum(torch.maximum(af.abs(), b_abs), _at_least_tiny(atol))
-    worst = segments.argmax(torch.nan_to_num(excess, nan=math.inf))
+    worst = segments.argmax(excess if both_finite else torch.nan_to_num(excess, nan=math.inf))
     columns = [
-        segments.sum((ia != ib).double()),
+        segments.sum(ia != ib),
         segments.max(_ulp_distance(ia, ib)),
         segments.max(diff / denominator),
         segments.max(diff),
-        segments.sum(mismatch.double()),
-        segments.sum((finite & ~torch.isfinite(af)).double()),
+        segments.sum(mismatch),
+        segments.sum(finite & ~manual_finite) if not both_finite else segments.zeros(),
         worst.double(),
         af[worst],
         bf[worst],
         excess[worst],
     ]
     if not all_finite:
-        columns += [segments.sum((mismatch & finite).double()), segments.sum((~finite).double())]
+        columns += [segments.sum(mismatch & finite), segments.sum(~finite)]
     table = torch.stack(columns, dim=1).tolist()
     return [
         Stats(
@@ -321,22 +324,29 @@ class _Segments:
     def __init__(self, counts: Sequence[int] | None, device: torch.device) -> None:
         self.starts = [0] if counts is None else [0, *itertools.accumulate(counts[:-1])]
         self.lengths = None if counts is None else torch.tensor(counts, device=device)
+        self.device = device
 
     def spread(self, values: Sequence[float]) -> float | torch.Tensor:
         """One value per segment: a scalar when they are all equal, else spread over the elements."""
         if len(set(values)) == 1:
             return values[0]
-        return torch.tensor(values, dtype=torch.float64, device=self.lengths.device).repeat_interleave(self.lengths)
+        return torch.tensor(values, dtype=torch.float64, device=self.device).repeat_interleave(self.lengths)
 
     def max(self, values: torch.Tensor) -> torch.Tensor:
+        """Each segment's largest value, as float64 (whole tensors are reduced in their own dtype)."""
         if self.lengths is None:
-            return values.max().reshape(1)
-        return torch.segment_reduce(values, "max", lengths=self.lengths, unsafe=True)
+            return values.max().double().reshape(1)
+        return torch.segment_reduce(values.double(), "max", lengths=self.lengths, unsafe=True)
+
+    def zeros(self) -> torch.Tensor:
+        """A zero for each segment: the count of a condition that holds nowhere."""
+        return torch.zeros(len(self.starts), dtype=torch.float64, device=self.device)
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Each segment's sum (a count, for a bool tensor), as float64."""
         if self.lengths is None:
-            return values.sum().reshape(1)
-        return torch.segment_reduce(values, "sum", lengths=self.lengths, unsafe=True)
+            return values.sum().double().reshape(1)
+        return torch.segment_reduce(values.double(), "sum", lengths=self.lengths, unsafe=True)
 
     def argmax(self, values: torch.Tensor) -> torch.Tensor:
         """Flat position of each segment's first largest value."""
@@ -357,15 +367,20 @@ def _at_least_tiny(atol: float | torch.Tensor) -> torch.Tensor:
 
 
 def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
-    """Units in the last place between floats given as their integer views, as float64.
+    """Units in the last place between floats given as their integer views.
 
     Same sign: the integer views are ordered like the floats, so the distance is their
-    difference; opposite signs: the distance through zero, the sum of the magnitudes.
+    difference (in the views' own width: it cannot overflow). Opposite signs (rare: measured
+    only when present): the distance through zero, the sum of the magnitudes, in float64,
+    where that sum cannot overflow.
     """
-    magnitude = torch.iinfo(ia.dtype).max
+    opposite = (ia ^ ib) < 0
+    if not bool(opposite.any()):
+        return (ia - ib).abs_()
     x, y = ia.long(), ib.long()
+    magnitude = torch.iinfo(ia.dtype).max
     through_zero = (x & magnitude).double() + (y & magnitude).double()
-    return torch.where((x ^ y) < 0, through_zero, (x - y).abs_().double())
+    return (x - y).abs_().double().where(~opposite, through_zero)
 
 
 def _merge(parts: Sequence[Stats], scale: float | None) -> Stats:

@@ -51,6 +51,20 @@ def test_ulp_distance_counts_representable_floats():
     assert across_zero.ulp == 2
 
 
+def test_ulp_across_zero_is_measured_beside_same_sign_elements_and_never_overflows():
+    """The through-zero distance is taken only where signs differ; in float64 it is the sum of two
+    magnitudes of up to 2**63, which int64 cannot hold."""
+    tiny = torch.tensor([5e-324], dtype=torch.float64)  # bits 1
+    manual = torch.cat(
+        [-tiny, torch.nextafter(torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))]
+    )
+    reference = torch.cat([tiny, torch.ones(1, dtype=torch.float64)])
+    assert compare(manual, reference, Tolerance(1e-7, 1e-7)).ulp == 2
+    huge = compare(torch.tensor([-1e300], dtype=torch.float64), torch.tensor([1e300], dtype=torch.float64), MAKEMORE)
+    bits = torch.tensor([1e300], dtype=torch.float64).view(torch.int64).item()
+    assert huge.ulp == 2.0 * bits and huge.ulp > 2**63
+
+
 def test_ulp_in_float64_is_exact_for_neighbours():
     one = torch.tensor([1.0], dtype=torch.float64)
     next_up = torch.nextafter(one, torch.tensor([2.0], dtype=torch.float64))
