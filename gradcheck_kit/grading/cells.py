@@ -1,16 +1,21 @@
 """Find the student's work in a notebook: the code cells that assign the assignment's gradients.
 
 The marked cell (by tag, or a first line starting with the marker) is graded when it
-assigns a gradient. Otherwise every code cell that does is graded, in notebook order,
-except cells that train, call ``.backward()`` or load data, and cells marked for another
-part (``exercise2`` or ``# Exercise 2`` when grading ``exercise1``). Magics are blanked,
-never removed, so line numbers stay those the student sees.
+assigns a gradient, with its continuation: the code cells right after it (no cell in
+between) that assign one, up to the first that does not, is marked, or is skipped below
+(a backward cell split in two in Jupyter). Otherwise every code cell that assigns one is
+graded, in notebook order, except cells that train, call ``.backward()`` or load data,
+and cells marked for another part (``exercise2`` or ``# Exercise 2`` when grading
+``exercise1``). :func:`skipped` says which gradients only cells left out assign, and why.
+Magics are blanked, never removed, so line numbers stay those the student sees.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +24,21 @@ from .parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
 _TRAINS = frozenset({"step", "zero_grad"})
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+"""Python's own line ends: ``str.splitlines`` also splits at form feeds and U+2028, which Python does not."""
+_ASSIGNS = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", "&=", "|=", "^=", ">>=", "<<="})
+_RUNS = "it trains, calls .backward() or loads data, and such a cell is never graded"
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One code cell: its 1-based position among all of the notebook's cells, its tags, its code."""
+    """One cell: its 1-based position among all of the notebook's cells, its tags, its code (magics blanked), and
+    its kind (``code``, ``markdown``, ``raw``)."""
 
     number: int
     tags: tuple[str, ...]
     source: str
+    kind: str = "code"
 
     def first_line(self) -> str:
         return next((line.strip() for line in self.source.splitlines() if line.strip()), "")
@@ -35,16 +46,21 @@ class Cell:
 
 def code_cells(notebook: Any) -> list[Cell]:
     """The code cells of a parsed notebook (a dict as in the .ipynb JSON), magics blanked."""
+    return [cell for cell in notebook_cells(notebook) if cell.kind == "code"]
+
+
+def notebook_cells(notebook: Any) -> list[Cell]:
+    """Every cell of a parsed notebook, of any kind (a markdown cell may hold code that never runs)."""
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     found = []
     for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        if not isinstance(cell, dict):
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         tags = (cell.get("metadata") or {}).get("tags")
         tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()  # never a substring
-        found.append(Cell(number, tags, blank_magics(source)))
+        found.append(Cell(number, tags, blank_magics(source), str(cell.get("cell_type"))))
     return found
 
 
@@ -53,7 +69,7 @@ def blank_magics(source: str) -> str:
     (``pass`` when indented), so the code parses and every other line keeps its number; ``%time x = ...``
     keeps its statement."""
     lines = []
-    for line in source.splitlines():
+    for line in _NEWLINE.split(source):
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
         if stripped.startswith("%time "):
@@ -72,21 +88,80 @@ def marked(cell: Cell, tag: str | None, marker: str | None) -> bool:
 def select(
     cells: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
 ) -> tuple[list[Cell], str]:
-    """The cells to grade and how they were chosen (for the feedback): the marked cells when they assign a
-    gradient or do not parse (the run then names the SyntaxError), else the cells that assign one (before the
-    next part's marked cell, when this part has one)."""
+    """The cells to grade and how they were chosen (for the feedback): the marked cells and their continuation
+    when they assign a gradient or do not parse (the run then names the SyntaxError), else the cells that assign
+    one (before the next part's marked cell, when this part has one)."""
     mine = [cell for cell in cells if marked(cell, tag, marker)]
     if any(assigned(cell.source, gradients) or _parse(cell.source) is None for cell in mine):
-        return mine, "the marked cell" if len(mine) == 1 else "the marked cells"
-    if mine:  # the work belongs before the next part's marked cell (the check cells of later parts come after)
-        later = [cell.number for cell in cells if cell.number > mine[-1].number and _elsewhere(cell, tag, marker)]
-        cells = [cell for cell in cells if cell.number < min(later, default=cells[-1].number + 1)]
-    chosen = [
-        cell
-        for cell in cells
-        if assigned(cell.source, gradients) and not _elsewhere(cell, tag, marker) and not _runs_something(cell.source)
-    ]
+        after = continuation(cells, mine, gradients, tag, marker)
+        how = "the marked cell" if len(mine) == 1 else "the marked cells"
+        if after:
+            it, verb = "it" if len(mine) == 1 else "them", "assigns" if len(after) == 1 else "assign"
+            how += f" and {_count(after, 'cell')} right after {it} that {verb} gradients"
+        return sorted([*mine, *after], key=lambda cell: cell.number), how
+    chosen = [cell for cell in _this_part(cells, mine, tag, marker) if _unmarked_work(cell, gradients, tag, marker)]
     return chosen, "the cells that assign the gradients"
+
+
+def continuation(
+    cells: Sequence[Cell], mine: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
+) -> list[Cell]:
+    """The code cells right after a marked cell (no cell of any kind in between: a split leaves none) that assign
+    a gradient, are marked for no part and run nothing else, up to the first that is not such a cell."""
+    by_number = {cell.number: cell for cell in cells}
+    found = []
+    for cell in mine:
+        after = by_number.get(cell.number + 1)
+        while after is not None and not marked(after, tag, marker) and _unmarked_work(after, gradients, tag, marker):
+            found.append(after)
+            after = by_number.get(after.number + 1)
+    return found
+
+
+def skipped(
+    cells: Sequence[Cell],
+    chosen: Sequence[Cell],
+    runs: Sequence[Cell],
+    gradients: Collection[str],
+    tag: str | None,
+    marker: str | None,
+) -> list[tuple[Cell, list[str], str]]:
+    """Each cell of ``cells`` (of any kind) that is not among ``runs`` and assigns gradients none of ``runs``
+    assigns: the cell, those gradients, and why it was not run. A ``chosen`` cell left out (it does not parse) is
+    listed even when it assigns none of them."""
+    done = set().union(*(assigned(cell.source, gradients) for cell in runs))
+    by_mark = any(marked(cell, tag, marker) for cell in chosen)
+    found = []
+    for cell in cells:
+        if cell in runs:
+            continue
+        missing = sorted(named(cell.source, gradients) - done, key=list(gradients).index)
+        if missing or cell in chosen:
+            found.append((cell, missing, _why_left_out(cell, by_mark, tag, marker)))
+    return found
+
+
+def copies(runs: Sequence[Cell], gradients: Collection[str]) -> list[tuple[Cell, Cell, list[str]]]:
+    """(earlier, later, gradients) for each cell that runs whose gradients, two or more, a later one assigns
+    again (a copied backward cell): both run, in notebook order, which the feedback says."""
+    found = []
+    for index, cell in enumerate(runs):
+        mine = assigned(cell.source, gradients)
+        later = next((other for other in runs[index + 1 :] if mine <= assigned(other.source, gradients)), None)
+        if later is not None and len(mine) > 1:
+            found.append((cell, later, sorted(mine, key=list(gradients).index)))
+    return found
+
+
+def syntax_error(source: str) -> str | None:
+    """Why ``source`` does not parse, as the run says it of a marked cell (``SyntaxError: unmatched ')' (line
+    3)``), or None when it parses."""
+    try:
+        parse(source)
+    except (SyntaxError, ValueError) as error:
+        where = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
+        return f"{type(error).__name__}: {getattr(error, 'msg', str(error))}{where}"
+    return None
 
 
 def assigned(source: str, gradients: Collection[str]) -> set[str]:
@@ -103,9 +178,83 @@ def assigned(source: str, gradients: Collection[str]) -> set[str]:
     return found
 
 
+def named(source: str, gradients: Collection[str]) -> set[str]:
+    """The gradients ``source`` assigns: :func:`assigned` when it parses, else read line by line from its tokens
+    (the names before a ``=``, ``+=``, ... outside brackets), so a cell that does not parse can still be said to
+    hold them."""
+    if _parse(source) is not None:
+        return assigned(source, gradients)
+    return set().union(*(_targets(line) for line in _NEWLINE.split(source))) & set(gradients)
+
+
 def describe(cells: Sequence[Cell]) -> str:
     """``graded cells: 5, 6, 7`` or ``graded cells: none``."""
     return "graded cells: " + (", ".join(str(cell.number) for cell in cells) or "none")
+
+
+def _this_part(cells: Sequence[Cell], mine: Sequence[Cell], tag: str | None, marker: str | None) -> list[Cell]:
+    """``cells`` before the next part's marked cell after this part's own marked cells (the check cells of
+    later parts come after); all of them when this part has no marked cell."""
+    if not mine:
+        return list(cells)
+    later = [cell.number for cell in cells if cell.number > mine[-1].number and _elsewhere(cell, tag, marker)]
+    return [cell for cell in cells if cell.number < min(later, default=cells[-1].number + 1)]
+
+
+def _unmarked_work(cell: Cell, gradients: Collection[str], tag: str | None, marker: str | None) -> bool:
+    """A code cell that assigns a gradient, is not marked for another part and runs nothing else."""
+    return (
+        bool(assigned(cell.source, gradients))
+        and not _elsewhere(cell, tag, marker)
+        and not _runs_something(cell.source)
+    )
+
+
+def _why_left_out(cell: Cell, by_mark: bool, tag: str | None, marker: str | None) -> str:
+    """Why the run leaves ``cell`` out, for the feedback (``by_mark``: the graded cells were chosen by their mark)."""
+    if cell.kind != "code":
+        return f"it is a {cell.kind} cell, which never runs (make it a code cell to have it graded)"
+    error = syntax_error(cell.source)
+    if error:
+        return f"it does not parse ({_located(error, cell)})"
+    if _elsewhere(cell, tag, marker):
+        return "it is marked for another part"
+    if _runs_something(cell.source):
+        return _RUNS
+    if by_mark:
+        return "only the marked cell and the code cells right after it that assign gradients are graded"
+    return "it comes after the next part's marked cell"
+
+
+def _located(error: str, cell: Cell) -> str:
+    """``error`` with its ``(line 3)`` said as ``(cell 7 line 3)``."""
+    return error.replace(" (line ", f" (cell {cell.number} line ")
+
+
+def _targets(line: str) -> set[str]:
+    """The names ``line`` assigns to, read from its tokens: those outside brackets before each ``=`` (or ``+=``,
+    ...) outside brackets (``dX`` of ``dX[i] = 1``, never ``i``); what was read before a token it cannot read."""
+    found: set[str] = set()
+    names: set[str] = set()
+    depth = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line.strip()).readline):
+            if token.type == tokenize.NAME and depth == 0:
+                names.add(token.string)
+            elif token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth = max(depth - 1, 0)
+            elif token.type == tokenize.OP and token.string in _ASSIGNS and depth == 0:
+                found, names = found | names, set()
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found
+
+
+def _count(cells: Sequence[Cell], noun: str) -> str:
+    """``the cell`` or ``the 3 cells``."""
+    return f"the {noun}" if len(cells) == 1 else f"the {len(cells)} {noun}s"
 
 
 def _runs_something(source: str) -> bool:
