@@ -823,3 +823,54 @@ def test_one_huge_elements_round_off_does_not_hide_a_mistake_in_the_small_ones()
     assert check(ridge_graph(), backward.format(" + 2 * 0.05 * w")).passed
     forgotten_penalty = check(ridge_graph(), backward.format(""))
     assert forgotten_penalty["w"].status == "mismatch", forgotten_penalty.to_table()
+
+
+def raw_feature_graph() -> Graph:
+    """Batch norm after a linear layer where one input feature is raw (offset by 100) and the others are
+    standardised: autograd's float32 round-off is large in dW1's first row only (the layer's output is not
+    named, so W1 is the only gradient a batch-norm mistake shows in)."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        X = torch.randn(512, 8, generator=generator)
+        X[:, 0] += 100.0
+        return {
+            "X": X,
+            "Y": torch.randint(0, 5, (512,), generator=generator),
+            "W1": (torch.randn(8, 16, generator=generator) / 8**0.5).requires_grad_(),
+            "W2": (torch.randn(16, 5, generator=generator) / 4).requires_grad_(),
+        }
+
+    def forward_raw(X, Y, W1, W2):
+        hbn = (X @ W1 - (X @ W1).mean(0)) / torch.sqrt((X @ W1).var(0, unbiased=False) + 1e-5)
+        h = torch.tanh(hbn)
+        logits = h @ W2
+        loss = torch.nn.functional.cross_entropy(logits, Y)
+        return loss
+
+    return Graph("raw-feature", forward_raw, inputs)
+
+
+RAW_FEATURE_BACKWARD = """
+n = X.shape[0]
+dlogits = F.softmax(logits, 1)
+dlogits[range(n), Y] -= 1
+dlogits /= n
+dW2 = h.T @ dlogits
+dh = dlogits @ W2.T
+dhbn = (1 - h**2) * dh
+bnvar_inv = ((X @ W1).var(0, unbiased=False) + 1e-5) ** -0.5
+dhpre = bnvar_inv / n * (n * dhbn - dhbn.sum(0) - {bessel}hbn * (dhbn * hbn).sum(0))
+dW1 = X.T @ dhpre
+"""
+
+
+def test_one_ill_conditioned_row_does_not_let_a_mistake_in_the_others_pass_as_a_peer():
+    """autograd's error was one figure for the whole tensor, set by the raw feature's row: Bessel's
+    n / (n - 1) (0.2% at a batch of 512) passed in float32 while float64 failed it."""
+    graph = raw_feature_graph()
+    correct = check(graph, RAW_FEATURE_BACKWARD.format(bessel=""))
+    assert correct.passed, correct.to_table()
+    bessel = check(graph, RAW_FEATURE_BACKWARD.format(bessel="n / (n - 1) * "))
+    assert [row.variable for row in bessel.rows if row.root_cause] == ["W1"], bessel.to_table()
+    assert not check(graph, RAW_FEATURE_BACKWARD.format(bessel="n / (n - 1) * "), dtype="float64").passed
