@@ -1,6 +1,6 @@
 """Loading case files for ``gradcheck-kit check``, one file at a time.
 
-A file that cannot be imported (a syntax error, a failing import) becomes one ``error`` row
+A file that cannot be imported (a syntax error, a failing import, a ``sys.exit()``) becomes one ``error`` row
 naming its file and line, and the other files still run. A ``register()`` call that refuses
 its arguments, or a case name already registered by another file, is a usage error (exit 2).
 """
@@ -39,12 +39,21 @@ def load(files: Iterable[Path]) -> tuple[list[Case], list[Row]]:
     for file in files:
         try:
             cases.extend(load_cases(file))
-        except Exception as error:  # noqa: BLE001 - one broken case file is one error row
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - one broken case file is one error row
             if _raised_by_register(error):
                 raise UsageError(f"{_where(file, error)}: {error}") from None
-            message = f"{_where(file, error)}: {type(error).__name__}: {error}"
-            broken.append(Row(file.name, "", "", "", "", ERROR, message=message))
+            broken.append(Row(file.name, "", "", "", "", ERROR, message=f"{_where(file, error)}: {_said(error)}"))
     return cases, broken
+
+
+def _said(error: BaseException) -> str:
+    """The error, and for a script that exits while it is imported, what to do about it."""
+    if isinstance(error, SystemExit):
+        return (
+            f"the file exits while it is loaded (SystemExit: {error.code!r}): a case file is imported, so its "
+            f"script part belongs under if __name__ == '__main__':"
+        )
+    return f"{type(error).__name__}: {error}"
 
 
 def _raised_by_register(error: BaseException) -> bool:

@@ -192,6 +192,20 @@ def test_a_broken_case_file_is_one_error_row_and_the_others_run(tiny: Path) -> N
     assert result.stdout.rstrip().endswith("2 passed, 3 failed")
 
 
+@pytest.mark.parametrize("code", ["0", "None", "'done'"])
+def test_a_case_file_that_exits_while_loaded_is_an_error_row_not_a_silent_exit(tiny: Path, code: str) -> None:
+    """A script ending in sys.exit(0) with no __main__ guard ended the whole command with its own code: exit 0,
+    nothing printed, a wrong gradient in another file unreported."""
+    (tiny / "gradcheck_script.py").write_text(f"import sys\nprint('training...')\nsys.exit({code})\n")
+    result = cli("check", tiny)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert f"gradcheck_script.py: error: {tiny / 'gradcheck_script.py'}:3: the file exits while it is loaded" in (
+        result.stdout
+    )
+    assert "tiny-right [cpu-float64]: 2/2 ok" in result.stdout
+    assert result.stdout.rstrip().endswith("2 passed, 2 failed")
+
+
 def test_the_same_case_name_in_two_files_is_a_usage_error(tiny: Path) -> None:
     (tiny / "gradcheck_again.py").write_text("from gradcheck_tiny import GRAPH\nfrom gradcheck_kit import register\n\n"
                                              "register('tiny-right', GRAPH, 'dw = 0 * w')\n")  # fmt: skip
