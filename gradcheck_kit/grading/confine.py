@@ -18,6 +18,7 @@ import resource
 import signal
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 from . import landlock
@@ -28,6 +29,7 @@ NOBODY = 65534
 _HIGH_FD = 100
 _SET_DUMPABLE = 4
 _KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+_HOME_VARIABLES = ("HOME", "TMPDIR", "MPLCONFIGDIR")
 _SYSTEM_FILES = (
     "/lib",
     "/lib64",
@@ -101,6 +103,14 @@ def minimal_environment() -> None:
     kept = {name: value for name, value in os.environ.items() if name in _KEPT_VARIABLES}
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", **kept})
+
+
+def home_in(workdir: str) -> None:
+    """Point the child's home, temporary folder and matplotlib's cache at its workdir, the one place it may
+    write: ``tempfile`` and ``import matplotlib`` would otherwise fail on a ``/tmp`` or home it cannot write."""
+    for variable in _HOME_VARIABLES:
+        os.environ[variable] = workdir
+    tempfile.tempdir = workdir
 
 
 def protect_grader() -> None:

@@ -5,22 +5,30 @@ everything it starts dies with it, and System V shared memory it creates is free
 with the namespace instead of outliving it. ``os.fork`` cannot ask for namespaces,
 so :func:`fork_child` calls ``clone`` with the interpreter's own before/after-fork
 hooks around it, exactly as ``os.fork`` does. Where ``clone`` is refused (not root, a
-container without the capability, another OS) it is a plain ``os.fork``.
+container without the capability, another OS) it is a plain ``os.fork``. :func:`expose`
+gives the zygote a mount namespace in which the unprivileged children can reach the
+interpreter's files even where a folder above them is closed (pyenv under ``/root``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
 import signal
+import stat
+from collections.abc import Iterable
+from pathlib import PurePath
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 _CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 8, 32, 4096
+_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
+_MNT_DETACH = 2
 _PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
 
 _cloned = False
@@ -72,6 +80,84 @@ def private_mounts(workdir: str) -> None:
         os.chmod(workdir, 0o1777)
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
     os.chdir(workdir)
+
+
+def expose(paths: Iterable[str], uid: int, keep: str) -> list[str]:
+    """Let ``uid`` reach each of ``paths`` where a folder above it is closed to that uid (Python under pyenv's
+    ``/root``, mode 700: the standard library then does not import in a child). In a mount namespace of this
+    process's own (the zygote's, which its children share), each such folder is covered by a read-only tmpfs
+    holding nothing but ``paths``, bind-mounted at their own names, so every module keeps its path. A folder
+    above ``keep`` (the workdirs' folder, which the grader must see too) is left as it is. Returns the folders
+    covered; none where nothing is closed, or where the namespace is refused (the imports then fail as before)."""
+    closed = _closed_folders(paths, uid, keep)
+    if not closed or not available() or _libc.unshare(CLONE_NEWNS) != 0:
+        return []
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    return [folder for folder, inside in closed.items() if _cover(folder, inside)]
+
+
+def _closed_folders(paths: Iterable[str], uid: int, keep: str) -> dict[str, list[str]]:
+    """Each highest folder ``uid`` cannot search that lies above one of ``paths`` (not above ``keep``), with
+    the outermost of ``paths`` beneath it."""
+    closed: dict[str, list[str]] = {}
+    for path in sorted(set(paths)):
+        folder = _closed_above(path, uid) if os.path.exists(path) else ""
+        if not folder or _beneath(keep, folder):
+            continue
+        inside = closed.setdefault(folder, [])
+        if not any(_beneath(path, other) for other in inside):
+            inside.append(path)
+    return closed
+
+
+def _closed_above(path: str, uid: int) -> str:
+    """The highest folder above ``path`` that ``uid`` (with gid ``uid``) may not search, or ""."""
+    for folder in reversed(PurePath(path).parents):
+        info = os.stat(folder)
+        shift = 6 if info.st_uid == uid else 3 if info.st_gid == uid else 0
+        if not info.st_mode & (stat.S_IXOTH << shift):
+            return str(folder)
+    return ""
+
+
+def _beneath(path: str, folder: str) -> bool:
+    return PurePath(path).is_relative_to(folder)
+
+
+def _cover(folder: str, inside: list[str]) -> bool:
+    """Cover ``folder`` with a tmpfs holding only ``inside`` (bound from descriptors opened before it hid them),
+    then make it read-only; on any failure, take the cover off again and return False."""
+    kinds = {path: os.path.isdir(path) for path in inside}
+    held = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in inside}
+    try:
+        _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+        for path, fd in held.items():
+            _mount_point(path, kinds[path])
+            _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
+        _mount("none", folder, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            _unmount(folder)
+        return False
+    finally:
+        for fd in held.values():
+            os.close(fd)
+
+
+def _mount_point(path: str, folder: bool) -> None:
+    """An empty folder or file at ``path`` in the new tmpfs, its parents created world-searchable."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if folder:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    else:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+
+
+def _unmount(target: str) -> None:
+    if _libc.umount2(target.encode(), _MNT_DETACH) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"umount {target}: {os.strerror(errno)}")
 
 
 def _private_tmpfs(folder: str) -> None:

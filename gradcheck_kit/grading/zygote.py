@@ -36,7 +36,7 @@ def main() -> None:
     values, allow_autograd = _read_values(VALUES_FD)
     os.close(VALUES_FD)
     isolation = {"landlock": landlock.abi(), "readable": confine.readable_paths()}
-    _prepare(allow_autograd)
+    _prepare(allow_autograd, isolation["readable"])
     control = socket.socket(fileno=CONTROL_FD)
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in every child
     with contextlib.suppress(ConnectionError):  # the grader closed the socket: nothing left to serve
@@ -61,11 +61,14 @@ def _read_values(fd: int) -> tuple[dict[str, Any], bool]:
     return values, frame is not None and frame[0].get("allow_autograd") is True
 
 
-def _prepare(allow_autograd: bool) -> None:
-    """What every child would otherwise do for itself, done once here and inherited by each fork: the
-    environment emptied, autograd closed unless the assignment allows it, and the code paths warmed. The
-    temporary folder is fixed first, from the grader's environment, so workdirs stay where the grader looks."""
-    tempfile.gettempdir()
+def _prepare(allow_autograd: bool, readable: list[str]) -> None:
+    """What every child would otherwise do for itself, done once here and inherited by each fork: what it may
+    read brought within its reach, the environment emptied, autograd closed unless the assignment allows it,
+    and the code paths warmed. The temporary folder is fixed first, from the grader's environment, so workdirs
+    stay where the grader looks."""
+    temporary = tempfile.gettempdir()
+    if os.geteuid() == 0:  # children run as NOBODY, who may be closed out of a folder above the stdlib
+        namespaces.expose(readable, confine.NOBODY, temporary)
     confine.minimal_environment()
     if not allow_autograd:
         runtime.forbid_autograd()
@@ -104,6 +107,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
             return
         job, source = frame[0], frame[1].decode("utf-8", "replace")
         os.chdir(folder)
+        confine.home_in(folder)
         if isolation["mounts"]:
             namespaces.private_mounts(folder)
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
