@@ -22,7 +22,7 @@ from .diagnose import hint, root_causes
 from .draw import Draw
 from .finite_diff import spot_check, summarize
 from .forward import held_gradient
-from .graph import Case, Graph
+from .graph import Case, Graph, validate_arguments
 from .manual import TIMED_OUT, gradient_pattern, run_manual
 from .reference import Judged, Rule, decided, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
@@ -57,8 +57,12 @@ def check(
     (seconds) stops a backward that runs too long: an error naming the line it was on.
     """
     name = case or graph.name
-    dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
-    rule = _usable(rule, overrides, timeout)
+    dtype = parse_dtype(dtype if isinstance(dtype, str) else str(dtype))
+    validate_arguments(tolerance, (str(device),), (str(dtype),), name_rule, variables, rule, timeout)
+    rule = _usable(rule, overrides)
+    unavailable = skip_reason(str(device))
+    if unavailable:
+        return Report([_cell_row(name, device, dtype, SKIPPED, unavailable)])
     try:
         draw = Draw.of(graph)
         captured = draw.capture(device, dtype)
@@ -128,6 +132,7 @@ def cross_check(
     that of the less precise dtype of the two.
     """
     (device_a, dtype_a), (device_b, dtype_b) = manual_on, reference_on
+    validate_arguments(tolerance, (device_a, device_b), (dtype_a, dtype_b), name_rule, variables, None, None)
     da, db = parse_dtype(dtype_a), parse_dtype(dtype_b)
     name = case or graph.name
     try:
@@ -164,18 +169,12 @@ def cross_check(
     return Report([replace(row, device=device, dtype=dtype) for row in report.rows], tensors)
 
 
-def _usable(rule: Rule | str | None, overrides: Mapping[str, Tolerance] | None, timeout: float | None) -> Rule | None:
-    """Refuse arguments that cannot work before anything runs; ``"reference"`` is the default :class:`Rule`."""
-    if rule == "reference":
-        return Rule()
-    if rule is not None and not isinstance(rule, Rule):
-        raise ValueError(f"rule= expected 'reference' or a Rule, got {rule!r}")
+def _usable(rule: Rule | str | None, overrides: Mapping[str, Tolerance] | None) -> Rule | None:
+    """``"reference"`` as the default :class:`Rule`; refuse overrides that are not tolerances before anything runs."""
     wrong = {name: value for name, value in (overrides or {}).items() if not isinstance(value, Tolerance)}
     if wrong:
         raise ValueError(f"overrides= expected a Tolerance per variable, got {wrong!r}")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout= expected a number of seconds > 0, got {timeout!r}")
-    return rule
+    return Rule() if rule == "reference" else rule
 
 
 def run_case(

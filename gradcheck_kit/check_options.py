@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from .capture import capture
 from .case_files import UsageError
 from .devices import DTYPES, cross_pairs, parse_device, skip_reason
 from .graph import Case
+from .manual import timeout_refused
 from .reference import Rule
 from .report import COLUMNS, unwritable
 from .report import FORMATS as REPORT_FORMATS
@@ -115,13 +117,13 @@ def _variables(case: Case) -> set[str]:
 
 def _non_negative(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 
 def _positive(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    if timeout_refused(value):
+        raise argparse.ArgumentTypeError(timeout_refused(value))
     return value

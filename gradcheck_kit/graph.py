@@ -114,7 +114,7 @@ def register(
     )
     try:
         _validate_case(name, graph, manual)
-        _validate(tolerance, devices, dtypes, name_rule, variables, rule, timeout)
+        validate_arguments(tolerance, devices, dtypes, name_rule, variables, rule, timeout)
         if any(not isinstance(value, Tolerance) for value in (overrides or {}).values()):
             raise ValueError(f"overrides expected a Tolerance per variable, got {dict(overrides)!r}")
     except ValueError as error:
@@ -159,7 +159,7 @@ def _validate_case(name: Any, graph: Any, manual: Any) -> None:
         raise ValueError(f"manual expected a function, code string, Path or NotebookCell, got {type(manual).__name__}")
 
 
-def _validate(
+def validate_arguments(
     tolerance: Any,
     devices: Iterable[str] | None,
     dtypes: Iterable[str] | None,
@@ -168,9 +168,10 @@ def _validate(
     rule: Any,
     timeout: float | None,
 ) -> None:
-    """Refuse a mistyped argument when the case is registered, not as a silent nothing at check time."""
+    """Refuse a mistyped argument of ``register()`` or ``check()`` before anything runs (a ValueError naming the
+    argument, what was expected and what was got), not as a silent nothing or a traceback at check time."""
     from .devices import parse_device, parse_dtype
-    from .manual import gradient_pattern
+    from .manual import gradient_pattern, timeout_refused
     from .reference import Rule
     from .tolerance import resolve
 
@@ -194,8 +195,8 @@ def _validate(
     gradient_pattern(name_rule)
     if rule is not None and rule != "reference" and not isinstance(rule, Rule):
         refuse("rule", "'reference' or a Rule", rule)
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        refuse("timeout", "a number of seconds > 0", timeout)
+    if timeout is not None and timeout_refused(timeout):
+        raise ValueError(f"timeout {timeout_refused(timeout)}")
 
 
 def registered() -> list[Case]:

@@ -158,6 +158,14 @@ def _looks_like_path(manual: Any) -> bool:
     return Path(manual).is_file() or not any(mark in manual for mark in "=#(")
 
 
+def timeout_refused(seconds: Any) -> str:
+    """What is wrong with a backward's ``timeout`` ("" when nothing): a number of seconds above 0 that a timer
+    can wait (``inf`` or 1e10 made the timer thread die with an OverflowError and never fire)."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds <= threading.TIMEOUT_MAX:
+        return ""
+    return f"expected a number of seconds > 0 and at most {threading.TIMEOUT_MAX:.0f}, got {seconds!r}"
+
+
 @contextlib.contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
     """Raise :class:`BackwardTimeout` in this thread if the body runs past ``seconds``.

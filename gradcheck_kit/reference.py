@@ -10,6 +10,7 @@ error is neither. Both errors go through the one comparison path (:mod:`.compare
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +39,11 @@ class Rule:
 
     k: float = 2.0
     floor: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("k", self.k), ("floor", 0.0 if self.floor is None else self.floor)):
+            if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"Rule {name} must be a finite number >= 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -79,19 +85,29 @@ def judge(
         if c.status in _MEASURED and name in reference.variables and reference.variables[name].grad is not None
     ]
     golds = [dense(reference.variables[name].grad) for name in names]
-    autograd = compare_all(
-        [(_to_gold(captured.variables[n].grad), g, _EXACT) for n, g in zip(names, golds, strict=True)]
-    )
-    scale = max((g.abs().max().item() for g in golds if g.numel()), default=0.0)
+    errors = [_finite_error(captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)]
+    scale = max((_finite_max(g.abs()) for g in golds), default=0.0)
     floors = [_floor(rule, g, captured.dtype, scale) for g in golds]
-    bounds = [rule.k * a.maxdiff + f for a, f in zip(autograd, floors, strict=True)]
+    bounds = [rule.k * error + f for error, f in zip(errors, floors, strict=True)]
     decided = compare_all(
         [(_to_gold(manuals[n]), g, Tolerance(0.0, b)) for n, g, b in zip(names, golds, bounds, strict=True)]
     )
     return {
-        name: Judged(_explain(c, rule, a.maxdiff, f), c.maxdiff, a.maxdiff, f)
-        for name, c, a, f in zip(names, decided, autograd, floors, strict=True)
+        name: Judged(_explain(c, rule, error, f), c.maxdiff, error, f)
+        for name, c, error, f in zip(names, decided, errors, floors, strict=True)
     }
+
+
+def _finite_error(grad: torch.Tensor, gold: torch.Tensor) -> float:
+    """``max |autograd - gold|`` where the difference is finite: where both are NaN (a ``where`` over a
+    NaN branch) autograd is no further from the gold than anyone, and a NaN bound would judge nothing."""
+    return _finite_max((_to_gold(dense(grad)) - gold).abs())
+
+
+def _finite_max(values: torch.Tensor) -> float:
+    """The largest finite value (0 when there is none): the rule's bounds are numbers, never NaN."""
+    finite = values[torch.isfinite(values)]
+    return float(finite.max()) if finite.numel() else 0.0
 
 
 def decided(same_dtype: Comparison, by_rule: Comparison) -> Comparison:
@@ -124,7 +140,7 @@ def _floor(rule: Rule, gold_grad: torch.Tensor, dtype: torch.dtype, scale: float
     rounding, taken at the ``scale`` of the whole backward (a gradient that cancels to ~0 has no scale)."""
     if rule.floor is not None:
         return rule.floor
-    representation = (gold_grad.to(dtype).to(GOLD_DTYPE) - gold_grad).abs().max().item() if gold_grad.numel() else 0.0
+    representation = _finite_max((gold_grad.to(dtype).to(GOLD_DTYPE) - gold_grad).abs())
     return representation + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
 
 

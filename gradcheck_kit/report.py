@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import math
-import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -419,10 +419,20 @@ def unwritable(path: str | Path) -> str | None:
         return f"{str(path)!r} is a folder, not a report file"
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if existing == path:
-        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
+        return _refused(lambda: open(path, "ab").close(), f"cannot write {str(path)!r}")  # opened, not changed
     if not existing.is_dir():
         return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
-    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
+    return _refused(lambda: tempfile.TemporaryFile(dir=existing).close(), f"cannot create {str(path)!r} in {existing}")
+
+
+def _refused(attempt: Callable[[], None], what: str) -> str | None:
+    """``what`` and the system's reason when ``attempt`` fails; the system is asked, not guessed: as root,
+    ``os.access`` says yes to /proc and /sys, where no file can be created."""
+    try:
+        attempt()
+    except OSError as error:
+        return f"{what}: {error.strerror or error}"
+    return None
 
 
 def write(report: Report, path: str | Path, fmt: str | None = None) -> None:

@@ -164,14 +164,21 @@ def test_csv_integer_columns_are_integers(tiny: Path, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--csv", "afile/r.csv"], "--csv: cannot create"),
+        (["--json", "/proc/r.json"], "--json: cannot create '/proc/r.json' in /proc"),
+        (["--csv", "/sys/r.csv"], "--csv: cannot create '/sys/r.csv' in /sys"),
+        (["--markdown", "/proc/version"], "--markdown: cannot write '/proc/version'"),
         (["--html", "."], "--html: '.' is a folder"),
-        (["--rtol", "-1", "--atol", "0"], "--rtol: expected a number >= 0"),
+        (["--rtol", "-1", "--atol", "0"], "--rtol: expected a finite number >= 0"),
         (["--rtol", "1e-3"], "--rtol and --atol go together"),
         (["--k", "3"], "--k and --floor are parameters of the reference rule"),
         (["--pivot", "colour"], "--pivot: no column 'colour'"),
         (["--fd", "nothing", "--dtype", "float64"], "--fd: no variable ['nothing'] in the selected cases"),
         (["--cross", "--device", "cpu"], "--cross needs two usable devices"),
         (["--timeout", "0"], "--timeout: expected a number of seconds > 0"),
+        (["--timeout", "1e10"], "--timeout: expected a number of seconds > 0 and at most"),
+        (["--timeout", "inf"], "--timeout: expected a number of seconds > 0 and at most"),
+        (["--rule", "reference", "--k", "inf"], "--k: expected a finite number >= 0, got inf"),
+        (["--rule", "reference", "--floor", "inf"], "--floor: expected a finite number >= 0, got inf"),
     ],
 )
 def test_usage_errors_exit_2_before_any_check_runs(tiny: Path, tmp_path: Path, args: list[str], message: str) -> None:

@@ -1,5 +1,7 @@
 """Verdicts a user can trust: no wrong gradient passes, no right one fails (the library API)."""
 
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -7,6 +9,8 @@ import pytest
 import torch
 
 from gradcheck_kit import Graph, Tolerance, check
+from gradcheck_kit.check import cross_check
+from gradcheck_kit.reference import Rule
 
 MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
 SUBMISSIONS = MAKEMORE / "submissions"
@@ -381,8 +385,63 @@ def test_tiny_timeouts_always_give_a_report_and_zero_is_refused():
     for _ in range(30):
         report = check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", timeout=1e-4)
         assert report.rows
-    with pytest.raises(ValueError, match="timeout= expected a number of seconds > 0"):
+    with pytest.raises(ValueError, match="timeout expected a number of seconds > 0"):
         check(tiny_graph(1.0), "dw = 1", timeout=0)
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        ({"timeout": math.inf}, "timeout expected a number of seconds > 0 and at most"),
+        ({"timeout": 1e12}, "timeout expected a number of seconds > 0 and at most"),
+        ({"rule": "gold"}, "rule expected 'reference' or a Rule"),
+        ({"name_rule": "grad_{nam}"}, "expected a name rule with exactly one '{name}', got 'grad_{nam}'"),
+        ({"variables": "w"}, "variables expected a tuple of names"),
+        ({"dtype": torch.int64}, "unknown dtype 'torch.int64'"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"tolerance": 1e-3}, "tolerance expected a Tolerance"),
+    ],
+)
+def test_check_refuses_what_register_refuses_before_anything_runs(arguments, fragment):
+    """check() let an infinite timeout kill its timer thread, a mistyped name rule raise a bare KeyError and a
+    string of variable names be read letter by letter; it now refuses them as register() does."""
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        check(tiny_graph(1.0), "dw = 1", **arguments)
+
+
+def test_cross_check_refuses_a_mistyped_name_rule():
+    with pytest.raises(ValueError, match=re.escape("exactly one '{name}'")):
+        cross_check(tiny_graph(1.0), "dw = 1", ("cpu", "float32"), ("cpu", "float64"), name_rule="grad_{nam}")
+
+
+@pytest.mark.parametrize("rule", [{"k": math.inf}, {"floor": math.inf}, {"k": math.nan}, {"k": -1.0}])
+def test_a_rule_that_cannot_bound_anything_is_refused(rule):
+    with pytest.raises(ValueError, match="must be a finite number >= 0"):
+        Rule(**rule)
+
+
+def test_an_unavailable_device_is_a_skipped_row_with_the_reason():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    report = check(tiny_graph(1.0), "dw = 1", device="cuda")
+    assert [(row.status, row.message) for row in report.rows] == [
+        ("skipped", "CUDA is not available (torch.cuda.is_available() is False)")
+    ]
+
+
+def test_the_reference_rule_judges_where_autograd_is_nan_instead_of_raising():
+    """A where() over a NaN branch: autograd and the gold are NaN at the same elements; the bound was NaN."""
+
+    def forward_where(x):
+        r = torch.where(x > 0, x.sqrt(), torch.zeros_like(x))
+        loss = r.sum()
+        return loss
+
+    graph = Graph("where", forward_where, lambda: {"x": torch.tensor([-1.0, 4.0, -2.0, 9.0], requires_grad=True)})
+    backward = "dr = torch.ones_like(r)\ndx = torch.where(x > 0, {} / x.clamp_min(1e-12).sqrt(), 0 * x) * dr\n"
+    for rule in (None, "reference"):
+        wrong = check(graph, backward.format("1"), rule=rule)["x"]
+        assert wrong.status == "mismatch" and wrong.root_cause, wrong
 
 
 def test_a_wrong_dense_gradient_of_a_sparse_autograd_gradient_is_a_mismatch():
@@ -429,7 +488,7 @@ def test_register_refuses_a_case_that_cannot_run(arguments, fragment):
 
 def test_check_takes_the_reference_rule_by_name_and_refuses_other_arguments():
     assert check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", dtype="float16", rule="reference").passed
-    with pytest.raises(ValueError, match="rule= expected 'reference' or a Rule"):
+    with pytest.raises(ValueError, match="rule expected 'reference' or a Rule"):
         check(tiny_graph(1.0), "dw = 1", rule="gold")
     with pytest.raises(ValueError, match="overrides= expected a Tolerance"):
         check(tiny_graph(1.0), "dw = 1", overrides={"w": 1e-3})
