@@ -9,6 +9,7 @@ that gets no reference at all (see :meth:`Grader._as_ended`).
 
 from __future__ import annotations
 
+import ast
 import functools
 import signal
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -28,9 +29,11 @@ from .assignment import Assignment
 from .collect import Submission, choose
 from .flags import review
 from .launch import Zygote
+from .parsing import parse
 from .runtime import MAX_UNCLAIMED, UNCLAIMED
 from .sandbox import LOST, Limits, OnCommit, RunResult, Sandbox, Settings, payload_cap
 from .source import Source
+from .statements import rebinds
 from .submission import SubmissionError, read_source
 
 GRADED = "graded"
@@ -223,9 +226,10 @@ class Grader:
         rows = [not_reached(row, run, source) for row in judged.rows]
         if part.shape_policy == LENIENT:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
-        altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source)
+        how = _changes(source)
+        altered = self._altered(part, {row.variable: row for row in rows}, run.altered, source, how)
         rows = [altered.get(row.variable, row) for row in rows]
-        ended_rows = self._ended(part, ended or {}, rows, run.altered, source)
+        ended_rows = self._ended(part, ended or {}, rows, run.altered, source, how)
         final = [ended_rows.get(row.variable, row) for row in rows]
         return part_result(part, name, (status, message), final, [run], source, self.seed)
 
@@ -257,10 +261,16 @@ class Grader:
         return replace(again, message=warning)
 
     def _altered(
-        self, part: Assignment, rows: Mapping[str, Row], altered: Mapping[str, tuple[int, Any]], source: Source
+        self,
+        part: Assignment,
+        rows: Mapping[str, Row],
+        altered: Mapping[str, tuple[int, Any]],
+        source: Source,
+        how: Callable[[str, int], str],
     ) -> dict[str, Row]:
-        """Rows to replace: a right gradient later changed in place through an alias is judged as it ended up
-        (as the notebook's own ``cmp`` at the end would). It can only lose its point this way, never gain one."""
+        """Rows to replace: a right gradient later changed (in place through an alias, or rebound) is judged as it
+        ended up (as the notebook's own ``cmp`` at the end would). It can only lose its point this way, never gain
+        one; ``how`` says how it was changed (see :func:`_changes`)."""
         replaced = {}
         for variable, (line, value) in sorted(altered.items()):
             if variable not in part.points or rows[variable].status != OK:
@@ -268,11 +278,14 @@ class Grader:
             (row,) = self._judge(part, {variable: value}, "", [variable]).rows
             if row.status != OK:
                 name = part.name_rule.format(name=variable)
-                hint = (
-                    f"{name} was right when later lines first used it, then changed in place at {source.where(line)}: "
-                    f"its value at the end is what counts (when another name is bound to the same tensor, e.g. "
-                    f"`dY = {name}` then `dY += ...`, take a copy with .clone())"
-                )
+                change = how(name, line)
+                hint = f"{name} was right when later lines first used it, then {change} at {source.where(line)}: "
+                hint += "its value at the end is what counts"
+                if change == IN_PLACE:
+                    hint += (
+                        f" (when another name is bound to the same tensor, e.g. `dY = {name}` then `dY += ...`, take "
+                        f"a copy with .clone())"
+                    )
                 replaced[variable] = replace(row, hint=hint)
         return replaced
 
@@ -283,8 +296,9 @@ class Grader:
         rows: Sequence[Row],
         altered: Mapping[str, tuple[int, Any]],
         source: Source,
+        how: Callable[[str, int], str],
     ) -> dict[str, Row]:
-        """Rows to replace: a failed gradient changed in place after it was finished, right at the end of the run
+        """Rows to replace: a failed gradient changed (``how``) after it was finished, right at the end of the run
         without references (see :meth:`_as_ended`), passes as it ended unless a later line used it before it was
         complete (``dnorm_logits = counts * dcounts`` before ``dcounts += ...``): the notebook then ends with that
         later gradient wrong, so this one fails, and says why. That use shows as a gradient right in ``rows`` but
@@ -301,7 +315,8 @@ class Grader:
             if row.status == OK or row.variable not in altered or again is None or again.status != OK:
                 continue
             name = part.name_rule.format(name=row.variable)
-            where = f"changed in place at {source.where(altered[row.variable][0])}, after later lines had used it"
+            line = altered[row.variable][0]
+            where = f"{how(name, line)} at {source.where(line)}, after later lines had used it"
             if self._saw_incomplete(row.variable, right, judged) is None:
                 replaced[row.variable] = replace(again, message=f"judged as it ended: {name} was {where}")
             else:
@@ -331,6 +346,23 @@ class Grader:
                 elif right.get(name):
                     return name
         return None
+
+
+IN_PLACE, REBOUND = "changed in place", "rebound"
+
+
+def _changes(source: Source) -> Callable[[str, int], str]:
+    """How a gradient was changed at a line of ``source``, for the feedback: :data:`REBOUND` when that line binds
+    its name anew (``dh = dh * 2``), :data:`IN_PLACE` otherwise. The source is parsed once, when first asked."""
+
+    @functools.cache
+    def statements() -> list[ast.stmt]:
+        try:
+            return parse(source.text).body
+        except (SyntaxError, ValueError):
+            return []
+
+    return lambda name, line: REBOUND if rebinds(statements(), line, name) else IN_PLACE
 
 
 def _combined(name: str, parts: list[tuple[Assignment, Graded]], max_score: float) -> Graded:

@@ -151,7 +151,10 @@ class GradientNamespace(dict):
     a copy) changed in place afterwards is *altered*: the notebook would end with that
     value, so it is handed in again at the end, with the line that changed it. So is a gradient handed in or
     built from other gradients, then rescaled by a statement that reads no other gradient (``dX /= n``,
-    ``dX = dX / n``): in independent grading it was built from references that the rescaling does not fit.
+    ``dX = dX / n``, ``dW2, db2 = dW2 / n, db2 / n``, a call of a function doing so through ``global``) or
+    bound to a temporary rescaled likewise: in independent grading it was built from references that the
+    rescaling does not fit. And so is a handed-in gradient bound to another tensor by any later statement
+    (``dh = dh + dlogits @ W2.T`` once more): the notebook ends with that one.
     """
 
     def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
@@ -168,6 +171,8 @@ class GradientNamespace(dict):
         self._watched: list[tuple[str, torch.Tensor, int]] = []
         self._derived: set[str] = set()
         """Gradients some statement so far built from another gradient."""
+        self._bound: dict[str, Any] = {}
+        """Gradient -> the value it was last handed in or altered with: bound to another, it is altered again."""
         self.altered: dict[str, tuple[torch.Tensor, int]] = {}
 
     def __getitem__(self, key: str) -> Any:
@@ -195,22 +200,36 @@ class GradientNamespace(dict):
             if key not in self.altered and tensor._version != version:
                 self.altered[key] = (tensor, line)
 
-    def stamps(self, role: Role) -> dict[str, tuple[int, ...]]:
-        """Before a statement of ``role``: what each gradient it rescales holds now (see :func:`_stamp`), when
-        that is a tensor already computed (handed in, or built from other gradients)."""
-        self._derived |= role.derives
+    def stamps(self, role: Role) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Before a statement of ``role``: each gradient it rescales, when that is a tensor already computed (handed
+        in, or built from other gradients), and each it binds to a rescaled temporary, whatever that is, with
+        its stamp (see :func:`_stamp`). The value is kept so that its id cannot be reused by the statement's own
+        result (``for _ in range(2): dW2 = dW2 / 2`` frees the first tensor before making the last)."""
+        self._derived |= role.derives | role.finishes
         keys = [key for key in role.rescales if key in self._recorded or key in self._derived]
         values = {key: dict.get(self, key, _MISSING) for key in keys}
-        return {key: _stamp(value) for key, value in values.items() if isinstance(value, torch.Tensor)}
+        values = {key: value for key, value in values.items() if isinstance(value, torch.Tensor)}
+        values |= {key: dict.get(self, key, _MISSING) for key in role.finishes}
+        return {key: (value, _stamp(value)) for key, value in values.items()}
 
-    def rescaled(self, before: Mapping[str, tuple[int, ...]], line: int) -> None:
+    def rescaled(self, before: Mapping[str, tuple[Any, tuple[int, ...]]], line: int) -> None:
         """After a statement at ``line`` that rescales gradients already computed (``dX /= n``, ``dX = dX / n``;
-        ``before`` holds their stamps before it, see :meth:`stamps`): each one it changed is altered, as it
-        stands now."""
-        for key, stamp in before.items():
+        ``before`` holds their values and stamps before it, see :meth:`stamps`): each one it changed is altered,
+        as it stands now."""
+        for key, (kept, stamp) in before.items():
             value = super().get(key, _MISSING)
-            if isinstance(value, torch.Tensor) and _stamp(value) != stamp:
+            if isinstance(value, torch.Tensor) and (value is not kept or _stamp(value) != stamp):
                 self.altered[key] = (value, line)
+                self._bound[key] = value
+
+    def rebound(self, line: int) -> None:
+        """After the statement at ``line``: each gradient handed in (or altered) and now bound to another tensor,
+        whatever bound it (a tuple, a helper, ``globals()``), is altered, as bound now."""
+        for key, kept in self._bound.items():
+            value = super().get(key, _MISSING)
+            if value is not kept and isinstance(value, torch.Tensor):
+                self.altered[key] = (value, line)
+                self._bound[key] = value
 
     def draft(self, pending: Collection[str], line: int) -> None:
         """After the statement at ``line``: send each graded gradient that is bound, uncommitted, not among
@@ -240,6 +259,7 @@ class GradientNamespace(dict):
         if reference is not None:
             self._watch(key, value)
             self._references[key] = reference
+            self._bound[key] = value
 
     def finish(self, unreached: Collection[str] = ()) -> None:
         """Hand in every graded gradient the submission bound and nobody used, at its final value (as missing
@@ -317,6 +337,7 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
         finally:
             namespace.settle(statement.lineno)
             namespace.rescaled(before, statement.lineno)
+            namespace.rebound(statement.lineno)
         namespace.draft(pending[index], statement.lineno)
     namespace.finish(unreached)
     link.send({"op": "done"})

@@ -5,13 +5,14 @@ uses it. Looking at a gradient is not using it: a statement that binds nothing a
 gradient is computed from (``print(dX.shape)``, ``assert ...``, a bare ``dX.shape``, a
 call of a helper that assigns no gradient, a plot) is *looking*, and none of its reads
 count. Within a computing statement, the names it builds (assigns, augments, stores
-into, mutates in place) and the names only shown to ``cmp(...)`` do not count either.
+into, mutates in place, or has a function it calls assign through ``global``) and the
+names only shown to ``cmp(...)`` do not count either.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 CMP = "cmp"
@@ -28,10 +29,14 @@ class Role:
     writes: frozenset[str] = frozenset()
     """The names the statement binds or changes (directly, or through a function that assigns globals)."""
     rescales: frozenset[str] = frozenset()
-    """The tracked names the statement itself writes while reading no other tracked name (``dX /= n``,
-    ``dX = dX / n``): a change of a gradient already computed, not a step in building it from others."""
+    """The tracked names the statement writes from no tracked name but those it writes (``dX /= n``,
+    ``dX = dX / n``, ``dW2, db2 = dW2 / n, db2 / n``, or a helper doing so through ``global``): a change of a
+    gradient already computed, not a step in building it from others."""
     derives: frozenset[str] = frozenset()
-    """The tracked names the statement itself writes while reading another tracked name (``dX = dY @ W``)."""
+    """The tracked names the statement writes from another tracked name (``dX = dY @ W``)."""
+    finishes: frozenset[str] = frozenset()
+    """The tracked names the statement binds to a temporary rescaled after it took a gradient's value
+    (``t = h.T @ dlogits; t /= n; dW2 = t``): like ``dW2 /= n`` after ``dW2 = h.T @ dlogits``, a late change."""
 
     def counts(self, name: str) -> bool:
         """Whether a read of ``name`` during this statement is a use."""
@@ -44,39 +49,83 @@ LOOKING = Role(looking=True)
 
 def roles(statements: Sequence[ast.stmt], tracked: Collection[str]) -> list[Role]:
     """The role of each statement: computing when it writes a gradient or a name a later computing
-    statement reads (``t = dX.sum(0)`` then ``dY = t``), looking otherwise."""
-    walks = [_Names.of(statement) for statement in statements]
+    statement reads (``t = dX.sum(0)`` then ``dY = t``), looking otherwise. What a statement writes, and
+    from what, includes what the functions it calls assign through ``global``."""
     graded = set(tracked)
     writers = _global_writers(statements, graded)
+    walks = [_Names.of(statement) for statement in statements]
+    flows = [_flow(names, writers) for names in walks]
     needed: set[str] = set(graded)
     computing = [False] * len(walks)
-    written = [names.written | set().union(*(writers.get(call, set()) for call in names.called)) for names in walks]
     for index in range(len(walks) - 1, -1, -1):
-        if written[index] & needed:
+        if flows[index].keys() & needed:
             computing[index] = True
-            needed |= walks[index].read | walks[index].shown
+            needed |= walks[index].read | walks[index].shown | set().union(*flows[index].values())
     return [
         Role(
             looking=not flag,
-            exempt=frozenset(names.written | (names.shown - names.read)) if flag else frozenset(),
-            writes=frozenset(writes),
-            rescales=_rescales(names, graded),
-            derives=_derives(names, graded),
+            exempt=frozenset(flow.keys() | (names.shown - names.read)) if flag else frozenset(),
+            writes=frozenset(flow),
+            rescales=_rescales(flow, graded),
+            derives=_derives(flow, graded),
+            finishes=finished,
         )
-        for names, flag, writes in zip(walks, computing, written, strict=True)
+        for names, flow, flag, finished in zip(walks, flows, computing, _finishes(flows, graded), strict=True)
     ]
 
 
-def _rescales(names: _Names, tracked: set[str]) -> frozenset[str]:
-    """The one tracked name a statement writes when the only tracked name it reads is that one."""
-    written, read = names.written & tracked, (names.read | names.shown) & tracked
-    return frozenset(written) if len(written) == 1 and read <= written else frozenset()
+Flow = dict[str, frozenset[str]]
+"""Each name a statement writes -> the names its new value is computed from."""
 
 
-def _derives(names: _Names, tracked: set[str]) -> frozenset[str]:
-    """The tracked names a statement writes when it reads another tracked name."""
-    written, read = names.written & tracked, (names.read | names.shown) & tracked
-    return frozenset(written) if read - written else frozenset()
+def _flow(names: _Names, writers: Mapping[str, Flow]) -> Flow:
+    """What a statement writes and from what, with what each function it calls assigns through ``global``."""
+    flow = dict(names.sources)
+    for call in names.called & writers.keys():
+        for name, sources in writers[call].items():
+            flow[name] = flow.get(name, frozenset()) | sources
+    return flow
+
+
+def _rescales(flow: Flow, tracked: set[str]) -> frozenset[str]:
+    """The tracked names a statement writes from no tracked name but those it writes (``dX = dX / n``,
+    ``dW2, db2 = dW2 / n, db2 / n``)."""
+    written = flow.keys() & tracked
+    return frozenset(name for name in written if flow[name] & tracked <= written)
+
+
+def _derives(flow: Flow, tracked: set[str]) -> frozenset[str]:
+    """The tracked names a statement writes from a tracked name it does not write."""
+    written = flow.keys() & tracked
+    return frozenset(name for name in written if flow[name] & tracked - written)
+
+
+def _finishes(flows: Sequence[Flow], tracked: set[str]) -> list[frozenset[str]]:
+    """For each statement, the tracked names it binds to temporaries that were rescaled (rewritten from nothing
+    holding a gradient but themselves, or from such temporaries only) after they took a gradient's value, and
+    to no other gradient. A temporary rebuilt from a gradient (``t += dY @ W``) is no longer rescaled."""
+    holding: set[str] = set()
+    rescaled: set[str] = set()
+    finishes = []
+    for flow in flows:
+        written = flow.keys() & tracked
+        finished, grows, scaled, fresh = set(), set(), set(), set()
+        for name, sources in flow.items():
+            feeders = {source for source in sources - {name} if source in tracked or source in holding}
+            if name in tracked:
+                temporaries = feeders - tracked
+                if temporaries and temporaries <= rescaled and feeders & tracked <= written:
+                    finished.add(name)
+            elif feeders - rescaled:
+                grows.add(name)
+            elif feeders or name in holding:
+                scaled.add(name)
+            else:
+                fresh.add(name)
+        holding = (holding - fresh) | grows | scaled
+        rescaled = (rescaled - grows - fresh) | scaled
+        finishes.append(frozenset(finished))
+    return finishes
 
 
 def exempt_names(statement: ast.stmt) -> frozenset[str]:
@@ -85,15 +134,56 @@ def exempt_names(statement: ast.stmt) -> frozenset[str]:
     return frozenset(names.written | (names.shown - names.read))
 
 
-def _global_writers(statements: Sequence[ast.stmt], tracked: set[str]) -> dict[str, set[str]]:
-    """Top-level functions that assign gradients through ``global``: calling one writes those."""
-    writers = {}
+def rebinds(statements: Sequence[ast.stmt], line: int, name: str) -> bool:
+    """Whether the top-level statement at ``line`` binds ``name`` anew (``=``, unpacking, a ``for`` target, or a
+    top-level function it calls), where ``name += ...`` and ``name[i] = ...`` change the tensor it holds in place."""
+    statement = next((statement for statement in statements if statement.lineno == line), None)
+    if statement is None:
+        return False
+    functions = {node.name: node for node in statements if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    called = _Names.of(statement).called & functions.keys()
+    return any(_stores(node, name) for node in [statement, *(functions[call] for call in called)])
+
+
+def _stores(node: ast.AST, name: str) -> bool:
+    """Whether ``name`` is a plain target somewhere in ``node``, other than an augmented assignment's."""
+    augmented = {id(inner.target) for inner in ast.walk(node) if isinstance(inner, ast.AugAssign)}
+    stored = [inner for inner in ast.walk(node) if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store)]
+    return any(inner.id == name and id(inner) not in augmented for inner in stored)
+
+
+def _global_writers(statements: Sequence[ast.stmt], tracked: set[str]) -> dict[str, Flow]:
+    """Top-level functions that assign gradients through ``global``: calling one writes each of those from the
+    names its body computes it from, through the function's own temporaries (and earlier such functions)."""
+    writers: dict[str, Flow] = {}
     for statement in statements:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             declared = {name for node in ast.walk(statement) if isinstance(node, ast.Global) for name in node.names}
             if declared & tracked:
-                writers[statement.name] = declared & tracked
+                body = _composed(_flow(_Names.of(line), writers) for line in statement.body)
+                writers[statement.name] = {name: body.get(name, frozenset({name})) for name in declared & tracked}
     return writers
+
+
+def _composed(flows: Iterable[Flow]) -> Flow:
+    """What a block of statements writes -> the names from before the block that its final value is computed from."""
+    composed: Flow = {}
+    for flow in flows:
+        composed |= {
+            name: frozenset().union(*(composed.get(source, {source}) for source in sources))
+            for name, sources in flow.items()
+        }
+    return composed
+
+
+def _unpacked(target: ast.expr, value: ast.expr) -> list[tuple[ast.expr, ast.expr]]:
+    """``a, (b, c) = x, (y, z)`` -> each target with the expression it is bound to; one pair when not unpacked."""
+    if not (isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List))):
+        return [(target, value)]
+    elements = [*target.elts, *value.elts]
+    if len(target.elts) != len(value.elts) or any(isinstance(node, ast.Starred) for node in elements):
+        return [(target, value)]
+    return [pair for parts in zip(target.elts, value.elts, strict=True) for pair in _unpacked(*parts)]
 
 
 class _Names:
@@ -104,11 +194,18 @@ class _Names:
         self.read: set[str] = set()
         self.shown: set[str] = set()
         self.called: set[str] = set()
+        self.sources: Flow = {}
+        """Each name written -> the names (read or shown) its new value is computed from."""
 
     @classmethod
-    def of(cls, statement: ast.stmt) -> _Names:
+    def of(cls, node: ast.AST) -> _Names:
         names = cls()
-        names.visit(statement, in_cmp=False)
+        names.visit(node, in_cmp=False)
+        names.sources = dict.fromkeys(names.written, frozenset(names.read | names.shown))
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.sources[node.target.id] |= {node.target.id}
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            names.sources |= _paired(node.targets[0], node.value)
         return names
 
     def visit(self, node: ast.AST, in_cmp: bool) -> None:
@@ -145,6 +242,21 @@ class _Names:
             evaluated += [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
         for child in evaluated:
             self.visit(child, in_cmp=False)
+
+
+def _paired(target: ast.expr, value: ast.expr) -> Flow:
+    """The sources of the names an unpacking assigns element by element (``dW2, db2 = dW2 / n, db2 / n``): each
+    from its own element only. A name also written inside the value (``:=``) keeps every name as its source."""
+    pairs = _unpacked(target, value)
+    if len(pairs) == 1:
+        return {}
+    inside = _Names.of(value).written
+    paired: dict[str, set[str]] = {}
+    for part, element in pairs:
+        targets, values = _Names.of(part), _Names.of(element)
+        for name in targets.written - inside:
+            paired.setdefault(name, set()).update(targets.read, targets.shown, values.read, values.shown)
+    return {name: frozenset(sources) for name, sources in paired.items()}
 
 
 def _is_inplace_method(func: ast.expr) -> bool:
