@@ -2,20 +2,26 @@
 steps, one run each), after the assignment's setup, then lines that report the step the loop ended on and its
 learning rate.
 
-Line numbers stay the student's: the cap is rewritten within its own line, and the joined
-code's segments map every line back to "cell 17 line 5".
+What is capped, first found first: the cell's own ``max_steps = <expr>`` (as ``min(<expr>,
+steps)``), else a ``max_steps`` constant taken from an earlier cell (a "hyperparameters"
+cell), and, when the bound of the training loop's ``range(...)`` does not name a capped
+``max_steps`` (``for i in range(200000):``), that range itself, sliced to its first steps
+(``range(200000)[:steps]``). Each runs the loop's first steps exactly as written: the
+steps judged compute what they would in the full run. Line numbers stay the student's:
+a cap is rewritten within its own line, and the joined code's segments map every line
+back to "cell 17 line 5".
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .assignment import Assignment
-from .cells import code_cells, describe, marked
+from .cells import Cell, code_cells, describe, marked
 from .names import constants, prelude
 from .parsing import parse
 from .source import Source
@@ -25,6 +31,8 @@ STEP = "gradcheck_step"
 """Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
 LR = "gradcheck_lr"
 """Bound after the cell to its last learning rate, when it names one ``lr`` (the lecture's name)."""
+_ENCLOSING = (ast.While, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+"""Statements whose body runs more or less than once per run of the cell: a loop under one is not the training's."""
 _EPILOGUE = "".join(
     f"try:\n    {name} = torch.tensor({value})\nexcept Exception:\n    pass\n"
     for name, value in ((STEP, "int(i) + 1"), (LR, "float(lr)"))
@@ -46,25 +54,47 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
-    sources, found = [], False
+    gradients = {part.name_rule.format(name=name) for name in part.points}
+    sources, capped = [], []
     for steps in range(training.steps + 1):
         source = Source("")
-        _append(source, prelude(taken), "the constants taken from earlier cells")
+        texts, constant, capped = _capped(chosen, taken, training.steps_name, gradients, steps)
+        _append(source, prelude(constant), "the constants taken from earlier cells")
         _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
-        for cell in chosen:
-            text, capped = cap_steps(cell.source, training.steps_name, steps)
-            found = found or capped
+        for cell, text in zip(chosen, texts, strict=True):
             _append(source, text + "\n", f"cell {cell.number}")
         _append(source, _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
-    how = f"{training.steps_name} capped at 0 (no step) to {training.steps}, one run each"
-    if not found:
-        sources, how = sources[-1:], f"no `{training.steps_name} = ...` to cap: its loop ran as written"
+    how = f"{' and '.join(capped)} capped at 0 (no step) to {training.steps}, one run each"
+    if not capped:
+        how = f"no `{training.steps_name} = ...` nor training loop over range(...) to cap: its loop ran as written"
+        sources = sources[-1:]
     for source in sources:
         source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
         if taken:
             source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
     return sources
+
+
+def _capped(
+    chosen: list[Cell], taken: Mapping[str, Any], name: str, gradients: Collection[str], steps: int
+) -> tuple[list[str], dict[str, Any], list[str]]:
+    """The cells' code and the earlier cells' constants with the loop capped at ``steps``, and what was capped
+    (see the module's docstring; empty when nothing could be)."""
+    texts, what = [], []
+    for cell in chosen:
+        text, found = cap_steps(cell.source, name, steps)
+        texts.append(text)
+        what = what or ([name] if found else [])
+    constant = dict(taken)
+    if not what and type(taken.get(name)) is int and not any(_binds(cell.source, name) for cell in chosen):
+        constant[name] = min(taken[name], steps)
+        what = [f"{name} (set in an earlier cell)"]
+    for index, cell in enumerate(chosen):
+        texts[index], loop = cap_loop(texts[index], gradients, steps, name if what else "")
+        if loop is not None:
+            what.append(f"the training loop's {ast.unparse(loop.iter)} (cell {cell.number} line {loop.lineno})")
+    return texts, constant, what
 
 
 def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
@@ -88,6 +118,74 @@ def cap_steps(code: str, name: str, steps: int) -> tuple[str, bool]:
         lines[statement.lineno - 1] = capped.decode()
         found = True
     return "\n".join(lines), found
+
+
+def cap_loop(code: str, gradients: Collection[str], steps: int, capped: str = "") -> tuple[str, ast.For | None]:
+    """The training loop's ``range(...)`` in ``code`` (see :func:`training_loop`) sliced in place to its first
+    ``steps`` iterations, and that loop; ``code`` and None when there is no single such loop, or its range names
+    ``capped`` (a step count capped already)."""
+    loop = training_loop(code, gradients)
+    if loop is None or capped in {node.id for node in ast.walk(loop.iter) if isinstance(node, ast.Name)}:
+        return code, None
+    lines = code.split("\n")
+    line = lines[loop.iter.lineno - 1].encode()  # ast's columns count UTF-8 bytes
+    end = loop.iter.end_col_offset or 0
+    lines[loop.iter.lineno - 1] = (line[:end] + b"[:%d]" % steps + line[end:]).decode()
+    return "\n".join(lines), loop
+
+
+def training_loop(code: str, gradients: Collection[str]) -> ast.For | None:
+    """The one outermost ``for`` loop of ``code`` (in no other loop or definition) over a one-line ``range(...)``
+    whose body assigns one of ``gradients``: the loop whose every step computes them. None when there is no such
+    loop, or more than one (which would be a guess)."""
+    try:
+        tree = parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    loops = [loop for loop in _outermost_loops(tree) if _over_range(loop.iter) and _assigns(loop, gradients)]
+    return loops[0] if len(loops) == 1 else None
+
+
+def _outermost_loops(node: ast.AST) -> Iterator[ast.For]:
+    """The ``for`` statements under ``node`` that no loop, definition or expression encloses."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.For):
+            yield child
+        elif isinstance(child, ast.stmt) and not isinstance(child, _ENCLOSING):
+            yield from _outermost_loops(child)
+
+
+def _over_range(node: ast.expr) -> bool:
+    """Whether ``node`` is a call of ``range`` with positional arguments only, on one line."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "range"
+        and 1 <= len(node.args) <= 3
+        and not node.keywords
+        and not any(isinstance(arg, ast.Starred) for arg in node.args)
+        and node.lineno == node.end_lineno
+    )
+
+
+def _assigns(loop: ast.For, names: Collection[str]) -> bool:
+    """Whether the loop's body binds one of ``names``."""
+    return any(
+        isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in names
+        for statement in loop.body
+        for node in ast.walk(statement)
+    )
+
+
+def _binds(code: str, name: str) -> bool:
+    """Whether ``code`` binds ``name`` anywhere (then a constant of an earlier cell is not what its loop uses)."""
+    try:
+        tree = parse(code)
+    except (SyntaxError, ValueError):
+        return True
+    return any(
+        isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name for node in ast.walk(tree)
+    )
 
 
 def _derived(seed: int | None) -> int:
