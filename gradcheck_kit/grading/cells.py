@@ -1,18 +1,22 @@
 """Find the student's work in a notebook: the code cells that assign the assignment's gradients.
 
-The marked cell (by tag, or a first line starting with the marker) is graded when it
-assigns a gradient, with its continuation: the code cells right after it (no cell in
-between) that assign one, up to the first that does not, is marked, or is skipped below
-(a backward cell split in two in Jupyter). Otherwise every code cell that assigns one is
-graded, in notebook order, except cells that train, call ``.backward()`` or load data,
-and cells marked for another part (``exercise2`` or ``# Exercise 2`` when grading
-``exercise1``). :func:`skipped` says which gradients only cells left out assign, and why.
-Magics are blanked, never removed, so line numbers stay those the student sees.
+The marked cell (by tag, or by the marker on one of its first lines: see :func:`mark`) is
+graded when it assigns a gradient, with its continuation: the code cells right after it
+(no cell in between) that assign one, up to the first that does not, is marked, or is
+skipped below (a backward cell split in two in Jupyter). Otherwise every code cell of this
+part's stretch of the notebook that assigns one is graded, in notebook order, except cells
+that train, call ``.backward()`` or load data, and cells marked for another part
+(``exercise2`` or ``# Exercise 2`` when grading ``exercise1``). The stretch ends at the next
+part's marked cell and begins after the previous part's marked cell and the code cells
+right after it: another exercise's work is never graded for this one. :func:`skipped` says
+which gradients only cells left out assign, and why. Magics are blanked, never removed, so
+line numbers stay those the student sees.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -28,6 +32,9 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 """Python's own line ends: ``str.splitlines`` also splits at form feeds and U+2028, which Python does not."""
 _ASSIGNS = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", "&=", "|=", "^=", ">>=", "<<="})
 _RUNS = "it trains, calls .backward() or loads data, and such a cell is never graded"
+_HEADING = 5
+"""Most of a cell's first non-blank lines searched for its marker (comments and imports may come before it)."""
+_IMPORT = re.compile(r"(?:import|from)\s+[\w.]+")
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,6 @@ class Cell:
     tags: tuple[str, ...]
     source: str
     kind: str = "code"
-
-    def first_line(self) -> str:
-        return next((line.strip() for line in self.source.splitlines() if line.strip()), "")
 
 
 def code_cells(notebook: Any) -> list[Cell]:
@@ -81,8 +85,27 @@ def blank_magics(source: str) -> str:
 
 
 def marked(cell: Cell, tag: str | None, marker: str | None) -> bool:
-    """The cell carries the tag, or its first line starts with the marker."""
-    return (tag is not None and tag in cell.tags) or (marker is not None and cell.first_line().startswith(marker))
+    """The cell carries the tag, or :func:`mark` finds the marker's own number in it."""
+    return (tag is not None and tag in cell.tags) or (marker is not None and mark(cell, marker) == _series(marker)[1])
+
+
+def series_line(line: str, marker: str) -> bool:
+    """``line``, unindented, marks a part of ``marker``'s series (``#exercise 3:`` for ``# Exercise 1``)."""
+    return not line[:1].isspace() and _series(marker)[0].match(line.rstrip()) is not None
+
+
+def mark(cell: Cell, marker: str) -> int | None:
+    """The number of the part of ``marker``'s series (``# Exercise 1``, ``# Exercise 2``, ...) that heads the cell,
+    or None: the first match among its first few non-blank lines, up to the first that is neither a comment nor an
+    import (``import time`` may come first). A match ignores case, the spaces after ``#`` and between words, and
+    what follows the number (``#exercise 1:``); the number is whole (``# Exercise 1`` is not ``# Exercise 10``). A
+    marker without a number (``# Backward``) is part 1, and must be followed by a number, punctuation or nothing."""
+    pattern, own = _series(marker)
+    for line in _heading(cell.source):
+        found = pattern.match(line)
+        if found:
+            return int(found[1]) if found[1] else own
+    return None
 
 
 def select(
@@ -131,13 +154,15 @@ def skipped(
     listed even when it assigns none of them."""
     done = set().union(*(assigned(cell.source, gradients) for cell in runs))
     by_mark = any(marked(cell, tag, marker) for cell in chosen)
+    code = [cell for cell in cells if cell.kind == "code"]
+    stretch = bounds(code, [cell for cell in code if marked(cell, tag, marker)], tag, marker)
     found = []
     for cell in cells:
         if cell in runs:
             continue
         missing = sorted(named(cell.source, gradients) - done, key=list(gradients).index)
         if missing or cell in chosen:
-            found.append((cell, missing, _why_left_out(cell, by_mark, tag, marker)))
+            found.append((cell, missing, _why_left_out(cell, by_mark, stretch, tag, marker)))
     return found
 
 
@@ -193,25 +218,48 @@ def describe(cells: Sequence[Cell]) -> str:
 
 
 def _this_part(cells: Sequence[Cell], mine: Sequence[Cell], tag: str | None, marker: str | None) -> list[Cell]:
-    """``cells`` before the next part's marked cell after this part's own marked cells (the check cells of
-    later parts come after); all of them when this part has no marked cell."""
-    if not mine:
-        return list(cells)
-    later = [cell.number for cell in cells if cell.number > mine[-1].number and _elsewhere(cell, tag, marker)]
-    return [cell for cell in cells if cell.number < min(later, default=cells[-1].number + 1)]
+    """The code cells of this part's stretch of the notebook (:func:`bounds`)."""
+    _, low, high = bounds(cells, mine, tag, marker)
+    return [cell for cell in cells if low < cell.number < high]
+
+
+def bounds(cells: Sequence[Cell], mine: Sequence[Cell], tag: str | None, marker: str | None) -> tuple[int, int, int]:
+    """(another part's marked cell, the last cell of its work, the next part's marked cell) around this part's
+    stretch, by cell number (0 and past the last cell when there is none): the stretch begins after the last other
+    part's marked cell before this part's own (or, with none of its own, the last of a part numbered below it) and
+    the code cells right after that one, its work (a heading, then one gradient per cell); it ends at the first
+    other part's marked cell after this part's own (or numbered above it)."""
+    others = [cell for cell in cells if _elsewhere(cell, tag, marker)]
+    own = _own(tag, marker)
+    if mine:
+        before = [cell for cell in others if cell.number < mine[0].number]
+        after = [cell for cell in others if cell.number > mine[-1].number]
+    elif own is not None:
+        before = [cell for cell in others if (_part(cell, tag, marker) or own) < own]
+        start = before[-1].number if before else 0
+        after = [cell for cell in others if cell.number > start and (_part(cell, tag, marker) or own) > own]
+    else:
+        before, after = [], []
+    first = before[-1].number if before else 0
+    last = first
+    by_number = {cell.number: cell for cell in cells}
+    while first and last + 1 in by_number and not _part_of_series(by_number[last + 1], tag, marker):
+        last += 1
+    high = after[0].number if after else max((cell.number for cell in cells), default=0) + 1
+    return first, last, high
 
 
 def _unmarked_work(cell: Cell, gradients: Collection[str], tag: str | None, marker: str | None) -> bool:
     """A code cell that assigns a gradient, is not marked for another part and runs nothing else."""
     return (
-        bool(assigned(cell.source, gradients))
-        and not _elsewhere(cell, tag, marker)
-        and not _runs_something(cell.source)
+        bool(assigned(cell.source, gradients)) and not _elsewhere(cell, tag, marker) and not runs_something(cell.source)
     )
 
 
-def _why_left_out(cell: Cell, by_mark: bool, tag: str | None, marker: str | None) -> str:
-    """Why the run leaves ``cell`` out, for the feedback (``by_mark``: the graded cells were chosen by their mark)."""
+def _why_left_out(cell: Cell, by_mark: bool, stretch: tuple[int, int, int], tag: str | None, marker: str | None) -> str:
+    """Why the run leaves ``cell`` out, for the feedback (``by_mark``: the graded cells were chosen by their mark;
+    ``stretch``: this part's :func:`bounds`)."""
+    first, last, _ = stretch
     if cell.kind != "code":
         return f"it is a {cell.kind} cell, which never runs (make it a code cell to have it graded)"
     error = syntax_error(cell.source)
@@ -219,10 +267,14 @@ def _why_left_out(cell: Cell, by_mark: bool, tag: str | None, marker: str | None
         return f"it does not parse ({_located(error, cell)})"
     if _elsewhere(cell, tag, marker):
         return "it is marked for another part"
-    if _runs_something(cell.source):
+    if runs_something(cell.source):
         return _RUNS
     if by_mark:
         return "only the marked cell and the code cells right after it that assign gradients are graded"
+    if cell.number < first:
+        return f"it comes before cell {first}, another part's marked cell, so it is that part's work"
+    if cell.number <= last:
+        return f"it follows cell {first}, another part's marked cell, with no cell between, so it is that part's work"
     return "it comes after the next part's marked cell"
 
 
@@ -257,7 +309,7 @@ def _count(cells: Sequence[Cell], noun: str) -> str:
     return f"the {noun}" if len(cells) == 1 else f"the {len(cells)} {noun}s"
 
 
-def _runs_something(source: str) -> bool:
+def runs_something(source: str) -> bool:
     """The cell trains (a loop updating ``.data`` or stepping an optimizer), calls ``.backward()`` or loads data."""
     tree = _parse(source)
     for node in ast.walk(tree) if tree else ():
@@ -274,18 +326,63 @@ def _runs_something(source: str) -> bool:
 
 def _elsewhere(cell: Cell, tag: str | None, marker: str | None) -> bool:
     """The cell is marked for another part of the same series (``exercise2`` when grading ``exercise1``)."""
-    if tag and any(_sibling(other, tag, whole=True) for other in cell.tags):
+    if tag and any(_tag_number(other, tag) not in (None, _tag_number(tag, tag)) for other in cell.tags):
         return True
-    return bool(marker) and _sibling(cell.first_line(), marker, whole=False)
+    return bool(marker) and mark(cell, marker) not in (None, _series(marker)[1])  # type: ignore[arg-type]
 
 
-def _sibling(text: str, name: str, whole: bool) -> bool:
-    """``text`` is ``name`` with another trailing number (``# Exercise 2`` for ``# Exercise 1``)."""
-    stem = name.rstrip("0123456789")
-    if stem == name:
-        return False
-    found = re.match(re.escape(stem) + r"(\d+)" + ("$" if whole else r"\b"), text)
-    return found is not None and found[1] != name[len(stem) :]
+def _part_of_series(cell: Cell, tag: str | None, marker: str | None) -> bool:
+    """The cell is marked for this part or another of its series."""
+    return marked(cell, tag, marker) or _elsewhere(cell, tag, marker)
+
+
+def _part(cell: Cell, tag: str | None, marker: str | None) -> int | None:
+    """The number of the part the cell is marked for: by its tag, else by its marker; None when unmarked."""
+    numbers = [_tag_number(other, tag) for other in cell.tags] if tag else []
+    found = next((number for number in numbers if number is not None), None)
+    return found if found is not None or not marker else mark(cell, marker)
+
+
+def _own(tag: str | None, marker: str | None) -> int | None:
+    """This part's number in its series: its tag's trailing number, else its marker's; None without either."""
+    digits = tag[len(tag.rstrip("0123456789")) :] if tag else ""
+    if digits:
+        return int(digits)
+    return _series(marker)[1] if marker else None
+
+
+def _tag_number(text: str, tag: str) -> int | None:
+    """N when ``text`` is ``tag`` with the trailing number N (``exercise2`` -> 2 for the tag ``exercise1``, which
+    is 1 itself); None for any other tag, or when ``tag`` ends in no number (a part of no series)."""
+    stem = tag.rstrip("0123456789")
+    found = re.fullmatch(re.escape(stem) + r"(\d+)", text) if stem != tag else None
+    return int(found[1]) if found else None
+
+
+@functools.lru_cache(maxsize=64)
+def _series(marker: str) -> tuple[re.Pattern[str], int]:
+    """The pattern a line of ``marker``'s series matches (its group 1: the part's number, if written) and the
+    marker's own number (1 when it has none)."""
+    lead, words, number = re.fullmatch(r"(#*)\s*(.*?)\s*(\d*)", marker.strip(), re.DOTALL).groups()  # type: ignore[union-attr]
+    text = (r"#+\s*" if lead else "") + r"\s+".join(map(re.escape, words.split()))
+    if number:
+        text += r"\s*(\d+)(?!\d)"
+    else:
+        text += r"(?:\s*(\d+)(?!\d)|(?=\s*(?:[^\w\s]|$)))"
+    return re.compile(text, re.IGNORECASE), int(number or 1)
+
+
+def _heading(source: str) -> list[str]:
+    """The cell's first few non-blank lines (stripped), up to the first that is neither a comment nor an import."""
+    lines: list[str] = []
+    for line in _NEWLINE.split(source):
+        line = line.strip()
+        if not line:
+            continue
+        lines.append(line)
+        if len(lines) == _HEADING or not (line.startswith("#") or _IMPORT.match(line)):
+            break
+    return lines
 
 
 def _parse(source: str) -> ast.Module | None:
