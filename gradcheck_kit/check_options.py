@@ -35,7 +35,8 @@ def add_judging(check: argparse.ArgumentParser) -> None:
         "--rule",
         choices=["tolerance", "reference"],
         help="reference: pass when |manual-gold| <= k*|autograd-gold| + floor, gold = float64 CPU autograd "
-        "(default: each case's own register(rule=...), else tolerance)",
+        "(default: each case's own register(rule=...), else tolerance; reference in float16/bfloat16 "
+        "cells under the default tolerance)",
     )
     check.add_argument("--k", type=_non_negative, help="k of the reference rule (default 2; needs --rule reference)")
     check.add_argument(
@@ -60,16 +61,14 @@ def judging(args: argparse.Namespace) -> dict[str, Any]:
     if args.rule != "reference" and (args.k is not None or args.floor is not None):
         raise UsageError("--k and --floor are parameters of the reference rule: add --rule reference")
     tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
-    rule = Rule(2.0 if args.k is None else args.k, args.floor) if args.rule == "reference" else None
+    rule = Rule(2.0 if args.k is None else args.k, args.floor) if args.rule == "reference" else args.rule
     return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
 
 
 def prepared(cases: list[Case], args: argparse.Namespace) -> list[Case]:
-    """The cases as the command line adjusts them: its --timeout, and --rule tolerance over a case's own rule."""
+    """The cases as the command line adjusts them: its --timeout (--rule goes to run_case, over a case's own)."""
     if args.timeout is not None:
         cases = [replace(case, timeout=args.timeout) for case in cases]
-    if args.rule == "tolerance":
-        cases = [replace(case, rule=None) for case in cases]
     return cases
 
 

@@ -14,6 +14,10 @@ DTYPES: dict[str, torch.dtype] = {
 }
 
 
+HALF_PRECISION = frozenset({torch.float16, torch.bfloat16})
+"""Dtypes whose round-off is a share of a gradient as large as a mistake's: the reference rule judges them."""
+
+
 def parse_dtype(name: str) -> torch.dtype:
     """``"float32"`` (or ``"torch.float32"``) -> ``torch.float32``; an error lists the choices."""
     key = name.removeprefix("torch.")

@@ -193,8 +193,8 @@ def validate_arguments(
     elif tolerance is not None and not isinstance(tolerance, Tolerance):
         refuse("tolerance", "a Tolerance, a preset name or None", tolerance)
     gradient_pattern(name_rule)
-    if rule is not None and rule != "reference" and not isinstance(rule, Rule):
-        refuse("rule", "'reference' or a Rule", rule)
+    if rule is not None and rule not in ("reference", "tolerance") and not isinstance(rule, Rule):
+        refuse("rule", "'reference', 'tolerance' or a Rule", rule)
     if timeout is not None and timeout_refused(timeout):
         raise ValueError(f"timeout {timeout_refused(timeout)}")
 

@@ -30,13 +30,13 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 def test_default_tolerance_passes_the_correct_backward(dtype):
     report = check(GRAPH, SUBMISSIONS / "correct.py", dtype=dtype)
     assert report.passed, report.to_table()
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
 def test_default_tolerance_fails_each_classic_mistake_on_its_own_variable(mistake, dtype):
     report = check(GRAPH, SUBMISSIONS / f"{mistake}.py", dtype=dtype)
@@ -394,7 +394,7 @@ def test_tiny_timeouts_always_give_a_report_and_zero_is_refused():
     [
         ({"timeout": math.inf}, "timeout expected a number of seconds > 0 and at most"),
         ({"timeout": 1e12}, "timeout expected a number of seconds > 0 and at most"),
-        ({"rule": "gold"}, "rule expected 'reference' or a Rule"),
+        ({"rule": "gold"}, "rule expected 'reference', 'tolerance' or a Rule"),
         ({"name_rule": "grad_{nam}"}, "expected a name rule with exactly one '{name}', got 'grad_{nam}'"),
         ({"variables": "w"}, "variables expected a tuple of names"),
         ({"dtype": torch.int64}, "unknown dtype 'torch.int64'"),
@@ -488,7 +488,7 @@ def test_register_refuses_a_case_that_cannot_run(arguments, fragment):
 
 def test_check_takes_the_reference_rule_by_name_and_refuses_other_arguments():
     assert check(tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy * 1.0", dtype="float16", rule="reference").passed
-    with pytest.raises(ValueError, match="rule expected 'reference' or a Rule"):
+    with pytest.raises(ValueError, match="rule expected 'reference', 'tolerance' or a Rule"):
         check(tiny_graph(1.0), "dw = 1", rule="gold")
     with pytest.raises(ValueError, match="overrides= expected a Tolerance"):
         check(tiny_graph(1.0), "dw = 1", overrides={"w": 1e-3})

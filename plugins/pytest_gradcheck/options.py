@@ -107,7 +107,7 @@ def from_case(case: Any) -> Settings:
     tolerance = case.tolerance if "tolerance" in declared else None
     preset = tolerance if isinstance(tolerance, str) else None
     rtol, atol = (None, None) if tolerance is None or preset else (tolerance.rtol, tolerance.atol)
-    rule = "reference" if "rule" in declared else None
+    rule = ("tolerance" if case.rule == "tolerance" else "reference") if "rule" in declared else None
     values = {
         "devices": case.devices if "devices" in declared else None,
         "dtypes": case.dtypes if "dtypes" in declared else None,

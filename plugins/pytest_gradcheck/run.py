@@ -39,10 +39,11 @@ def judged(case: Case, settings: Settings) -> Case:
     return replace(case, tolerance=settings.tolerance)
 
 
-def rule_of(case: Case, settings: Settings) -> Rule | None:
-    """The reference-relative rule when the settings choose it (the case's own ``Rule`` keeps its k)."""
+def rule_of(case: Case, settings: Settings) -> Rule | str | None:
+    """The reference-relative rule when the settings choose it (the case's own ``Rule`` keeps its k),
+    ``"tolerance"`` when they choose the tolerance, else None: the library's default for the cell's dtype."""
     if settings.rule != "reference":
-        return None
+        return settings.rule
     return case.rule if isinstance(case.rule, Rule) else Rule()
 
 
@@ -81,7 +82,7 @@ def check_graph(
     return conclude(node, _run(judged(case, settings), None, None, rule_of(case, settings)), where, fail)
 
 
-def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: Rule | None) -> Report:
+def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: Rule | str | None) -> Report:
     __tracebackhide__ = True
     try:
         return run_case(case, devices, dtypes, rule=rule)
