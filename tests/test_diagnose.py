@@ -14,6 +14,8 @@ BACKWARD = (MAKEMORE / "backward_ex1.py").read_text()
 
 MISTAKES = {
     "missing sum, no keepdim": ("b2", "db2 = dlogits.sum(0)", "db2 = dlogits", "missing sum over the broadcast dim 0"),
+    # b1 before batch norm: its gradient and the sum are zero up to round-off ("pasted: gradient of hprebn" before)
+    "missing sum, zero in exact arithmetic": ("b1", "db1 = dhprebn.sum(0)", "db1 = dhprebn", ".sum(0) matches"),
     "missing sum, keepdim": (
         "bngain",
         "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)",

@@ -160,7 +160,8 @@ def test_notebook_tags_given_as_a_string_do_not_match_by_substring(tmp_path: Pat
         "outputs": [],
         "execution_count": None,
     }
-    code["source"] = "# tagged only\n" + (SAMPLES / "correct.py").read_text()
+    work = (SAMPLES / "correct.py").read_text().replace("# Exercise 1,", "# The exercise,")  # unmarked: tags only
+    code["source"] = "# tagged only\n" + work
     notebook = {"cells": [code], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "tags.ipynb").write_text(json.dumps(notebook))
     assert grade(tmp_path / "out", [tmp_path / "tags.ipynb"]) == 0
