@@ -223,7 +223,10 @@ class Grader:
         ended: Mapping[str, Any] | None = None,
     ) -> Graded:
         judged = self._judge(part, handed_in, message, unclaimed=unclaimed)
-        rows = [not_reached(row, run, source) for row in judged.rows]
+        rows = [
+            source.explain(not_reached(row, run, source), part.name_rule.format(name=row.variable))
+            for row in judged.rows
+        ]
         if part.shape_policy == LENIENT:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
         how = _changes(source)

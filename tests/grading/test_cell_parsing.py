@@ -108,6 +108,10 @@ def test_a_tagged_cell_that_does_not_parse_costs_only_its_own_gradients(graded: 
     assert f"{said}; {SECOND_NAMED}, missing for that reason" in row["message"]
     assert said in graded.results("tagged_second_broken.ipynb")["output"]
     assert sorted(graded.failing("tagged_second_broken.ipynb")) == sorted(name[1:] for name in named(SECOND, _all()))
+    messages = [r["message"] for r in graded.variables if r["submission"] == "tagged_second_broken.ipynb"]
+    assert sum("assigns it but was not run: it does not parse (SyntaxError" in m for m in messages) == len(
+        named(SECOND, _all())
+    ), "each missing gradient says why"
 
 
 def test_a_tab_error_in_one_tagged_cell_costs_only_its_gradients(graded: Run) -> None:
