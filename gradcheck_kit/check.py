@@ -86,6 +86,7 @@ def check(
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
     if before != _fingerprint(captured):
         return Report([_cell_row(name, device, dtype, ERROR, TAMPERED)])
+    gold_of = functools.cache(functools.partial(gold, draw, dtype))
     report = evaluate(
         captured,
         result.values,
@@ -95,12 +96,22 @@ def check(
         variables=variables,
         name_rule=name_rule,
         error=result.error,
-        gold=reference or functools.partial(gold, draw, dtype),
+        gold=reference or gold_of,
         rule=rule,
+        in_float64=functools.partial(_run_in_float64, manual, gold_of, timeout) if reference is None else None,
     )
     if fd and dtype == torch.float64:
         return _with_fd(report, draw, captured, result.values, fd, name_rule)
     return report
+
+
+def _run_in_float64(manual: Any, gold_of: Callable[[], Capture], timeout: float | None) -> Mapping[str, Any]:
+    """What the backward assigns run on the float64 gold's inputs: the second opinion on a gradient a
+    lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there decides nothing."""
+    result = run_manual(manual, gold_of().namespace, timeout)
+    if result.error:
+        raise RuntimeError(result.error)
+    return result.values
 
 
 def _fingerprint(captured: Capture) -> tuple[Any, ...]:
@@ -261,6 +272,7 @@ def evaluate(
     independent: bool = False,
     precision: torch.dtype | None = None,
     peer: Capture | None = None,
+    in_float64: Callable[[], Mapping[str, Any]] | None = None,
 ) -> Report:
     """Judge the gradients in ``values`` (keyed by gradient name, e.g. ``dlogits``) against ``captured``.
 
@@ -273,13 +285,17 @@ def evaluate(
     decided by the reference-relative rule instead; without, it only serves the round-off
     test of the scale-aware default (:mod:`.scale`), which takes round-off to be that of
     ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``,
-    with ``peer`` the capture in that dtype (a cross check).
+    with ``peer`` the capture in that dtype (a cross check). ``in_float64`` gives what the same backward
+    assigns on the gold's inputs, for the gradients the gold alone cannot decide.
     """
     captured = _dense(captured)
     wanted = set(variables) if variables is not None else None
     selected = [v for v in captured.variables.values() if wanted is None or v.name in wanted]
     manuals = {v.name: _dense_value(_given(values, v, name_rule)) for v in selected}
-    comparisons = _compare(captured, selected, manuals, tolerance, overrides or {}, gold, precision, peer)
+    in_float64_manuals = None if in_float64 is None else _keyed(in_float64, selected, name_rule)
+    comparisons = _compare(
+        captured, selected, manuals, tolerance, overrides or {}, gold, precision, peer, in_float64_manuals
+    )
     known = {name_rule.format(name=n) for n in captured.variables}
     unclaimed = [n for n in values if n not in known]
     for name, comparison in comparisons.items():
@@ -316,6 +332,7 @@ def _compare(
     gold: Capture | Callable[[], Capture] | None,
     precision: torch.dtype | None,
     peer: Capture | None,
+    in_float64: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, cmp.Comparison]:
     """One batched comparison of every checkable variable (a scale-aware tolerance is applied at
     the gradient's own scale), then the round-off test (:mod:`.scale`); a name capture could not pin to one
@@ -326,8 +343,15 @@ def _compare(
     compared = dict(zip([v.name for v in checkable], cmp.compare_all(pairs), strict=True))
     compared.update(_zero_gradients(captured, manuals, tolerances, compared))
     scaled = {name: t.scaled for name, t in tolerances.items()}
-    compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision, peer))
+    compared.update(scale.round_off(captured, compared, manuals, scaled, gold, precision, peer, in_float64))
     return {v.name: compared.get(v.name) or _unchecked(v) for v in selected}
+
+
+def _keyed(
+    values: Callable[[], Mapping[str, Any]], selected: list[Variable], name_rule: str
+) -> Callable[[], Mapping[str, Any]]:
+    """``values`` (keyed by gradient name, made when first asked for) keyed by variable name, as ``manuals`` is."""
+    return functools.cache(lambda: {v.name: _dense_value(_given(values(), v, name_rule)) for v in selected})
 
 
 def _unchecked(variable: Variable) -> cmp.Comparison:

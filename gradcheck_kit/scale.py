@@ -35,6 +35,12 @@ the whole tensor. A classic mistake stays 10^3x past
 (relative), or a forward value changes sign between the cell and the gold, autograd's distance
 from the gold is a kink, tie or branch taken differently, as large as the gradient itself,
 and no peer is passed: a 5-10% wrong gradient passed otherwise.
+
+Step 4 decides what no peer can: given the same backward's gradients computed in float64 on the
+gold's inputs (``in_float64``; :func:`gradcheck_kit.check` runs it only then), where manual and gold
+take the same branches and round-off is 1e-16, the row passes when those match the gold at
+float64's own judgement, and keeps its mismatch otherwise (a feature offset by 1000 leaves autograd's
+float32 ``dW1`` 0.9% off the gold: the correct backward failed, with a false hint).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import torch
 from . import compare as cmp
 from .capture import Capture
 from .reference import FLOOR_EPS, decided
-from .tolerance import Tolerance
+from .tolerance import Tolerance, resolve
 
 NOISE_EPS = 256
 """The round-off floor, in epsilons of the manual gradients' dtype times the scale of the gradient flowing in."""
@@ -75,15 +81,17 @@ def round_off(
     gold: Capture | Callable[[], Capture | None] | None,
     precision: torch.dtype | None = None,
     peer: Capture | None = None,
+    in_float64: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, cmp.Comparison]:
     """Step 2: the mismatches judged at a scale-aware tolerance (``scaled``) that turn out to be round-off.
 
     ``precision`` is the dtype the manual gradients were computed in when it is coarser than
     the capture's, and ``peer`` autograd in that dtype (a cross check); by default both are
     the capture's own. In float64 nothing more precise exists and the round-off floor applies
-    as it is. Otherwise the float64 ``gold`` of the same draw decides (:func:`_against_gold`).
-    Without a gold (a face that has none, such as the in-notebook ``cmp``) the floor applies
-    unconfirmed.
+    as it is. Otherwise the float64 ``gold`` of the same draw decides (:func:`_against_gold`), and
+    ``in_float64`` (the manual gradients the same backward computes on the gold's inputs, keyed like
+    ``manuals``, made when first needed) decides what the gold cannot. Without a gold (a face that has
+    none, such as the in-notebook ``cmp``) the floor applies unconfirmed.
     """
     noise = precision or captured.dtype
     mismatches = [name for name, c in comparisons.items() if c.status == cmp.MISMATCH and scaled.get(name)]
@@ -96,7 +104,7 @@ def round_off(
     reference = _gold(gold)
     if reference is None:
         return {}  # a gold was asked for and could not be made: nothing is confirmed
-    return _against_gold(captured, peer or captured, reference, comparisons, manuals, floors)
+    return _against_gold(captured, peer or captured, reference, comparisons, manuals, floors, in_float64)
 
 
 def _against_gold(
@@ -106,8 +114,9 @@ def _against_gold(
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
     floors: Mapping[str, float],
+    in_float64: Callable[[], Mapping[str, Any]] | None,
 ) -> dict[str, cmp.Comparison]:
-    """Re-judge each mismatch against the float64 gold of the same draw, one of two ways.
+    """Re-judge each mismatch against the float64 gold of the same draw, one of three ways.
 
     Where autograd's own error is at least :data:`ROUND_OFF_SHARE` of its scale, autograd's
     value is round-off (a gradient zero in exact arithmetic): the floor applies, at most
@@ -118,7 +127,9 @@ def _against_gold(
     gold where autograd was 7.6e-6). Nothing is re-judged when the gold's forward does not
     reproduce the cell's, and no peer is passed when a value changed sign between the two
     forwards (a ReLU input within round-off of zero): autograd's error is then a branch taken
-    differently, not round-off.
+    differently, not round-off. What no peer can decide, the same backward run in float64 on the
+    gold's own inputs does (:func:`_in_float64`): there manual and gold take the same branches and
+    round-off is 10^-16, so a correct formula matches and a wrong one fails by its own size.
     """
     forwards = _Forwards.of(autograd, reference)
     if forwards is not None and forwards.diverged():
@@ -133,9 +144,43 @@ def _against_gold(
     }
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
     peers = [name for name in floors if name not in round_off and name in reference.variables]
+    undecided = set(peers)
     if peers and not (forwards is not None and forwards.flipped()):
-        judged.update(_peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype))
+        passed, undecided = _peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype)
+        judged.update(passed)
+    if undecided and in_float64 is not None:
+        undecided_comparisons = {n: comparisons[n] for n in sorted(undecided)}
+        judged.update(_in_float64(reference, undecided_comparisons, in_float64, autograd.dtype))
     return judged
+
+
+def _in_float64(
+    reference: Capture,
+    comparisons: Mapping[str, cmp.Comparison],
+    in_float64: Callable[[], Mapping[str, Any]],
+    dtype: torch.dtype,
+) -> dict[str, cmp.Comparison]:
+    """The mismatches whose manual gradient, computed by the same backward in float64 on the gold's inputs,
+    matches the gold at float64's own default judgement (its round-off floor included), with a note saying
+    so; a backward that cannot run in float64 confirms nothing."""
+    try:
+        manuals = in_float64()
+    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 leaves the strict verdict standing
+        return {}
+    names = [name for name in comparisons if isinstance(manuals.get(name), torch.Tensor)]
+    pairs = [(manuals[n], reference.variables[n].grad, resolve(None, torch.float64)) for n in names]
+    compared = dict(zip(names, cmp.compare_all(pairs), strict=True))
+    compared.update(round_off(reference, compared, manuals, dict.fromkeys(names, True), None))
+    note = (
+        f"{_name(dtype)} cannot decide it (autograd's own value is further from the float64 gold than round-off: "
+        f"a kink, a tie or an ill-conditioned sum); the same backward run in float64 on the gold's inputs matches "
+        f"the gold"
+    )
+    return {
+        name: replace(decided(comparisons[name], in64), message=note)
+        for name, in64 in compared.items()
+        if in64.status == cmp.OK
+    }
 
 
 def _at_floors(
@@ -158,8 +203,9 @@ def _peers(
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
     dtype: torch.dtype,
-) -> dict[str, cmp.Comparison]:
-    """The mismatches as close to the gold as autograd is, element by element, with a note saying so.
+) -> tuple[dict[str, cmp.Comparison], set[str]]:
+    """The mismatches as close to the gold as autograd is, element by element, with a note saying so; and the
+    names no peer can be judged for (autograd's own error too large, or complex).
 
     autograd's error is measured relative to each element's size plus the tensor's median size, and
     pooled per element (:func:`_local_errors`): one ill-conditioned row or column (a raw feature of 1e5,
@@ -170,15 +216,17 @@ def _peers(
     A largest error above :data:`PEER_MAX_ERROR` is no round-off (a kink or a tie taken
     differently): no peer.
     """
-    names, pairs, errors, gates = [], [], [], []
+    names, pairs, errors, gates, undecided = [], [], [], [], set()
     for name in comparisons:
         gold = cmp.dense(reference.variables[name].grad).detach()
         if gold.is_complex() or manuals[name].is_complex():
-            continue  # complex gradients keep the strict judgement
+            undecided.add(name)  # complex gradients keep the strict judgement
+            continue
         gold = gold.to("cpu", torch.float64)
         grad = cmp.dense(autograd.variables[name].grad).detach().to(gold)
         error, typical = _relative_error(grad, gold)
         if error is None or error > PEER_MAX_ERROR:
+            undecided.add(name)
             continue
         manual = manuals[name].detach().to("cpu", torch.float64)
         floor = FLOOR_EPS * torch.finfo(torch.float64).eps * typical
@@ -188,7 +236,7 @@ def _peers(
         errors.append(error)
         gates.append(_within(manual, gold, local + floor))
     judged = zip(names, errors, gates, cmp.compare_all(pairs), strict=True)
-    return {
+    passed = {
         name: replace(
             decided(comparisons[name], against_gold),
             message=(
@@ -200,6 +248,7 @@ def _peers(
         for name, error, within, against_gold in judged
         if within and against_gold.status == cmp.OK
     }
+    return passed, undecided
 
 
 def _local_errors(grad: torch.Tensor, gold: torch.Tensor, typical: float) -> torch.Tensor:

@@ -884,18 +884,18 @@ def test_one_huge_elements_round_off_does_not_hide_a_mistake_in_the_small_ones()
     assert forgotten_penalty["w"].status == "mismatch", forgotten_penalty.to_table()
 
 
-def raw_feature_graph() -> Graph:
+def raw_feature_graph(offset: float = 100.0, batch: int = 512) -> Graph:
     """Batch norm after a linear layer where one input feature is raw (offset by 100) and the others are
     standardised: autograd's float32 round-off is large in dW1's first row only (the layer's output is not
     named, so W1 is the only gradient a batch-norm mistake shows in)."""
 
     def inputs():
         generator = torch.Generator().manual_seed(0)
-        X = torch.randn(512, 8, generator=generator)
-        X[:, 0] += 100.0
+        X = torch.randn(batch, 8, generator=generator)
+        X[:, 0] += offset
         return {
             "X": X,
-            "Y": torch.randint(0, 5, (512,), generator=generator),
+            "Y": torch.randint(0, 5, (batch,), generator=generator),
             "W1": (torch.randn(8, 16, generator=generator) / 8**0.5).requires_grad_(),
             "W2": (torch.randn(16, 5, generator=generator) / 4).requires_grad_(),
         }
@@ -933,3 +933,17 @@ def test_one_ill_conditioned_row_does_not_let_a_mistake_in_the_others_pass_as_a_
     bessel = check(graph, RAW_FEATURE_BACKWARD.format(bessel="n / (n - 1) * "))
     assert [row.variable for row in bessel.rows if row.root_cause] == ["W1"], bessel.to_table()
     assert not check(graph, RAW_FEATURE_BACKWARD.format(bessel="n / (n - 1) * "), dtype="float64").passed
+
+
+def test_what_float32_cannot_decide_the_same_backward_in_float64_does():
+    """One feature offset by 1000 at a batch of 32: autograd's own float32 dW1 is 0.9% of its scale off the
+    float64 gold, past any round-off a peer may claim, and the correct backward was a ROOT CAUSE mismatch with
+    a false hint ('wrong only in 1/8 rows'). The same backward run in float64 on the gold's inputs decides."""
+    graph = raw_feature_graph(offset=1000.0, batch=32)
+    correct = check(graph, RAW_FEATURE_BACKWARD.format(bessel=""))
+    assert correct.passed, correct.to_table()
+    assert correct["W1"].message.startswith("float32 cannot decide it"), correct["W1"].message
+    bessel = check(graph, RAW_FEATURE_BACKWARD.format(bessel="n / (n - 1) * "))
+    assert [row.variable for row in bessel.rows if row.root_cause] == ["W1"], bessel.to_table()
+    kink = check(kink_graph(), "dz = torch.ones_like(z)\ndpre = dz * (pre > 0)\ndw = x.T @ dpre * 1.05\n")
+    assert kink["w"].status == "mismatch", kink.to_table()
