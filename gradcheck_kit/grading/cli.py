@@ -46,6 +46,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="grade only slice I (1-based) of N; "
         "default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (with GRADECHECK_SHARD_COUNT) when set",
     )
+    grade.add_argument(
+        "--single",
+        action="store_true",
+        help="take each SUBMISSION as one student's work, whatever folders it nests, never as a class folder "
+        "(Gradescope's submission folder, which holds an unzipped upload as it was zipped)",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.add_argument(
         "--unsafe-same-user",
@@ -80,7 +86,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
         _check_user(args)
-        submissions = collect(args.submissions)
+        submissions = collect(args.submissions, args.single)
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
     except ValueError as error:

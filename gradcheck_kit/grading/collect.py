@@ -5,7 +5,9 @@ tells it apart (``alice/hw.py`` and ``bob/hw.py``), so same-named files stay apa
 folder is one submission: its notebook, or its one ``.py``, or the one ``.py`` that
 assigns gradients. A folder of such folders, or a Gradescope "Export Submissions" folder
 (with ``submission_metadata.yml``, whose students' names and emails reach the
-gradebook), is a submission per subfolder.
+gradebook), is a submission per subfolder. What zips, macOS, Jupyter and Python leave
+beside the work (``__MACOSX/``, ``._name``, ``.DS_Store``, ``.ipynb_checkpoints/``,
+``__pycache__/``) is never a file to grade nor a student.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cells import assigned
-from .submission import SubmissionError, read_regular
+from .submission import SubmissionError, is_notebook, read_regular
 
 METADATA = "submission_metadata.yml"
 GRADABLE = (".py", ".ipynb")
+"""The extensions of files to grade, in any case (``Solution.PY``)."""
+LEFTOVERS = frozenset({"__MACOSX", "__pycache__"})
+"""Folders a zip made on macOS, or Python, leaves beside the work; hidden names are left out as well."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +43,17 @@ class Submission:
         return cls(path, path.name)
 
 
-def collect(arguments: Sequence[Path]) -> list[Submission]:
-    """The submissions in ``arguments`` (files or folders), named relative to their common folder."""
+def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]:
+    """The submissions in ``arguments`` (files or folders), named relative to their common folder; when
+    ``single``, each argument is one submission, never a class folder, whatever folders it nests."""
     found: list[tuple[Path, dict[str, str]]] = []
     for argument in arguments:
-        if argument.is_dir() and (argument / METADATA).is_file():
+        if single:
+            found.append((argument, {}))
+        elif argument.is_dir() and (argument / METADATA).is_file():
             people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
             found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument)]
-        elif argument.is_dir() and not _gradable(argument) and _subfolders(argument):
+        elif argument.is_dir() and not _holds_work(argument) and _subfolders(argument):
             found += [(folder, {}) for folder in _subfolders(argument)]
         else:
             found.append((argument, {}))
@@ -121,8 +129,8 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
     if not path.is_dir():
         return path
     folder = path
-    files = sorted(path for path in folder.rglob("*") if path.suffix in GRADABLE and path.is_file())
-    notebooks = [path for path in files if path.suffix == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
+    files = _work_files(folder)
+    notebooks = [path for path in files if is_notebook(path)]
     candidates = notebooks or files
     if len(candidates) == 1:
         return candidates[0]
@@ -146,12 +154,32 @@ def _assigns(path: Path, gradients: Collection[str]) -> bool:
         return False
 
 
-def _gradable(folder: Path) -> bool:
-    return any(path.suffix in GRADABLE for path in folder.iterdir() if path.is_file())
+def _work_files(folder: Path) -> list[Path]:
+    """The .py files and notebooks anywhere under ``folder``, but for leftovers and what lies in them."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if _gradable(path) and not any(map(_leftover, path.relative_to(folder).parts)) and path.is_file()
+    )
+
+
+def _leftover(name: str) -> bool:
+    """Whether a file or folder named ``name`` is no student's work: hidden (``.ipynb_checkpoints``, macOS's
+    ``._backprop.ipynb`` and ``.DS_Store``) or one of :data:`LEFTOVERS`."""
+    return name.startswith(".") or name in LEFTOVERS
+
+
+def _gradable(path: Path) -> bool:
+    return path.suffix.lower() in GRADABLE
+
+
+def _holds_work(folder: Path) -> bool:
+    """Whether ``folder`` itself (not a subfolder) holds a file to grade."""
+    return any(_gradable(path) and not _leftover(path.name) for path in folder.iterdir() if path.is_file())
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    return sorted(path for path in folder.iterdir() if path.is_dir() and not _leftover(path.name))
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,9 +15,19 @@ from .cells import code_cells
 from .source import Source, holds_code, notebook_source, python_source
 
 MAX_FILE = 8 * 1024 * 1024
-"""Largest submission file read, in bytes (a notebook with its outputs included)."""
+"""Largest ``.py`` file read, in bytes, and most characters a notebook's code cells may hold."""
+MAX_NOTEBOOK = 32 * 1024 * 1024
+"""Largest notebook file read, in bytes, outputs included: its outputs are dropped as it is parsed, so a
+notebook larger than :data:`MAX_FILE` only by its plots and logs is still graded."""
+MAX_VALUES = MAX_FILE // 2
+"""Most JSON values a notebook over :data:`MAX_FILE` may hold: as many as one within it can (every value
+takes two bytes at least), so parsing a larger one costs no more memory in objects than the old limit let."""
 MAX_CELLS = 5000
 """Most cells a notebook may have: parsing and selecting stay within a bounded time."""
+CLEAR = "clear its outputs (Jupyter: Edit > Clear All Outputs; Colab: Edit > Clear all outputs), save it and resubmit"
+"""What a student does with a notebook too large to read: the grader never uses the outputs."""
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+"""A JSON string, escapes included."""
 
 
 class SubmissionError(Exception):
@@ -26,12 +37,12 @@ class SubmissionError(Exception):
 def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | None = None) -> Source:
     """The code to run for ``path``; notebooks give only the cells with the assignment's work (see
     :mod:`.cells`), after the simple constants of earlier cells that are not among ``known`` names."""
-    if path.suffix == ".py":
+    if path.suffix.lower() == ".py":
         source = python_source(read_regular(path))
         if not holds_code(source.text):
             raise SubmissionError(f"the submission is empty: {path.name} holds no code")
         return source
-    if path.suffix == ".ipynb":
+    if is_notebook(path):
         notebook = load_notebook(path)
         if not any(holds_code(cell.source) for cell in code_cells(notebook)):
             raise SubmissionError(f"the submission is empty: {path.name} has no code cell holding code")
@@ -44,42 +55,84 @@ def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | N
     raise SubmissionError(f"{path.name}: expected a .py file or a .ipynb notebook")
 
 
-def read_regular(path: Path, limit: int = MAX_FILE) -> bytes:
+def read_regular(path: Path, limit: int = MAX_FILE, advice: str = "") -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes: a pipe, a device or a folder
-    is refused without blocking on it."""
+    is refused without blocking on it. ``advice`` ends the message of a file over the limit."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as error:
         raise SubmissionError(f"cannot read {path.name}: {error.strerror}") from None
+    over = f"over the {limit}-byte limit" + (f": {advice}" if advice else "")
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SubmissionError(f"{path.name} is not a regular file")
         if info.st_size > limit:
-            raise SubmissionError(f"{path.name} is {info.st_size} bytes, over the {limit}-byte limit")
+            raise SubmissionError(f"{path.name} is {info.st_size} bytes, {over}")
         with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(limit + 1)
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise SubmissionError(f"{path.name} is over the {limit}-byte limit")
+        raise SubmissionError(f"{path.name} is {over}")
     return data
 
 
+def is_notebook(path: Path) -> bool:
+    """Whether ``path`` names a notebook (``.ipynb`` in any case: ``HW4.IPYNB`` from some systems)."""
+    return path.suffix.lower() == ".ipynb"
+
+
 def load_notebook(path: Path) -> dict[str, Any]:
-    """The parsed notebook, in nbformat 4; refused when too large, or with too many cells, to parse and search in
-    bounded time."""
+    """The parsed notebook, in nbformat 4, without its outputs (the grader never reads them); refused when too
+    large, or with too many cells or code, to parse and search in bounded time and memory."""
     try:
-        notebook = json.loads(read_regular(path).decode("utf-8-sig", "replace"))
+        notebook = json.loads(_notebook_text(path), object_hook=_without_outputs)
         version = notebook.get("nbformat")
-    except (ValueError, AttributeError) as error:
+    except (ValueError, AttributeError, RecursionError) as error:
         raise SubmissionError(f"{path.name} is not a readable notebook: {error}") from None
     if type(version) is int and version < 4:
         notebook = _upgraded(path, notebook, version)
     cells = notebook.get("cells")
     if isinstance(cells, list) and len(cells) > MAX_CELLS:
         raise SubmissionError(f"{path.name} has {len(cells)} cells, over the limit of {MAX_CELLS}")
+    code = sum(len(cell.source) for cell in code_cells(notebook))
+    if code > MAX_FILE:
+        raise SubmissionError(
+            f"{path.name}: its code cells hold {code} characters, over the {MAX_FILE // 2**20} MiB limit"
+        )
     return notebook
+
+
+def _notebook_text(path: Path) -> str:
+    """The notebook's JSON text, if within :data:`MAX_NOTEBOOK` bytes, :data:`MAX_CELLS` cells and, when over
+    :data:`MAX_FILE` bytes, :data:`MAX_VALUES` values: checked before it is parsed."""
+    text = read_regular(path, MAX_NOTEBOOK, CLEAR).decode("utf-8-sig", "replace")
+    entries = text.count('"cell_type"')  # a key as written: inside a string its quotes are escaped
+    if entries > MAX_CELLS:
+        raise SubmissionError(f"{path.name} holds {entries} cell entries, over the limit of {MAX_CELLS} cells")
+    if len(text) > MAX_FILE and (values := _values(text)) > MAX_VALUES:
+        raise SubmissionError(f"{path.name} holds {values} JSON values, over the limit of {MAX_VALUES}: {CLEAR}")
+    return text
+
+
+def _values(text: str) -> int:
+    """At most how many values the JSON ``text`` holds: every value but the first follows an opening bracket,
+    a comma or a colon outside strings."""
+    rest = _STRING.sub("", text)
+    return 1 + sum(rest.count(mark) for mark in "[{,:")
+
+
+def _without_outputs(item: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object as parsed, emptied if it is a cell's output and stripped of its outputs and attachments if
+    it is a cell: their text and images are freed as soon as parsed, never held for the whole notebook."""
+    if "output_type" in item:
+        return {"output_type": item["output_type"]}
+    if "cell_type" in item:
+        if "outputs" in item:
+            item["outputs"] = []
+        item.pop("attachments", None)
+    return item
 
 
 def _upgraded(path: Path, notebook: dict[str, Any], version: int) -> dict[str, Any]:
