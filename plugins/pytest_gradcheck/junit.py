@@ -13,8 +13,25 @@ import re
 import pytest
 from _pytest.junitxml import xml_key  # the LogXML of --junitxml; record_testsuite_property reads it the same way
 
-OURS = re.compile(r"^[^:]*\.(status|maxdiff)$")
+OURS = re.compile(r"^(?P<variable>[^:]*)\.(?P<kind>status|maxdiff)$")
 """Names of the properties the plugin adds (``run.properties``)."""
+
+
+def ours(properties: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """The plugin's own properties among a test's: ``<variable>.status`` holding a row status, and the
+    ``<variable>.maxdiff`` beside one; a test's own ``http.status = 200`` is left where it is."""
+    if not any(OURS.match(name) for name, _ in properties):
+        return []
+    from gradcheck_kit.compare import STATUSES  # torch: only once a property looks like one of ours
+    from gradcheck_kit.report import ERROR, SKIPPED
+
+    statuses = {*STATUSES, ERROR, SKIPPED}
+    checked = {
+        match["variable"]
+        for name, value in properties
+        if (match := OURS.match(name)) and match["kind"] == "status" and value in statuses
+    }
+    return [(name, value) for name, value in properties if (match := OURS.match(name)) and match["variable"] in checked]
 
 
 class SuiteProperties:
@@ -25,12 +42,12 @@ class SuiteProperties:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        ours = [(name, value) for name, value in report.user_properties if OURS.match(name)]
-        if not ours:
+        mine = ours(list(report.user_properties))
+        if not mine:
             return
-        report.user_properties = [prop for prop in report.user_properties if prop not in ours]
+        report.user_properties = [prop for prop in report.user_properties if prop not in mine]
         if report.when == "teardown":
-            self.moved.extend((f"{report.nodeid}::{name}", value) for name, value in ours)
+            self.moved.extend((f"{report.nodeid}::{name}", value) for name, value in mine)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -90,6 +91,12 @@ def _add(parser: pytest.Parser, group: Any, name: str, action: str, help: str) -
     parser.addini(ini, f"as --gradcheck-{name}", type="args" if action == "append" else "string")
 
 
+def checked(settings: Settings, where: str) -> Settings:
+    """``settings`` once their names are known ones (:func:`known_names`)."""
+    known_names(settings, where)
+    return settings
+
+
 def from_command_line(config: pytest.Config) -> Settings:
     """Settings given explicitly on the command line: they win over a case's own ``register()`` arguments."""
     values = {key: config.getoption(f"gradcheck_{key.removesuffix('s')}") for key in KEYS}
@@ -117,7 +124,7 @@ def from_case(case: Any) -> Settings:
         "rule": rule,
         "timeout": case.timeout,
     }
-    return parse(values, f"register({case.name!r})")
+    return checked(parse(values, f"register({case.name!r})"), f"register({case.name!r})")
 
 
 def from_markers(markers: Iterable[pytest.Mark]) -> Settings:
@@ -128,7 +135,7 @@ def from_markers(markers: Iterable[pytest.Mark]) -> Settings:
             raise pytest.UsageError(f"@pytest.mark.gradcheck takes keyword options only, got {mark.args!r}")
         for key, value in mark.kwargs.items():
             merged.setdefault(key, value)
-    return parse(merged, "@pytest.mark.gradcheck")
+    return checked(parse(merged, "@pytest.mark.gradcheck"), "@pytest.mark.gradcheck")
 
 
 def parse(values: Mapping[str, Any], where: str) -> Settings:
@@ -147,8 +154,11 @@ def parse(values: Mapping[str, Any], where: str) -> Settings:
         rule=values.get("rule"),
         timeout=_float(values.get("timeout"), "timeout", where),
     )
-    if settings.timeout is not None and not settings.timeout > 0:
-        raise pytest.UsageError(f"{where}: gradcheck timeout must be a number of seconds > 0, got {settings.timeout}")
+    _usable_timeout(settings.timeout, where)
+    for name in ("rtol", "atol", "maxdiff"):
+        value = getattr(settings, name)
+        if value is not None and not 0 <= value < math.inf:
+            raise pytest.UsageError(f"{where}: gradcheck {name} must be a finite number >= 0, got {value}")
     if settings.rule is not None and settings.rule not in RULES:
         raise pytest.UsageError(f"{where}: gradcheck rule must be one of {', '.join(RULES)}, got {settings.rule!r}")
     if settings.check is not None and settings.check not in CHECKS:
@@ -158,6 +168,36 @@ def parse(values: Mapping[str, Any], where: str) -> Settings:
     if settings.check == "maxdiff" and settings.maxdiff is None:
         raise pytest.UsageError(f"{where}: the maxdiff check needs a threshold (gradcheck maxdiff)")
     return settings
+
+
+def _usable_timeout(timeout: float | None, where: str) -> None:
+    if timeout is None:
+        return
+    from gradcheck_kit.manual import timeout_refused  # torch: only when a timeout is given
+
+    if timeout_refused(timeout):
+        raise pytest.UsageError(f"{where}: gradcheck timeout {timeout_refused(timeout)}")
+
+
+def known_names(settings: Settings, where: str) -> None:
+    """Refuse a mistyped device, dtype or tolerance preset before anything runs (each check failed with it);
+    asked where gradients are checked, so that a plain pytest run imports no torch."""
+    if not (settings.devices or settings.dtypes or settings.tolerance):
+        return
+    import torch  # only when names are given: a plain pytest run imports no torch
+
+    from gradcheck_kit.devices import parse_device, parse_dtype
+    from gradcheck_kit.tolerance import resolve
+
+    try:
+        for device in settings.devices or ():
+            parse_device(device)
+        for dtype in settings.dtypes or ():
+            parse_dtype(dtype)
+        if settings.tolerance is not None:
+            resolve(settings.tolerance, torch.float32)
+    except ValueError as error:
+        raise pytest.UsageError(f"{where}: {error}") from None
 
 
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:

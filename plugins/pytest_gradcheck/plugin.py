@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from . import junit
-from .options import add_options, from_command_line, from_ini
+from .options import add_options, from_command_line, from_ini, known_names
 from .outcomes import WHERE, Recorder
 from .report_paths import report_paths
 from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
@@ -33,7 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "gradcheck(devices, dtypes, rtol, atol, tolerance, check, maxdiff, rule, timeout): options of the gradient "
         "checks of a test or, on a module, of the cases it registers; `-m gradcheck` selects registered cases too",
     )
-    results = Results(from_command_line(config), from_ini(config), report_paths(config))
+    command_line, ini = from_command_line(config), from_ini(config)
+    if config.getoption("gradcheck"):
+        known_names(command_line, "command line")
+        known_names(ini, "ini file")
+    results = Results(command_line, ini, report_paths(config))
     config.stash[RESULTS] = results
     config.pluginmanager.register(Recorder(results), "gradcheck-outcomes")
     junit.register(config)

@@ -11,7 +11,7 @@ import pytest
 from gradcheck_kit import SKIPPED, Case, Graph, Report, Tolerance, run_case
 from gradcheck_kit.reference import Rule
 
-from .options import KEYS, Settings, parse
+from .options import KEYS, Settings, checked, parse
 from .outcomes import WHERE
 from .results import RESULTS
 
@@ -68,7 +68,9 @@ def check_graph(
     unknown = sorted(set(options) - set(KEYS) - set(CASE_OPTIONS))
     if unknown:
         raise TypeError(f"gradcheck() got unknown option(s) {unknown}; expected {sorted(KEYS + CASE_OPTIONS)}")
-    settings = parse({k: v for k, v in options.items() if k in KEYS}, "gradcheck()").over(settings)
+    settings = checked(parse({k: v for k, v in options.items() if k in KEYS}, "gradcheck()"), "gradcheck()").over(
+        settings
+    )
     case = Case(
         name=options.get("case") or graph.name,
         graph=graph,

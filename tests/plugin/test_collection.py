@@ -117,6 +117,29 @@ def test_bad_options_are_usage_errors(project: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*cannot tell the report format of 'report.txt'*"])
 
 
+@pytest.mark.parametrize(
+    ("args", "ini", "said"),
+    [
+        (["--gradcheck-dtype", "flaot32"], "", "command line: unknown dtype 'flaot32'"),
+        (["--gradcheck-device", "cdua"], "", "command line: unknown device 'cdua'"),
+        (["--gradcheck-tolerance", "makemor"], "", "command line: unknown tolerance 'makemor'"),
+        ([], "gradcheck_dtypes = flaot64", "ini file: unknown dtype 'flaot64'"),
+        (["--gradcheck-check", "maxdiff", "--gradcheck-maxdiff", "-1"], "", "maxdiff must be a finite number >= 0"),
+        (["--gradcheck-rtol", "nan", "--gradcheck-atol", "nan"], "", "rtol must be a finite number >= 0"),
+        ([], "gradcheck_atol = -1e-3\ngradcheck_rtol = 0", "ini file: gradcheck atol must be a finite number >= 0"),
+    ],
+)
+def test_mistyped_names_and_impossible_numbers_are_usage_errors_before_anything_runs(
+    project: pytest.Pytester, args: list[str], ini: str, said: str
+) -> None:
+    """Each was N failing checks (a mistyped dtype) or a ValueError traceback per item (a negative maxdiff)."""
+    if ini:
+        project.makeini(f"[pytest]\n{ini}\n")
+    result = project.runpytest("--gradcheck", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert said in result.stderr.str() and "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_unavailable_devices_are_skipped_with_the_reason(project: pytest.Pytester) -> None:
     result = project.runpytest("--gradcheck", "--gradcheck-device", "cpu,cuda", "-rs")

@@ -53,6 +53,26 @@ def test_junit_xunit2_puts_per_variable_properties_on_the_suite(project: pytest.
     assert props["gradcheck_tiny.py::tiny-right[cpu-float32]::h.status"] == "ok"
 
 
+@pytest.mark.parametrize("flags", [[], ["--gradcheck"]])
+def test_a_tests_own_properties_that_look_like_ours_stay_in_its_testcase(
+    project: pytest.Pytester, flags: list[str]
+) -> None:
+    """Any property named ``*.status`` or ``*.maxdiff`` was moved to the suite and renamed, with or without
+    --gradcheck: only the plugin's own (a row status, and the maxdiff beside it) move."""
+    project.makepyfile(
+        test_http="""
+        def test_api(record_property):
+            record_property("http.status", 200)
+            record_property("build.status", "green")
+            record_property("fit.maxdiff", 0.5)
+        """
+    )
+    project.runpytest("test_http.py", *flags, "--junitxml", "junit.xml", "-o", "junit_family=xunit1")
+    (case,) = ET.parse(project.path / "junit.xml").iter("testcase")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props == {"http.status": "200", "build.status": "green", "fit.maxdiff": "0.5"}
+
+
 def test_junit_xunit1_keeps_properties_per_testcase_and_cell(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_fixture_cells="""
