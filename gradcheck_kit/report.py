@@ -91,7 +91,7 @@ kept in :attr:`Report.tensors`."""
 
 @dataclass
 class Report:
-    """Rows of one or many checks. ``passed`` when no row failed.
+    """Rows of one or many checks. ``passed`` when something was checked and no row failed.
 
     ``tensors`` keeps (manual, autograd) gradients of failing rows for the heatmaps of
     :meth:`plot` and the HTML view; it is never serialised.
@@ -108,7 +108,8 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return not any(row.failed for row in self.rows)
+        """Something was checked and nothing failed: a report of skipped cells (no CUDA here) is no pass."""
+        return self.checked and not any(row.failed for row in self.rows)
 
     @property
     def failures(self) -> list[Row]:
@@ -180,7 +181,7 @@ class Report:
         ``passed`` is false when nothing was checked (every cell skipped): nothing passed.
         """
         document = {
-            "passed": self.passed and self.checked,
+            "passed": self.passed,
             "counts": self.counts(),
             "rows": [_json_safe(r) for r in self.records()],
         }

@@ -113,7 +113,7 @@ def test_counts_are_cells_by_outcome_and_nothing_checked_is_not_passed():
     skipped = Row("demo", "cuda", "float32", "", "", "skipped", message="no CUDA")
     assert sample().counts() == {"passed": 0, "failed": 1, "skipped": 0}
     only_skipped = Report([skipped])
-    assert only_skipped.passed and not only_skipped.checked
+    assert not only_skipped.passed and not only_skipped.checked, "a wrong backward on an absent device is no pass"
     assert json.loads(only_skipped.to_json())["passed"] is False
 
 

@@ -103,12 +103,12 @@ def conclude(node: pytest.Item, report: Report, where: tuple[str, int], fail: bo
     node.user_properties.extend(properties(report))
     if not fail:
         return report
-    if not report.passed:
-        node.stash[WHERE] = where
-        pytest.fail(failure_text(report), pytrace=False)
     if report.rows and all(row.status == SKIPPED for row in report.rows):
         node.stash[WHERE] = where
         pytest.skip("; ".join(sorted({row.message for row in report.rows})))
+    if not report.passed:
+        node.stash[WHERE] = where
+        pytest.fail(failure_text(report), pytrace=False)
     return report
 
 

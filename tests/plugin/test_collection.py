@@ -117,6 +117,21 @@ def test_bad_options_are_usage_errors(project: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*cannot tell the report format of 'report.txt'*"])
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_fixture_report_of_skipped_cells_only_is_not_passed(project: pytest.Pytester) -> None:
+    """With fail=False the test reads the report itself: a wrong backward on an absent device read passed."""
+    project.makepyfile(
+        test_cuda="""
+        from gradcheck_tiny import GRAPH, WRONG
+
+        def test_wrong_on_cuda(gradcheck):
+            report = gradcheck(GRAPH, WRONG, devices=("cuda",), fail=False)
+            assert not report.passed and not report.checked
+        """
+    )
+    project.runpytest("test_cuda.py", "--gradcheck").assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(
     ("args", "ini", "said"),
     [
