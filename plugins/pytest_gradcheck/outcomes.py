@@ -30,12 +30,17 @@ def outcome(report: pytest.TestReport) -> str | None:
 
 
 class Recorder:
-    """Keeps the decisive outcome of every test, in the controller too under pytest-xdist."""
+    """Keeps the decisive outcome of every test, in the controller too under pytest-xdist, and there the
+    rows a worker handed over with the test's last report (``plugin._hand_over``)."""
 
-    def __init__(self, results: Results) -> None:
+    def __init__(self, results: Results, worker: bool) -> None:
         self.results = results
+        self.worker = worker
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        rows = getattr(report, "gradcheck_rows", None)
+        if rows is not None and not self.worker:
+            self.results.merge({report.nodeid: rows}, {report.nodeid: getattr(report, "gradcheck_plots", [])})
         kind = outcome(report)
         previous = self.results.outcomes.get(report.nodeid)
         if kind and (previous is None or (previous == "passed" and kind == "error")):

@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         known_names(ini, "ini file")
     results = Results(command_line, ini, report_paths(config))
     config.stash[RESULTS] = results
-    config.pluginmanager.register(Recorder(results), "gradcheck-outcomes")
+    config.pluginmanager.register(Recorder(results, hasattr(config, "workerinput")), "gradcheck-outcomes")
     junit.register(config)
 
 
@@ -102,6 +102,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     (the case's ``register()`` call, the test's ``gradcheck(...)`` call), not inside pytest; its
     short-summary message is the headline alone, so the table is printed once even on CI or ``-vv``."""
     report = yield
+    if report.when == "teardown" and hasattr(item.config, "workeroutput"):
+        _hand_over(item, report)
     where = item.stash.get(WHERE, None)
     if where is None or call.excinfo is None or report.when != "call":
         return report
@@ -140,6 +142,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             step_summary(results, os.environ["GITHUB_STEP_SUMMARY"])
         except OSError as error:  # the CI's file, not the suite's outcome: said, and the exit status kept
             _say(config, f"gradcheck: cannot write the GitHub step summary: {error}")
+
+
+def _hand_over(item: pytest.Item, report: pytest.TestReport) -> None:
+    """pytest-xdist worker: the test's rows ride on its last report to the controller, so a worker that
+    dies later (a segfault, an OOM kill) takes none of the tests it finished with it."""
+    results = item.config.stash[RESULTS]
+    if item.nodeid in results.rows:
+        report.gradcheck_rows = results.rows.pop(item.nodeid)  # type: ignore[attr-defined]
+        report.gradcheck_plots = results.plots.pop(item.nodeid, [])  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -35,6 +35,18 @@ def test_xdist_writes_one_report_equal_to_the_serial_one(project: pytest.Pyteste
     assert serial.count("\n") == 7 and (project.path / "xdist.csv").read_text() == serial
 
 
+def test_a_crashed_xdist_worker_loses_none_of_the_rows_of_the_tests_it_finished(project: pytest.Pytester) -> None:
+    """Workers handed their rows over at the end of the session: a worker that died (a segfault, an OOM kill)
+    took the rows of every test it had passed with it, and the count contradicted pytest's."""
+    project.makepyfile(test_zcrash="import os\n\ndef test_dies():\n    os._exit(1)\n")
+    result = project.runpytest_subprocess("--gradcheck", "-n", "2", "-p", "no:randomly", "--gradcheck-report", "r.csv")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*gradient checks: 2 passed, 1 failed*"])
+    with open(project.path / "r.csv", newline="") as file:
+        cells = {(r["case"], r["dtype"]) for r in csv.DictReader(file)}
+    assert cells == {("tiny-right", "float32"), ("tiny-right", "float64"), ("tiny-wrong", "float32")}
+
+
 TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err"}
 """What junit-10.xsd (pytest's xunit2 family) allows inside a <testcase>: no <properties>."""
 
