@@ -62,7 +62,7 @@ def judging(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--k and --floor are parameters of the reference rule: add --rule reference")
     tolerance = Tolerance(args.rtol, args.atol) if args.rtol is not None else args.tolerance
     rule = Rule(2.0 if args.k is None else args.k, args.floor) if args.rule == "reference" else args.rule
-    return {"tolerance": tolerance, "rule": rule, "fd": args.fd or (), "cross": args.cross}
+    return {"tolerance": tolerance, "rule": rule, "fd": list(args.fd or ()), "cross": args.cross}
 
 
 def prepared(cases: list[Case], args: argparse.Namespace) -> list[Case]:
@@ -104,6 +104,12 @@ def _validate_fd(args: argparse.Namespace, cases: list[Case]) -> None:
     unknown = sorted(set(args.fd) - known)
     if unknown:
         raise UsageError(f"--fd: no variable {unknown} in the selected cases; variables: {sorted(known)}")
+
+
+def fd_of(case: Case, fd: list[str]) -> list[str]:
+    """The names of --fd this case has: the spot check is asked of the cases that have the variable (another
+    case, a float32 one without it, was an error row and failed the run)."""
+    return [name for name in fd if name in _variables(case)] if fd else []
 
 
 def _variables(case: Case) -> set[str]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .case_files import UsageError, case_files, load
 from .check import run_case
-from .check_options import FORMATS, add_judging, add_outputs, judging, prepared, validate, validate_outputs
+from .check_options import FORMATS, add_judging, add_outputs, fd_of, judging, prepared, validate, validate_outputs
 from .grading.cli import add_commands as add_grading_commands
 from .graph import Case
 from .report import Report, Row, write
@@ -66,7 +66,10 @@ def _run_check(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as error:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2
-    reports = [run_case(case, args.device, args.dtype, **options) for case in prepared(cases, args)]
+    reports = [
+        run_case(case, args.device, args.dtype, **{**options, "fd": fd_of(case, options["fd"])})
+        for case in prepared(cases, args)
+    ]
     report = Report.merge([Report(broken), *reports])
     status = 1 if report.failures else 0 if report.checked or args.allow_skipped else NOTHING_CHECKED
     _print(report, args, status)

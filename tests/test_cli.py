@@ -94,6 +94,15 @@ def test_finite_differences_need_a_float64_cell(tmp_path, capsys):
     assert rows["W2"]["fd"] == "fd 3/3 ok" and rows["h"]["fd"] == ""
 
 
+def test_fd_over_several_cases_spot_checks_those_that_have_the_variable(tmp_path):
+    """Over the whole makemore folder, --fd W2 made the cases without W2 (exercises 2 and 3) error rows: exit 1."""
+    argv = ["check", str(MAKEMORE), "--fd", "W2", "--dtype", "float64", "--csv", str(tmp_path / "r.csv")]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert {row["case"] for row in rows} == {"makemore-ex1", "makemore-ex2", "makemore-ex3"}
+    assert [row["fd"] for row in rows if row["variable"] == "W2"] == ["fd 3/3 ok"]
+
+
 TINY = """
 import torch
 from gradcheck_kit import Graph, register
