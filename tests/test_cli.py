@@ -94,13 +94,21 @@ def test_finite_differences_need_a_float64_cell(tmp_path, capsys):
     assert rows["W2"]["fd"] == "fd 3/3 ok" and rows["h"]["fd"] == ""
 
 
-def test_fd_over_several_cases_spot_checks_those_that_have_the_variable(tmp_path):
-    """Over the whole makemore folder, --fd W2 made the cases without W2 (exercises 2 and 3) error rows: exit 1."""
-    argv = ["check", str(MAKEMORE), "--fd", "W2", "--dtype", "float64", "--csv", str(tmp_path / "r.csv")]
-    assert main(argv) == 0
+def test_fd_over_several_cases_spot_checks_those_that_have_the_variable(tiny: Path, tmp_path: Path) -> None:
+    """--fd w over a folder made a case without w (a float32 one, never spot-checked) an error row: exit 1."""
+    other = (
+        "import torch\nfrom gradcheck_kit import Graph, register\n\n\n"
+        "def forward_tanh(x):\n    s = x.tanh()\n    loss = s.sum()\n    return loss\n\n\n"
+        "def inputs():\n    return {'x': torch.ones(4, 3, requires_grad=True)}\n\n\n"
+        "backward = 'ds = torch.ones_like(s)\\ndx = ds * (1 - s**2)'\n"
+        "register('no-w-here', Graph('other', forward_tanh, inputs), backward)\n"
+    )
+    (tiny / "gradcheck_other.py").write_text(other)
+    result = cli("check", tiny, "--case", "tiny-right", "--case", "no-w-here", "--fd", "w", "--csv", tmp_path / "r.csv")
+    assert result.returncode == 0, result.stdout
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
-    assert {row["case"] for row in rows} == {"makemore-ex1", "makemore-ex2", "makemore-ex3"}
-    assert [row["fd"] for row in rows if row["variable"] == "W2"] == ["fd 3/3 ok"]
+    assert {row["case"] for row in rows} == {"tiny-right", "no-w-here"}
+    assert all(row["status"] != "error" for row in rows)
 
 
 TINY = """
