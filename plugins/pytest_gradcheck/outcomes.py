@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 from .results import Results
@@ -36,6 +38,19 @@ class Recorder:
     def __init__(self, results: Results, worker: bool) -> None:
         self.results = results
         self.worker = worker
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A case file that could not be imported is an ``error`` row of the report and the step summary, as
+        the CLI makes it: they said every check passed (or held nothing) while pytest counted an error."""
+        if not (report.failed and fnmatch.fnmatch(report.nodeid.rsplit("/", 1)[-1], "gradcheck_*.py")):
+            return
+        from gradcheck_kit.report import ERROR, Report, Row  # torch: a case file was being imported anyway
+
+        lines = [line.removeprefix("E").strip() for line in report.longreprtext.splitlines() if line.strip()]
+        message = f"{report.nodeid}: cannot be imported: {lines[-1] if lines else 'collection failed'}"
+        row = Row(report.nodeid.rsplit("/", 1)[-1], "", "", "", "", ERROR, message=message, test_id=report.nodeid)
+        self.results.record(report.nodeid, Report([row]).records(), [])
+        self.results.outcomes[report.nodeid] = "error"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         rows = getattr(report, "gradcheck_rows", None)

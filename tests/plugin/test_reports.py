@@ -47,6 +47,23 @@ def test_a_crashed_xdist_worker_loses_none_of_the_rows_of_the_tests_it_finished(
     assert cells == {("tiny-right", "float32"), ("tiny-right", "float64"), ("tiny-wrong", "float32")}
 
 
+@pytest.mark.parametrize("flags", [[], ["--continue-on-collection-errors"]])
+def test_a_case_file_that_cannot_be_imported_is_an_error_row_of_the_report_and_summary(
+    project: pytest.Pytester, flags: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report said passed (or held nothing) and the GitHub summary counted only the passing checks."""
+    project.makepyfile(gradcheck_broken="from gradcheck_tiny import NO_SUCH_NAME\n")
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.runpytest("--gradcheck", "-p", "no:randomly", *flags, "--gradcheck-report", "r.json")
+    document = json.loads((project.path / "r.json").read_text())
+    errors = [row for row in document["rows"] if row["status"] == "error"]
+    assert document["passed"] is False and len(errors) == 1
+    said = "gradcheck_broken.py: cannot be imported: ImportError: cannot import name 'NO_SUCH_NAME'"
+    assert said in errors[0]["message"]
+    assert "1 error" in summary.read_text().splitlines()[2]
+
+
 TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err"}
 """What junit-10.xsd (pytest's xunit2 family) allows inside a <testcase>: no <properties>."""
 
