@@ -1,4 +1,5 @@
-"""Read a submission's code: a ``.py`` file as is, or the cells of a ``.ipynb`` notebook that hold the work."""
+"""Read a submission's code: a ``.py`` file as is, or the cells of a ``.ipynb`` notebook (or of a notebook exported
+to ``.py``) that hold the work."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from .assignment import Assignment
 from .cells import code_cells
-from .source import Source, holds_code, notebook_source, python_source
+from .source import Source, exported_notebook, holds_code, notebook_source, python_source
 
 MAX_FILE = 8 * 1024 * 1024
 """Largest ``.py`` file read, in bytes, and most characters a notebook's code cells may hold."""
@@ -37,13 +38,17 @@ class SubmissionError(Exception):
 def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | None = None) -> Source:
     """The code to run for ``path``; notebooks give only the cells with the assignment's work (see
     :mod:`.cells`), after the simple constants of earlier cells that are not among ``known`` names."""
+    exported = None
     if path.suffix.lower() == ".py":
-        source = python_source(read_regular(path))
-        if not holds_code(source.text):
-            raise SubmissionError(f"the submission is empty: {path.name} holds no code")
-        return source
-    if is_notebook(path):
-        notebook = load_notebook(path)
+        data = read_regular(path)
+        exported = read_exported(path, assignment.marker, data)
+        if exported is None:
+            source = python_source(data)
+            if not holds_code(source.text):
+                raise SubmissionError(f"the submission is empty: {path.name} holds no code")
+            return source
+    if exported is not None or is_notebook(path):
+        notebook = exported or load_notebook(path)
         if not any(holds_code(cell.source) for cell in code_cells(notebook)):
             raise SubmissionError(f"the submission is empty: {path.name} has no code cell holding code")
         try:
@@ -53,6 +58,16 @@ def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | N
         except LookupError as error:
             raise SubmissionError(str(error)) from None
     raise SubmissionError(f"{path.name}: expected a .py file or a .ipynb notebook")
+
+
+def read_exported(path: Path, marker: str | None, data: bytes | None = None) -> dict[str, Any] | None:
+    """The notebook a ``.py`` at ``path`` (its bytes ``data`` when read already) was exported from, split back into
+    its cells by :func:`.source.exported_notebook`; None for a plain ``.py``. Refused past :data:`MAX_CELLS` cells,
+    as a notebook is: selecting among more would take unbounded time."""
+    notebook = exported_notebook(read_regular(path) if data is None else data, marker)
+    if notebook is not None and len(notebook["cells"]) > MAX_CELLS:
+        raise SubmissionError(f"{path.name} splits into {len(notebook['cells'])} cells, over the limit of {MAX_CELLS}")
+    return notebook
 
 
 def read_regular(path: Path, limit: int = MAX_FILE, advice: str = "") -> bytes:

@@ -1,6 +1,6 @@
-"""The code a training exercise runs: its marked notebook cell with the loop's step count capped (at 0, 1, 2, ...
-steps, one run each), after the assignment's setup, then lines that report the step the loop ended on and its
-learning rate.
+"""The code a training exercise runs: its marked notebook cell (of a notebook, or of one exported to ``.py``) with
+the loop's step count capped (at 0, 1, 2, ... steps, one run each), after the assignment's setup, then lines that
+report the step the loop ended on and its learning rate.
 
 What is capped, first found first: the cell's own ``max_steps = <expr>`` (as ``min(<expr>,
 steps)``), else a ``max_steps`` constant taken from an earlier cell (a "hyperparameters"
@@ -25,7 +25,7 @@ from .cells import Cell, code_cells, describe, marked
 from .names import constants, prelude
 from .parsing import parse
 from .source import Source
-from .submission import SubmissionError, load_notebook
+from .submission import SubmissionError, is_notebook, load_notebook, read_exported
 
 STEP = "gradcheck_step"
 """Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
@@ -46,9 +46,10 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     SubmissionError when there is no marked cell."""
     training = part.training
     assert training is not None
-    if path.suffix != ".ipynb":
+    exported = read_exported(path, part.marker) if path.suffix.lower() == ".py" else None
+    if exported is None and not is_notebook(path):
         raise SubmissionError(f"{part.name} is graded from a notebook's training cell; {path.name} is not a notebook")
-    cells = code_cells(load_notebook(path))
+    cells = code_cells(exported or load_notebook(path))
     chosen = [cell for cell in cells if marked(cell, part.tag, part.marker)]
     if not chosen:
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")

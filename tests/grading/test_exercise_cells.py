@@ -5,7 +5,7 @@ end-to-end tests run `gradcheck-kit grade` in its own process."""
 
 from __future__ import annotations
 
-import inspect
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,9 +13,11 @@ from grading_support import ROOT, SAMPLES, Run, grade_command
 from nbconvert import PythonExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradcheck_kit.grading import submission
+from gradcheck_kit.grading.assignment import Assignment, load_assignment
 from gradcheck_kit.grading.cells import Cell, mark, marked
 from gradcheck_kit.grading.source import Source, exported_notebook, notebook_source, python_source
+from gradcheck_kit.grading.submission import MAX_CELLS, SubmissionError, read_source
+from gradcheck_kit.grading.training_source import training_sources
 
 PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
 SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
@@ -190,6 +192,51 @@ def test_a_plain_py_that_runs_the_forward_says_what_a_py_should_hold() -> None:
 
 
 @pytest.fixture(scope="module")
+def parts() -> dict[str, Assignment]:
+    """makemore's parts, by name, as ``assignment_parts.py`` defines them."""
+    return {part.name: part for part in load_assignment(PARTS).parts}
+
+
+@pytest.mark.parametrize(("text", "graded"), [(NBCONVERT, "graded cells: 3 ("), (COLAB, "graded cells: 3 (")])
+def test_an_exported_py_is_read_as_the_notebook_it_came_from(
+    tmp_path: Path, parts: dict[str, Assignment], text: str, graded: str
+) -> None:
+    path = tmp_path / "hw4.PY"
+    path.write_text(text)
+    source = read_source(path, parts["exercise2"], {})
+    assert graded in source.notes[0] and "runs whole" not in " ".join(source.notes), source.notes
+    assert "dlogits /= n" in source.text and "get_ipython" not in source.text and "open(" not in source.text
+
+
+def test_the_training_part_of_an_exported_py_runs_its_marked_cell(tmp_path: Path, parts: dict[str, Assignment]) -> None:
+    path = tmp_path / "hw4.py"
+    path.write_text(COLAB)
+    sources = training_sources(path, parts["exercise4"], {}, seed=1)
+    assert len(sources) == 4 and "max_steps = min(9, 3)" in sources[-1].text
+    assert "graded cells: 4 (the marked cell; max_steps capped at 0" in sources[0].notes[0], sources[0].notes
+
+
+def test_a_plain_py_is_still_read_whole(parts: dict[str, Assignment]) -> None:
+    source = read_source(SAMPLES / "correct.py", parts["exercise1"], {})
+    assert (source.text, source.notes, source.segments) == (python_source(CORRECT.encode()).text, [], [])
+    with pytest.raises(SubmissionError, match="correct.py is not a notebook"):
+        training_sources(SAMPLES / "correct.py", parts["exercise4"], {}, seed=1)
+
+
+def test_an_export_split_into_more_cells_than_a_notebook_may_have_is_refused(
+    tmp_path: Path, parts: dict[str, Assignment]
+) -> None:
+    """Selecting among the cells takes time growing faster than their number: the notebook's limit holds."""
+    path = tmp_path / "many.py"
+    path.write_text("# %%\ndW1 = 1\n" * (MAX_CELLS + 1))
+    message = f"many.py splits into {MAX_CELLS + 1} cells, over the limit of {MAX_CELLS}"
+    with pytest.raises(SubmissionError, match=message):
+        read_source(path, parts["exercise1"], {})
+    with pytest.raises(SubmissionError, match=message):
+        training_sources(path, parts["exercise4"], {}, seed=1)
+
+
+@pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("exercise_cells")
     for name, notebook in (("work_above", WORK_ABOVE), ("heading_then_cells", HEADING_THEN_CELLS)):
@@ -209,12 +256,6 @@ def test_exercise_1_work_earns_no_points_for_exercises_2_and_3(graded: Run, name
     assert "exercise3: no cell assigns dhprebn; graded cells: none" in row["message"]
 
 
-@pytest.mark.xfail(
-    "exported_notebook" not in inspect.getsource(submission),
-    reason="submission.read_source (and training_source.training_sources, for Exercise 4) must call "
-    "source.exported_notebook on a .py before running it whole",
-    strict=True,
-)
 def test_a_notebook_exported_to_py_is_graded_like_the_notebook(graded: Run) -> None:
     if not SOLUTION.exists():
         pytest.skip("backprop_ninja_solution.ipynb is not in this checkout")

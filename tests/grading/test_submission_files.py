@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading_support import ASSIGNMENT, ROOT, SAMPLES, Run, grade_command
+from nbconvert import PythonExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from gradcheck_kit.grading.submission import MAX_FILE, MAX_NOTEBOOK, MAX_VALUES
@@ -26,6 +27,8 @@ CORRECT = (SAMPLES / "correct.py").read_text()
 APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02" + bytes(64)
 """The start of a macOS ``._name`` resource-fork file: not text, null bytes in it."""
 RECIPE = ROOT / "docs" / "gradescope" / "run_autograder"
+PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
 
 
 def _notebook(*outputs: nbformat.NotebookNode, code: str = CORRECT) -> nbformat.NotebookNode:
@@ -105,6 +108,29 @@ def test_macos_zip_leftovers_are_skipped(uploads: Run, name: str) -> None:
 def test_upper_case_extensions_are_accepted(uploads: Run, name: str) -> None:
     row = uploads.gradebook[name]
     assert (row["status"], row["score"]) == ("graded", "26"), row["message"]
+
+
+@pytest.fixture(scope="module")
+def upper_parts(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The makemore solution notebook uploaded as ``HW4.IPYNB``, and exported by nbconvert as ``EXPORT.PY``, graded
+    under every part of the series (Exercise 4, the training part, included)."""
+    if not SOLUTION.exists():
+        pytest.skip("backprop_ninja_solution.ipynb is not in this checkout")
+    folder = tmp_path_factory.mktemp("upper_parts")
+    shutil.copy(SOLUTION, folder / "HW4.IPYNB")
+    text, _ = PythonExporter().from_notebook_node(nbformat.read(SOLUTION, as_version=4))
+    (folder / "EXPORT.PY").write_text(text)
+    out = folder / "out"
+    submissions = [folder / "HW4.IPYNB", folder / "EXPORT.PY"]
+    return Run(out, grade_command(out, submissions, "--assignment", str(PARTS), "--seed", "1", timeout=300))
+
+
+@pytest.mark.parametrize("name", ["HW4.IPYNB", "EXPORT.PY"])
+def test_upper_case_extensions_are_accepted_by_every_part_training_included(upper_parts: Run, name: str) -> None:
+    row = upper_parts.gradebook[name]
+    scores = (row["status"], row["score"], row["exercise1"], row["exercise2"], row["exercise3"], row["exercise4"])
+    assert scores == ("graded", "37", "26", "2", "2", "7"), row["message"]
+    assert "not a notebook" not in row["message"]
 
 
 def test_a_notebook_large_only_by_its_outputs_is_graded(uploads: Run) -> None:
