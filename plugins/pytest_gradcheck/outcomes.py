@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 
 import pytest
 
@@ -57,6 +58,21 @@ class Recorder:
         if rows is not None and not self.worker:
             self.results.merge({report.nodeid: rows}, {report.nodeid: getattr(report, "gradcheck_plots", [])})
         kind = outcome(report)
+        if kind == "skipped" and report.when == "setup" and "gradcheck" in report.keywords and not self.worker:
+            self._skipped_before_running(report)
         previous = self.results.outcomes.get(report.nodeid)
         if kind and (previous is None or (previous == "passed" and kind == "error")):
             self.results.outcomes[report.nodeid] = kind
+
+    def _skipped_before_running(self, report: pytest.TestReport) -> None:
+        """A gradient check a skip or skipif marker skipped: a ``skipped`` row with the reason, so the count
+        and the report say so as pytest does (it recorded nothing, and was missing from both)."""
+        from gradcheck_kit.report import SKIPPED, Report, Row  # torch: gradient checks are being run
+
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        name = report.nodeid.rsplit("::", 1)[-1]
+        cell = re.fullmatch(r"(?P<case>.+)\[(?P<device>.+)-(?P<dtype>[a-z0-9]+)\]", name)
+        case, device, dtype = (cell["case"], cell["device"], cell["dtype"]) if cell else (name, "", "")
+        message = reason.removeprefix("Skipped: ")
+        row = Row(case, device, dtype, "", "", SKIPPED, message=message, test_id=report.nodeid)
+        self.results.record(report.nodeid, Report([row]).records(), [])

@@ -64,6 +64,25 @@ def test_a_case_file_that_cannot_be_imported_is_an_error_row_of_the_report_and_s
     assert "1 error" in summary.read_text().splitlines()[2]
 
 
+def test_a_case_skipped_by_a_marker_is_counted_and_reported_as_pytest_counts_it(project: pytest.Pytester) -> None:
+    """A skipif on a case file skipped its items before they ran: no row, so the count and the report missed it."""
+    project.makepyfile(
+        gradcheck_gpu="""
+        import pytest
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        pytestmark = pytest.mark.skipif(True, reason="needs a GPU runner")
+        register("on-gpu", GRAPH, RIGHT)
+        """
+    )
+    result = project.runpytest("--gradcheck", "-p", "no:randomly", "gradcheck_gpu.py", "--gradcheck-report", "r.json")
+    result.stdout.fnmatch_lines(["*gradient checks: 1 skipped*"])
+    (row,) = json.loads((project.path / "r.json").read_text())["rows"]
+    assert (row["case"], row["device"], row["dtype"], row["status"]) == ("on-gpu", "cpu", "float32", "skipped")
+    assert row["message"] == "needs a GPU runner"
+
+
 TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err"}
 """What junit-10.xsd (pytest's xunit2 family) allows inside a <testcase>: no <properties>."""
 
