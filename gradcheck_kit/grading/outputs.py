@@ -106,8 +106,9 @@ class Outputs:
 
 
 def gradescope(graded: Graded) -> dict[str, Any]:
-    """The Gradescope results.json for one submission: one test per graded variable. No wall-clock time (the
-    optional ``execution_time`` is 0): the same submissions and seed give the same bytes, as the CSVs do."""
+    """The Gradescope results.json for one submission: one test per graded variable. No wall-clock time (no
+    ``execution_time``, which Gradescope does not require): the same submissions and seed give the same bytes, as
+    the CSVs do."""
     output = f"{graded.status}: {graded.message}" if graded.message else graded.status
     if graded.notes:
         output += "\n" + "\n".join(f"note: {note}" for note in graded.notes)
@@ -115,7 +116,6 @@ def gradescope(graded: Graded) -> dict[str, Any]:
         output += "\n\nYour code printed:\n" + graded.output[:MAX_OUTPUT]
     return {
         "score": graded.score,
-        "execution_time": 0,
         "output": output,
         "output_format": "text",
         "extra_data": {"seed": graded.seed},

@@ -66,7 +66,8 @@ def test_csv_columns_are_the_contract(class_run: Run) -> None:
 
 def test_results_json_is_gradescope_format(class_run: Run) -> None:
     results = class_run.results("sign_dlogprobs.py")
-    assert set(results) >= {"score", "execution_time", "output", "tests"} and results["score"] == 25
+    assert set(results) >= {"score", "output", "tests"} and results["score"] == 25
+    assert "execution_time" not in results  # optional for Gradescope; a wall-clock time would vary run to run
     first = results["tests"][0]
     assert set(first) == {"name", "score", "max_score", "status", "output", "number", "visibility"}
     assert (first["name"], first["score"], first["max_score"], first["status"]) == ("dlogprobs", 0, 1, "failed")
