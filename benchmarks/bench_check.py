@@ -28,7 +28,6 @@ import inspect
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ sys.path.insert(0, str(MAKEMORE))
 
 from data import splits  # noqa: E402
 from model import BATCH_SIZE, BLOCK_SIZE, SEED, forward, init_params, make_inputs  # noqa: E402
-from timing import median_ms  # noqa: E402
+from timing import interleaved_ms, median_ms  # noqa: E402
 from train import backward as train_backward  # noqa: E402
 from train import forward as train_forward  # noqa: E402
 from train import sgd  # noqa: E402
@@ -62,23 +61,6 @@ MIB = 1 << 20
 
 
 # --------------------------------------------------------------------------- timing
-
-
-def interleaved_ms(functions: list[Callable[[], Any]], repeats: int, warmup: int = 2) -> list[float]:
-    """Median wall times in ms of several functions timed in turn, round after round.
-
-    Alternating keeps a drift in machine load (a shared 2-core box) from favouring either side.
-    """
-    for function in functions:
-        for _ in range(warmup):
-            function()
-    times: list[list[float]] = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, samples in zip(functions, times, strict=True):
-            start = time.perf_counter()
-            function()
-            samples.append(time.perf_counter() - start)
-    return [1000 * statistics.median(samples) for samples in times]
 
 
 # --------------------------------------------------------------------------- 1. the notebook's own way
@@ -319,7 +301,7 @@ def run_checks(repeats: int) -> list[tuple[str, str, str]]:
     slow, fast = torch_gradcheck(fast=False), torch_gradcheck(fast=True)
     assert slow() and fast()
     inputs = median_ms(make_inputs, repeats)
-    baseline, kit, floor = interleaved_ms([notebook_check, kit_check, floor_check], repeats)
+    baseline, kit, floor = interleaved_ms([notebook_check, kit_check, floor_check], repeats, warmup=2)
     gc_slow = median_ms(slow, heavy, warmup=1)
     gc_fast = median_ms(fast, repeats)
     return [

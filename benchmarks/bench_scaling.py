@@ -28,9 +28,7 @@ import cProfile
 import linecache
 import math
 import pstats
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import median_ms  # noqa: E402
+from timing import interleaved_ms, median_ms  # noqa: E402
 
 from gradcheck_kit import Graph, capture, check, evaluate, run_manual  # noqa: E402
 
@@ -131,19 +129,6 @@ class Chain:
 def repeats_for(steps: int, budget_s: float) -> int:
     """About ``budget_s`` seconds of timing per size (a step costs roughly 0.1 ms across the five timings)."""
     return max(3, min(41, int(budget_s / (steps * 1e-4))))
-
-
-def interleaved_ms(functions: list[Callable[[], Any]], repeats: int) -> list[float]:
-    """Median wall times in ms of several functions timed in turn, round after round, after one warm-up each."""
-    for function in functions:
-        function()
-    samples: list[list[float]] = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, times in zip(functions, samples, strict=True):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-    return [1000 * statistics.median(times) for times in samples]
 
 
 def phases_ms(chain: Chain, backward: str, repeats: int) -> tuple[float, float, float]:

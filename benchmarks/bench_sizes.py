@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import interleaved_ms  # noqa: E402
 
 from gradcheck_kit.compare import compare  # noqa: E402
 from gradcheck_kit.tolerance import resolve  # noqa: E402
@@ -39,19 +37,6 @@ def pair(numel: int) -> tuple[torch.Tensor, torch.Tensor]:
     reference = torch.randn(numel, generator=generator)
     manual = reference * (1 + 1e-7 * torch.randn(numel, generator=generator))
     return manual, reference
-
-
-def interleaved_ms(functions: list[Callable[[], Any]], repeats: int) -> list[float]:
-    """Median wall times in ms of the functions timed in turn, round after round, after one warm-up each."""
-    for function in functions:
-        function()
-    samples: list[list[float]] = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, times in zip(functions, samples, strict=True):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-    return [1000 * statistics.median(times) for times in samples]
 
 
 def main(argv: list[str] | None = None) -> None:
