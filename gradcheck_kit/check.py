@@ -28,11 +28,6 @@ from .reference import Judged, Rule, decided, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
 from .tolerance import Tolerance, resolve
 
-HALF_PRECISION_K = 4.0
-"""The reference rule's k for a half-precision cell judged by default: autograd's softmax and reductions
-accumulate in float32 inside one kernel, and a correct hand-written backward that rounds each step to
-half (a causal attention's softmax) strays 2-3x as far from the gold; the float32 peer rule allows 4x too."""
-
 TAMPERED = (
     "the backward changed autograd's own gradients or the capture's records (through gc or .data): nothing is judged"
 )
@@ -193,10 +188,9 @@ def _usable(
     """The rule that judges a cell, or None for the tolerance; refuse overrides that are not tolerances.
 
     ``"reference"`` is the default :class:`Rule`, ``"tolerance"`` none. Unsaid, a half-precision cell
-    (float16, bfloat16) under the default tolerance with no per-variable overrides is judged by the rule
-    at ``k = HALF_PRECISION_K``: round-off there is a share of the gradient as large as a classic
-    mistake's, and the makemore reference solution failed 14 of its 26 gradients in float16 (each was as
-    close to the float64 gold as autograd's own).
+    (float16, bfloat16) under the default tolerance with no per-variable overrides is judged by the rule:
+    round-off there is a share of the gradient as large as a classic mistake's, and the makemore reference
+    solution failed 14 of its 26 gradients in float16 (each was as close to the float64 gold as autograd's own).
     """
     wrong = {name: value for name, value in (overrides or {}).items() if not isinstance(value, Tolerance)}
     if wrong:
@@ -206,7 +200,7 @@ def _usable(
     if rule == "reference":
         return Rule()
     if rule is None and tolerance in (None, "default") and not overrides and dtype in HALF_PRECISION:
-        return Rule(k=HALF_PRECISION_K)
+        return Rule()
     return rule
 
 
