@@ -66,7 +66,15 @@ def pytest_make_collect_report(
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """With ``--gradcheck``, warn about cases registered where no collector will ever find them."""
+    """A ``gradcheck`` marker with an unknown option or a mistyped value is a usage error before any test runs
+    (it was an error at the test's setup, after the others had run); with ``--gradcheck``, warn about cases
+    registered where no collector will ever find them."""
+    from .options import from_markers
+
+    for item in session.items:
+        markers = list(item.iter_markers("gradcheck"))
+        if any(marker.args or marker.kwargs for marker in markers):
+            from_markers(markers)
     if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules:
         from .items import warn_uncollected
 

@@ -132,6 +132,31 @@ def test_a_fixture_report_of_skipped_cells_only_is_not_passed(project: pytest.Py
     project.runpytest("test_cuda.py", "--gradcheck").assert_outcomes(passed=1)
 
 
+MISTYPED_MARKERS = ['gradcheck(dtype="float64")', 'gradcheck("float64")', 'gradcheck(dtypes="flaot64")']
+
+
+@pytest.mark.parametrize("marker", MISTYPED_MARKERS)
+def test_a_mistyped_gradcheck_marker_is_a_usage_error_before_any_test_runs(
+    project: pytest.Pytester, marker: str
+) -> None:
+    """It was an error at the marked test's setup, with the plugin's frames, after the other tests had run."""
+    project.makepyfile(
+        test_marked=f"""
+        import pytest
+
+        def test_first():
+            pass
+
+        @pytest.mark.{marker}
+        def test_half(gradcheck):
+            pass
+        """
+    )
+    result = project.runpytest("test_marked.py", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "@pytest.mark.gradcheck" in result.stderr.str()
+    assert "test_first PASSED" not in result.stdout.str() and "Traceback" not in result.stderr.str()
+
+
 @pytest.mark.parametrize(
     ("args", "ini", "said"),
     [
