@@ -115,14 +115,15 @@ def _split(lines: Sequence[str], starts: Callable[[str], bool]) -> list[dict[str
     kind, body, begun = "code", [], False
     for line in [*lines, "# %%"]:  # the last line ends the last cell
         found = _CELL.fullmatch(line)
-        if not (found or starts(line)):
-            body.extend(_unmagicked(line).split("\n"))
+        ran = _unmagicked(line).split("\n")  # a part's marker may open a %%time cell's body
+        if not (found or starts(ran[0])):
+            body.extend(ran)
             continue
         text = "\n".join(body)
         if holds_code(text) or (begun and text.strip()):
             cells.append({"cell_type": kind, "metadata": {}, "source": text})
         kind = "markdown" if found and "[markdown]" in (found["kind"] or "") else "code"
-        body, begun = ([] if found else [line]), True
+        body, begun = ([] if found else ran), True
     return cells
 
 

@@ -174,6 +174,16 @@ def test_an_exported_notebook_is_split_into_its_cells(text: str, cells: int, gra
     assert graded[1] in two.notes[0] and "dlogits /= n" in two.text and "get_ipython" not in two.text
 
 
+def test_a_part_marker_that_opens_a_cell_magic_in_a_colab_export_starts_its_cell() -> None:
+    """Colab keeps no cell boundaries: a part's marker as the first line of a %%time cell sat inside a
+    run_cell_magic call, split nothing, and the part found no cell (the solution notebook scored 33/37)."""
+    magic = f"get_ipython().run_cell_magic('time', '', {(RIGHT_2 + chr(10))!r})"
+    notebook = exported_notebook(COLAB.replace(RIGHT_2, magic).encode(), "# Exercise 1")
+    assert notebook is not None
+    two = notebook_source(notebook, GRADIENTS, *_part("2"), {})
+    assert "graded cells: 3 (" in two.notes[0] and "dlogits /= n" in two.text and "get_ipython" not in two.text
+
+
 def test_a_percent_format_export_keeps_its_markdown_cells_markdown() -> None:
     notebook = exported_notebook(PERCENT.encode(), "# Exercise 2")
     assert notebook is not None
