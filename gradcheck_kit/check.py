@@ -121,7 +121,7 @@ def _fingerprint(captured: Capture) -> tuple[Any, ...]:
     order or the capture's own records) is caught by the change, not judged against them."""
     records = tuple((name, id(v), v.problem, v.parameter, id(v.grad)) for name, v in captured.variables.items())
     grads = [cmp.dense(v.grad).detach() for v in captured.variables.values()]
-    grads = [(torch.view_as_real(g.resolve_conj()) if g.is_complex() else g).reshape(-1) for g in grads]
+    grads = [cmp.as_real(g).reshape(-1) for g in grads]
     if not grads:
         return records
     flat = torch.nan_to_num(torch.cat(grads).double(), nan=0.5, posinf=1.5, neginf=-1.5)

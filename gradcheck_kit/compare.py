@@ -105,10 +105,10 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
     ``shape`` row even though it would broadcast to the right values.
     """
     screened = [screen(manual, dense(reference)) for manual, reference, _ in pairs]
-    references = [_real(dense(reference)) for _, reference, _ in pairs]
+    references = [as_real(dense(reference)) for _, reference, _ in pairs]
     measurable = [i for i, s in enumerate(screened) if s.aligned is not None]
     stats = measure(
-        [_real(screened[i].aligned) for i in measurable],
+        [as_real(screened[i].aligned) for i in measurable],
         [references[i] for i in measurable],
         [pairs[i][2] for i in measurable],
     )
@@ -121,7 +121,7 @@ def dense(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to_dense() if tensor.layout != torch.strided else tensor
 
 
-def _real(tensor: torch.Tensor) -> torch.Tensor:
+def as_real(tensor: torch.Tensor) -> torch.Tensor:
     """A complex tensor as its real and imaginary parts (a last dimension of 2), compared part by part."""
     return torch.view_as_real(tensor.resolve_conj()) if tensor.is_complex() else tensor
 

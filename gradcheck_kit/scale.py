@@ -193,13 +193,9 @@ def _cell_as_close_as_autograd(autograd: Capture, reference: Capture, manual: An
     gold, grad = (cmp.dense(c.variables[name].grad).detach() for c in (reference, autograd))
     if not isinstance(manual, torch.Tensor) or manual.shape != gold.shape:
         return False
-    flat = [_as_real(t).to("cpu", torch.float64) for t in (manual.detach(), grad, gold)]
+    flat = [cmp.as_real(t).to("cpu", torch.float64) for t in (manual.detach(), grad, gold)]
     error, typical = _relative_error(flat[1], flat[2])
     return error is not None and _as_close_as_autograd(*flat, typical, autograd.dtype)
-
-
-def _as_real(tensor: torch.Tensor) -> torch.Tensor:
-    return torch.view_as_real(tensor.resolve_conj()) if tensor.is_complex() else tensor
 
 
 def _at_floors(
@@ -386,7 +382,7 @@ class _Forwards:
 def _flat(value: torch.Tensor) -> torch.Tensor:
     """A forward value as one flat real tensor, without autograd (complex: real and imaginary parts)."""
     value = value.detach()
-    return (torch.view_as_real(value.resolve_conj()) if value.is_complex() else value).reshape(-1)
+    return cmp.as_real(value).reshape(-1)
 
 
 def _name(dtype: torch.dtype) -> str:
