@@ -306,7 +306,8 @@ def evaluate(
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
-        judged = judge(comparisons, manuals, captured, gold, rule, in_float64_manuals)
+        second = None if in_float64_manuals is None else functools.partial(_in_float64, gold, in_float64_manuals)
+        judged = judge(comparisons, manuals, captured, gold, rule, second)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
@@ -359,6 +360,15 @@ def _keyed(
         return {v.name: _dense_value(_given(given, v, name_rule)) for v in selected}
 
     return functools.cache(keyed)
+
+
+def _in_float64(gold: Capture, values: Callable[[], Mapping[str, Any]], name: str) -> cmp.Comparison | None:
+    """The verdict on ``name`` of the same backward run in float64 on the gold's inputs (None when it could not
+    run there): the reference rule's second chance, judged as step 4 of :mod:`.scale` judges it."""
+    try:
+        return scale.in_float64_verdicts(gold, [name], values()).get(name)
+    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 decides nothing
+        return None
 
 
 def _unchecked(variable: Variable) -> cmp.Comparison:

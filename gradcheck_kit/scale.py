@@ -163,13 +163,9 @@ def _in_float64(
     a formula right in exact arithmetic that loses precision in the cell's dtype still fails); otherwise its
     message says which of the two failed. A backward that cannot run in float64 confirms nothing."""
     try:
-        in64 = in_float64()
+        compared = in_float64_verdicts(reference, list(comparisons), in_float64())
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 leaves the strict verdict standing
         return {}
-    names = [name for name in comparisons if isinstance(in64.get(name), torch.Tensor)]
-    pairs = [(in64[n], reference.variables[n].grad, resolve(None, torch.float64)) for n in names]
-    compared = dict(zip(names, cmp.compare_all(pairs), strict=True))
-    compared.update(round_off(reference, compared, in64, dict.fromkeys(names, True), None))
     dtype = _name(autograd.dtype)
     cannot = f"{dtype} cannot decide it alone (autograd's own value is off the float64 gold by more than round-off)"
     judged = {}
@@ -186,6 +182,17 @@ def _in_float64(
             continue
         judged[name] = replace(comparisons[name], message=f"{note}; {comparisons[name].message}")
     return judged
+
+
+def in_float64_verdicts(reference: Capture, names: list[str], in64: Mapping[str, Any]) -> dict[str, cmp.Comparison]:
+    """The same backward's float64 gradients (``in64``, computed on the gold's inputs) judged against the gold at
+    float64's own default, its round-off floor included (``db1``, zero in exact arithmetic, is round-off there
+    too): the one judgement behind step 4 and the reference rule's second chance (:func:`.reference.judge`)."""
+    names = [name for name in names if isinstance(in64.get(name), torch.Tensor) and name in reference.variables]
+    pairs = [(in64[n], reference.variables[n].grad, resolve(None, torch.float64)) for n in names]
+    compared = dict(zip(names, cmp.compare_all(pairs), strict=True))
+    compared.update(round_off(reference, compared, in64, dict.fromkeys(names, True), None))
+    return compared
 
 
 def _cell_as_close_as_autograd(autograd: Capture, reference: Capture, manual: Any, name: str) -> bool:
