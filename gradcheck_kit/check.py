@@ -120,12 +120,13 @@ def _fingerprint(captured: Capture) -> tuple[Any, ...]:
     in this process: one that walks the interpreter (``gc``) to the references and changes them (values,
     order or the capture's own records) is caught by the change, not judged against them."""
     records = tuple((name, id(v), v.problem, v.parameter, id(v.grad)) for name, v in captured.variables.items())
-    grads = [cmp.dense(v.grad).detach() for v in captured.variables.values()]
-    grads = [cmp.as_real(g).reshape(-1) for g in grads]
-    if not grads:
-        return records
-    flat = torch.nan_to_num(torch.cat(grads).double(), nan=0.5, posinf=1.5, neginf=-1.5)
-    return (*records, float(flat.sum()), float(flat.dot(flat)), float(flat.cumsum(0).sum()))
+    grads = [v.grad for v in captured.variables.values()]
+    if not grads or not all(isinstance(g, torch.Tensor) for g in grads):
+        return records  # a gradient replaced by something else already changed its id among the records
+    if any(g.layout != torch.strided or g.is_complex() or g.dtype != grads[0].dtype for g in grads):
+        grads = [cmp.as_real(cmp.dense(g)).reshape(-1).double() for g in grads]
+    values = torch.nan_to_num(cmp.flat(grads).double(), nan=0.5, posinf=1.5, neginf=-1.5)
+    return (*records, float(values.sum()), float(values.dot(values)), float(values.cumsum(0).sum()))
 
 
 def cross_check(
@@ -316,7 +317,8 @@ def evaluate(
     }
     device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
-    rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
+    if judged:
+        rows = [_with_rule(row, judged.get(row.variable), rule or Rule()) for row in rows]
     rows += _extras(case, device, dtype, values, captured, name_rule, tolerance, _graph_scale(comparisons))
     if error and TIMED_OUT in error:
         rows.append(Row(case, device, dtype, "", "", ERROR, message=error))

@@ -121,6 +121,13 @@ def dense(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to_dense() if tensor.layout != torch.strided else tensor
 
 
+def flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Dense tensors of one dtype laid end to end in one 1-D tensor, by one call into torch (the
+    flattening of DDP's gradient buckets): a Python ``reshape(-1)`` per tensor before ``torch.cat``
+    cost about 0.8 us a tensor, most of a flat comparison of a thousand small pairs."""
+    return torch._utils._flatten_dense_tensors(tensors)
+
+
 def as_real(tensor: torch.Tensor) -> torch.Tensor:
     """A complex tensor as its real and imaginary parts (a last dimension of 2), compared part by part."""
     return torch.view_as_real(tensor.resolve_conj()) if tensor.is_complex() else tensor
@@ -241,8 +248,8 @@ def _measure_batch(
         return empty | {i: _merge(parts, scale)}
     if not batch:
         return empty
-    a = torch.cat([manuals[i].reshape(-1) for i in batch])
-    b = torch.cat([references[i].reshape(-1) for i in batch])
+    a = flat([manuals[i] for i in batch])
+    b = flat([references[i] for i in batch])
     counts = [references[i].numel() for i in batch]
     return empty | dict(zip(batch, _measure_flat(a, b, [tolerances[i] for i in batch], 0, counts), strict=True))
 
