@@ -56,11 +56,15 @@ class Evidence:
 
     @cached_property
     def n(self) -> int | None:
-        """The batch size: the forward's int ``n``, else the most common leading dimension."""
+        """The batch size: the forward's int ``n``, else the most common leading dimension above 1 of its
+        intermediates (a parameter's rows are no batch; a batch of 0 or 1 has no Bessel's factor or mean to
+        name, and would divide by zero in :func:`_constant`)."""
         n = self.captured.namespace.get("n")
         if isinstance(n, int) and not isinstance(n, bool) and n > 1:
             return n
-        leading = Counter(v.value.shape[0] for v in self.captured.variables.values() if v.value.ndim >= 2)
+        namespace = self.captured.namespace
+        computed = [t for name in self.captured.variables if getattr(t := namespace.get(name), "grad_fn", None)]
+        leading = Counter(t.shape[0] for t in computed if t.ndim >= 2 and t.shape[0] > 1)
         return leading.most_common(1)[0][0] if leading else None
 
 
