@@ -53,6 +53,12 @@ class Recorder:
         self.results.record(report.nodeid, Report([row]).records(), [])
         self.results.outcomes[report.nodeid] = "error"
 
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """A test starts, for the first time or again (pytest-rerunfailures' ``--reruns``): what an earlier
+        attempt recorded is dropped, so the report and the count hold the attempt pytest reports (a flaky
+        test that passed on its rerun was counted failed, both attempts' rows in one table)."""
+        self.results.forget(nodeid)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         rows = getattr(report, "gradcheck_rows", None)
         if rows is not None and not self.worker:

@@ -46,6 +46,11 @@ class Results:
         if plots:
             self.plots.setdefault(nodeid, []).extend(plots)
 
+    def forget(self, nodeid: str) -> None:
+        """Drop what a test recorded: its rows, gradients and outcome (an earlier attempt of a rerun test)."""
+        for recorded in (self.rows, self.plots, self.outcomes):
+            recorded.pop(nodeid, None)
+
     def merge(self, rows: dict[str, list[dict[str, Any]]], plots: dict[str, list[dict[str, Any]]]) -> None:
         """Take over the rows (and gradients) a worker recorded."""
         for nodeid, records in rows.items():
