@@ -6,8 +6,10 @@ plugin and the grader call it, so there is one comparison code path.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -107,8 +109,10 @@ def check(
 
 def _run_in_float64(manual: Any, gold_of: Callable[[], Capture], timeout: float | None) -> Mapping[str, Any]:
     """What the backward assigns run on the float64 gold's inputs: the second opinion on a gradient a
-    lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there decides nothing."""
-    result = run_manual(manual, gold_of().namespace, timeout)
+    lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there decides nothing.
+    What it prints there is not shown: the student saw its output once, from the run that is reported."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        result = run_manual(manual, gold_of().namespace, timeout)
     if result.error:
         raise RuntimeError(result.error)
     return result.values

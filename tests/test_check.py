@@ -5,6 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from test_verdicts import RAW_FEATURE_BACKWARD, raw_feature_graph
 
 from gradcheck_kit import Graph, NotebookCell, Tolerance, check, evaluate, load_cases
 
@@ -268,3 +269,12 @@ def test_a_parameter_name_rebound_after_its_use_is_checked_as_the_parameter():
     assert check(logged, PARAMETER_BACKWARD).passed
     wrong = check(logged, PARAMETER_BACKWARD.replace("dw = x.T @ dh", "dw = torch.zeros(4, 3)"))
     assert wrong["w"].status == "mismatch" and not wrong.passed
+
+
+def test_the_float64_second_run_prints_nothing(capfd):
+    """The second run is the check's business: what the backward prints is shown once, from the reported run."""
+    printing = "print('backward ran')\nimport sys\nprint('to stderr', file=sys.stderr)\n"
+    report = check(raw_feature_graph(offset=1000.0, batch=32), printing + RAW_FEATURE_BACKWARD.format(bessel=""))
+    assert report["W1"].message.startswith("float32 cannot decide it"), report["W1"].message
+    out, err = capfd.readouterr()
+    assert (out.count("backward ran"), err.count("to stderr")) == (1, 1), (out, err)
