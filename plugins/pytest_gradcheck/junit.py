@@ -15,6 +15,21 @@ from _pytest.junitxml import xml_key  # the LogXML of --junitxml; record_testsui
 
 OURS = re.compile(r"^(?P<variable>[^:]*)\.(?P<kind>status|maxdiff)$")
 """Names of the properties the plugin adds (``run.properties``)."""
+ADDED = pytest.StashKey[list[tuple[str, object]]]()
+"""The properties the plugin added to a test in its current attempt."""
+
+
+def add(item: pytest.Item, properties: list[tuple[str, object]]) -> None:
+    """Give ``item`` the per-variable ``properties`` of a check it ran."""
+    item.user_properties.extend(properties)
+    item.stash.setdefault(ADDED, []).extend(properties)
+
+
+def forget(item: pytest.Item) -> None:
+    """Take back what an earlier attempt of ``item`` added (a rerun starts afresh); its own properties stay."""
+    added = item.stash.get(ADDED, [])
+    item.user_properties[:] = [prop for prop in item.user_properties if not any(prop is mine for mine in added)]
+    item.stash[ADDED] = []
 
 
 def ours(properties: list[tuple[str, object]]) -> list[tuple[str, object]]:
@@ -38,7 +53,11 @@ class SuiteProperties:
     """Moves the plugin's properties from each xunit2 testcase to the testsuite (also under pytest-xdist)."""
 
     def __init__(self) -> None:
-        self.moved: list[tuple[str, object]] = []
+        self.moved: dict[str, list[tuple[str, object]]] = {}
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """A test starts again (pytest-rerunfailures): its earlier attempt's properties are not the outcome's."""
+        self.moved.pop(nodeid, None)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -47,12 +66,13 @@ class SuiteProperties:
             return
         report.user_properties = [prop for prop in report.user_properties if prop not in mine]
         if report.when == "teardown":
-            self.moved.extend((f"{report.nodeid}::{name}", value) for name, value in mine)
+            self.moved[report.nodeid] = [(f"{report.nodeid}::{name}", value) for name, value in mine]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         xml = session.config.stash.get(xml_key, None)
-        for name, value in sorted(self.moved, key=lambda prop: prop[0]):
+        moved = [prop for props in self.moved.values() for prop in props]
+        for name, value in sorted(moved, key=lambda prop: prop[0]):
             xml.add_global_property(name, value)
 
 

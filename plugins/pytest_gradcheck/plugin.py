@@ -104,6 +104,12 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return check
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test run again (pytest-rerunfailures) starts without the JUnit properties its earlier attempt added."""
+    junit.forget(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """A failure or skip raised by a gradient check is reported at the check's file and line

@@ -11,6 +11,7 @@ import pytest
 from gradcheck_kit import SKIPPED, Case, Graph, Report, Tolerance, run_case
 from gradcheck_kit.reference import Rule
 
+from . import junit
 from .options import KEYS, Settings, checked, parse
 from .outcomes import WHERE
 from .results import RESULTS
@@ -100,7 +101,7 @@ def conclude(node: pytest.Item, report: Report, where: tuple[str, int], fail: bo
     results.record(
         node.nodeid, report.with_test_id(node.nodeid).records(), plots(report) if results.keeps_plots else []
     )
-    node.user_properties.extend(properties(report))
+    junit.add(node, properties(report))
     if not fail:
         return report
     if report.rows and all(row.status == SKIPPED for row in report.rows):

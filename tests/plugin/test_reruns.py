@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 RERUN_ONCE = """
+import xml.etree.ElementTree as ET
+
 import pytest
 from _pytest.runner import runtestprotocol
 
@@ -60,3 +64,17 @@ def test_a_test_that_passes_on_its_rerun_is_reported_by_that_attempt(flaky: pyte
     markdown = (flaky.path / "r.md").read_text()
     assert markdown.splitlines()[0] == "test_flaky.py::test_flaky: tiny [cpu-float32]: 2/2 ok"
     assert markdown.count("| w ") == 1 and "| mismatch " not in markdown
+
+
+def test_junit_properties_are_those_of_the_last_attempt(flaky: pytest.Pytester) -> None:
+    """The item kept the properties of every attempt: the suite said w.status mismatch (and ok) for a test that
+    passed, and under xunit1 the passing testcase held both."""
+    flaky.runpytest("test_flaky.py", "--gradcheck", "--junitxml", "suite.xml")
+    suite = ET.parse(flaky.path / "suite.xml").getroot().find("testsuite")
+    props = [(p.get("name"), p.get("value")) for p in suite.iter("property")]
+    assert [value for name, value in props if name.endswith("::w.status")] == ["ok"]
+    flaky.runpytest("test_flaky.py", "--gradcheck", "--junitxml", "case.xml", "-o", "junit_family=xunit1")
+    *_, last = ET.parse(flaky.path / "case.xml").iter("testcase")
+    assert [(p.get("name"), p.get("value")) for p in last.iter("property") if p.get("name") == "w.status"] == [
+        ("w.status", "ok")
+    ]
