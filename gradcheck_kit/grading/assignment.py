@@ -51,6 +51,12 @@ class Assignment:
     """The exercise's graded parts, each an Assignment with its own name, points and cell (``tag``/``marker``)
     on this one's graph: a notebook is graded once per part, and the gradebook has a column per part."""
 
+    given: tuple[str, ...] | None = None
+    """Forward variables whose gradients the part's cells may read without computing them (makemore's Exercise 3
+    computes ``dhprebn`` from ``dhpreact``: ``("hpreact",)``): read before the cells bind them, they are the references.
+    None: those flowing in from the next layer towards the loss (see :mod:`.given`). Only a gradient some part
+    grades is given; any other stays the cells' own to compute."""
+
     training: Training | None = None
     """Given, the part is a training exercise (see :mod:`.training`): its cell's loop is run for a few steps and
     the last step's gradients of ``points``' parameters are judged on that step's parameters and minibatch."""

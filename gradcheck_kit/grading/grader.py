@@ -28,6 +28,7 @@ from ..report import Report, Row
 from .assignment import Assignment
 from .collect import Submission, choose
 from .flags import review
+from .given import given_names
 from .launch import Zygote
 from .parsing import parse
 from .runtime import MAX_UNCLAIMED, UNCLAIMED
@@ -110,9 +111,17 @@ class Grader:
         unknown = sorted(graded - set(self.captured.variables))
         if unknown:
             raise ValueError(f"assignment {assignment.name!r} grades variables the forward does not have: {unknown}")
+        unknown = sorted(
+            {name for part in assignment.graded_parts for name in part.given or ()} - set(self.captured.variables)
+        )
+        if unknown:
+            raise ValueError(f"assignment {assignment.name!r} gives variables the forward does not have: {unknown}")
         if any(part.graph is not assignment.graph for part in assignment.parts):
             raise ValueError(f"assignment {assignment.name!r}: every part must use the assignment's own graph")
         self._references = {name: self.captured.variables[name].grad for name in sorted(graded)}
+        consumers = {name: variable.consumers for name, variable in self.captured.variables.items()}
+        self._given = {part.name: given_names(part, consumers, graded) for part in assignment.graded_parts}
+        """Part -> the gradients its cells may read without computing them (see :mod:`.given`)."""
         self.known: Mapping[str, Any] = {**assignment.names, **self.captured.namespace}
         """What an exercise may use besides what it computes: the notebook's declared names and the forward's."""
         self.settings = Settings(
@@ -161,15 +170,20 @@ class Grader:
             source = read_source(path, part, self.known)
         except SubmissionError as error:
             return self._score(part, name, INVALID, str(error), {}, RunResult("invalid"), Source(""))
-        recorder = functools.partial(self._recorder, self.settings.independent)
-        run, (handed_in, unclaimed) = run_once_more_if_lost(sandbox, source, path.name, recorder)
+        kept = sandbox.settings
+        sandbox.settings = replace(kept, tracked=part.gradient_names(), given=self._given[part.name])
+        try:
+            recorder = functools.partial(self._recorder, part, self.settings.independent)
+            run, (handed_in, unclaimed) = run_once_more_if_lost(sandbox, source, path.name, recorder)
+            ended = self._as_ended(part, run, source, path.name, sandbox)
+        finally:
+            sandbox.settings = kept
         status, message = run_status(run)
         if status == INVALID:
             return self._score(part, name, INVALID, message, {}, run, source)
         if run.outcome != "done":  # stopped before its end could hand in what it had assigned: the drafts count
             for variable, value in run.drafts.items():
                 handed_in.setdefault(variable, value)
-        ended = self._as_ended(part, run, source, path.name, sandbox)
         return self._score(part, name, status, source.locate(message), handed_in, run, source, unclaimed, ended)
 
     def _as_ended(
@@ -187,22 +201,29 @@ class Grader:
         kept = sandbox.settings
         sandbox.settings = replace(kept, independent=False)
         try:
-            recorder = functools.partial(self._recorder, False)
+            recorder = functools.partial(self._recorder, part, False)
             _, (ended, _) = run_once_more_if_lost(sandbox, source, filename, recorder)
         finally:
             sandbox.settings = kept
         return ended
 
-    def _recorder(self, independent: bool) -> tuple[OnCommit, tuple[dict[str, Any], list[str]]]:
-        """The sandbox's ``on_commit`` and what it fills: the first value of each variable handed in, and the
-        unclaimed names; it answers with a variable's reference only when ``independent``."""
-        references = self._references
+    def _recorder(self, part: Assignment, independent: bool) -> tuple[OnCommit, tuple[dict[str, Any], list[str]]]:
+        """The sandbox's ``on_commit`` and what it fills: the first value of each of ``part``'s variables handed
+        in, and the unclaimed names. It answers with a graded variable's reference only when ``independent``, and
+        with a given one's (a gradient the part starts from) when the child asks before it bound one; never with
+        another's, whatever a child forges."""
+        references = {variable: self._references[variable] for variable in part.points}
+        given = {variable: self._references[variable] for variable in self._given[part.name].values()}
+        gradients = self.assignment.gradient_names()
         handed_in: dict[str, Any] = {}
         unclaimed: list[str] = []
 
         def on_commit(variable: str, value: Any, wants_reference: bool) -> torch.Tensor | None:
-            if variable.startswith(UNCLAIMED) and len(unclaimed) < MAX_UNCLAIMED:
-                unclaimed.append(variable.removeprefix(UNCLAIMED))
+            typo = variable.removeprefix(UNCLAIMED)
+            if variable.startswith(UNCLAIMED) and typo not in gradients and len(unclaimed) < MAX_UNCLAIMED:
+                unclaimed.append(typo)
+            if variable in given:
+                return given[variable] if wants_reference and value is None else None
             if variable not in references:
                 return None
             handed_in.setdefault(variable, value)

@@ -157,8 +157,18 @@ class GradientNamespace(dict):
     (``dh = dh + dlogits @ W2.T`` once more): the notebook ends with that one.
     """
 
-    def __init__(self, values: Mapping[str, Any], tracked: Mapping[str, str], link: Link, independent: bool) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        tracked: Mapping[str, str],
+        link: Link,
+        independent: bool,
+        given: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(values)
+        self._given_names = dict(given or {})
+        """``d<name>`` -> variable of the gradients the part starts from: read before being bound, the reference."""
+        self._inputs: dict[str, Any] = {}
         self._given = frozenset(values)
         self.role = LOOKING
         self._tracked = dict(tracked)
@@ -176,6 +186,8 @@ class GradientNamespace(dict):
         self.altered: dict[str, tuple[torch.Tensor, int]] = {}
 
     def __getitem__(self, key: str) -> Any:
+        if key in self._given_names and not super().__contains__(key):
+            return self._input(key)
         if not (self._independent and key in self._tracked and self.role.counts(key)):
             return super().__getitem__(key)
         if key not in self._recorded:
@@ -188,6 +200,16 @@ class GradientNamespace(dict):
                 self._watch(key, reference.clone()) if isinstance(reference, torch.Tensor) else reference
             )
         return self._copies[key]
+
+    def _input(self, key: str) -> Any:
+        """A gradient the part starts from, read before the submission bound it: a fresh copy of its reference, asked
+        for once (a NameError, as for any unknown name, when the grader has none)."""
+        if key not in self._inputs:
+            self._inputs[key] = self._link.commit(self._given_names[key], _MISSING, reply=True)
+        reference = self._inputs[key]
+        if reference is None:
+            raise NameError(f"name {key!r} is not defined", name=key)
+        return reference.clone() if isinstance(reference, torch.Tensor) else reference
 
     def start(self, role: Role) -> None:
         """A new statement begins: its reads are judged by ``role``, and it gets fresh copies."""
@@ -312,7 +334,9 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
     answers from ``replies``, the stream the job came from."""
     link = Link(job["max_payload"], replies)
     builtins = {"torch": torch, "F": F, "cmp": _cmp, "__name__": "__main__", "__file__": filename}
-    namespace = GradientNamespace({**materialize(values), **builtins}, job["tracked"], link, job["independent"])
+    namespace = GradientNamespace(
+        {**materialize(values), **builtins}, job["tracked"], link, job["independent"], job.get("given")
+    )
     try:
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError) as error:

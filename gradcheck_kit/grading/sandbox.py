@@ -70,6 +70,9 @@ class Settings:
 
     tracked: Mapping[str, str]
     """``d<name>`` in the submission -> graded variable name."""
+    given: Mapping[str, str] = field(default_factory=dict)
+    """``d<name>`` -> variable, for gradients the submission may read before binding them: the child asks for
+    their references then (see :mod:`.given`)."""
     independent: bool = True
     allow_autograd: bool = False
     """Told to the zygote once, when it starts (it closes autograd for all its children then)."""
@@ -237,6 +240,7 @@ class Sandbox:
             "op": "job",
             "filename": _safe_filename(filename),
             "tracked": dict(self.settings.tracked),
+            "given": dict(self.settings.given),
             "independent": self.settings.independent,
             "memory_mb": limits.memory_mb,
             "cpu_seconds": max(1, int(limits.timeout) + 1),
