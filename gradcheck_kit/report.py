@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import math
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -297,8 +298,24 @@ def _note(row: Row) -> str:
     return "; ".join(filter(None, [row.note(), row.fd and f"finite differences: {row.fd}"]))
 
 
+CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+"""A Markdown code span: its text is shown as written, so only ``|`` (which ends a table cell) is escaped there."""
+
+
 def _escape_md(text: str) -> str:
-    return text.replace("|", "\\|")
+    """``text`` as GitHub shows it, in a table cell or a title line: ``|`` escaped, and outside code spans
+    ``<``, ``>``, ``&`` as entities and line breaks as ``<br>`` (a ``<tag>`` in a message vanished as HTML, and
+    a message's second line started a table row of its own, under no variable)."""
+    pieces, start = [], 0
+    for span in CODE_SPAN.finditer(text):
+        pieces += [_escape_prose(text[start : span.start()]), " ".join(span.group().splitlines())]
+        start = span.end()
+    pieces.append(_escape_prose(text[start:]))
+    return "".join(pieces).replace("|", "\\|")
+
+
+def _escape_prose(text: str) -> str:
+    return "<br>".join(html.escape(line, quote=False) for line in text.splitlines())
 
 
 def _text(value: Any) -> str:

@@ -109,6 +109,17 @@ def test_markdown_escapes_pipes_in_cells_and_titles():
     assert len(body) == 1 and body[0].count(" | ") == 9, "one cell per column"
 
 
+def test_markdown_keeps_a_two_line_message_in_its_row_and_shows_angle_brackets():
+    """A message's second line started a table row of its own (under no variable), and ``<tag>`` vanished
+    as HTML on GitHub; inside a code span the text is shown as written, so it is left as it is."""
+    message = "ValueError: line one\nline two <tag> & more at line 2: `x = a < b | c`"
+    rows = [Row("demo", "cpu", "float32", v, "(1,)", "missing", message=message) for v in ("h", "w")]
+    text = Report(rows).to_markdown()
+    body = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [line.split("|")[1].strip() for line in body] == ["h", "w"], "one table row per variable"
+    assert "line one<br>line two &lt;tag&gt; &amp; more at line 2: `x = a < b \\| c`" in body[0]
+
+
 def test_counts_are_cells_by_outcome_and_nothing_checked_is_not_passed():
     skipped = Row("demo", "cuda", "float32", "", "", "skipped", message="no CUDA")
     assert sample().counts() == {"passed": 0, "failed": 1, "skipped": 0}

@@ -152,6 +152,27 @@ def test_github_step_summary_gets_the_counts_and_failing_tables(
     assert "tiny-right" not in text
 
 
+def test_a_two_line_error_in_the_step_summary_stays_in_its_variables_rows(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backward that raised a two-line error: each line after the first was a table row of its own under no
+    variable, and ``<shape>`` vanished as an HTML tag on GitHub."""
+    project.makepyfile(
+        gradcheck_raises="""
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH
+
+        register("raises", GRAPH, "dh = 2 * h\\nraise ValueError('bad input\\\\nexpected <shape>')")
+        """
+    )
+    summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.runpytest("--gradcheck", "gradcheck_raises.py")
+    rows = [line for line in summary.read_text().splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["name", "h", "w"]
+    assert "bad input<br>expected &lt;shape&gt;" in rows[2]
+
+
 def test_an_unwritable_step_summary_is_said_and_the_outcome_kept(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
