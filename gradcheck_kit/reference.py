@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -68,10 +68,19 @@ def rounded(inputs: Mapping[str, Any], dtype: torch.dtype) -> dict[str, Any]:
     return {name: _round(value, dtype) for name, value in inputs.items()}
 
 
-def gold(source: Graph | Draw, dtype: torch.dtype) -> Capture:
+@dataclass
+class Gold(Capture):
+    """The gold capture, with the draw it ran on: a float64 cell has nothing more precise to measure its
+    round-off against, and a float32 run of the same draw probes it instead (:func:`.scale.round_off`)."""
+
+    draw: Draw | None = None
+
+
+def gold(source: Graph | Draw, dtype: torch.dtype) -> Gold:
     """Autograd in float64 on CPU, on the inputs of a ``dtype`` cell (the check's own draw, when given)."""
     draw = source if isinstance(source, Draw) else Draw.of(source)
-    return draw.capture(GOLD_DEVICE, GOLD_DTYPE, inputs=rounded(draw.inputs, dtype))
+    captured = draw.capture(GOLD_DEVICE, GOLD_DTYPE, inputs=rounded(draw.inputs, dtype))
+    return Gold(**{field.name: getattr(captured, field.name) for field in fields(captured)}, draw=draw)
 
 
 def judge(

@@ -15,8 +15,10 @@ error (for ``db1``, 16 x 2e-9: the correct backward uses 7.5% of it). A gradient
 genuinely small, ``y = 1e-6 * w``, is computed by autograd to float32's relative precision
 (1e-7 of itself) and keeps the strict judgement, so a 3% error there still fails; and in
 bfloat16, where the floor is twice the flow, the cap keeps a manual gradient 25x off from
-passing. In a float64 cell nothing more precise exists: the floor (5.7e-14 of the flow)
-is applied whenever it exceeds step 1's atol. A gold whose forward values differ from the
+passing. In a float64 cell nothing more precise exists, so a less precise run measures it: the floor
+(5.7e-14 of the flow) is applied where it exceeds step 1's atol, unless a float32 run of the same draw
+computes the gradient to within ``ROUND_OFF_SHARE`` of the float64 value (a genuinely small gradient,
+``y = 6.6e-34 * w``, which the floor would pass at any error). A gold whose forward values differ from the
 cell's (a random draw that depends on the dtype) confirms nothing.
 
 Step 3, in a float32 (or lower) cell, judges every other mismatch against the same gold:
@@ -96,11 +98,56 @@ def round_off(
     floors = {name: _floor(captured, comparisons, name, noise) for name in mismatches}
     if noise == torch.float64 or gold is None:
         above = {name: floor for name, floor in floors.items() if floor > comparisons[name].tolerance.atol}
+        if above and gold is not None:
+            above = _probed_in_float32(captured, comparisons, above, gold)
         return _at_floors(captured, comparisons, manuals, above, dict.fromkeys(above))
     reference = _gold(gold)
     if reference is None:
         return {}  # a gold was asked for and could not be made: nothing is confirmed
     return _against_gold(captured, peer or captured, reference, comparisons, manuals, floors, in_float64)
+
+
+def _probed_in_float32(
+    captured: Capture,
+    comparisons: Mapping[str, cmp.Comparison],
+    floors: Mapping[str, float],
+    gold: Capture | Callable[[], Capture | None],
+) -> dict[str, float]:
+    """The floors of a float64 cell that a float32 run of the same draw does not refute.
+
+    Nothing is more precise than float64, but float32 is 2^29 times less: where autograd's float64 value is
+    round-off (a sum that cancels to zero, ``db1``), the float32 run's value is round-off of the same terms, off
+    by far more than :data:`ROUND_OFF_SHARE` of the float64 value; where it is a genuinely small gradient (a
+    physical constant, ``y = 6.6e-34 * w``), float32 computes it to its own relative precision, and the floor
+    (``NOISE_EPS`` epsilons of the flow, 10^19 times such a gradient) would pass any error: the strict judgement
+    stands. Without a float32 run that reproduces the cell's forward (no draw to run, a forward that fails or
+    diverges in float32) the floor applies unconfirmed, as before, and so it does where float32 underflows to a
+    round-off of its own (a gradient below 10^-45).
+    """
+    probe = _float32_probe(gold, captured)
+    if probe is None:
+        return dict(floors)
+    unconfirmed = {}
+    for name, floor in floors.items():
+        variable = probe.variables.get(name)
+        error = None if variable is None or variable.grad is None else _autograd_error(variable.grad, captured, name)
+        scale = comparisons[name].scale or 0.0
+        if error is None or not error < ROUND_OFF_SHARE * scale:
+            unconfirmed[name] = floor
+    return unconfirmed
+
+
+def _float32_probe(gold: Capture | Callable[[], Capture | None], captured: Capture) -> Capture | None:
+    """The float32 run of the gold's draw on CPU, or None when there is none or it does not reproduce the cell's
+    forward (:func:`diverges`)."""
+    draw = getattr(_gold(gold), "draw", None)
+    if draw is None:
+        return None
+    try:
+        probe = draw.capture("cpu", torch.float32)
+    except Exception:  # noqa: BLE001 - a forward that cannot run in float32 refutes nothing
+        return None
+    return None if diverges(probe, captured) else probe
 
 
 def _against_gold(

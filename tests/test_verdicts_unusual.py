@@ -29,3 +29,33 @@ def test_a_constant_factor_off_over_a_batch_of_zero_or_one_is_a_mismatch_not_a_t
     report = check(batch_graph(rows), "dh = 2 * h\ndw = 3 * (x.T @ dh + 1)")
     row = report["w"]
     assert row.status == "mismatch" and "manual ≈ 3 × autograd" in row.hint, report.to_table()
+
+
+def physical_graph(constant: float) -> Graph:
+    """``z = sin(constant * w)``: a genuinely small gradient (``dw = constant * dy``), no round-off in it."""
+
+    def inputs():
+        return {"w": torch.randn(8, generator=torch.Generator().manual_seed(0)).requires_grad_()}
+
+    def forward_physical(w):
+        y = w * constant
+        z = y.sin()
+        loss = z.sum()
+        return loss
+
+    return Graph("physical", forward_physical, inputs)
+
+
+PHYSICAL_BACKWARD = "dz = torch.ones_like(z)\ndy = dz * y.cos()\ndw = dy * {constant} * {factor}"
+
+
+@pytest.mark.parametrize("constant", [6.62607015e-34, 1e-15, 1e-20])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_genuinely_small_gradient_is_not_forgiven_as_round_off(constant, dtype):
+    """Planck's constant in a float64 forward: dw is 1e-34 of the gradient flowing in, far below the round-off
+    floor of that flow, but computed to float64's full relative precision; twice it is wrong, not round-off."""
+    graph = physical_graph(constant)
+    wrong = check(graph, PHYSICAL_BACKWARD.format(constant=constant, factor=2), dtype=dtype)
+    right = check(graph, PHYSICAL_BACKWARD.format(constant=constant, factor=1), dtype=dtype)
+    assert wrong["w"].status == "mismatch" and "factor 2" in wrong["w"].hint, wrong.to_table()
+    assert right.passed, right.to_table()
