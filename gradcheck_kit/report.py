@@ -9,7 +9,9 @@ give byte-identical output.
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import json
 import math
 import re
@@ -172,9 +174,15 @@ class Report:
         return frame.astype({column: "Int64" for column in INTEGER_COLUMNS})
 
     def to_csv(self, path: str | Path | None = None) -> str:
-        """CSV with one row per case × device × dtype × variable; booleans as True/False."""
-        text = self.to_dataframe().to_csv(index=False, lineterminator="\n")
-        return _write(path, text)
+        """CSV with one row per case × device × dtype × variable; booleans as True/False, NaN and Inf as
+        ``nan`` and ``inf``, an empty field for no figure. Each value is written as it is, never through a
+        column's dtype (a NaN maxdiff was an empty field, as if nothing had been measured, and one
+        non-finite ulp turned every ulp of the report into a rounded float)."""
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows([_text(record[column]) for column in COLUMNS] for record in self.records())
+        return _write(path, text.getvalue())
 
     def to_json(self, path: str | Path | None = None) -> str:
         """JSON ``{"passed": ..., "counts": {...}, "rows": [...]}``; NaN and Inf written as strings.

@@ -133,6 +133,20 @@ def test_csv_writes_whole_number_columns_as_integers():
     assert [(r["numel"], r["mismatched"], r["line"]) for r in rows] == [("6", "1", ""), ("3", "0", ""), ("3", "3", "")]
 
 
+def test_csv_writes_each_figure_as_it_is_nan_and_whole_ulps_included():
+    """A NaN maxdiff was an empty field (as if nothing had been measured), and one ulp past int64 (a float)
+    turned every ulp of the report into a rounded float: 9205605770525145088 read 9.205605770525145e+18."""
+    big = replace(sample().rows[0], ulp=9205605770525145088)
+    far = replace(sample().rows[2], ulp=1.3820111928653337e19, rel_err=math.inf)
+    rows = list(csv.DictReader(io.StringIO(Report([big, sample().rows[1], far]).to_csv())))
+    assert [(r["maxdiff"], r["rel_err"], r["ulp"]) for r in rows] == [
+        ("0.5", "1.0", "9205605770525145088"),
+        ("0.0", "0.0", "0"),
+        ("nan", "inf", "1.3820111928653337e+19"),
+    ]
+    assert [(r["worst_manual"], r["line"]) for r in rows] == [("", "")] * 3, "no figure is an empty field"
+
+
 def test_test_id_is_a_column_and_tables_keep_tests_apart():
     rows = [replace(r, test_id=t) for r, t in zip(sample().rows[:2], ["t.py::a", "t.py::b"], strict=True)]
     text = Report(rows).to_table()

@@ -26,6 +26,30 @@ def test_report_files_hold_every_variable_of_every_item(project: pytest.Pytester
     assert document["passed"] is False and len(document["rows"]) == 6
 
 
+def test_the_csv_report_says_nan_where_a_gradient_is_nan_and_keeps_whole_ulps(project: pytest.Pytester) -> None:
+    """A NaN gradient's maxdiff was an empty field (nothing measured?), and its ulp, past int64, turned the
+    ulp of every row of the report into a float (``0.0``; large ones rounded)."""
+    project.makepyfile(
+        gradcheck_nan="""
+        from gradcheck_kit import register
+        from gradcheck_tiny import GRAPH
+
+        register("nan", GRAPH, "dh = 2 * h\\ndw = x.T @ dh * float('nan')", dtypes=("float64",))
+        """
+    )
+    project.runpytest("--gradcheck", "--gradcheck-report", "r.csv", "--gradcheck-report", "r.json")
+    with open(project.path / "r.csv", newline="") as file:
+        written = list(csv.DictReader(file))
+    document = json.loads((project.path / "r.json").read_text())
+    nan_w = next(r for r in written if (r["case"], r["variable"]) == ("nan", "w"))
+    assert (nan_w["status"], nan_w["maxdiff"]) == ("nonfinite", "nan")
+    assert any(isinstance(row["ulp"], float) for row in document["rows"]), "a ulp past int64 beside whole ones"
+    for row, line in zip(document["rows"], written, strict=True):
+        assert [line[key] for key in ("maxdiff", "ulp")] == [
+            "" if row[k] is None else str(row[k]) for k in ("maxdiff", "ulp")
+        ]
+
+
 def test_xdist_writes_one_report_equal_to_the_serial_one(project: pytest.Pytester) -> None:
     project.runpytest("--gradcheck", "--gradcheck-report", "serial.csv")
     result = project.runpytest_subprocess("--gradcheck", "-n", "2", "--gradcheck-report", "xdist.csv")
