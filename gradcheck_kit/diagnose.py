@@ -35,10 +35,10 @@ def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -
     first; the first that holds is the hint. ``comparison`` is the row's verdict, which
     the hypotheses do not need: they measure for themselves. A wrong shape is tried against the shape
     hypotheses, a right shape against the value hypotheses unless it is right up to
-    rounding (a tolerance question, not a mistake).
+    rounding (a tolerance question, not a mistake). The hypotheses are about real gradients: a complex one has none.
     """
     variable = captured.variables.get(name)
-    if variable is None or variable.grad is None or not _usable(manual):
+    if variable is None or variable.grad is None or variable.grad.is_complex() or not _usable(manual):
         return ""
     evidence = Evidence.of(variable, variable.grad, manual, captured)
     if evidence.manual.shape != evidence.reference.shape:

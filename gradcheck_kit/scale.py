@@ -187,13 +187,15 @@ def _against_gold(
     }
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
     peers = [name for name in floors if name not in round_off and name in reference.variables]
-    undecided = set(peers)
-    if peers and not (forwards is not None and forwards.flipped()):
+    flipped = forwards.flipped() if forwards is not None and peers else ""
+    dtype = _name(autograd.dtype)
+    undecided = dict.fromkeys(peers, f"{dtype} cannot decide it alone ({flipped} between the {dtype} and float64 runs)")
+    if peers and not flipped:
         passed, undecided = _peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype)
         judged.update(passed)
     if undecided and in_float64 is not None:
         undecided_comparisons = {n: comparisons[n] for n in sorted(undecided)}
-        judged.update(_in_float64(autograd, reference, undecided_comparisons, manuals, in_float64))
+        judged.update(_in_float64(autograd, reference, undecided_comparisons, manuals, in_float64, undecided))
     return judged
 
 
@@ -203,8 +205,10 @@ def _in_float64(
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
     in_float64: Callable[[], Mapping[str, Any]],
+    why: Mapping[str, str],
 ) -> dict[str, cmp.Comparison]:
-    """Each mismatch no peer could judge, decided by the same backward run in float64 on the gold's inputs:
+    """Each mismatch no peer could judge (``why``: the reason, per name), decided by the same backward run in
+    float64 on the gold's inputs:
     it passes when that run matches the gold at float64's own default judgement (its round-off floor
     included) and the cell's own values are as close to the gold as autograd's (:func:`_as_close_as_autograd`:
     a formula right in exact arithmetic that loses precision in the cell's dtype still fails); otherwise its
@@ -214,9 +218,9 @@ def _in_float64(
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 leaves the strict verdict standing
         return {}
     dtype = _name(autograd.dtype)
-    cannot = f"{dtype} cannot decide it alone (autograd's own value is off the float64 gold by more than round-off)"
     judged = {}
     for name, again in compared.items():
+        cannot = why[name]
         if again.status != cmp.OK:
             note = f"{cannot}; the same backward run in float64 on the gold's inputs is off the gold too"
             note += f": {again.message}"
@@ -272,9 +276,9 @@ def _peers(
     comparisons: Mapping[str, cmp.Comparison],
     manuals: Mapping[str, Any],
     dtype: torch.dtype,
-) -> tuple[dict[str, cmp.Comparison], set[str]]:
+) -> tuple[dict[str, cmp.Comparison], dict[str, str]]:
     """The mismatches as close to the gold as autograd is, element by element, with a note saying so; and the
-    names no peer can be judged for (autograd's own error too large, or complex).
+    names no peer can be judged for, each with the reason (autograd's own error too large, or complex).
 
     autograd's error is measured relative to each element's size plus the tensor's median size, and
     pooled per element (:func:`_local_errors`): one ill-conditioned row or column (a raw feature of 1e5,
@@ -285,17 +289,20 @@ def _peers(
     A largest error above :data:`PEER_MAX_ERROR` is no round-off (a kink or a tie taken
     differently): no peer.
     """
-    names, pairs, errors, gates, undecided = [], [], [], [], set()
+    names, pairs, errors, gates, undecided = [], [], [], [], {}
     for name in comparisons:
         gold = cmp.dense(reference.variables[name].grad).detach()
         if gold.is_complex() or manuals[name].is_complex():
-            undecided.add(name)  # complex gradients keep the strict judgement
+            undecided[name] = f"{_name(dtype)} cannot decide a complex gradient alone (none is judged as a peer)"
             continue
         gold = gold.to("cpu", torch.float64)
         grad = cmp.dense(autograd.variables[name].grad).detach().to(gold)
         error, typical = _relative_error(grad, gold)
         if error is None or error > PEER_MAX_ERROR:
-            undecided.add(name)
+            undecided[name] = (
+                f"{_name(dtype)} cannot decide it alone (autograd's own value is off the float64 gold by more than "
+                f"round-off)"
+            )
             continue
         manual = manuals[name].detach().to("cpu", torch.float64)
         floor = FLOOR_EPS * torch.finfo(torch.float64).eps * typical
