@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..capture import Capture
-from ..compare import OK
+from ..compare import OK, UNCHECKED
 from ..draw import Draw
 from ..graph import Graph
 from ..reference import gold
@@ -285,7 +285,23 @@ def _judge_step(
         message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
         message = f"{message}: {error}"[:1000]
         return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
-    return _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype)), None
+    rows = _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype))
+    return [_unjudgeable(row, captured, part.name_rule) for row in rows], None
+
+
+def _unjudgeable(row: Row, captured: Capture, name_rule: str) -> Row:
+    """A row whose autograd gradient is zero everywhere at the step's parameters is ``unchecked``, earning nothing:
+    there any zero answer passes (a cell that starts from ``W2`` all zeros stops every gradient below the output
+    layer, and ``dW1 = torch.zeros_like(W1)`` was right without any backward written)."""
+    reference = captured.variables[row.variable].grad if row.variable in captured.variables else None
+    if not isinstance(reference, torch.Tensor) or reference.numel() == 0 or bool(reference.any()):
+        return row
+    gradient = name_rule.format(name=row.variable)
+    message = (
+        f"not judged: autograd's {gradient} is zero everywhere at the parameters this step started from, so any "
+        f"zero answer would pass; expected a step where it is not (is a parameter the cell starts from all zeros?)"
+    )
+    return replace(row, status=UNCHECKED, message=message, hint="")
 
 
 def _inputs(state: Mapping[str, torch.Tensor], parameters: set[str]) -> dict[str, torch.Tensor]:
