@@ -73,7 +73,7 @@ def check_graph(
         settings
     )
     case = Case(
-        name=options.get("case") or graph.name,
+        name=_distinct(node, options.get("case") or graph.name),
         graph=graph,
         manual=manual,
         overrides=dict(options.get("overrides") or {}),
@@ -83,6 +83,18 @@ def check_graph(
         variables=None if options.get("variables") is None else tuple(options["variables"]),
     )
     return conclude(node, _run(judged(case, settings), None, None, rule_of(case, settings)), where, fail)
+
+
+def _distinct(node: pytest.Item, name: str) -> str:
+    """``name``, or ``name #2``, ``#3``... when this test already checked a case of that name (a right backward,
+    then a wrong one with ``fail=False``): under one name, both checks' rows read as one cell holding every
+    variable twice (3/4 ok, root cause x), and the report counted two failed cells where one had passed."""
+    taken = {row["case"] for row in node.config.stash[RESULTS].rows.get(node.nodeid, [])}
+    candidate, count = name, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{name} #{count}"
+    return candidate
 
 
 def _run(case: Case, devices: list[str] | None, dtypes: list[str] | None, rule: Rule | str | None) -> Report:

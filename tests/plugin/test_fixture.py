@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 TESTS = """
+import json
+
 import pytest
 from gradcheck_tiny import GRAPH, RIGHT, WRONG
 
@@ -78,3 +82,26 @@ def test_fail_false_returns_the_report_and_failures_point_at_the_call(project: p
         ]
     )
     assert "gradient checks: 1 passed, 2 failed" in result.stdout.str()
+
+
+TWICE = """
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+def test_right_and_the_bug_caught(gradcheck):
+    gradcheck(GRAPH, RIGHT)
+    assert not gradcheck(GRAPH, WRONG, fail=False).passed
+"""
+
+
+def test_two_checks_of_one_graph_in_a_test_stay_two_cells(project: pytest.Pytester) -> None:
+    """Both checks' rows were one cell of the report, 'tiny [cpu-float32]: 3/4 ok, root cause: w', each variable
+    twice, and the cell counts said 1 failed where one check had passed and one failed."""
+    project.makepyfile(test_twice=TWICE)
+    project.runpytest("test_twice.py", "--gradcheck-report", "r.md", "--gradcheck-report", "r.json")
+    titles = [line for line in (project.path / "r.md").read_text().splitlines() if line.startswith("test_")]
+    assert titles == [
+        "test_twice.py::test_right_and_the_bug_caught: tiny [cpu-float32]: 2/2 ok",
+        "test_twice.py::test_right_and_the_bug_caught: tiny #2 [cpu-float32]: 1/2 ok, root cause: w",
+    ]
+    assert json.loads((project.path / "r.json").read_text())["counts"] == {"passed": 1, "failed": 1, "skipped": 0}
