@@ -17,7 +17,6 @@ submission should hold.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -135,7 +134,7 @@ def _unmagicked(line: str) -> str:
         return line
     indent = line[: len(line) - len(stripped)]
     try:
-        call = ast.parse(stripped).body[0].value  # type: ignore[attr-defined]
+        call = parse(stripped).body[0].value  # type: ignore[attr-defined]
         if call.func.attr == "run_cell_magic" and isinstance(call.args[2].value, str):
             return call.args[2].value.rstrip("\n")
     except (SyntaxError, ValueError, AttributeError, IndexError):

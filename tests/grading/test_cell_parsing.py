@@ -6,6 +6,7 @@ process; the unit tests read :func:`notebook_source` directly."""
 from __future__ import annotations
 
 import ast
+import threading
 
 import nbformat
 import pytest
@@ -13,8 +14,9 @@ from grading_support import SAMPLES, Run, grade_command
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gradcheck_kit.compare import MISSING
+from gradcheck_kit.grading import parsing
 from gradcheck_kit.grading.cells import blank_magics, named
-from gradcheck_kit.grading.source import Source, notebook_source
+from gradcheck_kit.grading.source import Source, exported_notebook, notebook_source
 from gradcheck_kit.report import Row
 
 CORRECT = (SAMPLES / "correct.py").read_text()
@@ -212,3 +214,16 @@ def test_magics_are_blanked_at_pythons_line_ends_only() -> None:
         "# x\u2028y\x0cz",
         "",
     ]
+
+
+def test_an_exports_magic_lines_are_parsed_one_parse_at_a_time() -> None:
+    """Splitting an export parses its get_ipython() lines in the grader's worker threads: under the one lock of
+    :mod:`.parsing`, as every other parse there (CPython 3.11's parser fails two concurrent parses, gh-106905)."""
+    export = "get_ipython().run_cell_magic('time', '', '# Exercise 1\\ndW1 = 1\\n')\n"
+    done = threading.Event()
+    with parsing._LOCK:
+        threading.Thread(
+            target=lambda: (exported_notebook(export.encode(), "# Exercise 1"), done.set()), daemon=True
+        ).start()
+        assert not done.wait(0.5)
+    assert done.wait(10)
