@@ -110,10 +110,11 @@ def conclude(node: pytest.Item, report: Report, where: tuple[str, int], fail: bo
     when no cell could run, reported at ``where`` (file, line)."""
     __tracebackhide__ = True
     results = node.config.stash[RESULTS]
+    later = node.nodeid in results.rows
     results.record(
         node.nodeid, report.with_test_id(node.nodeid).records(), plots(report) if results.keeps_plots else []
     )
-    junit.add(node, properties(report))
+    junit.add(node, properties(report, by_case=later))
     if not fail:
         return report
     if report.rows and all(row.status == SKIPPED for row in report.rows):
@@ -130,13 +131,15 @@ def failure_text(report: Report) -> str:
     return Report(sorted(report.rows, key=lambda row: not row.failed), report.tensors).to_table()
 
 
-def properties(report: Report) -> list[tuple[str, object]]:
+def properties(report: Report, by_case: bool = False) -> list[tuple[str, object]]:
     """JUnit XML properties per variable: ``<variable>.status`` and ``<variable>.maxdiff``, the variable
-    followed by ``[device-dtype]`` when the test checked more than one cell."""
+    followed by ``[device-dtype]`` when the check ran more than one cell, and led by ``<case>.`` for a check
+    after the test's first (``by_case``): two checks' ``w.status`` were one name with two values."""
     several = len({row.cell for row in report.rows}) > 1
     found: list[tuple[str, object]] = []
     for row in report.rows:
-        name = (row.variable or "cell") + (f"[{row.device}-{row.dtype}]" if several else "")
+        name = (f"{row.case}." if by_case else "") + (row.variable or "cell")
+        name += f"[{row.device}-{row.dtype}]" if several else ""
         found.append((f"{name}.status", row.status))
         if row.maxdiff is not None:
             found.append((f"{name}.maxdiff", row.maxdiff))

@@ -162,6 +162,29 @@ def test_junit_xunit1_keeps_properties_per_testcase_and_cell(project: pytest.Pyt
     assert cells["w[cpu-float32].status"] == "ok" and cells["w[cpu-float64].status"] == "ok"
 
 
+def test_junit_names_of_a_tests_later_checks_carry_their_case(project: pytest.Pytester) -> None:
+    """A test checking the right backward, then the wrong one with fail=False: 'w.status' was written twice,
+    'ok' and 'mismatch', one name with two values."""
+    project.makepyfile(
+        test_twice="""
+        from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+        def test_right_and_the_bug_caught(gradcheck):
+            gradcheck(GRAPH, RIGHT)
+            assert not gradcheck(GRAPH, WRONG, fail=False).passed
+        """
+    )
+    project.runpytest("test_twice.py", "--junitxml", "junit.xml", "-o", "junit_family=xunit1")
+    (case,) = ET.parse(project.path / "junit.xml").iter("testcase")
+    statuses = [(p.get("name"), p.get("value")) for p in case.iter("property") if p.get("name").endswith(".status")]
+    assert statuses == [
+        ("h.status", "ok"),
+        ("w.status", "ok"),
+        ("tiny #2.h.status", "ok"),
+        ("tiny #2.w.status", "mismatch"),
+    ]
+
+
 def test_github_step_summary_gets_the_counts_and_failing_tables(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
