@@ -65,6 +65,12 @@ def judging(args: argparse.Namespace) -> dict[str, Any]:
     return {"tolerance": tolerance, "rule": rule, "fd": list(args.fd or ()), "cross": args.cross}
 
 
+def unique(names: list[str] | None) -> list[str] | None:
+    """A repeatable option's values, each once, in the order given: ``--dtype float32 --dtype float32`` ran each
+    cell twice, and its table claimed twice the gradients ("4/4 ok" for 2)."""
+    return None if names is None else list(dict.fromkeys(names))
+
+
 def prepared(cases: list[Case], args: argparse.Namespace) -> list[Case]:
     """The cases as the command line adjusts them: its --timeout (--rule goes to run_case, over a case's own)."""
     if args.timeout is not None:

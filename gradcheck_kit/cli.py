@@ -14,7 +14,17 @@ from collections.abc import Sequence
 
 from .case_files import UsageError, case_files, load
 from .check import run_case
-from .check_options import FORMATS, add_judging, add_outputs, fd_of, judging, prepared, validate, validate_outputs
+from .check_options import (
+    FORMATS,
+    add_judging,
+    add_outputs,
+    fd_of,
+    judging,
+    prepared,
+    unique,
+    validate,
+    validate_outputs,
+)
 from .grading.cli import add_commands as add_grading_commands
 from .graph import Case
 from .report import Report, Row, write
@@ -67,7 +77,7 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2
     reports = [
-        run_case(case, args.device, args.dtype, **{**options, "fd": fd_of(case, options["fd"])})
+        run_case(case, unique(args.device), unique(args.dtype), **{**options, "fd": fd_of(case, options["fd"])})
         for case in prepared(cases, args)
     ]
     report = Report.merge([Report(broken), *reports])

@@ -289,3 +289,26 @@ def test_a_report_the_system_refuses_is_one_line_and_exit_2_after_the_tables(tin
         "gradcheck-kit check: cannot write the json report /dev/full: [Errno 28] No space left on device"
     )
     assert "[cpu-float32]" in result.stdout and (tmp_path / "kept.csv").exists()
+
+
+REPEATED_CASE = """
+import sys
+sys.path.insert(0, {makemore!r})
+from pathlib import Path
+from model import forward, make_inputs
+from gradcheck_kit import Graph, register
+
+code = Path({makemore!r}, "backward_ex2.py").read_text()
+register("twice", Graph("makemore", forward, make_inputs), code, dtypes=("float64", "float64"), variables=("logits",))
+"""
+
+
+@pytest.mark.parametrize("repeated", [["--dtype", "float32", "--dtype", "float32"], ["--device", "cpu"] * 2, []])
+def test_a_device_or_dtype_given_twice_is_one_cell(tmp_path, repeated):
+    """Each repeat ran the cell again: two tables in one, titled "2/2 ok" for one gradient."""
+    (tmp_path / "gradcheck_twice.py").write_text(REPEATED_CASE.format(makemore=str(MAKEMORE)))
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "check", str(tmp_path), *repeated]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("logits  ") == 1 and ": 1/1 ok" in done.stdout, done.stdout
+    assert done.stdout.rstrip().endswith("\n1 passed"), done.stdout
