@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
+from .capture import Capture, Variable
 from .check import check, evaluate
+from .compare import MISSING
 from .devices import parse_dtype
 from .draw import Draw
 from .finite_diff import TOLERANCE, numerical_gradient
@@ -47,16 +49,20 @@ def check_function(
     apply = getattr(function, "apply", function)
     name = case or getattr(function, "__name__", "function")
     wanted = [n for n, v in inputs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+    if not wanted:
+        raise ValueError(f"expected an input that requires grad, got none in {list(inputs)}: nothing to check")
     upstream = _upstream(apply, inputs, seed)
     manual = _manual(apply, list(inputs), wanted)
     if reference is not None:
         graph = _graph(name, reference, inputs, upstream)
-        return check(
+        report = check(
             graph, manual, case=name, device=device, dtype=dtype, tolerance=tolerance, variables=wanted, rule=rule
         )
+        return _nones_named(report, name)
     if (torch.device(device).type, parse_dtype(dtype)) != ("cpu", torch.float64):
         raise ValueError(f"finite differences run on cpu in float64; got {device} {dtype}: pass a reference")
-    return _against_finite_differences(_graph(name, apply, inputs, upstream), manual, wanted, name, tolerance)
+    graph = _graph(name, apply, inputs, upstream)
+    return _nones_named(_against_finite_differences(graph, manual, wanted, name, tolerance), name)
 
 
 def _against_finite_differences(
@@ -65,7 +71,7 @@ def _against_finite_differences(
     draw = Draw.of(graph)
     captured = draw.capture("cpu", torch.float64)
     for n in wanted:
-        variable = captured.variables[n]
+        variable = captured.variables.get(n) or _unreached(captured, n)
         grad = numerical_gradient(draw, n, tuple(variable.value.shape))
         captured.variables[n] = replace(variable, grad=grad)
     result = run_manual(manual, captured.namespace)
@@ -73,6 +79,27 @@ def _against_finite_differences(
         captured, result.values, case=name, tolerance=tolerance or TOLERANCE, variables=wanted, error=result.error
     )
     return _labelled(report, "finite differences")
+
+
+def _unreached(captured: Capture, name: str) -> Variable:
+    """An input the Function's own backward gives no gradient (None): autograd saw it not reach the loss, but
+    finite differences judge it like any other (it was a KeyError out of :func:`check_function`)."""
+    value = captured.unreached.pop(name).detach()
+    return Variable(name, value, None, 1, FORWARD.splitlines()[0])
+
+
+def _nones_named(report: Report, name: str) -> Report:
+    """The report with a gradient the Function's backward returned as None said so in those words (the row read
+    ``dw is None``, naming a variable the user never wrote)."""
+    rows = [
+        replace(
+            row, message=f"{name}.backward returned None for {row.variable}, which requires grad: expected its gradient"
+        )
+        if row.status == MISSING and row.message == f"d{row.variable} is None: expected a tensor"
+        else row
+        for row in report.rows
+    ]
+    return Report(rows, report.tensors)
 
 
 def _labelled(report: Report, reference: str) -> Report:

@@ -79,3 +79,29 @@ def test_finite_differences_only_in_float64_on_cpu():
 def test_a_function_returning_no_tensor_is_refused():
     with pytest.raises(TypeError, match="one tensor"):
         check_function(lambda x, w: (x, w), inputs(), tanh_linear)
+
+
+class NoGradForW(TanhLinear):
+    """Returns None for w, which requires grad: a forgotten gradient."""
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        dx, _ = super().backward(ctx, grad)
+        return dx, None
+
+
+@pytest.mark.parametrize("reference", [None, tanh_linear])
+def test_a_backward_returning_none_for_an_input_that_requires_grad_is_a_missing_row(reference):
+    """Against finite differences it was a KeyError traceback (autograd saw w not reach the loss)."""
+    double = {name: value.detach().double().requires_grad_() for name, value in inputs().items()}
+    report = check_function(NoGradForW, double, reference)
+    assert report["x"].status == "ok", report.to_table()
+    assert report["w"].status == "missing", report.to_table()
+    assert report["w"].message == "NoGradForW.backward returned None for w, which requires grad: expected its gradient"
+
+
+def test_a_function_with_no_input_requiring_grad_is_refused():
+    """It was 'expected a scalar tensor that requires grad, named loss', about a graph the user never wrote."""
+    plain = {name: value.detach() for name, value in inputs().items()}
+    with pytest.raises(ValueError, match="expected an input that requires grad, got none in \\['x', 'w'\\]"):
+        check_function(TanhLinear, plain, tanh_linear)
