@@ -143,19 +143,29 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[WORKER_KEY] = results.rows
         config.workeroutput[PLOTS_KEY] = results.plots
         return
-    ran = config.getoption("gradcheck") and not config.getoption("collectonly")
-    if not (results.rows or (results.paths and ran)):
-        return
-    from .summary import step_summary, write_reports
+    if results.rows or (results.paths and _ran(config)):
+        from .summary import write_reports
 
-    write_reports(results)
-    if results.unwritten:
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR
-    if results.rows and os.environ.get("GITHUB_STEP_SUMMARY"):
-        try:
-            step_summary(results, os.environ["GITHUB_STEP_SUMMARY"])
-        except OSError as error:  # the CI's file, not the suite's outcome: said, and the exit status kept
-            _say(config, f"gradcheck: cannot write the GitHub step summary: {error}")
+        write_reports(results)
+        if results.unwritten:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    if (results.rows or _ran(config)) and os.environ.get("GITHUB_STEP_SUMMARY"):
+        _step_summary(config, results, os.environ["GITHUB_STEP_SUMMARY"])
+
+
+def _ran(config: pytest.Config) -> bool:
+    """Whether gradients were to be checked: ``--gradcheck`` given, and tests run rather than only collected."""
+    return bool(config.getoption("gradcheck")) and not config.getoption("collectonly")
+
+
+def _step_summary(config: pytest.Config, results: Results, path: str) -> None:
+    """Append the counts and failing tables to the GitHub step summary; a file that cannot be written is said."""
+    from .summary import step_summary
+
+    try:
+        step_summary(results, path)
+    except OSError as error:  # the CI's file, not the suite's outcome: said, and the exit status kept
+        _say(config, f"gradcheck: cannot write the GitHub step summary: {error}")
 
 
 def _hand_over(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -177,7 +187,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """The counts of tests that ran gradient checks (each failing table is in FAILURES, once)."""
     results = config.stash[RESULTS]
-    if results.rows or results.unwritten:
+    if results.rows or results.unwritten or _ran(config):
         from .summary import terminal
 
         terminal(results, terminalreporter)

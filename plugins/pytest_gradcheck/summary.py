@@ -34,10 +34,11 @@ def write_reports(results: Results) -> None:
 
 
 def counts(results: Results) -> str:
-    """``3 passed, 1 failed, 1 xfailed``: tests that ran gradient checks, counted as pytest counts them."""
+    """``3 passed, 1 failed, 1 xfailed``: tests that ran gradient checks, counted as pytest counts them
+    (``none ran`` when none did: a ``--gradcheck`` run that collected no case said nothing at all)."""
     outcomes = [results.outcomes.get(nodeid, "error") for nodeid in results.rows]
     parts = [f"{outcomes.count(kind)} {kind}" for kind in KINDS if kind in outcomes]
-    return "gradient checks: " + ", ".join(parts)
+    return "gradient checks: " + (", ".join(parts) or "none ran")
 
 
 def terminal(results: Results, reporter: pytest.TerminalReporter) -> None:

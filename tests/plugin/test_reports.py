@@ -220,6 +220,22 @@ def test_a_two_line_error_in_the_step_summary_stays_in_its_variables_rows(
     assert "bad input<br>expected &lt;shape&gt;" in rows[2]
 
 
+def test_a_gradcheck_run_that_checked_nothing_says_so(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--gradcheck`` where no case was collected (a -k, cases outside testpaths): the terminal had no gradcheck
+    line and the step summary nothing, so a CI that checked no gradient read like any green run."""
+    summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = project.runpytest("--gradcheck", "-k", "plain")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*= gradcheck =*", "gradient checks: none ran"])
+    assert summary.read_text() == "## gradcheck\n\ngradient checks: none ran\n\n"
+    summary.unlink()
+    project.runpytest("-k", "plain").stdout.no_fnmatch_line("*gradient checks*")
+    assert not summary.exists(), "a run without --gradcheck leaves the step summary alone"
+
+
 def test_an_unwritable_step_summary_is_said_and_the_outcome_kept(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
