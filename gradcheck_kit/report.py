@@ -27,6 +27,8 @@ ERROR = "error"
 """A whole cell could not be checked (the forward graph raised): one row, no variable."""
 SKIPPED = "skipped"
 """A cell that was not run (device unavailable): one row, no variable, the reason as message."""
+NOTHING_CHECKED = "No gradients were checked."
+"""What a report of no rows says where an empty text would read as a report that lost its contents."""
 
 
 @dataclass
@@ -201,8 +203,9 @@ class Report:
         return self._tables(compact, "simple", str)
 
     def to_markdown(self, path: str | Path | None = None) -> str:
-        """GitHub Markdown: a title line and a table per cell; ``|`` inside a cell is escaped."""
-        return _write(path, self._tables(False, "github", _escape_md) + "\n")
+        """GitHub Markdown: a title line and a table per cell; ``|`` inside a cell is escaped. A report of no
+        rows says that no gradient was checked (its file was empty)."""
+        return _write(path, (self._tables(False, "github", _escape_md) if self.rows else NOTHING_CHECKED) + "\n")
 
     def _tables(self, compact: bool, tablefmt: str, escape: Callable[[str], str]) -> str:
         """A title line and a table per cell, every text through ``escape``: the one table builder."""

@@ -120,6 +120,12 @@ def test_markdown_keeps_a_two_line_message_in_its_row_and_shows_angle_brackets()
     assert "line one<br>line two &lt;tag&gt; &amp; more at line 2: `x = a < b \\| c`" in body[0]
 
 
+def test_markdown_of_a_report_with_no_rows_says_nothing_was_checked(tmp_path):
+    """``pytest --gradcheck --gradcheck-report r.md`` where no case ran wrote an empty file."""
+    write(Report([]), tmp_path / "r.md")
+    assert (tmp_path / "r.md").read_text() == "No gradients were checked.\n"
+
+
 def test_counts_are_cells_by_outcome_and_nothing_checked_is_not_passed():
     skipped = Row("demo", "cuda", "float32", "", "", "skipped", message="no CUDA")
     assert sample().counts() == {"passed": 0, "failed": 1, "skipped": 0}

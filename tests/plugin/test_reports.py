@@ -227,10 +227,11 @@ def test_a_gradcheck_run_that_checked_nothing_says_so(
     line and the step summary nothing, so a CI that checked no gradient read like any green run."""
     summary = project.path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    result = project.runpytest("--gradcheck", "-k", "plain")
+    result = project.runpytest("--gradcheck", "-k", "plain", "--gradcheck-report", "r.md")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*= gradcheck =*", "gradient checks: none ran"])
+    result.stdout.fnmatch_lines(["*= gradcheck =*", "report: r.md", "gradient checks: none ran"])
     assert summary.read_text() == "## gradcheck\n\ngradient checks: none ran\n\n"
+    assert (project.path / "r.md").read_text() == "No gradients were checked.\n", "it was an empty file"
     summary.unlink()
     project.runpytest("-k", "plain").stdout.no_fnmatch_line("*gradient checks*")
     assert not summary.exists(), "a run without --gradcheck leaves the step summary alone"
