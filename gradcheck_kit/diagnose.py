@@ -43,7 +43,42 @@ def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -
     evidence = Evidence.of(variable, variable.grad, manual, captured)
     if evidence.manual.shape != evidence.reference.shape:
         return _first_holding(BY_SHAPE, evidence)
-    return "" if evidence.close(evidence.manual) else _first_holding(BY_VALUE, evidence)
+    found = "" if evidence.close(evidence.manual) else _first_holding(BY_VALUE, evidence)
+    custom = _through_custom_function(variable, captured)
+    return "; ".join(part for part in (found, custom) if part)
+
+
+def _through_custom_function(variable: Variable, captured: Capture) -> str:
+    """A note when autograd's gradient of ``variable`` comes through a custom ``torch.autograd.Function`` on a
+    consumer's line: that Function's hand-written backward is then the reference, and when it is wrong a right
+    manual gradient fails with a hint blaming it (``off by a factor 0.6667``)."""
+    named = {id(t.grad_fn) for t in captured.namespace.values() if isinstance(t, torch.Tensor) and t.grad_fn}
+    for consumer in variable.consumers:
+        tensor = captured.namespace.get(consumer)
+        function = _custom_function(tensor.grad_fn, named) if isinstance(tensor, torch.Tensor) else None
+        if function is not None:
+            line = captured.variables[consumer].line if consumer in captured.variables else "?"
+            return (
+                f"autograd's gradient of {variable.name} comes through the custom autograd.Function {function} "
+                f"(line {line}): if yours is right, its backward is wrong; "
+                f"gradcheck_kit.function.check_function checks it against finite differences"
+            )
+    return ""
+
+
+def _custom_function(node: object, named: set[int], budget: int = 64) -> str | None:
+    """The name of the first custom Function's backward reached from ``node`` without passing another named
+    variable's step (``named``: their grad_fn ids), looking at most ``budget`` nodes."""
+    start, queue, seen = node, [node], set()
+    while queue and len(seen) < budget:
+        node = queue.pop(0)
+        if node is None or id(node) in seen or (node is not start and id(node) in named):
+            continue
+        seen.add(id(node))
+        if isinstance(node, torch.autograd.function.BackwardCFunction):
+            return getattr(getattr(node, "_forward_cls", None), "__name__", type(node).__name__)
+        queue.extend(next_node for next_node, _ in getattr(node, "next_functions", ()))
+    return None
 
 
 def _first_holding(tests: Sequence[Test], evidence: Evidence) -> str:

@@ -88,3 +88,47 @@ def test_a_wrong_complex_gradient_says_why_without_blaming_autograd_or_warning()
     assert off.status == "mismatch" and "complex" in off.message, off.message
     assert "autograd's own value is off" not in off.message, off.message
     assert real.status == "dtype" and real.hint == "", real
+
+
+class WrongSquare(torch.autograd.Function):
+    """``x * x`` with a backward 1.5 times too large: autograd itself is wrong through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x * grad
+
+
+def custom_function_graph() -> Graph:
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {"w": torch.randn(4, generator=generator).requires_grad_(), "v": torch.randn(4, generator=generator)}
+
+    def forward_custom(w, v):
+        y = WrongSquare.apply(w)
+        u = v * w
+        loss = y.sum() + (u * u).sum()
+        return loss
+
+    return Graph("custom", forward_custom, inputs)
+
+
+def test_a_right_gradient_through_a_wrong_custom_function_names_the_function():
+    """The right dw failed as ROOT CAUSE with only 'off by a constant factor: manual ≈ 0.6667 × autograd', sending
+    the user after their own correct gradient; the row now names the Function whose backward autograd used."""
+    right = "dy = torch.ones_like(y)\ndu = 2 * u\ndw = 2 * w * dy + du * v"
+    row = check(custom_function_graph(), right)["w"]
+    assert row.status == "mismatch" and row.root_cause, row
+    assert "comes through the custom autograd.Function WrongSquare (line" in row.hint, row.hint
+    assert "check_function" in row.hint, row.hint
+
+
+def test_a_mistake_beside_a_custom_function_is_not_blamed_on_it():
+    wrong = "dy = torch.ones_like(y)\ndu = 3 * u\ndw = 3 * w * dy + du * v"
+    report = check(custom_function_graph(), wrong)
+    assert report["u"].root_cause and "autograd.Function" not in report["u"].hint, report.to_table()
