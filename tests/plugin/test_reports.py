@@ -107,6 +107,30 @@ def test_a_case_skipped_by_a_marker_is_counted_and_reported_as_pytest_counts_it(
     assert row["message"] == "needs a GPU runner"
 
 
+def test_a_test_using_the_fixture_skipped_by_a_marker_is_counted_as_a_case_is(project: pytest.Pytester) -> None:
+    """A skipped case was counted and reported, a skipped test that would have called ``gradcheck(...)`` was not:
+    'gradient checks: 1 passed' beside pytest's '1 passed, 1 skipped', and the report had no row for it."""
+    project.makepyfile(
+        test_gpu="""
+        import pytest
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        @pytest.mark.skip(reason="needs a GPU runner")
+        def test_on_gpu(gradcheck):
+            gradcheck(GRAPH, RIGHT, devices=["cuda"])
+
+        def test_on_cpu(gradcheck):
+            gradcheck(GRAPH, RIGHT)
+        """
+    )
+    result = project.runpytest("test_gpu.py", "--gradcheck-report", "r.json")
+    result.stdout.fnmatch_lines(["gradient checks: 1 passed, 1 skipped"])
+    rows = json.loads((project.path / "r.json").read_text())["rows"]
+    assert [(row["test_id"], row["status"], row["message"]) for row in rows if row["status"] == "skipped"] == [
+        ("test_gpu.py::test_on_gpu", "skipped", "needs a GPU runner")
+    ]
+
+
 TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err"}
 """What junit-10.xsd (pytest's xunit2 family) allows inside a <testcase>: no <properties>."""
 
