@@ -30,6 +30,10 @@ _ATTRIBUTES = {
     "_getframe": "walking frames",
     "get_objects": "walking the garbage collector",
     "get_referrers": "walking the garbage collector",
+    "grad_fn": "autograd's graph (grad_fn)",
+    "next_functions": "autograd's graph (grad_fn)",
+    "__closure__": "walking closures",
+    "cell_contents": "walking closures",
 }
 _MODULES = {
     "ctypes": "ctypes",

@@ -13,6 +13,7 @@ computed before it.
 from __future__ import annotations
 
 import ast
+import gc
 import os
 import sys
 import traceback
@@ -84,16 +85,31 @@ def forbid_autograd() -> None:
 
 def _grad_mode_off(refuse: Any) -> None:
     """Turn grad mode off for good: a recomputed forward records no graph, so no engine or ``grad_fn`` can
-    differentiate it. Turning it off again (``torch.no_grad()``) still works; turning it on is refused."""
-    set_enabled = torch._C._set_grad_enabled
-    set_enabled(False)
+    differentiate it. Turning it off again (``torch.no_grad()``) still works; turning it on is refused. The switch
+    that turns it on is kept nowhere Python can reach it: not in the refusing function (a closure's
+    ``cell_contents`` gave it back) nor in torch.fx's tables of side-effectful functions (another copy), so a
+    submission cannot switch grad mode back on and call autograd's backward nodes one by one."""
+    switch = torch._C._set_grad_enabled
+    switch(False)
 
     def only_off(mode: bool) -> None:
         if mode:
             refuse()
-        set_enabled(False)
 
     torch._C._set_grad_enabled = only_off  # type: ignore[attr-defined]
+    _replace_everywhere(switch, only_off)
+
+
+def _replace_everywhere(old: Any, new: Any) -> None:
+    """Put ``new`` in place of ``old`` in every dict, list and set that holds it."""
+    for holder in gc.get_referrers(old):
+        if isinstance(holder, dict):
+            holder.update({key: new for key, value in holder.items() if value is old})
+        elif isinstance(holder, list):
+            holder[:] = [new if value is old else value for value in holder]
+        elif isinstance(holder, set):
+            holder.discard(old)
+            holder.add(new)
 
 
 class Link:

@@ -43,6 +43,7 @@ HOSTILE = {
     "keyring.py": (0, "graded", ""),
     "forges_dtype.py": (1, "error", "broke the channel"),
     "floods_altered.py": (1, "timeout", "time limit"),
+    "autograd_by_nodes.py": (3, "error", "KeyError"),
 }
 
 

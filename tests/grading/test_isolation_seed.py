@@ -49,6 +49,7 @@ def test_resume_grades_the_rest_with_the_recorded_seed(tmp_path: Path) -> None:
 def test_flagged_submissions_say_why(class_run: Run) -> None:
     assert "autograd engine" in class_run.gradebook["engine_backdoor.py"]["flagged"]
     assert "garbage collector" in class_run.gradebook["walk_memory.py"]["flagged"]
+    assert "autograd's graph (grad_fn)" in class_run.gradebook["autograd_by_nodes.py"]["flagged"]
     assert class_run.gradebook["correct.py"]["flagged"] == ""
     assert all(row["flagged"] == "" for name, row in class_run.gradebook.items() if name in _samples())
 
