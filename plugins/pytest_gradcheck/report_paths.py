@@ -5,7 +5,8 @@ Standard library and pytest only, so the check costs a plain run nothing.
 
 from __future__ import annotations
 
-import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,27 @@ def report_paths(config: pytest.Config) -> list[Path]:
 
 
 def unwritable(path: Path) -> str | None:
-    """Why a report cannot be written at ``path`` (unknown suffix, a folder, no write permission), or None."""
+    """Why a report cannot be written at ``path`` (unknown suffix, a folder, no write permission), or None.
+
+    The system is asked, as :func:`gradcheck_kit.report.unwritable` asks it: as root, ``os.access`` says yes to
+    ``/proc`` and ``/sys``, where no file can be created (the run went ahead and lost its report at the end).
+    """
     if path.suffix.lower() not in REPORT_SUFFIXES:
         return f"cannot tell the report format of {str(path)!r}: expected one of {' '.join(REPORT_SUFFIXES)}"
     if path.is_dir():
         return f"{str(path)!r} is a folder, not a report file"
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if existing == path:
-        return None if os.access(path, os.W_OK) else f"cannot write {str(path)!r}: permission denied"
+        return _refused(lambda: open(path, "ab").close(), f"cannot write {str(path)!r}")  # opened, not changed
     if not existing.is_dir():
         return f"cannot create {str(path)!r}: {str(existing)!r} is not a folder"
-    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot create {str(path)!r}: {existing} is read-only"
+    return _refused(lambda: tempfile.TemporaryFile(dir=existing).close(), f"cannot create {str(path)!r} in {existing}")
+
+
+def _refused(attempt: Callable[[], None], what: str) -> str | None:
+    """``what`` and the system's reason when ``attempt`` fails, else None."""
+    try:
+        attempt()
+    except OSError as error:
+        return f"{what}: {error.strerror or error}"
+    return None

@@ -287,6 +287,7 @@ def test_a_report_in_a_missing_folder_is_written_and_the_failures_kept(project: 
         ("report.txt", "cannot tell the report format"),
         ("afile/report.csv", "is not a folder"),
         ("adir.csv", "is a folder"),
+        ("/proc/gradcheck-report.json", "cannot create '/proc/gradcheck-report.json'"),  # as root, os.access: yes
     ],
 )
 def test_an_unwritable_report_is_a_usage_error_before_any_test(
