@@ -145,9 +145,22 @@ def _sample(
     forward, backward, central = (plus - loss0) / h, (loss0 - minus) / h, (plus - minus) / (2 * h)
     value = _element(manual, index)
     reference = autograd[index].item()
-    if abs(forward - backward) > KINK_RATIO * max(abs(forward), abs(backward)) + 10 * TOLERANCE.atol:
+    if _apart(forward, backward) and _kink(loss, loss0, h, forward - backward):
         return Sample(index, value, reference, central, forward, backward, KINK)
     return Sample(index, value, reference, central, forward, backward, _verdict(value, reference, central))
+
+
+def _apart(forward: float, backward: float) -> bool:
+    """The one-sided differences further apart than :data:`KINK_RATIO` of the larger (plus a little absolute)."""
+    return abs(forward - backward) > KINK_RATIO * max(abs(forward), abs(backward)) + 10 * TOLERANCE.atol
+
+
+def _kink(loss: Callable[[float], float], loss0: float, h: float, gap: float) -> bool:
+    """One-sided differences apart by ``gap`` at step ``h`` come from a kink, not from curvature: a smooth loss's gap
+    is ``h`` times its second derivative and doubles at ``2h``; a kink's stays the jump in slope. Where the
+    gradient is zero and the loss curves (``a**2`` at a ReLU output of 0) the gap alone called it a kink."""
+    wider = (loss(2 * h) - 2 * loss0 + loss(-2 * h)) / (2 * h)
+    return abs(wider) < 1.5 * abs(gap)
 
 
 def _verdict(manual: float | None, autograd: float, central: float) -> str:

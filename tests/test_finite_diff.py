@@ -93,3 +93,22 @@ def test_check_adds_the_summary_in_float64_cells_only(makemore):
     assert report["W2"].fd == "fd 3/3 ok"
     assert report["logits"].fd == ""
     assert check(makemore, buggy, dtype="float32", fd=["bnvar"])["bnvar"].fd == ""
+
+
+def test_a_zero_gradient_where_the_loss_curves_is_judged_not_called_a_kink():
+    """``loss = (relu(h)**2).sum()`` nudged at a ReLU output of 0: the one-sided differences are +h and -h (the
+    curvature), which read 'kink at (0, 1), not judged' where nothing kinks; only a real kink is skipped."""
+
+    def inputs():
+        return {"h": torch.tensor([[1.0, -2.0, 3.0], [-1.0, 0.5, -0.5]], requires_grad=True)}
+
+    def forward_curving(h):
+        a = h.relu()
+        loss = (a * a).sum()
+        return loss
+
+    graph = Graph("curving", forward_curving, inputs)
+    report = check(graph, "da = 2 * a\ndh = da * (h > 0)", dtype="float64", fd=["a"])
+    assert report["a"].fd == "fd 3/3 ok", report["a"].fd
+    wrong = check(graph, "da = 2 * a + (a == 0)\ndh = 2 * a * (h > 0)", dtype="float64", fd=["a"])
+    assert "manual disagrees with finite differences" in wrong["a"].fd, wrong["a"].fd
