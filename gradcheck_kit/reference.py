@@ -64,8 +64,11 @@ class Judged:
 
 
 def rounded(inputs: Mapping[str, Any], dtype: torch.dtype) -> dict[str, Any]:
-    """``inputs`` with floating tensors (in containers too) rounded to ``dtype``: the gold sees what the cell saw."""
-    return {name: _round(value, dtype) for name, value in inputs.items()}
+    """``inputs`` with floating tensors (in containers too) rounded to ``dtype``: the gold sees what the cell saw.
+    One tensor given under two names stays one tensor (its gradient is the sum over both uses, in the cell as
+    in the gold; rounded apart, the gold held each name's share and passed a manual gradient missing the other)."""
+    memo: dict[int, Any] = {}
+    return {name: _round(value, dtype, memo) for name, value in inputs.items()}
 
 
 @dataclass
@@ -247,10 +250,10 @@ def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to(GOLD_DEVICE, GOLD_DTYPE)
 
 
-def _round(value: Any, dtype: torch.dtype) -> Any:
+def _round(value: Any, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
     def tensor(t: torch.Tensor) -> torch.Tensor:
         if not t.is_floating_point():
             return t
         return t.detach().to(dtype).to(t.dtype).requires_grad_(t.requires_grad)
 
-    return rebuild(value, tensor, lambda m: m)
+    return rebuild(value, tensor, lambda m: m, memo)
