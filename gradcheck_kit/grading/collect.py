@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cells import assigned
+from .source import decode
 from .submission import SubmissionError, is_notebook, read_regular
 
 METADATA = "submission_metadata.yml"
@@ -149,7 +150,7 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
 def _assigns(path: Path, gradients: Collection[str]) -> bool:
     """Whether the .py file at ``path`` assigns any of ``gradients`` (an unreadable one does not)."""
     try:
-        return bool(assigned(read_regular(path).decode("utf-8-sig", "replace"), gradients))
+        return bool(assigned(decode(read_regular(path)), gradients))
     except SubmissionError:
         return False
 

@@ -17,6 +17,7 @@ submission should hold.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -82,10 +83,28 @@ class Source:
         return replace(row, message=f"{row.message}; {why}") if why and row.status == MISSING else row
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(data: bytes) -> str:
+    """A submitted file's text: UTF-16 or UTF-32 when it starts with their byte-order mark (Windows PowerShell's
+    ``>`` and Notepad's "Unicode" write UTF-16), else UTF-8 with or without a BOM; bytes that do not decode
+    become U+FFFD (a Latin-1 comment costs nothing)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, "replace")
+    return data.decode("utf-8-sig", "replace")
+
+
 def python_source(data: bytes) -> Source:
-    """A ``.py`` submission: UTF-8 with or without a BOM, magics pasted from a notebook blanked; a note says what
-    it should hold when it also runs the forward, trains or loads data (it then fails as a whole)."""
-    source = Source(blank_magics(data.decode("utf-8-sig", "replace")))
+    """A ``.py`` submission (see :func:`decode`), magics pasted from a notebook blanked; a note says what it should
+    hold when it also runs the forward, trains or loads data (it then fails as a whole)."""
+    source = Source(blank_magics(decode(data)))
     if runs_something(source.text):
         source.notes.append(_WHOLE)
     return source
@@ -96,7 +115,7 @@ def exported_notebook(data: bytes, marker: str | None) -> dict[str, Any] | None:
     cell markers (``# In[12]:``, ``# %%``), or, for one that has none (Colab's "Download .py", a file calling
     ``get_ipython()``), at each line that marks a part of ``marker``'s series; ``get_ipython()`` lines become the
     code they run or blank lines."""
-    lines = data.decode("utf-8-sig", "replace").splitlines()
+    lines = decode(data).splitlines()
     if any(_CELL.fullmatch(line) for line in lines):
         cells = _split(lines, lambda line: _CELL.fullmatch(line) is not None)
     elif any(line.startswith("get_ipython()") for line in lines) or any(_COLAB in line for line in lines[:10]):

@@ -13,7 +13,7 @@ from typing import Any
 
 from .assignment import Assignment
 from .cells import code_cells
-from .source import Source, exported_notebook, holds_code, notebook_source, python_source
+from .source import Source, decode, exported_notebook, holds_code, notebook_source, python_source
 
 MAX_FILE = 8 * 1024 * 1024
 """Largest ``.py`` file read, in bytes, and most characters a notebook's code cells may hold."""
@@ -122,7 +122,7 @@ def load_notebook(path: Path) -> dict[str, Any]:
 def _notebook_text(path: Path) -> str:
     """The notebook's JSON text, if within :data:`MAX_NOTEBOOK` bytes, :data:`MAX_CELLS` cells and, when over
     :data:`MAX_FILE` bytes, :data:`MAX_VALUES` values: checked before it is parsed."""
-    text = read_regular(path, MAX_NOTEBOOK, CLEAR).decode("utf-8-sig", "replace")
+    text = decode(read_regular(path, MAX_NOTEBOOK, CLEAR))
     entries = text.count('"cell_type"')  # a key as written: inside a string its quotes are escaped
     if entries > MAX_CELLS:
         raise SubmissionError(f"{path.name} holds {entries} cell entries, over the limit of {MAX_CELLS} cells")
