@@ -106,4 +106,15 @@ def warn_uncollected(session: pytest.Session) -> None:
             f"gradcheck case {case.name!r} is registered in {name}, which pytest does not collect, so it "
             "never runs: register it in a gradcheck_*.py file or a test module"
         )
-        warnings.warn_explicit(GradcheckWarning(message), category=None, filename=case.source, lineno=case.line or 1)
+        try:
+            warnings.warn_explicit(GradcheckWarning(message), None, filename=case.source, lineno=case.line or 1)
+        except GradcheckWarning:  # warnings are errors (-W error, filterwarnings = error): it was an INTERNALERROR
+            _collection_error(session, Path(case.source), f"{name}:{case.line or 1}: GradcheckWarning: {message}")
+
+
+def _collection_error(session: pytest.Session, path: Path, message: str) -> None:
+    """Report ``message`` as an error collecting ``path``, the way pytest (and pytest-xdist's controller) stops
+    a run whose collection failed."""
+    nodeid = str(path.relative_to(session.config.rootpath)) if path.is_relative_to(session.config.rootpath) else ""
+    report = pytest.CollectReport(nodeid, "failed", longrepr=message, result=[])
+    session.ihook.pytest_collectreport(report=report)

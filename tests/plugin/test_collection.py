@@ -281,20 +281,35 @@ def test_xfail_and_xpass_are_counted_as_pytest_counts_them(
     assert "gradient checks: 1 passed, 1 xfailed, 1 xpassed" in summary.read_text() and "###" not in summary.read_text()
 
 
-def test_a_case_in_a_helper_module_that_never_runs_is_warned_about(project: pytest.Pytester) -> None:
-    project.makepyfile(
-        helpers="""
-        from gradcheck_kit import register
-        from gradcheck_tiny import GRAPH, WRONG
+HELPERS = """
+from gradcheck_kit import register
+from gradcheck_tiny import GRAPH, WRONG
 
-        register("hidden", GRAPH, WRONG)
-        """,
-        test_uses_helpers="import helpers\n\ndef test_uses():\n    pass\n",
-    )
+register("hidden", GRAPH, WRONG)
+"""
+
+
+def test_a_case_in_a_helper_module_that_never_runs_is_warned_about(project: pytest.Pytester) -> None:
+    project.makepyfile(helpers=HELPERS, test_uses_helpers="import helpers\n\ndef test_uses():\n    pass\n")
     result = project.runpytest("--gradcheck", "test_uses_helpers.py", "-W", "always")
     result.stdout.fnmatch_lines(
         ["*helpers.py:4: GradcheckWarning: gradcheck case 'hidden' is registered in helpers.py*"]
     )
+
+
+@pytest.mark.parametrize("flags", [[], ["-n", "2"]])
+def test_under_warnings_as_errors_a_case_that_never_runs_is_a_collection_error(
+    project: pytest.Pytester, flags: list[str]
+) -> None:
+    """``filterwarnings = error``, common in CI, made the warning an INTERNALERROR with the plugin's traceback."""
+    project.makepyfile(helpers=HELPERS, test_uses_helpers="import helpers\n\ndef test_uses():\n    pass\n")
+    project.makeini("[pytest]\nfilterwarnings = error\n")
+    result = project.runpytest_subprocess("--gradcheck", "test_uses_helpers.py", *flags)
+    assert result.ret in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED)
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting helpers.py*", "helpers.py:4: GradcheckWarning: gradcheck case 'hidden' is registered*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
 def test_pytestmark_of_a_case_file_applies_and_minus_m_selects_cases(project: pytest.Pytester) -> None:
