@@ -4,10 +4,12 @@ makemore's Exercise 3 computes ``dhprebn`` from ``dhpreact``, which the notebook
 gives such a gradient as its reference, read before the cell binds it, so that a mistake of Exercise 1 does not cost
 Exercise 3. By default it gives the gradients of the variables that every path from the part's graded variables to
 the loss goes through, from the nearest one that takes a parameter (the next layer's output: ``hpreact``, which
-takes ``bngain``) on towards the loss. Never one computed from a graded gradient (``dh`` for ``dlogits``:
-``dlogits = dh @ pinv(W2.T)`` would copy the answer out of it), nor a step inside the part's block (``dbndiff`` for
-``dhprebn``: ``dhprebn = dbndiff - dbndiff.mean(0)`` is the batchnorm backward done for the student); Exercise 2's
-``dlogits``, with no layer between it and the loss, is given nothing.
+takes ``bngain``) on towards the loss, and below it each such variable whose one use is the one above it
+(``bnraw``, used only by ``hpreact``: many students write Exercise 3's formula from ``dbnraw``). Never one
+computed from a graded gradient (``dh`` for ``dlogits``: ``dlogits = dh @ pinv(W2.T)`` would copy the answer out
+of it), nor a step inside the part's block (``dbndiff`` for ``dhprebn``: ``dhprebn = dbndiff - dbndiff.mean(0)``
+is the batchnorm backward done for the student); Exercise 2's ``dlogits``, with no layer between it and the loss,
+is given nothing.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def given_names(
 
 def given_variables(consumers: Mapping[str, Collection[str]], graded: Collection[str]) -> list[str]:
     """The variables that every path from each of ``graded`` towards the loss goes through, from the nearest one
-    computed from a parameter (a variable computed from none) on, in ``consumers``' order (backprop order: the
-    loss's side first); ``consumers`` maps each forward variable to those computed from it (the last one has none)."""
+    computed from a parameter (a variable computed from none) on, and those below it each used only by the one
+    above it, in ``consumers``' order (backprop order: the loss's side first); ``consumers`` maps each forward
+    variable to those computed from it (the last one has none)."""
     starts = [name for name in graded if name in consumers]
     if not starts:
         return []
@@ -44,7 +47,12 @@ def given_variables(consumers: Mapping[str, Collection[str]], graded: Collection
     computed = {after for following in consumers.values() for after in following}
     layers = {after for name in consumers if name not in computed for after in consumers[name]}
     ends = [index for index, name in enumerate(passed) if name in layers]
-    return passed[: ends[-1] + 1] if ends else []
+    if not ends:
+        return []
+    end = ends[-1] + 1
+    while end < len(passed) and list(consumers[passed[end]]) == [passed[end - 1]]:
+        end += 1  # a step whose one use is the last given (bnraw, used only by hpreact): its gradient is one product
+    return passed[:end]
 
 
 def _escapes(consumers: Mapping[str, Collection[str]], start: str, blocked: str) -> bool:

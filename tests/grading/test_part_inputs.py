@@ -58,6 +58,7 @@ NOTEBOOKS = {
     "ex2_from_dh": _lecture(ex1="", ex2="dlogits = dh @ torch.linalg.pinv(W2.T)", ex3=""),
     "ex2_forges_a_commit_of_dh": _lecture(ex1="", ex2=FORGED, ex3=""),
     "ex2_steps_with_a_wrong_dprobs": _lecture(ex1="", ex2=STEPS_2, ex3=""),
+    "ex3_from_dbnraw": _lecture(ex3=RIGHT_3.replace("bngain*bnvar_inv/n", "bnvar_inv/n").replace("dhpreact", "dbnraw")),
     "ex3_from_dbndiff": _lecture(ex1="", ex2="", ex3="dhprebn = dbndiff - dbndiff.mean(0, keepdim=True)"),
     "ex3_steps_with_bessel_forgotten": _lecture(ex1="", ex2="", ex3=STEPS_3),
 }
@@ -79,6 +80,10 @@ def _parts(run: Run, name: str) -> tuple[str, str, str]:
 
 def test_the_lectures_exercise_3_reads_dhpreact_from_exercise_1(graded: Run) -> None:
     assert _parts(graded, "lecture") == ("26", "2", "2"), graded.gradebook["lecture.ipynb"]["message"]
+
+
+def test_exercise_3_may_start_from_dbnraw_the_one_product_below_dhpreact(graded: Run) -> None:
+    assert _parts(graded, "ex3_from_dbnraw") == ("26", "2", "2"), graded.gradebook["ex3_from_dbnraw.ipynb"]["message"]
 
 
 def test_a_mistake_in_exercise_1s_dhpreact_costs_exercise_1_only(graded: Run) -> None:
@@ -120,7 +125,7 @@ def test_the_given_gradients_are_those_flowing_in_from_the_next_layer() -> None:
     consumers = {name: variable.consumers for name, variable in captured.variables.items()}
     assert given_variables(consumers, ["logits"]) == []
     given = given_variables(consumers, ["hprebn"])
-    assert given == ["logprobs", "probs", "counts", "norm_logits", "logits", "h", "hpreact"]
+    assert given == ["logprobs", "probs", "counts", "norm_logits", "logits", "h", "hpreact", "bnraw"]
 
 
 def test_an_assignment_giving_an_unknown_variable_is_refused_when_the_grader_starts(tmp_path: Path) -> None:
