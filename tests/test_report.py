@@ -158,3 +158,14 @@ def test_test_id_is_a_column_and_tables_keep_tests_apart():
     text = Report(rows).to_table()
     assert "t.py::a: demo [cpu-float32]: 0/1 ok" in text and "t.py::b: demo [cpu-float32]: 1/1 ok" in text
     assert list(COLUMNS)[-1] == "test_id"
+
+
+def test_pivot_keeps_two_tests_checking_one_case_apart():
+    """The plugin's report holds one case checked by several tests: pivot keyed rows by (case, variable) only,
+    so the later test's status overwrote the earlier's and a passing test's row was lost."""
+    right, wrong = (replace(sample().rows[1], test_id=t) for t in ("t.py::test_right", "t.py::test_wrong"))
+    wrong.status = "mismatch"
+    frame = Report([right, wrong]).pivot()
+    assert list(frame.index.names) == ["test_id", "case", "variable"]
+    assert frame[("cpu", "float32")].tolist() == ["ok", "mismatch"]
+    assert list(sample().pivot().index.names) == ["case", "variable"], "rows without test ids keep their index"
