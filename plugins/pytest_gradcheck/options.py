@@ -167,6 +167,10 @@ def parse(values: Mapping[str, Any], where: str) -> Settings:
         raise pytest.UsageError(f"{where}: give gradcheck rtol and atol together")
     if settings.check == "maxdiff" and settings.maxdiff is None:
         raise pytest.UsageError(f"{where}: the maxdiff check needs a threshold (gradcheck maxdiff)")
+    if settings.rule == "reference" and settings.deciding != "approximate":
+        raise pytest.UsageError(
+            f"{where}: the {settings.deciding} check and the reference rule each decide pass/fail: give one of them"
+        )
     return settings
 
 

@@ -42,7 +42,11 @@ def judged(case: Case, settings: Settings) -> Case:
 
 def rule_of(case: Case, settings: Settings) -> Rule | str | None:
     """The reference-relative rule when the settings choose it (the case's own ``Rule`` keeps its k),
-    ``"tolerance"`` when they choose the tolerance, else None: the library's default for the cell's dtype."""
+    ``"tolerance"`` when they choose the tolerance or an exact or maxdiff check decides (the rule passed what
+    ``--gradcheck-check exact`` fails, when the ini file or the case chose it), else None: the library's default
+    for the cell's dtype."""
+    if settings.deciding != "approximate":
+        return "tolerance"
     if settings.rule != "reference":
         return settings.rule
     return case.rule if isinstance(case.rule, Rule) else Rule()

@@ -231,6 +231,42 @@ def test_the_reference_rule_from_register_ini_command_line_and_marker(project: p
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
 
 
+ROUNDED = """
+from gradcheck_kit import Graph, register
+
+
+def forward(x):
+    y = x.tanh()
+    loss = (y**3).sum()
+    return loss
+
+
+def inputs():
+    import torch
+
+    return {"x": torch.randn(3, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)}
+
+
+# right, but 2 of 12 elements 1 ulp from autograd's in float64
+register("rounded", Graph("tanh3", forward, inputs), "dy = 3 * y**2\\ndx = dy * (1 - y**2)", dtypes=("float64",),
+         rule="reference")
+"""
+
+
+def test_an_exact_or_maxdiff_check_is_never_decided_by_the_reference_rule(project: pytest.Pytester) -> None:
+    """``--gradcheck-check exact`` passed a gradient 1 ulp off when the case or the ini file chose the reference
+    rule, which then judged instead; both in one scope were accepted, the check silently ignored."""
+    project.makepyfile(gradcheck_rounded=ROUNDED)
+    project.runpytest("--gradcheck", "gradcheck_rounded.py").assert_outcomes(passed=1)
+    project.runpytest("--gradcheck", "gradcheck_rounded.py", "--gradcheck-check", "exact").assert_outcomes(failed=1)
+    project.makeini("[pytest]\ngradcheck_rule = reference\n")
+    strict = project.runpytest("--gradcheck", "gradcheck_rounded.py", "--gradcheck-maxdiff", "1e-18")
+    strict.assert_outcomes(failed=1)
+    both = project.runpytest("--gradcheck", "--gradcheck-check", "exact", "--gradcheck-rule", "reference")
+    assert both.ret == pytest.ExitCode.USAGE_ERROR
+    both.stderr.fnmatch_lines(["*the exact check and the reference rule each decide pass/fail: give one of them*"])
+
+
 def test_a_cases_own_dtypes_beat_ini_but_not_the_command_line(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\ngradcheck_dtypes = float16\n")
     from_ini = project.runpytest("--gradcheck", "gradcheck_tiny.py", "-v", "--gradcheck-check", "maxdiff",
