@@ -73,9 +73,11 @@ def check_graph(
     unknown = sorted(set(options) - set(KEYS) - set(CASE_OPTIONS))
     if unknown:
         raise TypeError(f"gradcheck() got unknown option(s) {unknown}; expected {sorted(KEYS + CASE_OPTIONS)}")
-    settings = checked(parse({k: v for k, v in options.items() if k in KEYS}, "gradcheck()"), "gradcheck()").over(
-        settings
-    )
+    try:
+        given = checked(parse({k: v for k, v in options.items() if k in KEYS}, "gradcheck()"), "gradcheck()")
+    except pytest.UsageError as error:  # a mistyped keyword: raised at the call, not inside the plugin
+        raise ValueError(str(error)) from None
+    settings = given.over(settings)
     case = Case(
         name=_distinct(node, options.get("case") or graph.name),
         graph=graph,

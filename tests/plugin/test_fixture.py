@@ -105,3 +105,26 @@ def test_two_checks_of_one_graph_in_a_test_stay_two_cells(project: pytest.Pytest
         "test_twice.py::test_right_and_the_bug_caught: tiny #2 [cpu-float32]: 1/2 ok, root cause: w",
     ]
     assert json.loads((project.path / "r.json").read_text())["counts"] == {"passed": 1, "failed": 1, "skipped": 0}
+
+
+MISTYPED = """
+from gradcheck_tiny import GRAPH, RIGHT
+
+
+def test_mistyped_dtype(gradcheck):
+    gradcheck(GRAPH, RIGHT, dtypes=["float33"])
+"""
+
+
+def test_a_mistyped_keyword_fails_at_the_call_without_the_plugins_frames(project: pytest.Pytester) -> None:
+    """It raised pytest.UsageError from inside the plugin: the failure showed options.py's source, not the call."""
+    project.makepyfile(test_mistyped=MISTYPED)
+    result = project.runpytest("test_mistyped.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '>       gradcheck(GRAPH, RIGHT, dtypes=[[]"float33"[]])',
+            "E       ValueError: gradcheck(): unknown dtype 'float33'*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*options.py*")
