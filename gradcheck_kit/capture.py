@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gc
+import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -97,11 +99,48 @@ def collector_paused() -> Iterator[None]:
 
 
 def convert_graph(graph: Graph, device: torch.device, dtype: torch.dtype) -> Graph:
-    """``graph`` itself, or, when its forward is an ``nn.Module``, with a cast copy of that module as the forward."""
-    if not isinstance(graph.forward, torch.nn.Module):
+    """``graph`` with a forward that carries no tensor of the caller's: see :func:`_converted`."""
+    if isinstance(graph.forward, str):
         return graph
-    module = getattr(graph.forward, "_orig_mod", graph.forward)
-    return replace(graph, forward=_convert(module, torch.device(device), dtype, {}))
+    return replace(graph, forward=_converted(graph.forward, torch.device(device), dtype, {}))
+
+
+def _converted(forward: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
+    """``forward`` with each tensor and module it carries replaced by a cast copy, as the inputs are: an
+    ``nn.Module`` forward, a bound method's object (``model.forward``), a partial's arguments, a function's
+    tensor defaults. Left the caller's, a parameter's ``.grad`` summed over checks (the second check of
+    ``model.forward`` judged against twice the gradient) and a float64 cell met float32 weights."""
+    if isinstance(forward, torch.nn.Module):
+        return _convert(getattr(forward, "_orig_mod", forward), device, dtype, memo)
+    if isinstance(forward, functools.partial):
+        arguments = _convert(forward.args, device, dtype, memo), _convert(forward.keywords, device, dtype, memo)
+        return functools.partial(_converted(forward.func, device, dtype, memo), *arguments[0], **arguments[1])
+    if isinstance(forward, types.MethodType):
+        owner = _convert(forward.__self__, device, dtype, memo)
+        return types.MethodType(_converted(forward.__func__, device, dtype, memo), owner)
+    if isinstance(forward, types.FunctionType) and _carries_tensors((forward.__defaults__, forward.__kwdefaults__)):
+        defaults = _convert((forward.__defaults__, forward.__kwdefaults__), device, dtype, memo)
+        return _with_defaults(forward, *defaults)
+    return forward
+
+
+def _carries_tensors(value: Any) -> bool:
+    """Whether ``value`` holds a tensor or a module anywhere (in lists, tuples, dicts and records)."""
+    found: list[Any] = []
+    rebuild(value, found.append, found.append)
+    return bool(found)
+
+
+def _with_defaults(
+    function: types.FunctionType, defaults: tuple[Any, ...] | None, keyword_defaults: dict[str, Any] | None
+) -> types.FunctionType:
+    """A copy of ``function`` (same code, globals and closure) with other default values."""
+    copied = types.FunctionType(
+        function.__code__, function.__globals__, function.__name__, defaults, function.__closure__
+    )
+    copied.__kwdefaults__ = keyword_defaults
+    copied.__qualname__, copied.__module__ = function.__qualname__, function.__module__
+    return copied
 
 
 def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Capture:

@@ -3,6 +3,7 @@ closures, parameters in containers, a forward that raises, empty tensors."""
 
 import functools
 import linecache
+import types
 
 import pytest
 import torch
@@ -284,3 +285,53 @@ def test_check_of_an_empty_tensor_variable_is_a_status_not_a_traceback():
     given = check(graph, "ds = torch.ones(3)\ndw = torch.ones(3)\nde = torch.zeros(0, 3)")
     assert given.passed and given["e"].status == "ok"
     assert check(graph, "ds = torch.ones(3)\ndw = torch.ones(3)")["e"].status == "missing"
+
+
+class Carried(nn.Module):
+    """A module whose forward is given bound (``model.forward``): its parameters travel with the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
+
+    def forward(self, x):
+        h = x @ self.w
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+
+CARRIED_RIGHT = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+CARRIED_DOUBLED = CARRIED_RIGHT.replace("dw = x.T @ dh", "dw = 2 * (x.T @ dh)")
+
+
+def _tanh_forward(x, w):
+    h = x @ w
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+def _carried_forwards():
+    """The three ways a forward carries a parameter of the caller's: a bound module, a partial, a default."""
+    model = Carried()
+    w = torch.randn(3, 2, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    default = types.FunctionType(_tanh_forward.__code__, globals(), "with_default", (w,))
+    return {
+        "bound method": (model.forward, model.w),
+        "partial": (functools.partial(_tanh_forward, w=w), w),
+        "tensor default": (default, w),
+    }
+
+
+@pytest.mark.parametrize("kind", ["bound method", "partial", "tensor default"])
+def test_a_parameter_carried_by_the_forward_is_copied_for_each_check(kind):
+    """The caller's own tensor was used: its .grad summed over checks, so the second check judged against twice
+    the gradient (a doubled dw passed, then the right one failed) and check() wrote the caller's .grad."""
+    forward, parameter = _carried_forwards()[kind]
+    graph = Graph("carried", forward, lambda: {"x": torch.randn(4, 3, generator=torch.Generator().manual_seed(0))})
+    assert check(graph, CARRIED_RIGHT).passed
+    assert check(graph, CARRIED_DOUBLED)["w"].status == "mismatch"
+    assert check(graph, CARRIED_RIGHT).passed
+    assert parameter.grad is None
+    assert check(graph, CARRIED_RIGHT, dtype="float64").passed, "the carried parameter is cast with the cell"
