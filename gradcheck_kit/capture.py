@@ -157,7 +157,7 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
         if not binding.tensor.is_leaf:
             binding.tensor.retain_grad()
     loss.backward()
-    variables = _variables(recorder, graph.loss)
+    variables = _variables(recorder, graph.loss, loss)
     unreached = {
         name: b.tensor.detach()
         for name, b in recorder.bindings.items()
@@ -270,10 +270,11 @@ class _Recorder:
                 binding.tensor, binding.line, binding.version = value, line, value._version
 
 
-def _variables(recorder: _Recorder, loss_name: str) -> dict[str, Variable]:
-    """The captured tensors that reach the loss, in backprop order, with their consumers."""
+def _variables(recorder: _Recorder, loss_name: str, loss: torch.Tensor) -> dict[str, Variable]:
+    """The captured tensors that reach the loss, in backprop order, with their consumers. The loss itself is
+    none, under any name (``total = y.sum(); return total``): its gradient is 1 by definition."""
     held = {id(b.tensor) for b in recorder.bindings.values()}
-    bindings = {n: _reaching(b, held) for n, b in recorder.bindings.items() if n != loss_name}
+    bindings = {n: _reaching(b, held) for n, b in recorder.bindings.items() if n != loss_name and b.tensor is not loss}
     bindings = {n: b for n, b in bindings.items() if b.tensor.grad is not None}
     aliases = _aliases(bindings)
     order, consumers = backprop_graph({name: b.tensor for name, b in bindings.items()})

@@ -556,7 +556,11 @@ def _extras(
     known = set(captured.variables) | set(captured.unreached) | set(unseen) | {captured.graph.loss}
     for grad_name, value in values.items():
         match = pattern.match(grad_name)
-        if not (match and isinstance(value, torch.Tensor)) or match["name"] in known:
+        if (
+            not (match and isinstance(value, torch.Tensor))
+            or match["name"] in known
+            or _is_loss(match["name"], captured)
+        ):
             continue
         if isinstance(captured.namespace.get(match["name"]), torch.Tensor):
             message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
@@ -566,6 +570,12 @@ def _extras(
             message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
         rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), cmp.EXTRA, message=message))
     return rows
+
+
+def _is_loss(name: str, captured: Capture) -> bool:
+    """``name`` holds the loss under another name (``total = y.sum(); return total``): a gradient given for it
+    (d(loss)/d(loss) = 1) is no extra."""
+    return captured.namespace.get(name) is captured.namespace.get(captured.graph.loss) is not None
 
 
 def _unseen_names(captured: Capture) -> dict[str, torch.Tensor]:

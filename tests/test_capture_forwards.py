@@ -335,3 +335,29 @@ def test_a_parameter_carried_by_the_forward_is_copied_for_each_check(kind):
     assert check(graph, CARRIED_RIGHT).passed
     assert parameter.grad is None
     assert check(graph, CARRIED_RIGHT, dtype="float64").passed, "the carried parameter is cast with the cell"
+
+
+def returns_total(x, w):
+    h = x @ w
+    y = h.tanh()
+    total = y.sum()
+    return total
+
+
+def renames_total(x, w):
+    h = x @ w
+    y = h.tanh()
+    total = y.sum()
+    loss = total
+    return loss
+
+
+@pytest.mark.parametrize("forward", [returns_total, renames_total])
+def test_the_loss_under_another_name_is_no_variable(forward):
+    """The returned loss bound as ``total`` was a checked variable: a right backward failed 'no dtotal was
+    assigned'; one that gives dtotal = 1 anyway has no extra row."""
+    backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    report = check(Graph("total", forward, _xw), backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+    report = check(Graph("total", forward, _xw), "dtotal = torch.ones(())\n" + backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
