@@ -16,10 +16,10 @@ import inspect
 import re
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import CodeType
+from types import BuiltinFunctionType, CodeType, FunctionType, ModuleType
 from typing import Any
 
 import torch
@@ -93,25 +93,62 @@ def cmp(name: str, manual: Any, tensor: Any) -> None:
 
 def namespace_for(forward_values: Mapping[str, Any]) -> dict[str, Any]:
     """The names a backward may use: copies of the forward tensors (inside lists, tuples, dicts
-    and modules too, without ``.grad``), other values as they are."""
+    and modules too, without ``.grad``), other values as they are.
+
+    A value that cannot be copied raises a ``ValueError`` naming it."""
     namespace: dict[str, Any] = {"torch": torch, "F": F, "cmp": cmp}
     memo: dict[int, Any] = {}
     for name, value in forward_values.items():
-        namespace[name] = _copy(value, memo)
+        try:
+            namespace[name] = _copy(value, memo)
+        except Exception as error:
+            message = f"could not copy the forward's {name!r} for the backward: {type(error).__name__}: {error}"
+            raise ValueError(message) from error
     return namespace
 
 
 def _copy(value: Any, memo: dict[int, Any]) -> Any:
     """A copy that shares nothing with the reference: detached tensors, modules without ``.grad``."""
 
+    def tensor(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().clone()
+
     def module(m: torch.nn.Module) -> torch.nn.Module:
-        copied = copy.deepcopy(m)
+        # deepcopy refuses a tensor made by autograd (``self.out = x @ self.weight``): it gets the
+        # detached copy, the same one as where the forward's values name it (``h = self.out``)
+        made = {id(t): memo.setdefault(id(t), tensor(t)) for t in _autograd_made(m)}
+        copied = copy.deepcopy(m, made)
         for parameter in copied.parameters():
             parameter.grad = None
             parameter.requires_grad_(False)
         return copied
 
-    return rebuild(value, lambda t: t.detach().clone(), module, memo)
+    return rebuild(value, tensor, module, memo)
+
+
+_ATOMIC = (type, ModuleType, FunctionType, BuiltinFunctionType, str, bytes)
+"""What deepcopy keeps as it is, so what holds no tensor it copies."""
+
+
+def _autograd_made(value: Any, seen: set[int] | None = None) -> Iterator[torch.Tensor]:
+    """The non-leaf tensors that ``value`` holds, where deepcopy looks for them: in attributes,
+    lists, tuples, sets and dicts (so in submodules too)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or isinstance(value, _ATOMIC):
+        return
+    seen.add(id(value))
+    if isinstance(value, torch.Tensor):
+        if not value.is_leaf:
+            yield value
+        return
+    if isinstance(value, dict):
+        items: Iterable[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        items = getattr(value, "__dict__", {}).values()
+    for item in items:
+        yield from _autograd_made(item, seen)
 
 
 def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | None = None) -> ManualResult:
@@ -119,14 +156,14 @@ def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | 
 
     The grad mode the backward leaves behind is put back, and with ``timeout`` (seconds) a
     backward still running is stopped where it is, and reported with its line."""
-    namespace = namespace_for(forward_values)
     try:
+        namespace = namespace_for(forward_values)
         if callable(manual):
             runner = functools.partial(_run_callable, manual, namespace)
         else:
             filename, code = _code_of(manual)
             runner = functools.partial(_run_code, code, filename, namespace)
-    except Exception as error:  # noqa: BLE001 - a broken source is reported, not raised
+    except Exception as error:  # noqa: BLE001 - a broken source or value is reported, not raised
         return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
     try:
         with torch.set_grad_enabled(torch.is_grad_enabled()), deadline(timeout):

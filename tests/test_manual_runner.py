@@ -1,0 +1,85 @@
+"""The backward runner (gradcheck_kit/manual.py) at the level a user meets it: check() with a small graph."""
+
+import threading
+
+import torch
+from torch import nn
+
+from gradcheck_kit import Graph, check
+
+
+def _seeded(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+class KeepsActivation(nn.Module):
+    """A layer that keeps its output on itself for plotting, as makemore part 3's layers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(_seeded(3, 2, seed=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.out = x @ self.weight
+        return self.out
+
+
+class KeepsActivationNet(nn.Module):
+    """The forward as a module whose layer keeps its activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = KeepsActivation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.lin(x)
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+
+def through_layer(x: torch.Tensor, lin: nn.Module) -> torch.Tensor:
+    h = lin(x)
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+TANH_BACKWARD = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\n"
+
+
+def test_a_module_input_keeping_its_activation_is_checked():
+    graph = Graph("keeps", through_layer, lambda: {"x": _seeded(4, 3), "lin": KeepsActivation()})
+    report = check(graph, TANH_BACKWARD + "dlin = {'weight': x.T @ dh}\n")
+    assert [(row.variable, row.status) for row in report.rows] == [("y", "ok"), ("h", "ok"), ("lin.weight", "ok")]
+
+
+def test_a_forward_module_keeping_an_activation_shares_its_copy_with_the_named_value():
+    shared = "assert self.lin.out is h, 'expected self.lin.out to be the copy of h'\n"
+    report = check(Graph("keeps-self", KeepsActivationNet(), lambda: {"x": _seeded(4, 3)}), shared + TANH_BACKWARD)
+    assert {row.variable: (row.status, row.message) for row in report.rows if row.variable != "lin.weight"} == {
+        "y": ("ok", ""),
+        "h": ("ok", ""),
+    }
+
+
+class KeepsLock(nn.Module):
+    """A layer that keeps something deepcopy refuses."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.lock = threading.Lock()
+        return x * 2
+
+
+def through_locked(x: torch.Tensor, lin: nn.Module) -> torch.Tensor:
+    h = lin(x)
+    loss = h.sum()
+    return loss
+
+
+def test_a_value_that_cannot_be_copied_for_the_backward_is_an_error_row():
+    x = _seeded(3).requires_grad_()
+    report = check(Graph("lock", through_locked, lambda: {"x": x, "lin": KeepsLock()}), "dh = torch.ones_like(h)\n")
+    [row] = report.rows
+    assert row.status == "error"
+    assert "could not copy the forward's 'lin' for the backward: TypeError" in row.message
