@@ -32,6 +32,15 @@ def outcome(report: pytest.TestReport) -> str | None:
     return "failed"
 
 
+def _overrides(when: str, previous: str, kind: str) -> bool:
+    """Whether a test's later report changes its outcome: an error in teardown after a pass, and a call report
+    after its subtests' (pytest 9's ``subtests``: one failed subtest fails the test, whose own call report
+    passes and is made failed only later, by the terminal's status hook; the count said passed)."""
+    if when == "call":
+        return previous != "failed"
+    return previous == "passed" and kind == "error"
+
+
 class Recorder:
     """Keeps the decisive outcome of every test, in the controller too under pytest-xdist, and there the
     rows a worker handed over with the test's last report (``plugin._hand_over``)."""
@@ -67,7 +76,7 @@ class Recorder:
         if kind == "skipped" and report.when == "setup" and "gradcheck" in report.keywords and not self.worker:
             self._skipped_before_running(report)
         previous = self.results.outcomes.get(report.nodeid)
-        if kind and (previous is None or (previous == "passed" and kind == "error")):
+        if kind and (previous in (None, kind) or _overrides(report.when, previous, kind)):
             self.results.outcomes[report.nodeid] = kind
 
     def _skipped_before_running(self, report: pytest.TestReport) -> None:

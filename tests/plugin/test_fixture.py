@@ -128,3 +128,24 @@ def test_a_mistyped_keyword_fails_at_the_call_without_the_plugins_frames(project
         ]
     )
     result.stdout.no_fnmatch_line("*options.py*")
+
+
+SUBTESTS = """
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+def test_each_backward(gradcheck, subtests):
+    for name, backward in {"right": RIGHT, "wrong": WRONG}.items():
+        with subtests.test(msg=name):
+            gradcheck(GRAPH, backward, case=name)
+"""
+
+
+@pytest.mark.skipif(not hasattr(pytest, "Subtests"), reason="subtests are built into pytest from 9.0")
+@pytest.mark.parametrize("flags", [[], ["-n", "2"]])
+def test_a_test_whose_subtest_failed_is_counted_failed(project: pytest.Pytester, flags: list[str]) -> None:
+    """pytest fails a test holding a failed subtest ('contains 1 failed subtest'); the count took the first
+    subtest's pass for the test's outcome: 'gradient checks: 1 passed'."""
+    project.makepyfile(test_subtests=SUBTESTS)
+    result = project.runpytest_subprocess("test_subtests.py", *flags)
+    result.stdout.fnmatch_lines(["*contains 1 failed subtest*", "gradient checks: 1 failed"])
