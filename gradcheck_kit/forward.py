@@ -4,7 +4,8 @@ The forward's code is rewritten (see :mod:`.instrument`) so that each statement 
 names calls ``observer.observe({name: value}, line)`` right after it: one call per binding
 statement, whatever the number of locals. Function forwards are unwrapped first
 (``functools.partial``, bound methods, ``nn.Module`` and other callable objects,
-``torch.compile``) to the ``def`` that runs; a lambda has no statements and runs as is,
+``torch.compile``, decorators that keep ``__wrapped__``) to the ``def`` whose steps are the user's (a
+decorator's own wrapper, which would hide them, does not run); a lambda has no statements and runs as is,
 its parameters being its only named tensors. The loss is the name ``graph.loss`` or,
 when the forward binds no such name, the value it returns.
 """
@@ -214,6 +215,8 @@ def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str
     while True:
         if hasattr(forward, "_torchdynamo_orig_callable"):
             forward = forward._torchdynamo_orig_callable
+        elif isinstance(forward, types.FunctionType) and callable(getattr(forward, "__wrapped__", None)):
+            forward = forward.__wrapped__  # a decorated forward (functools.wraps): its own locals are the steps
         elif isinstance(forward, types.FunctionType):
             break
         elif isinstance(forward, torch.nn.Module) and hasattr(forward, "_orig_mod"):

@@ -361,3 +361,36 @@ def test_the_loss_under_another_name_is_no_variable(forward):
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
     report = check(Graph("total", forward, _xw), "dtotal = torch.ones(())\n" + backward)
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+
+
+def _timed(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        out = function(*args, **kwargs)
+        return out
+
+    return wrapper
+
+
+@_timed
+def wrapped_forward(x, w):
+    h = x @ w
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+@torch.enable_grad()
+def grad_enabled(x, w):
+    h = x @ w
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+@pytest.mark.parametrize("forward", [wrapped_forward, grad_enabled])
+def test_a_decorated_forward_has_its_own_steps_captured(forward):
+    """The wrapper was what got rewritten: no step was captured and every row read 'y is not defined'."""
+    backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    report = check(Graph("decorated", forward, _xw), backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
