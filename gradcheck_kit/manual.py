@@ -13,6 +13,7 @@ import copy
 import ctypes
 import functools
 import inspect
+import itertools
 import re
 import threading
 import traceback
@@ -268,11 +269,9 @@ def _compiled(code: str, filename: str) -> CodeType:
 
 
 def _run_callable(function: Callable[..., Any], namespace: dict[str, Any]) -> ManualResult:
-    parameters = inspect.signature(function).parameters
-    takes_all = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    arguments = namespace if takes_all else {k: v for k, v in namespace.items() if k in parameters}
     try:
-        result = function(**arguments)
+        positional, keywords = _arguments(function, namespace)
+        result = function(*positional, **keywords)
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - reported on every row it leaves missing
@@ -288,6 +287,18 @@ def _run_callable(function: Callable[..., Any], namespace: dict[str, Any]) -> Ma
             named, f"expected {name}() to key gradients by name (str), got {others[0]!r} ({type(others[0]).__name__})"
         )
     return ManualResult(named)
+
+
+def _arguments(function: Callable[..., Any], namespace: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The values ``function`` takes, by the names of its parameters: positional-only ones (``def
+    backward(x, y, /)``) by position, up to the first the namespace lacks; the others by keyword."""
+    parameters = inspect.signature(function).parameters.values()
+    leading = itertools.takewhile(lambda p: p.kind is p.POSITIONAL_ONLY and p.name in namespace, parameters)
+    positional = [p.name for p in leading]
+    named = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    keywords = {k: v for k, v in namespace.items() if k not in positional and (takes_all or k in named)}
+    return [namespace[name] for name in positional], keywords
 
 
 def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any]) -> dict[str, Any]:

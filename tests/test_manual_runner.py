@@ -83,3 +83,27 @@ def test_a_value_that_cannot_be_copied_for_the_backward_is_an_error_row():
     [row] = report.rows
     assert row.status == "error"
     assert "could not copy the forward's 'lin' for the backward: TypeError" in row.message
+
+
+def tanh_inputs() -> dict[str, torch.Tensor]:
+    return {"x": _seeded(4, 3), "w": _seeded(3, 2, seed=1).requires_grad_()}
+
+
+def tanh_layer() -> Graph:
+    """``loss = tanh(x @ w).sum()``, w the leaf."""
+    return Graph("tanh", "h = x @ w\ny = h.tanh()\nloss = y.sum()\n", tanh_inputs)
+
+
+def test_a_backward_function_taking_positional_only_parameters_gets_them():
+    def backward(x, y, /, w, **rest):
+        dy = torch.ones_like(y)
+        dh = (1 - y**2) * dy
+        assert "x" not in rest, "expected x only by position"
+        return {"dy": dy, "dh": dh, "dw": x.T @ dh}
+
+    report = check(tanh_layer(), backward)
+    assert [(row.variable, row.status, row.message) for row in report.rows] == [
+        ("y", "ok", ""),
+        ("h", "ok", ""),
+        ("w", "ok", ""),
+    ]
