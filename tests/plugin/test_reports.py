@@ -345,10 +345,13 @@ def test_the_html_report_draws_the_failing_gradients_also_under_xdist(project: p
 
 @pytest.mark.skipif(not os.access("/proc", os.W_OK), reason="the startup check refuses /proc for this user")
 def test_a_report_the_system_refuses_at_the_end_is_said_and_the_others_written(project: pytest.Pytester) -> None:
-    result = project.runpytest(
-        "--gradcheck", "--gradcheck-report", "/proc/gradcheck.csv", "--gradcheck-report", "r.json"
+    """The report's folder was free at startup; a test put a file in its place before the end (a /proc path did
+    this until the startup check asked the system, as root too)."""
+    project.makepyfile(
+        test_blocks="import pathlib\n\ndef test_blocks():\n    pathlib.Path('out').write_text('not a folder')\n"
     )
+    result = project.runpytest("--gradcheck", "--gradcheck-report", "out/gradcheck.csv", "--gradcheck-report", "r.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["report not written: /proc/gradcheck.csv: *", "report: r.json"])
-    result.stdout.no_fnmatch_line("report: /proc/gradcheck.csv")
+    result.stdout.fnmatch_lines(["report not written: out/gradcheck.csv: *", "report: r.json"])
+    result.stdout.no_fnmatch_line("report: out/gradcheck.csv")
     assert (project.path / "r.json").exists() and "Traceback" not in result.stdout.str()
