@@ -326,7 +326,8 @@ def _describe_error(error: BaseException, filename: str, code: str | None) -> st
 @functools.lru_cache(maxsize=64)
 def strip_magics(source: str) -> str:
     """Blank out IPython magics and shell lines, which are not Python, keeping every line number:
-    a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None.
+    a magic line becomes ``pass`` at its indent, ``x = !ls`` / ``t = %timeit -o ...`` bind None,
+    but ``%time`` keeps the statement it runs (``%time dw = ...``, ``dh = %time expr``).
     Source that already compiles is left alone (``(7\n % 5)`` continues a line, it is no magic);
     cached like :func:`_compiled`, since finding that out compiles it."""
     try:
@@ -337,15 +338,35 @@ def strip_magics(source: str) -> str:
 
 
 _MAGIC = re.compile(r"^(?P<indent>\s*)(?:(?P<target>[A-Za-z_]\w*)\s*=\s*)?[%!]")
+_TIME = re.compile(r"%time(?:\s+--no-raise-error)?(?:\s+(?P<statement>.*?))?\s*")
+"""The ``%time`` line magic, which runs its statement where it stands (``%timeit`` runs its own in a
+function of its own: what it assigns is not bound)."""
 
 
 def _without_magic(line: str) -> str:
+    """``line`` as Python: a magic or shell line blanked, ``%time``'s statement kept (see :func:`strip_magics`)."""
     match = _MAGIC.match(line)
     if match is None:
         return line
-    if match["target"]:
-        return f"{match['indent']}{match['target']} = None"
-    return f"{match['indent']}pass"
+    indent, target = match["indent"], match["target"]
+    timed = _TIME.fullmatch(line, match.end() - 1)
+    statement = timed and timed["statement"]
+    if statement and not target:
+        return f"{indent}{statement}"
+    if statement and _is_expression(statement):
+        return f"{indent}{target} = {statement}"
+    if statement:
+        return f"{indent}{statement}; {target} = None"
+    return f"{indent}{target} = None" if target else f"{indent}pass"
+
+
+def _is_expression(code: str) -> bool:
+    """``code`` has a value (``dh = %time expr``) rather than being a statement (``x = %time y = 1``)."""
+    try:
+        compile(code, "<magic>", "eval")
+    except SyntaxError:
+        return False
+    return True
 
 
 def gradient_pattern(name_rule: str) -> re.Pattern[str]:

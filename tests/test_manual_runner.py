@@ -2,10 +2,11 @@
 
 import threading
 
+import nbformat
 import torch
 from torch import nn
 
-from gradcheck_kit import Graph, check
+from gradcheck_kit import Graph, NotebookCell, check
 
 
 def _seeded(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -107,3 +108,35 @@ def test_a_backward_function_taking_positional_only_parameters_gets_them():
         ("h", "ok", ""),
         ("w", "ok", ""),
     ]
+
+
+TIMED_BACKWARD = """# Exercise 1
+dy = torch.ones_like(y)
+dh = %time (1 - y**2) * dy
+%time dw = x.T @ dh
+"""
+
+
+def test_a_time_line_magic_runs_its_statement_in_a_notebook_cell(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(TIMED_BACKWARD)]
+    nbformat.write(notebook, tmp_path / "hw.ipynb")
+    report = check(tanh_layer(), NotebookCell(tmp_path / "hw.ipynb", marker="# Exercise 1"))
+    assert [(row.variable, row.status, row.message) for row in report.rows] == [
+        ("y", "ok", ""),
+        ("h", "ok", ""),
+        ("w", "ok", ""),
+    ]
+
+
+def test_a_time_line_magic_keeps_its_line_and_options_in_a_code_string():
+    code = TIMED_BACKWARD.replace("%time dw", "if True:\n    %time --no-raise-error dw") + "1 / 0\n"
+    report = check(tanh_layer(), code)
+    assert [row.status for row in report.rows] == ["ok", "ok", "ok", "error"]
+    assert "ZeroDivisionError: division by zero at line 6: `1 / 0`" in report.rows[-1].message
+
+
+def test_a_timeit_line_magic_binds_nothing_as_in_ipython():
+    code = TIMED_BACKWARD.replace("%time dw", "%timeit -n 3 -r 1 dw")
+    report = check(tanh_layer(), code)
+    assert {row.variable: row.message for row in report.rows if row.status != "ok"} == {"w": "no dw was assigned"}
