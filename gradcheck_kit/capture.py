@@ -153,7 +153,8 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
             f"graph {graph.name!r}: expected a scalar tensor that requires grad, named {graph.loss!r} "
             f"or returned by the forward, got {_describe(loss)}"
         )
-    for binding in recorder.bindings.values():
+    for name, binding in recorder.bindings.items():
+        binding.ends_as = _ends(binding, namespace.get(name, binding.tensor))
         if not binding.tensor.is_leaf:
             binding.tensor.retain_grad()
     loss.backward()
@@ -249,6 +250,8 @@ class _Binding:
     first: torch.Tensor | None = None
     """The tensor the name was bound to first (a parameter, when it was bound to an input and then rebound)."""
     first_line: int = 0
+    ends_as: Any = None
+    """What the name holds when the forward ends, where that is other values than its tensor (see :func:`_ends`)."""
 
 
 class _Recorder:
@@ -381,12 +384,38 @@ def _backprop_order(
     return sorted(forward, key=rank)
 
 
+def _ends(binding: _Binding, final: Any) -> Any:
+    """``final``, the value the backward will be given under the binding's name, when it is not the captured
+    intermediate's values: the name was rebound where no observation sees it (``nonlocal h`` in a nested
+    function, ``h = h / h.max()`` under ``no_grad``), and checking the first tensor's gradient against a backward
+    written for the other value is a false verdict. None when they agree (``h = h.detach()`` keeps its values)."""
+    tensor = binding.tensor
+    if final is tensor or tensor.is_leaf:
+        return None
+    if isinstance(final, torch.Tensor) and final.shape == tensor.shape and final.dtype == tensor.dtype:
+        with torch.no_grad():
+            if torch.equal(final, tensor):
+                return None
+    return final
+
+
 def _problem(name: str, binding: _Binding) -> str | None:
     if binding.rebound_at:
         lines = ", ".join(str(line) for line in binding.rebound_at)
         return (
             f"{name} is bound to more than one tensor (again at line {lines}); "
             f"give each step its own name so each gradient can be checked"
+        )
+    if binding.ends_as is not None:
+        held = (
+            f"a tensor of shape {tuple(binding.ends_as.shape)}"
+            if isinstance(binding.ends_as, torch.Tensor)
+            else (type(binding.ends_as).__name__)
+        )
+        return (
+            f"{name} holds other values when the forward ends ({held}) than the tensor bound at line {binding.line}: "
+            f"it was rebound where capture does not see it (a nested function's nonlocal, or a value that needs no "
+            f"grad); give each step its own name so each gradient can be checked"
         )
     if not binding.tensor.is_leaf and binding.tensor._version != binding.version:
         return (

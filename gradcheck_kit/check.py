@@ -562,7 +562,10 @@ def _extras(
             or _is_loss(match["name"], captured)
         ):
             continue
-        if isinstance(captured.namespace.get(match["name"]), torch.Tensor):
+        held = captured.namespace.get(match["name"])
+        if isinstance(held, torch.Tensor) and held.requires_grad:
+            message = f"{grad_name}: {match['name']} does not reach the loss: its gradient is zero, nothing to check"
+        elif isinstance(held, torch.Tensor):
             message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
         else:
             guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)

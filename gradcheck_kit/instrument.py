@@ -36,7 +36,7 @@ FINISH = "__gradcheck_finish__"
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-"""Where a walrus may not run, or binds in another scope: its names are not observed."""
+"""Where a walrus may not run, or binds in another scope: its names are not observed as surely bound."""
 
 
 _FUTURE_FLAGS = functools.reduce(
@@ -169,7 +169,32 @@ def _instrument(body: list[ast.stmt], local: frozenset[str] | None) -> list[ast.
             )
         if not _is_compound(statement):
             rewritten += _observing(_bound(statement), statement, local)
+            rewritten += _observing_if_bound(_maybe_walrus(statement), statement, local)
     return rewritten
+
+
+def _maybe_walrus(statement: ast.stmt) -> list[str]:
+    """Names a simple statement's ``:=`` may bind, under a condition (``(y := f(h)) if c else 0``) or in a
+    comprehension (which binds in the enclosing scope), and :func:`_bound` cannot be sure of."""
+    sure = set(_walrus([statement]))
+    found: list[str] = []
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.NamedExpr) and node.target.id not in sure:
+            found.append(node.target.id)
+        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (*_SCOPES, ast.stmt)))
+    return list(dict.fromkeys(found))
+
+
+def _observing_if_bound(names: list[str], statement: ast.stmt, local: frozenset[str] | None) -> list[ast.stmt]:
+    """``try: OBSERVE({"y": y}, line) except NameError: pass`` for each of ``names``: observed when it was bound,
+    left alone when its branch did not run (a walrus under a condition; unobserved, a wrong ``dy`` went unjudged)."""
+    guarded = []
+    for observation in (_observing([name], statement, local) for name in names):
+        handler = ast.ExceptHandler(ast.Name("NameError", ast.Load()), None, [ast.Pass()])
+        guarded += [ast.copy_location(ast.Try(observation, [handler], [], []), statement)] if observation else []
+    return guarded
 
 
 def _nested_bodies(statement: ast.stmt, local: frozenset[str] | None) -> Iterator[tuple[str, list[str]]]:

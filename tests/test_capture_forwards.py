@@ -394,3 +394,61 @@ def test_a_decorated_forward_has_its_own_steps_captured(forward):
     backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
     report = check(Graph("decorated", forward, _xw), backward)
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+
+
+def rebinds_in_a_nested_function(x, w):
+    h = x @ w
+
+    def activate():
+        nonlocal h
+        h = h.tanh()
+
+    activate()
+    loss = h.sum()
+    return loss
+
+
+def rebinds_without_grad(x, w):
+    h = x @ w
+    y = torch.tanh(h)
+    loss = y.sum()
+    with torch.no_grad():
+        h = h / h.abs().max()
+    return loss
+
+
+def detaches_after_use(x, w):
+    h = x @ w
+    y = torch.tanh(h)
+    loss = y.sum()
+    h = h.detach()
+    return loss
+
+
+def test_a_name_rebound_where_capture_cannot_see_is_unchecked_not_judged_against_its_first_tensor():
+    """h was checked against x @ w while the backward was given the final h (a nested function's nonlocal, a
+    normalised copy under no_grad): a right dh failed as a plain mismatch. Detached, h keeps its values: checked."""
+    nested = check(Graph("nested", rebinds_in_a_nested_function, _xw), "dh = torch.ones_like(h)\ndw = x.T @ (1 - h**2)")
+    assert nested.passed and nested["h"].status == "unchecked", nested.to_table()
+    assert "holds other values when the forward ends" in nested["h"].message
+    backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    assert check(Graph("no-grad", rebinds_without_grad, _xw), backward)["h"].status == "unchecked"
+    detached = check(Graph("detached", detaches_after_use, _xw), backward.replace("dh =", "dh = 3 *"))
+    assert detached["h"].status == "mismatch", detached.to_table()
+
+
+def test_a_walrus_under_a_condition_is_a_checked_variable():
+    """``loss = (y := h.tanh()).sum() if ... else None``: y was not observed, so a 5x wrong dy went unjudged and
+    the check passed (its row was an 'extra' saying y needs no grad)."""
+    forward = "h = x @ w\nloss = (y := h.tanh()).sum() if h.numel() else None\n"
+    wrong = "dy = 5 * torch.ones_like(y)\ndh = (1 - y**2)\ndw = x.T @ dh\n"
+    report = check(Graph("walrus", forward, _xw), wrong)
+    assert report["y"].status == "mismatch" and not report.passed, report.to_table()
+    assert check(Graph("walrus", forward, _xw), wrong.replace("5 *", "")).passed
+
+
+def test_a_gradient_of_an_intermediate_that_does_not_reach_the_loss_says_so():
+    forward = "h = x @ w\naux = h * 2\ny = h.tanh()\nloss = y.sum()\n"
+    report = check(Graph("aux", forward, _xw), "daux = aux\ndy = torch.ones_like(y)\ndh = 1 - y**2\ndw = x.T @ dh")
+    expected = "daux: aux does not reach the loss: its gradient is zero, nothing to check"
+    assert report.passed and report["daux"].message == expected, report.to_table()
