@@ -66,6 +66,9 @@ ROUND_OFF_K = 16
 """Where the gold measures autograd's own error, the floor is at most this many times that error."""
 PEER_K = 4
 """A mismatch passes as autograd's peer when its distance from the gold is at most this many times autograd's."""
+NEAR_PEER = 2
+"""A row missing the peer bound by at most this factor passes when the same backward in float64 matches the gold
+(as :data:`.reference.FORGIVEN` for the reference rule)."""
 PEER_MAX_ERROR = 1e-3
 """autograd's error, relative to each element's size plus the median, above which it is no round-off (a kink
 or tie the float64 run takes differently: a ReLU input or max-pool pair within round-off): no peer is passed."""
@@ -193,6 +196,8 @@ def _against_gold(
     if peers and not flipped:
         passed, undecided = _peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype)
         judged.update(_peers_confirmed(reference, passed, comparisons, in_float64))
+        missed = {n: comparisons[n] for n in peers if n not in passed and n not in undecided}
+        judged.update(_near_peers(autograd, reference, missed, manuals, in_float64))
     if undecided and in_float64 is not None:
         undecided_comparisons = {n: comparisons[n] for n in sorted(undecided)}
         judged.update(_in_float64(autograd, reference, undecided_comparisons, manuals, in_float64, undecided))
@@ -226,6 +231,48 @@ def _peers_confirmed(
             )
             confirmed[name] = replace(comparisons[name], message=f"{note}; {comparisons[name].message}")
     return confirmed
+
+
+def _near_peers(
+    autograd: Capture,
+    reference: Capture,
+    missed: Mapping[str, cmp.Comparison],
+    manuals: Mapping[str, Any],
+    in_float64: Callable[[], Mapping[str, Any]] | None,
+) -> dict[str, cmp.Comparison]:
+    """The rows that missed the peer bound (step 3) whose formula the same backward run in float64 shows right.
+
+    Such a row passes when its values are within :data:`NEAR_PEER` times the bound: round-off is not normal
+    enough to stay within 12 of autograd's medians everywhere (a correct batch-norm backward on a feature offset
+    by 100 had one element of 256 1% past it); further out it keeps its mismatch, saying the formula is right
+    and loses precision in the cell's dtype (a closed-form batch-norm backward, 0.5% off on a feature offset by
+    100), where the row read like a mistake in its values. A row whose float64 run is off the gold too is left
+    as it is."""
+    if not missed or in_float64 is None:
+        return {}
+    try:
+        again = in_float64_verdicts(reference, list(missed), in_float64())
+    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 leaves the strict verdict standing
+        return {}
+    dtype = _name(autograd.dtype)
+    judged = {}
+    for name, verdict in again.items():
+        if verdict.status != cmp.OK:
+            continue
+        if _cell_as_close_as_autograd(autograd, reference, manuals[name], name, NEAR_PEER):
+            note = (
+                f"within {NEAR_PEER * PEER_K:g}x autograd's own error of the float64 gold, and the same backward run "
+                f"in float64 on the gold's inputs matches the gold: {dtype} round-off"
+            )
+            judged[name] = replace(decided(missed[name], verdict), message=note)
+        else:
+            note = (
+                f"the same backward run in float64 on the gold's inputs matches the gold, but its {dtype} values are "
+                f"further from the gold than {NEAR_PEER * PEER_K:g}x autograd's own error: a right formula that loses "
+                f"precision in {dtype}"
+            )
+            judged[name] = replace(missed[name], message=f"{note}; {missed[name].message}")
+    return judged
 
 
 def _in_float64(
@@ -275,14 +322,17 @@ def in_float64_verdicts(reference: Capture, names: list[str], in64: Mapping[str,
     return compared
 
 
-def _cell_as_close_as_autograd(autograd: Capture, reference: Capture, manual: Any, name: str) -> bool:
-    """The cell's manual gradient for ``name`` is as close to the gold as autograd's, element by element."""
+def _cell_as_close_as_autograd(
+    autograd: Capture, reference: Capture, manual: Any, name: str, factor: float = 1.0
+) -> bool:
+    """The cell's manual gradient for ``name`` is as close to the gold as autograd's, element by element (within
+    ``factor`` times the peer bound)."""
     gold, grad = (cmp.dense(c.variables[name].grad).detach() for c in (reference, autograd))
     if not isinstance(manual, torch.Tensor) or manual.shape != gold.shape:
         return False
     flat = [cmp.as_real(t).to("cpu", torch.float64) for t in (manual.detach(), grad, gold)]
     error, typical = _relative_error(flat[1], flat[2])
-    return error is not None and _as_close_as_autograd(*flat, typical, autograd.dtype)
+    return error is not None and _as_close_as_autograd(*flat, typical, autograd.dtype, factor)
 
 
 def _at_floors(
@@ -363,12 +413,18 @@ def _local_errors(grad: torch.Tensor, gold: torch.Tensor, typical: float) -> tor
 
 
 def _as_close_as_autograd(
-    manual: torch.Tensor, grad: torch.Tensor, gold: torch.Tensor, typical: float, dtype: torch.dtype
+    manual: torch.Tensor,
+    grad: torch.Tensor,
+    gold: torch.Tensor,
+    typical: float,
+    dtype: torch.dtype,
+    factor: float = 1.0,
 ) -> bool:
-    """Every element (where both are finite) of ``manual`` within ``PEER_K`` times autograd's local error of the
-    gold (:func:`_local_errors`, times its size plus ``typical``), plus the gold's rounding to ``dtype``."""
+    """Every element (where both are finite) of ``manual`` within ``factor`` x ``PEER_K`` times autograd's local
+    error of the gold (:func:`_local_errors`, times its size plus ``typical``), plus the gold's rounding to
+    ``dtype``."""
     floor = FLOOR_EPS * torch.finfo(torch.float64).eps * typical
-    bound = PEER_K * _local_errors(grad, gold, typical) * (gold.abs() + typical) + _eps(dtype) / 2 * gold.abs()
+    bound = factor * PEER_K * _local_errors(grad, gold, typical) * (gold.abs() + typical) + _eps(dtype) / 2 * gold.abs()
     finite = torch.isfinite(manual) & torch.isfinite(gold)
     return not bool(((manual - gold).abs() > bound + floor)[finite].any())
 

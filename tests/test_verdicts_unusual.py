@@ -207,3 +207,28 @@ def test_a_mistake_on_an_ill_conditioned_row_is_not_passed_as_autograds_peer(see
     assert wrong["W"].status == "mismatch", wrong.to_table()
     right = check(graph, OFFSET_BACKWARD)
     assert right.passed, right.to_table()
+
+
+CLOSED_FORM_BACKWARD = """
+dhn = 2 * (hn - t) / hn.numel()
+inv = (var + 1e-5) ** -0.5
+n = hc.shape[0]
+dh = inv / n * (n * dhn - dhn.sum(0, keepdim=True) - hn * (dhn * hn).sum(0, keepdim=True))
+dW = torch.einsum("ni,nj->ij", x, dh)
+"""
+
+
+def test_a_correct_backward_just_past_the_peer_bound_passes_when_float64_confirms_it():
+    """One element of 256 of the correct dW, on a feature offset by 100 at a batch of 128, was 1% past 4x
+    autograd's local error: ROOT CAUSE with no hint, for a right backward. The float64 run now decides."""
+    report = check(offset_feature_graph(2, 100.0, rows=128), OFFSET_BACKWARD)
+    assert report.passed, report.to_table()
+
+
+def test_a_right_formula_that_loses_precision_in_float32_says_so():
+    """The closed-form batch-norm backward (makemore's exercise 3) sums what cancels: on a feature offset by 100
+    its float32 dW is 0.5% off the gold on that row. It still fails, but it read like a mistake in the values."""
+    row = check(offset_feature_graph(0, 100.0, rows=32), CLOSED_FORM_BACKWARD, variables=("W",))["W"]
+    assert row.status == "mismatch", row
+    assert "the same backward run in float64 on the gold's inputs matches the gold" in row.message, row.message
+    assert "a right formula that loses precision in float32" in row.message, row.message
