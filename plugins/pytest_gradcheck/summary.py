@@ -13,6 +13,11 @@ from gradcheck_kit import Report, Row, write
 from .outcomes import KINDS
 from .results import Results
 
+SUMMARY_LIMIT = 1024 * 1024
+"""Bytes GitHub shows of one step's summary; past it, none."""
+NOTE_ROOM = 1024
+"""Bytes kept for the line that counts the tables left out."""
+
 
 def reports(results: Results) -> list[tuple[str, Report]]:
     """One Report per test id, in sorted order, with the failing gradients kept for heatmaps."""
@@ -53,13 +58,28 @@ def terminal(results: Results, reporter: pytest.TerminalReporter) -> None:
 
 
 def step_summary(results: Results, path: str | os.PathLike[str]) -> None:
-    """Append the counts and a Markdown table per failing test to ``$GITHUB_STEP_SUMMARY``."""
-    lines = ["## gradcheck", "", counts(results), ""]
+    """Append the counts and a Markdown table per failing test to ``$GITHUB_STEP_SUMMARY``, within what GitHub
+    shows: past 1 MiB in one step it drops the whole summary ('upload aborted'), so the tables that would not
+    fit (after what the step wrote before) are counted in a last line instead."""
+    budget = SUMMARY_LIMIT - NOTE_ROOM - (os.path.getsize(path) if os.path.exists(path) else 0)
+    text = _lines(["## gradcheck", "", counts(results), ""])
+    size, left_out = len(text.encode("utf-8")), 0
     for nodeid, report in reports(results):
         if results.outcomes.get(nodeid) in ("failed", "error"):
-            lines += [f"### `{nodeid}`", "", report.to_markdown()]
+            block = _lines([f"### `{nodeid}`", "", report.to_markdown()])
+            if size + len(block.encode("utf-8")) > budget:
+                left_out += 1
+                continue
+            text, size = text + block, size + len(block.encode("utf-8"))
+    if left_out:
+        text += f"The tables of {left_out} more failing test(s) are left out: GitHub shows at most 1 MiB of a step's "
+        text += "summary. Each is in the FAILURES section of the log.\n"
     with open(path, "a", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
+        file.write(text)
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
 
 
 def _tensors(nodeid: str, plots: list[dict[str, Any]]) -> dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]]:

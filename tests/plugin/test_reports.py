@@ -261,6 +261,21 @@ def test_a_gradcheck_run_that_checked_nothing_says_so(
     assert not summary.exists(), "a run without --gradcheck leaves the step summary alone"
 
 
+def test_the_step_summary_stays_within_what_github_shows(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub drops a step's whole summary past 1 MiB ('$GITHUB_STEP_SUMMARY upload aborted, supports content up
+    to a size of 1024k'): the tables were appended whatever the size, after what the step wrote before."""
+    summary = project.path / "step-summary.md"
+    summary.write_text("x" * (1024 * 1024 - 1500) + "\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.runpytest("--gradcheck").assert_outcomes(passed=3, failed=1)
+    text = summary.read_text()
+    assert summary.stat().st_size <= 1024 * 1024
+    assert "gradient checks: 2 passed, 1 failed" in text and "### `gradcheck_tiny.py::tiny-wrong" not in text
+    assert "The tables of 1 more failing test(s) are left out" in text
+
+
 def test_an_unwritable_step_summary_is_said_and_the_outcome_kept(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
