@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from gradcheck_kit import Graph, check
+from gradcheck_kit import Graph, Tolerance, check
 
 
 def batch_graph(rows: int) -> Graph:
@@ -232,3 +232,53 @@ def test_a_right_formula_that_loses_precision_in_float32_says_so():
     assert row.status == "mismatch", row
     assert "the same backward run in float64 on the gold's inputs matches the gold" in row.message, row.message
     assert "a right formula that loses precision in float32" in row.message, row.message
+
+
+# Defects whose fix belongs in files another engineer owns (check.py, compare.py): the tests say what a
+# user should get, and are strict xfails until those files change.
+
+
+def returned_loss_graph() -> Graph:
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(4, 3, generator=generator),
+            "w": torch.randn(3, 3, generator=generator).requires_grad_(),
+        }
+
+    def forward_named_out(x, w):
+        h = x @ w
+        out = (h * h).sum()
+        return out
+
+    return Graph("named_out", forward_named_out, inputs)
+
+
+@pytest.mark.xfail(strict=True, reason="compare.py: exact compares bits, so -0.0 and 0.0 differ")
+def test_a_negative_zero_is_exactly_zero():
+    """A manual ReLU mask leaving -0.0 where autograd has 0.0 read exact False with maxdiff 0 and ulp 0, where the
+    lecture's cmp (torch.all(dt == t.grad)) says exact True."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(5, 3, generator=generator),
+            "w": torch.randn(3, 4, generator=generator).requires_grad_(),
+        }
+
+    def forward_relu(x, w):
+        h = x @ w
+        a = h.relu()
+        loss = (a * -1.0).sum()
+        return loss
+
+    report = check(Graph("relu", forward_relu, inputs), "da = -torch.ones_like(a)\ndh = da * (h > 0)\ndw = x.T @ dh")
+    assert report["h"].exact, report.to_table()
+
+
+@pytest.mark.xfail(strict=True, reason="check.py: overrides= naming no variable is ignored, unlike variables= and fd=")
+def test_overrides_naming_no_variable_are_an_error():
+    """A typo in overrides (``{'W': ...}`` for ``w``) silently judged w at the default: the loosening asked for
+    never applied, and the check gave no sign of it."""
+    report = check(returned_loss_graph(), "dh = 2 * h\ndw = x.T @ dh", overrides={"W": Tolerance(1e-3, 1e-3)})
+    assert report.rows[0].status == "error" and "overrides" in report.rows[0].message, report.to_table()
