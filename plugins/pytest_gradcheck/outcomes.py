@@ -51,8 +51,9 @@ class Recorder:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A case file that could not be imported is an ``error`` row of the report and the step summary, as
-        the CLI makes it: they said every check passed (or held nothing) while pytest counted an error."""
-        if not (report.failed and fnmatch.fnmatch(report.nodeid.rsplit("/", 1)[-1], "gradcheck_*.py")):
+        the CLI makes it: they said every check passed (or held nothing) while pytest counted an error. Under
+        pytest-xdist the controller records it, once (each worker's copy made it three rows under -n 2)."""
+        if self.worker or not (report.failed and fnmatch.fnmatch(report.nodeid.rsplit("/", 1)[-1], "gradcheck_*.py")):
             return
         from gradcheck_kit.report import ERROR, Report, Row  # torch: a case file was being imported anyway
 

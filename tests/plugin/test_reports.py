@@ -88,6 +88,16 @@ def test_a_case_file_that_cannot_be_imported_is_an_error_row_of_the_report_and_s
     assert "1 error" in summary.read_text().splitlines()[2]
 
 
+def test_under_xdist_a_case_file_that_cannot_be_imported_is_one_error_row(project: pytest.Pytester) -> None:
+    """The controller and each worker recorded it: three error rows in the JSON and CSV under -n 2."""
+    project.makepyfile(gradcheck_broken="from gradcheck_tiny import NO_SUCH_NAME\n")
+    project.runpytest_subprocess("--gradcheck", "-n", "2", "--gradcheck-report", "r.json")
+    rows = json.loads((project.path / "r.json").read_text())["rows"]
+    assert [(row["case"], row["status"]) for row in rows if row["status"] == "error"] == [
+        ("gradcheck_broken.py", "error")
+    ]
+
+
 def test_a_case_skipped_by_a_marker_is_counted_and_reported_as_pytest_counts_it(project: pytest.Pytester) -> None:
     """A skipif on a case file skipped its items before they ran: no row, so the count and the report missed it."""
     project.makepyfile(
