@@ -334,34 +334,33 @@ def backprop_graph(tensors: Mapping[str, torch.Tensor]) -> tuple[list[str], dict
     return _backprop_order(list(tensors), inputs_of, consumers), consumers
 
 
-def _autograd_owners(tensors: Mapping[str, torch.Tensor]) -> dict[Any, str]:
-    """Map each autograd node that produces a named tensor to that name."""
-    owner: dict[Any, str] = {}
+def _autograd_owners(tensors: Mapping[str, torch.Tensor]) -> dict[Any, list[str]]:
+    """Map each autograd output that is a named tensor (its node and output number; a leaf by identity) to its
+    names: every output of a multi-output op (``a, b = h.chunk(2)``) and every alias (``a = h``) keeps its own,
+    where one name per node gave the others' consumers to the last and blamed a right gradient as root cause."""
+    owner: dict[Any, list[str]] = {}
     for name, tensor in tensors.items():
-        node = tensor.grad_fn
-        if node is None:
-            owner[("leaf", id(tensor))] = name
-        else:
-            owner[node] = name
+        key = ("leaf", id(tensor)) if tensor.grad_fn is None else (tensor.grad_fn, tensor.output_nr)
+        owner.setdefault(key, []).append(name)
     return owner
 
 
-def _named_inputs(tensor: torch.Tensor, owner: Mapping[Any, str]) -> list[str]:
+def _named_inputs(tensor: torch.Tensor, owner: Mapping[Any, list[str]]) -> list[str]:
     """Names of the captured tensors that ``tensor`` was computed from directly, in operand order."""
     found: list[str] = []
     seen: set[Any] = set()
-    stack = [next_node for next_node, _ in reversed(tensor.grad_fn.next_functions)] if tensor.grad_fn else []
+    stack = list(reversed(tensor.grad_fn.next_functions)) if tensor.grad_fn else []
     while stack:
-        node = stack.pop()
-        if node is None or node in seen:
+        node, output = stack.pop()
+        if node is None:
             continue
-        seen.add(node)
-        key = ("leaf", id(node.variable)) if hasattr(node, "variable") else node
-        if key in owner:
-            if owner[key] not in found:
-                found.append(owner[key])
+        names = owner.get(("leaf", id(node.variable)) if hasattr(node, "variable") else (node, output))
+        if names:
+            found += [name for name in names if name not in found]
             continue
-        stack.extend(next_node for next_node, _ in reversed(node.next_functions))
+        if node not in seen:
+            seen.add(node)
+            stack.extend(reversed(node.next_functions))
     return found
 
 

@@ -452,3 +452,41 @@ def test_a_gradient_of_an_intermediate_that_does_not_reach_the_loss_says_so():
     report = check(Graph("aux", forward, _xw), "daux = aux\ndy = torch.ones_like(y)\ndh = 1 - y**2\ndw = x.T @ dh")
     expected = "daux: aux does not reach the loss: its gradient is zero, nothing to check"
     assert report.passed and report["daux"].message == expected, report.to_table()
+
+
+def chunks(x, w):
+    h = x @ w
+    a, b = h.chunk(2, dim=1)
+    y = a.tanh() * b
+    loss = y.sum()
+    return loss
+
+
+CHUNK_BACKWARD = (
+    "dy = 2 * torch.ones_like(y)\nda = (1 - a.tanh()**2) * b * dy\ndb = a.tanh() * dy\n"
+    "dh = torch.cat([da, db], 1)\ndw = x.T @ dh\n"
+)
+
+
+def _x6():
+    g = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 6, generator=g), "w": torch.randn(6, 6, generator=g).requires_grad_()}
+
+
+@pytest.mark.parametrize(
+    ("graph", "backward"),
+    [
+        (Graph("chunk", chunks, _x6), CHUNK_BACKWARD),
+        (
+            Graph("alias", "h = x @ w\na = h\ny = a.tanh()\nloss = y.sum()\n", _xw),
+            "dy = 3 * torch.ones_like(y)\ndh = (1 - y**2) * dy\nda = dh\ndw = x.T @ dh\n",
+        ),
+    ],
+    ids=["outputs of one op", "an alias"],
+)
+def test_one_mistake_downstream_of_a_multi_output_op_or_an_alias_is_the_one_root_cause(graph, backward):
+    """One name per autograd node gave every output of chunk() (and every alias) to the last name: a right
+    gradient (a, h) was a second root cause, listed first with a hint, and the rest 'followed from' it."""
+    report = check(graph, backward)
+    assert [row.variable for row in report.rows if row.root_cause] == ["y"], report.to_table()
+    assert report.rows[0].variable == "y"

@@ -4,7 +4,9 @@
 ``capture_graphs.py``: makemore on the generated word list, the test suite's graphs, and the
 rebinding, in-place, loop, helper, unpacking and branch cases, in float32 and float64. One entry was
 changed on purpose since: a parameter changed in place under ``no_grad`` (``inplace-parameter``'s ``w``)
-is no longer a problem, as autograd's ``w.grad`` is that of the parameter the loss used.
+is no longer a problem, as autograd's ``w.grad`` is that of the parameter the loss used. And ``unpacking``'s
+aliases (``c2 = c``, ``d = e = ...``) each keep their consumers: one name per autograd node gave them to the
+last name only, so ``c`` had none and came first in backprop order.
 """
 
 import copy
