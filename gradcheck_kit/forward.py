@@ -106,7 +106,7 @@ def _call(
         except Exception as error:
             raise _failed(error, getattr(function, "__code__", None), observer.sources) from error
     rewritten = _rewritten(function)
-    hooks = {instrument.OBSERVE: observer.observe, instrument.FINISH: final.update}
+    hooks = {instrument.OBSERVE: observer.observe, instrument.FINISH: final.update, instrument.LOCALS: locals}
     try:
         return rewritten(*leading, **keywords, **hooks)
     except Exception as error:

@@ -33,6 +33,8 @@ OBSERVE = "__gradcheck_observe__"
 """The name the rewritten code calls after each binding statement: ``OBSERVE(names, line)``."""
 FINISH = "__gradcheck_finish__"
 """A function forward's extra keyword: called with ``locals()`` when the forward returns or raises."""
+LOCALS = "__gradcheck_locals__"
+"""A function forward's extra keyword: the builtin ``locals``, which a forward's own local of that name shadows."""
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -58,7 +60,7 @@ def module_code(source: str, filename: str) -> types.CodeType:
 
 
 def function(forward: types.FunctionType) -> types.FunctionType:
-    """``forward`` rewritten: same globals, closure and defaults, plus keyword-only ``OBSERVE`` and ``FINISH``."""
+    """``forward`` rewritten: same globals, closure and defaults, plus the keyword-only hooks (``OBSERVE`` ...)."""
     code = function_code(forward.__code__)
     cells = dict(zip(forward.__code__.co_freevars, forward.__closure__ or (), strict=True))
     closure = tuple(cells[name] for name in code.co_freevars)
@@ -74,8 +76,8 @@ def function_code(code: types.CodeType) -> types.CodeType:
     _same_code(code, _compiled(copy.deepcopy(node), code))
     local = _locals(node)
     node.body = [_finishing(_instrument(node.body, local), node)]
-    node.args.kwonlyargs += [ast.arg(OBSERVE), ast.arg(FINISH)]
-    node.args.kw_defaults += [None, None]
+    node.args.kwonlyargs += [ast.arg(OBSERVE), ast.arg(FINISH), ast.arg(LOCALS)]
+    node.args.kw_defaults += [None, None, None]
     return _compiled(node, code)
 
 
@@ -152,8 +154,8 @@ def _fingerprint(code: types.CodeType) -> tuple[Any, ...]:
 
 
 def _finishing(body: list[ast.stmt], node: ast.FunctionDef) -> ast.Try:
-    """``try: body finally: FINISH(locals())``: the forward's locals as it returns or raises."""
-    call = ast.Call(ast.Name(FINISH, ast.Load()), [ast.Call(ast.Name("locals", ast.Load()), [], [])], [])
+    """``try: body finally: FINISH(LOCALS())``: the forward's locals as it returns or raises."""
+    call = ast.Call(ast.Name(FINISH, ast.Load()), [ast.Call(ast.Name(LOCALS, ast.Load()), [], [])], [])
     finish = ast.copy_location(ast.Expr(call), node)
     return ast.copy_location(ast.Try(body=body, handlers=[], orelse=[], finalbody=[finish]), node)
 

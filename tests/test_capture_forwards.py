@@ -490,3 +490,19 @@ def test_one_mistake_downstream_of_a_multi_output_op_or_an_alias_is_the_one_root
     report = check(graph, backward)
     assert [row.variable for row in report.rows if row.root_cause] == ["y"], report.to_table()
     assert report.rows[0].variable == "y"
+
+
+def names_a_local_locals(x, w):
+    locals = [x]  # noqa: A001 - a student's name for a list of layers' outputs
+    h = locals[0] @ w
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+def test_a_forward_local_named_locals_does_not_break_capture():
+    """The rewritten forward called locals() by name: a local of that name made it "TypeError: 'list' object is
+    not callable" at the def line."""
+    backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    report = check(Graph("locals", names_a_local_locals, _xw), backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
