@@ -205,10 +205,11 @@ def known_names(settings: Settings, where: str) -> None:
 
 
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """Names split on commas, each once: ``float32,float32`` made two items with one node id, run twice."""
     if value is None:
         return None
     items = [value] if isinstance(value, str) else value
-    return tuple(part.strip() for item in items for part in str(item).split(",") if part.strip()) or None
+    return tuple(dict.fromkeys(part.strip() for item in items for part in str(item).split(",") if part.strip())) or None
 
 
 def _float(value: Any, name: str, where: str) -> float | None:

@@ -93,6 +93,22 @@ def test_command_line_options_choose_dtypes_and_the_deciding_check(project: pyte
     tolerant.assert_outcomes(passed=4)
 
 
+def test_a_device_or_dtype_named_twice_is_one_item_and_one_check(project: pytest.Pytester) -> None:
+    """``--gradcheck-dtype float32,float32`` made two items with one node id (each case ran twice, counted twice),
+    and ``dtypes=["float32", "float32"]`` checked the cell twice in one test."""
+    project.makepyfile(
+        test_twice="""
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        def test_one_cell(gradcheck):
+            assert len(gradcheck(GRAPH, RIGHT, dtypes=["float32", "float32"]).rows) == 2
+        """
+    )
+    result = project.runpytest("--gradcheck", "--gradcheck-dtype", "float32,float32", "--gradcheck-device", "cpu,cpu")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["gradient checks: 2 passed, 1 failed"])
+
+
 def test_ini_options(project: pytest.Pytester) -> None:
     project.makeini(
         """
