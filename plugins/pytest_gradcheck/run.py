@@ -70,6 +70,9 @@ def check_graph(
 ) -> Report:
     """The ``gradcheck`` fixture's call: check ``graph`` against ``manual`` on every device × dtype."""
     __tracebackhide__ = True
+    if not isinstance(graph, Graph):  # a bare forward function read as "'function' object has no attribute 'name'"
+        what = getattr(graph, "__name__", None) or type(graph).__name__
+        raise TypeError(f"gradcheck() takes a gradcheck_kit.Graph first, got {what!r}: Graph(name, forward, inputs)")
     unknown = sorted(set(options) - set(KEYS) - set(CASE_OPTIONS))
     if unknown:
         raise TypeError(f"gradcheck() got unknown option(s) {unknown}; expected {sorted(KEYS + CASE_OPTIONS)}")

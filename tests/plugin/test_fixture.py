@@ -116,6 +116,21 @@ def test_mistyped_dtype(gradcheck):
 """
 
 
+def test_a_forward_function_instead_of_a_graph_is_said_so(project: pytest.Pytester) -> None:
+    """It failed with "AttributeError: 'function' object has no attribute 'name'"."""
+    project.makepyfile(
+        test_bare="""
+        from gradcheck_tiny import RIGHT, forward
+
+        def test_bare_forward(gradcheck):
+            gradcheck(forward, RIGHT)
+        """
+    )
+    result = project.runpytest("test_bare.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E   *TypeError: gradcheck() takes a gradcheck_kit.Graph first, got 'forward'*"])
+
+
 def test_a_mistyped_keyword_fails_at_the_call_without_the_plugins_frames(project: pytest.Pytester) -> None:
     """It raised pytest.UsageError from inside the plugin: the failure showed options.py's source, not the call."""
     project.makepyfile(test_mistyped=MISTYPED)
