@@ -153,6 +153,7 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
             f"graph {graph.name!r}: expected a scalar tensor that requires grad, named {graph.loss!r} "
             f"or returned by the forward, got {_describe(loss)}"
         )
+    _refuse_own_backward(recorder, graph)
     for name, binding in recorder.bindings.items():
         binding.ends_as = _ends(binding, namespace.get(name, binding.tensor))
         if not binding.tensor.is_leaf:
@@ -167,6 +168,17 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
     known = {id(t) for b in recorder.bindings.values() for t in (b.tensor, b.first)}
     unseen = [leaf for leaf in _leaves(loss) if id(leaf) not in known]
     return Capture(graph, variables, namespace, loss.detach(), device, dtype, unreached, unseen)
+
+
+def _refuse_own_backward(recorder: _Recorder, graph: Graph) -> None:
+    """A forward that runs the backward itself (the lecture's cell pasted with its ``loss.backward()``) leaves
+    ``.grad`` on a parameter that starts without one: say so, rather than torch's advice to retain the graph."""
+    given = [name for name, b in recorder.bindings.items() if b.gradless and b.first.grad is not None]
+    if given:
+        raise GraphError(
+            f"graph {graph.name!r}: the forward already computed gradients ({given[0]}.grad is set when it returns): "
+            f"remove its loss.backward() (or autograd call); the check runs the backward itself"
+        )
 
 
 def _leaves(loss: torch.Tensor) -> list[torch.Tensor]:
@@ -250,6 +262,8 @@ class _Binding:
     first: torch.Tensor | None = None
     """The tensor the name was bound to first (a parameter, when it was bound to an input and then rebound)."""
     first_line: int = 0
+    gradless: bool = False
+    """The first tensor was a leaf without ``.grad`` when bound (see :func:`_refuse_own_backward`)."""
     ends_as: Any = None
     """What the name holds when the forward ends, where that is other values than its tensor (see :func:`_ends`)."""
 
@@ -267,7 +281,10 @@ class _Recorder:
                 continue
             binding = self.bindings.get(name)
             if binding is None:
-                self.bindings[name] = _Binding(value, line, value._version, first=value, first_line=line)
+                gradless = value.is_leaf and value.grad is None
+                self.bindings[name] = _Binding(
+                    value, line, value._version, first=value, first_line=line, gradless=gradless
+                )
             elif binding.tensor is not value:
                 binding.rebound_at.append(line)
                 binding.tensor, binding.line, binding.version = value, line, value._version

@@ -506,3 +506,19 @@ def test_a_forward_local_named_locals_does_not_break_capture():
     backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
     report = check(Graph("locals", names_a_local_locals, _xw), backward)
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+
+
+def runs_its_own_backward(x, w):
+    h = x @ w
+    y = h.tanh()
+    loss = y.sum()
+    loss.backward()
+    return loss
+
+
+def test_a_forward_that_runs_the_backward_itself_is_told_to_remove_it():
+    """The lecture's forward cell pasted with its loss.backward(): torch's 'Specify retain_graph=True' was the
+    message, advice that is wrong here."""
+    report = check(Graph("pasted", runs_its_own_backward, _xw), "dy = torch.ones_like(y)")
+    assert report.rows[0].status == "error", report.to_table()
+    assert "remove its loss.backward()" in report.rows[0].message and "retain_graph" not in report.rows[0].message
