@@ -317,7 +317,9 @@ def evaluate(
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
     hints = {
-        name: hint(name, manuals[name], captured, comparisons[name]) for name, cause in causes.items() if not cause
+        name: hint(name, manuals[name], captured, comparisons[name])
+        for name, cause in causes.items()
+        if not cause and (not isinstance(manuals[name], torch.Tensor) or cmp.comparable(manuals[name]))
     }
     device, dtype = str(captured.device), _dtype(captured.dtype)
     rows = [_row(case, device, dtype, v.name, v, comparisons[v.name], causes, hints) for v in selected]
@@ -414,12 +416,13 @@ def _graph_scale(compared: Mapping[str, cmp.Comparison]) -> float:
 def _failing_tensors(
     rows: list[Row], values: Mapping[str, Any], captured: Capture, rule: str
 ) -> dict[tuple[str, str, str, str], tuple[torch.Tensor, torch.Tensor]]:
-    """(manual, autograd) of each failing row whose manual gradient is a tensor: for the heatmaps."""
+    """(manual, autograd) of each failing row whose manual gradient is a tensor with values to draw: the heatmaps."""
     pairs = {}
     for row in rows:
         manual = values.get(rule.format(name=row.variable))
         variable = captured.variables.get(row.variable)
-        if row.failed and isinstance(manual, torch.Tensor) and variable is not None and variable.grad is not None:
+        usable = isinstance(manual, torch.Tensor) and cmp.comparable(manual)
+        if row.failed and usable and variable is not None and variable.grad is not None:
             pairs[(row.case, row.device, row.dtype, row.variable)] = (manual.detach(), variable.grad)
     return pairs
 

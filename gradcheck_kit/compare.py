@@ -147,12 +147,31 @@ class Screened:
     remedy: str = ""
 
 
+_COMPARABLE = frozenset(
+    {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.bool}
+    | {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
+)
+"""Dtypes whose values can be measured; a float8 or quantized gradient has no arithmetic to measure it with."""
+
+
+def comparable(manual: torch.Tensor) -> bool:
+    """A tensor whose values :func:`measure` and the hints can read: not nested or quantized, of a dtype above."""
+    return not manual.is_nested and not manual.is_quantized and manual.dtype in _COMPARABLE
+
+
 def screen(manual: object, reference: torch.Tensor) -> Screened:
     """Check presence, type, shape, dtype and device, in that order."""
     if manual is None:
         return Screened(MISSING, "no gradient was given", None)
     if not isinstance(manual, torch.Tensor):
         return Screened(NOT_TENSOR, f"expected a tensor, got {type(manual).__name__}", None)
+    if manual.is_nested or manual.is_quantized:
+        kind = "nested" if manual.is_nested else "quantized"
+        return Screened(
+            NOT_TENSOR, f"expected a dense tensor of dtype {_dtype(reference.dtype)}, got a {kind} tensor", None
+        )
+    if manual.dtype not in _COMPARABLE:
+        return Screened(DTYPE, f"expected dtype {_dtype(reference.dtype)}, got {_dtype(manual.dtype)}", None)
     if manual.is_complex() != reference.is_complex():
         return Screened(DTYPE, f"expected dtype {_dtype(reference.dtype)}, got {_dtype(manual.dtype)}", None)
     aligned = dense(manual.detach())

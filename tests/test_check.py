@@ -278,3 +278,32 @@ def test_the_float64_second_run_prints_nothing(capfd):
     assert report["W1"].message.startswith("float32 cannot decide it"), report["W1"].message
     out, err = capfd.readouterr()
     assert (out.count("backward ran"), err.count("to stderr")) == (1, 1), (out, err)
+
+
+@pytest.mark.parametrize(
+    ("given", "status"),
+    [
+        ("torch.ones(3, 2).to(torch.float8_e4m3fn)", "dtype"),
+        ("torch.quantize_per_tensor(torch.ones(3, 2), 0.1, 0, torch.qint8)", "not_tensor"),
+        ("torch.nested.nested_tensor([torch.ones(2), torch.ones(2), torch.ones(2)])", "not_tensor"),
+    ],
+)
+def test_a_gradient_with_no_arithmetic_to_measure_it_is_a_status_not_a_traceback(given, status, tmp_path):
+    """float8, quantized and nested gradients raised NotImplementedError/RuntimeError out of check()."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(4, 3, generator=generator),
+            "w": torch.randn(3, 2, generator=generator).requires_grad_(),
+        }
+
+    def forward(x, w):
+        h = x @ w
+        loss = h.sum()
+        return loss
+
+    report = check(Graph("exotic", forward, inputs), f"dh = torch.ones(4, 2)\ndw = {given}\n")
+    assert report["w"].status == status and "float32" in report["w"].message, report["w"].message
+    assert report["h"].status == "ok"
+    report.to_html(tmp_path / "r.html")
