@@ -8,20 +8,20 @@ An exception part-way keeps whatever was assigned before it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import ctypes
 import functools
 import inspect
 import itertools
 import re
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import BuiltinFunctionType, CodeType, FunctionType, ModuleType
-from typing import Any
+from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, ModuleType
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +79,8 @@ class ManualResult:
     error: str | None = None
     unavailable: bool = False
 
+
+_T = TypeVar("_T")
 
 TIMED_OUT = "the backward ran past its timeout and was stopped"
 
@@ -166,11 +168,8 @@ def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | 
             runner = functools.partial(_run_code, code, filename, namespace)
     except Exception as error:  # noqa: BLE001 - a broken source or value is reported, not raised
         return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
-    try:
-        with torch.set_grad_enabled(torch.is_grad_enabled()), deadline(timeout):
-            return runner()
-    except BackwardTimeout:  # it struck outside the backward's own code: nothing it assigned is known
-        return ManualResult({}, f"{TIMED_OUT} ({timeout:g} s)")
+    with torch.set_grad_enabled(torch.is_grad_enabled()):
+        return runner(timeout)
 
 
 def _code_of(manual: Any) -> tuple[str, str]:
@@ -204,36 +203,64 @@ def timeout_refused(seconds: Any) -> str:
     return f"expected a number of seconds > 0 and at most {threading.TIMEOUT_MAX:.0f}, got {seconds!r}"
 
 
-@contextlib.contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`BackwardTimeout` in this thread if the body runs past ``seconds``.
+_REFIRE = 0.05
+"""Seconds between raises once the time is up: a bare ``except:`` in the backward swallows one."""
 
-    A timer thread raises it asynchronously, at the next Python instruction of this thread,
-    so it works off the main thread (pytest-xdist, notebooks) and never touches signals."""
+
+def within(seconds: float | None, call: Callable[[], _T]) -> _T:
+    """``call()``, stopped with :class:`BackwardTimeout` if it runs past ``seconds``.
+
+    A thread raises it asynchronously in this one (so it works off the main thread, under
+    pytest-xdist or in a notebook, and never touches signals), and again every
+    :data:`_REFIRE` seconds until ``call`` has returned: a backward that catches it with a
+    bare ``except:`` and carries on is stopped by the next. One that swallowed it and still
+    returned ran past its time all the same: that raises it too, here."""
     if seconds is None:
-        yield
-        return
-    target = ctypes.c_ulong(threading.get_ident())
-    lock = threading.Lock()
-    state = {"finished": False, "fired": False}
-
-    def expire() -> None:
-        with lock:
-            if not state["finished"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(BackwardTimeout))
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+        return call()
+    lock, stopped, fired, wake = threading.Lock(), [], [], threading.Event()
+    here = (threading.get_ident(), sys._getframe())
+    timer = threading.Thread(target=_keep_raising, args=(here, seconds, lock, stopped, fired, wake), daemon=True)
     try:
-        yield
+        timer.start()
+        result = call()
     finally:
-        timer.cancel()
         with lock:
-            state["finished"] = True
-        if state["fired"]:
+            stopped.append(True)  # in C: a raise arriving now still finds it done, and no other follows
+        if fired:
             _absorb_pending()
+        wake.set()
+    if fired:
+        raise BackwardTimeout
+    return result
+
+
+def _keep_raising(
+    here: tuple[int, FrameType],
+    seconds: float,
+    lock: threading.Lock,
+    stopped: list[bool],
+    fired: list[bool],
+    wake: threading.Event,
+) -> None:
+    """After ``seconds``, raise :class:`BackwardTimeout` in thread ``here[0]`` every :data:`_REFIRE`
+    seconds while it has not stopped and is still in :func:`within`'s frame ``here[1]`` (which
+    it may leave without stopping, if a raise arrives under a tracer written in Python)."""
+    delay = seconds
+    while not wake.wait(delay):
+        with lock:
+            if stopped or not _in(here):
+                return
+            fired.append(True)
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(here[0]), ctypes.py_object(BackwardTimeout))
+        delay = _REFIRE
+
+
+def _in(here: tuple[int, FrameType]) -> bool:
+    """Thread ``here[0]`` is running inside frame ``here[1]``."""
+    frame = sys._current_frames().get(here[0])
+    while frame is not None and frame is not here[1]:
+        frame = frame.f_back
+    return frame is not None
 
 
 def _absorb_pending() -> None:
@@ -251,10 +278,10 @@ def _absorb_pending() -> None:
         pass
 
 
-def _run_code(code: str, filename: str, namespace: dict[str, Any]) -> ManualResult:
+def _run_code(code: str, filename: str, namespace: dict[str, Any], timeout: float | None) -> ManualResult:
     provided = dict(namespace)
     try:
-        exec(_compiled(code, filename), namespace)
+        within(timeout, functools.partial(exec, _compiled(code, filename), namespace))
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - SystemExit, timeouts and all: keep what ran before
@@ -268,10 +295,10 @@ def _compiled(code: str, filename: str) -> CodeType:
     return compile(code, filename, "exec")
 
 
-def _run_callable(function: Callable[..., Any], namespace: dict[str, Any]) -> ManualResult:
+def _run_callable(function: Callable[..., Any], namespace: dict[str, Any], timeout: float | None) -> ManualResult:
     try:
         positional, keywords = _arguments(function, namespace)
-        result = function(*positional, **keywords)
+        result = within(timeout, functools.partial(function, *positional, **keywords))
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - reported on every row it leaves missing

@@ -1,8 +1,10 @@
 """The backward runner (gradcheck_kit/manual.py) at the level a user meets it: check() with a small graph."""
 
 import threading
+import time
 
 import nbformat
+import pytest
 import torch
 from torch import nn
 
@@ -140,3 +142,41 @@ def test_a_timeit_line_magic_binds_nothing_as_in_ipython():
     code = TIMED_BACKWARD.replace("%time dw", "%timeit -n 3 -r 1 dw")
     report = check(tanh_layer(), code)
     assert {row.variable: row.message for row in report.rows if row.status != "ok"} == {"w": "no dw was assigned"}
+
+
+SWALLOWING_LOOP = """
+import time
+started = time.monotonic()
+dy = torch.ones_like(y)
+while time.monotonic() - started < 10:  # stands for `while True:`, which never ends
+    try:
+        dh = (1 - y**2) * dy
+    except:
+        pass
+dw = x.T @ dh
+"""
+
+
+def swallowing_function(x, y):
+    started = time.monotonic()
+    dy = torch.ones_like(y)
+    while time.monotonic() - started < 10:  # stands for `while True:`, which never ends
+        try:  # noqa: SIM105 - the point: a bare except swallows the timeout
+            dh = (1 - y**2) * dy
+        except:  # noqa: E722
+            pass
+    return {"dy": dy, "dh": dh, "dw": x.T @ dh}
+
+
+@pytest.mark.parametrize("backward", [SWALLOWING_LOOP, swallowing_function], ids=["code", "function"])
+def test_a_backward_swallowing_the_timeout_in_a_bare_except_is_still_stopped(backward):
+    started = time.monotonic()
+    report = check(tanh_layer(), backward, timeout=0.5)
+    assert time.monotonic() - started < 5, "expected the backward stopped about at its timeout"
+    assert report["w"].status == "missing" and "ran past its timeout" in report["w"].message
+
+
+def test_a_backward_that_swallowed_the_timeout_and_returned_still_ran_past_it():
+    code = "import time\ntry:\n    time.sleep(1)\nexcept:\n    pass\ndy = torch.ones_like(y)\n"
+    report = check(tanh_layer(), code, timeout=0.2)
+    assert any("ran past its timeout" in row.message for row in report.rows), report.rows
