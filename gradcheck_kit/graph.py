@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 import zlib
@@ -120,6 +121,7 @@ def register(
     except ValueError as error:
         raise ValueError(f"register({name!r}): {error}") from None
     source = _caller_file()
+    manual = _beside(manual, Path(source).parent)
     existing = _REGISTRY.get(name)
     if existing is not None and existing.source != source:
         raise ValueError(f"case {name!r} is already registered by {existing.source}; got a second one from {source}")
@@ -242,6 +244,32 @@ def import_file(path: Path, prefix: str) -> ModuleType:
     finally:
         sys.path.remove(str(path.parent))
     return module
+
+
+def _beside(manual: Any, folder: Path) -> Any:
+    """``manual`` with a relative backward file (a ``Path``, a one-line ``'backward.py'``, a notebook cell's
+    path) that lies in ``folder``, the case file's own, taken from there: a case file is imported from wherever
+    the command runs, and ``gradcheck-kit check examples/x`` from the project root failed every such case with
+    ``FileNotFoundError: 'backward.py'``. A path not found there is left as it is (relative to the working folder)."""
+    if dataclasses.is_dataclass(manual) and isinstance(getattr(manual, "path", None), (str, Path)):
+        found = _found_in(folder, manual.path)
+        return manual if found is None else dataclasses.replace(manual, path=found)
+    is_path = isinstance(manual, Path) or (
+        isinstance(manual, str)
+        and "\n" not in manual
+        and manual.strip().endswith((".py", ".ipynb"))
+        and not any(mark in manual for mark in "=#(")
+    )
+    found = _found_in(folder, manual) if is_path else None
+    return manual if found is None else type(manual)(found)
+
+
+def _found_in(folder: Path, path: str | Path) -> Path | None:
+    """``folder / path`` when ``path`` is relative and that file exists, else None."""
+    candidate = Path(str(path).strip())
+    if candidate.is_absolute() or not (folder / candidate).is_file():
+        return None
+    return folder / candidate
 
 
 def _caller_file() -> str:

@@ -312,3 +312,34 @@ def test_a_device_or_dtype_given_twice_is_one_cell(tmp_path, repeated):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("logits  ") == 1 and ": 1/1 ok" in done.stdout, done.stdout
     assert done.stdout.rstrip().endswith("\n1 passed"), done.stdout
+
+
+RELATIVE_CASE = """
+from pathlib import Path
+import torch
+from gradcheck_kit import Graph, register
+
+def inputs():
+    generator = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 3, generator=generator), "w": torch.randn(3, 2, generator=generator).requires_grad_()}
+
+def forward(x, w):
+    h = x @ w
+    loss = (h * h).sum()
+    return loss
+
+register("as-string", Graph("relative", forward, inputs), "backward_relative.py")
+register("as-path", Graph("relative", forward, inputs), Path("backward_relative.py"))
+"""
+
+
+def test_a_backward_file_named_relative_to_its_case_file_is_found_from_any_folder(tmp_path):
+    """Run from the project root, every such case was 'FileNotFoundError: backward_relative.py' (exit 1)."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "gradcheck_relative.py").write_text(RELATIVE_CASE)
+    (cases / "backward_relative.py").write_text("dh = 2 * h\ndw = x.T @ dh\n")
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "check", "cases"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("\n2 passed"), done.stdout
