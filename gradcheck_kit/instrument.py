@@ -83,10 +83,10 @@ def function_code(code: types.CodeType) -> types.CodeType:
 
 def _compiled(node: ast.FunctionDef, code: types.CodeType) -> types.CodeType:
     """``node`` compiled as ``code`` was: same file, ``__future__`` flags and closure cells."""
-    outer = _enclosing(node, code.co_freevars)
+    outer = _enclosing(node, code.co_freevars, _owner_class(code))
     flags = code.co_flags & _FUTURE_FLAGS
     compiled = compile(ast.fix_missing_locations(outer), code.co_filename, "exec", flags=flags, dont_inherit=True)
-    return _find_code(compiled, code.co_name)
+    return _find_code(compiled, code.co_name, {"__gradcheck_outer__", _owner_class(code)})
 
 
 def _function_node(code: types.CodeType) -> ast.FunctionDef:
@@ -109,8 +109,20 @@ def _function_node(code: types.CodeType) -> ast.FunctionDef:
     return node
 
 
-def _enclosing(node: ast.FunctionDef, freevars: tuple[str, ...]) -> ast.Module:
-    """A module holding ``node`` inside a function that binds ``freevars``, so they stay closure cells."""
+def _owner_class(code: types.CodeType) -> str | None:
+    """The name of the class a method's code was defined in (``Net`` for ``Net.forward``), else None."""
+    parts = getattr(code, "co_qualname", code.co_name).split(".")
+    return parts[-2] if len(parts) > 1 and parts[-2] != "<locals>" else None
+
+
+def _enclosing(node: ast.FunctionDef, freevars: tuple[str, ...], owner: str | None) -> ast.Module:
+    """A module holding ``node`` inside a function that binds ``freevars``, so they stay closure cells, and a
+    method inside a class of its class's name, so that its private names (``self.__scale``) are mangled as
+    they were (compiled outside it, ``self.__scale`` read another attribute)."""
+    if owner is not None:
+        shell = ast.ClassDef(owner, [], [], [node], [])
+        node = ast.copy_location(shell, node)
+        freevars = tuple(name for name in freevars if name != "__class__")  # the class gives its own
     if not freevars:
         return ast.Module(body=[node], type_ignores=[])
     cells = [
@@ -124,13 +136,14 @@ def _no_arguments() -> ast.arguments:
     return ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
 
 
-def _find_code(code: types.CodeType, name: str) -> types.CodeType:
-    """The code object named ``name`` among the constants of ``code`` (searched depth first)."""
+def _find_code(code: types.CodeType, name: str, shells: set[str | None]) -> types.CodeType:
+    """The code object named ``name`` among the constants of ``code``, searched depth first through the
+    ``shells`` :func:`_enclosing` put around it."""
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
             if constant.co_name == name:
                 return constant
-            found = _find_code(constant, name) if constant.co_name == "__gradcheck_outer__" else None
+            found = _find_code(constant, name, shells) if constant.co_name in shells else None
             if found is not None:
                 return found
     raise InstrumentError(f"cannot find {name}() in its rewritten source")

@@ -522,3 +522,26 @@ def test_a_forward_that_runs_the_backward_itself_is_told_to_remove_it():
     report = check(Graph("pasted", runs_its_own_backward, _xw), "dy = torch.ones_like(y)")
     assert report.rows[0].status == "error", report.to_table()
     assert "remove its loss.backward()" in report.rows[0].message and "retain_graph" not in report.rows[0].message
+
+
+class Scaled(nn.Module):
+    """A module reading a private attribute (``self.__scale`` is stored as ``_Scaled__scale``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
+        self.__scale = 2.0
+
+    def forward(self, x):
+        h = x @ self.w * self.__scale
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+
+def test_a_module_forward_reading_a_private_attribute_is_captured():
+    """Recompiled outside its class, self.__scale lost its mangling: an error row claiming the file had been
+    edited since it was imported."""
+    backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh * 2.0\n"
+    report = check(Graph("private", Scaled(), lambda: {"x": torch.randn(4, 3)}), backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
