@@ -90,7 +90,8 @@ def validate(args: argparse.Namespace, cases: list[Case]) -> None:
         devices = args.device or [device for case in cases for device in case.devices]
         if not cross_pairs(devices):
             usable = [device for device in dict.fromkeys(devices) if skip_reason(device) is None]
-            raise UsageError(f"--cross needs two usable devices; this check has {usable or 'none'}")
+            same = " (names of one device)" if len(usable) > 1 else ""
+            raise UsageError(f"--cross needs two usable devices; this check has {usable or 'none'}{same}")
 
 
 def validate_outputs(args: argparse.Namespace) -> None:

@@ -57,6 +57,15 @@ def skip_reason(device: str) -> str | None:
 
 
 def cross_pairs(devices: Iterable[str]) -> list[tuple[str, str]]:
-    """Every ordered pair of distinct usable devices: (where the manual runs, where the reference runs)."""
+    """Every ordered pair of distinct usable devices: (where the manual runs, where the reference runs). Two names
+    of one device (``cpu`` and ``cpu:0``, ``cuda`` and ``cuda:0``) are one device: a cross check of it against
+    itself compared nothing across devices."""
     usable = [d for d in dict.fromkeys(devices) if skip_reason(d) is None]
-    return [(a, b) for a in usable for b in usable if a != b]
+    distinct = list({_identity(d): d for d in reversed(usable)}.values())[::-1]
+    return [(a, b) for a in distinct for b in distinct if a != b]
+
+
+def _identity(device: str) -> tuple[str, int]:
+    """The device ``device`` names: any CPU index is the one CPU, an unindexed accelerator its device 0."""
+    parsed = parse_device(device)
+    return (parsed.type, 0 if parsed.type == "cpu" or parsed.index is None else parsed.index)

@@ -4,6 +4,8 @@ Without a GPU, cpu float32 against cpu float64 plays the two devices; the tests 
 ``cuda`` run only where CUDA is available (benchmarks/gpu_smoke.sh runs them there).
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,13 @@ def test_cli_rtol_needs_atol(capsys):
 
     assert main(["check", str(MAKEMORE), "--rtol", "1e-3"]) == 2
     assert "--rtol and --atol go together" in capsys.readouterr().err
+
+
+def test_cross_over_two_names_of_one_device_is_a_usage_error():
+    """--cross --device cpu --device cpu:0 judged cpu's gradients against cpu's autograd and printed it as a
+    cross-device check (cpu->cpu:0, passed)."""
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "check", str(MAKEMORE), "--cross", "--device", "cpu"]
+    done = subprocess.run([*command, "--device", "cpu:0"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--cross needs two usable devices" in done.stderr and "(names of one device)" in done.stderr, done.stderr
+    assert cross_pairs(["cpu:1", "cpu"]) == []
