@@ -150,7 +150,10 @@ def _forgiven(
 def local_spread(errors: torch.Tensor) -> torch.Tensor:
     """Each element's error, or ``LOCAL_MEDIANS`` times the median error along its row (the first dimension)
     or its column (the others), whichever is largest: round-off where the element lies. One ill-conditioned
-    row or column (a raw input feature) raises its own elements only; a vector's share the vector's median."""
+    row or column (a raw input feature) raises its own elements only; a vector's share the vector's median.
+    An empty tensor (a batch of 0) has nothing to spread."""
+    if errors.numel() == 0:
+        return errors
     matrix = errors.reshape(-1, 1) if errors.dim() <= 1 else errors.reshape(errors.shape[0], -1)
     rows, columns = matrix.median(1, keepdim=True).values, matrix.median(0, keepdim=True).values
     return torch.maximum(matrix, LOCAL_MEDIANS * torch.maximum(rows, columns)).reshape(errors.shape)

@@ -282,3 +282,12 @@ def test_overrides_naming_no_variable_are_an_error():
     never applied, and the check gave no sign of it."""
     report = check(returned_loss_graph(), "dh = 2 * h\ndw = x.T @ dh", overrides={"W": Tolerance(1e-3, 1e-3)})
     assert report.rows[0].status == "error" and "overrides" in report.rows[0].message, report.to_table()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_an_empty_batch_in_half_precision_is_judged_not_a_traceback(dtype):
+    """Under the reference rule a (0, 2) intermediate raised 'cannot reshape tensor of 0 elements' out of check()."""
+    right = check(batch_graph(0), "dh = 2 * h\ndw = x.T @ dh + 1", dtype=dtype)
+    assert right.passed, right.to_table()
+    wrong = check(batch_graph(0), "dh = 2 * h\ndw = x.T @ dh + 3", dtype=dtype)
+    assert wrong["w"].status == "mismatch" and wrong["h"].status == "ok", wrong.to_table()
