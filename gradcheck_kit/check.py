@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import functools
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -554,6 +555,12 @@ def _extras(
             f"the forward reads {name} (shape {tuple(tensor.shape)}, requires grad) from outside its inputs and "
             f"named steps: its gradient is never checked; pass it in inputs() (directly, or in a list, dict or module)"
         )
+        if re.split(r"[.\[]", name)[0] in captured.namespace:
+            message = (
+                f"{name} (shape {tuple(tensor.shape)}, requires grad) is held by a plain object of the inputs, where "
+                f"capture does not look for parameters: its gradient is never checked; hold it in an nn.Module, a "
+                f"dataclass, a SimpleNamespace, a list or a dict"
+            )
         rows.append(Row(case, device, dtype, name, str(tuple(tensor.shape)), cmp.GRAPH, message=message))
     pattern = gradient_pattern(rule)
     known = set(captured.variables) | set(captured.unreached) | set(unseen) | {captured.graph.loss}
@@ -597,9 +604,24 @@ def _unseen_names(captured: Capture) -> dict[str, torch.Tensor]:
         for name, value in [*getattr(function, "__globals__", {}).items(), *cells]:
             places.setdefault(id(value), name)
     for name, value in captured.namespace.items():
-        for attribute, held in vars(value).items() if hasattr(value, "__dict__") else ():
-            places.setdefault(id(held), f"{name}.{attribute}")
+        _places_in(value, name, places, depth=3)
     return {places.get(id(t), f"<parameter {i}>"): t.detach() for i, t in enumerate(captured.unseen, start=1)}
+
+
+def _places_in(value: Any, path: str, places: dict[int, str], depth: int) -> None:
+    """Name what ``value`` holds by its path (``layers[0].weight``): through lists, tuples, dicts and objects'
+    attributes, ``depth`` levels down (a plain object's tensors, where capture does not look, are found)."""
+    if depth == 0 or isinstance(value, (torch.Tensor, type, str, bytes)):
+        return
+    if isinstance(value, (list, tuple)):
+        items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    elif isinstance(value, dict):
+        items = [(f"{path}[{key!r}]", item) for key, item in value.items()]
+    else:
+        items = [(f"{path}.{key}", item) for key, item in getattr(value, "__dict__", {}).items()]
+    for place, item in items:
+        places.setdefault(id(item), place)
+        _places_in(item, place, places, depth - 1)
 
 
 def _unreached(

@@ -307,3 +307,30 @@ def test_a_gradient_with_no_arithmetic_to_measure_it_is_a_status_not_a_traceback
     assert report["w"].status == status and "float32" in report["w"].message, report["w"].message
     assert report["h"].status == "ok"
     report.to_html(tmp_path / "r.html")
+
+
+class PlainLinear:
+    """A makemore part 3 style layer: a plain class holding a tensor, which capture does not search."""
+
+    def __init__(self, generator):
+        self.weight = torch.randn(3, 2, generator=generator).requires_grad_()
+
+    def __call__(self, x):
+        return x @ self.weight
+
+
+def test_a_parameter_held_by_a_plain_object_of_the_inputs_is_named_by_its_path():
+    """It was '<parameter 1> ... read from outside its inputs; pass it in inputs()', which it was."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {"x": torch.randn(4, 3, generator=generator), "layers": [PlainLinear(generator)]}
+
+    def forward(x, layers):
+        h = layers[0](x)
+        loss = h.tanh().sum()
+        return loss
+
+    report = check(Graph("plain", forward, inputs), "dh = 1 - h.tanh()**2\n")
+    row = report["layers[0].weight"]
+    assert row.status == "graph" and "held by a plain object of the inputs" in row.message, report.to_table()
