@@ -157,7 +157,8 @@ def _autograd_made(value: Any, seen: set[int] | None = None) -> Iterator[torch.T
 def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | None = None) -> ManualResult:
     """Run ``manual`` on copies of ``forward_values`` and return what it assigned.
 
-    The grad mode the backward leaves behind is put back, and with ``timeout`` (seconds) a
+    The grad mode and torch's default dtype the backward leaves behind are put back (it runs
+    on copies: it must not change how later checks run), and with ``timeout`` (seconds) a
     backward still running is stopped where it is, and reported with its line."""
     try:
         namespace = namespace_for(forward_values)
@@ -168,8 +169,12 @@ def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | 
             runner = functools.partial(_run_code, code, filename, namespace)
     except Exception as error:  # noqa: BLE001 - a broken source or value is reported, not raised
         return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
-    with torch.set_grad_enabled(torch.is_grad_enabled()):
-        return runner(timeout)
+    default_dtype = torch.get_default_dtype()
+    try:
+        with torch.set_grad_enabled(torch.is_grad_enabled()):
+            return runner(timeout)
+    finally:
+        torch.set_default_dtype(default_dtype)
 
 
 def _code_of(manual: Any) -> tuple[str, str]:

@@ -180,3 +180,13 @@ def test_a_backward_that_swallowed_the_timeout_and_returned_still_ran_past_it():
     code = "import time\ntry:\n    time.sleep(1)\nexcept:\n    pass\ndy = torch.ones_like(y)\n"
     report = check(tanh_layer(), code, timeout=0.2)
     assert any("ran past its timeout" in row.message for row in report.rows), report.rows
+
+
+def test_a_backward_setting_the_default_dtype_leaves_it_as_it_was():
+    before = torch.get_default_dtype()
+    other = torch.float32 if before == torch.float64 else torch.float64
+    try:
+        check(tanh_layer(), f"torch.set_default_dtype({other})\ndy = torch.ones_like(y)\n")
+        assert torch.get_default_dtype() == before, "expected the default dtype put back after the backward"
+    finally:
+        torch.set_default_dtype(before)
