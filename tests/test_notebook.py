@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from gradcheck_kit import Graph, capture
 from gradcheck_kit.notebook import Cmp
+from gradcheck_kit.notebook.reads import reads
 from gradcheck_kit.notebook.sources import from_cells
 from gradcheck_kit.notebook.tensors import capture_of
 
@@ -132,6 +133,22 @@ def test_capture_of_orders_and_links_tensors_as_the_library_capture_does(lecture
 def test_forward_lines_come_from_the_latest_cell_that_binds_each_name():
     cells = ["x = 1\ncounts = a.exp()", "not python (", "for i in range(3):\n    counts = 0\ncounts = b.exp()  # new"]
     assert from_cells(cells, ["counts", "x", "y"]) == {"counts": (3, "counts = b.exp()  # new"), "x": (1, "x = 1")}
+
+
+@pytest.mark.parametrize(
+    ("code", "taken"),
+    [
+        ("h = x @ w\ny = h.tanh()", ["x", "w"]),
+        ("h = h + 1\ndh += dz", ["h", "dh", "dz"]),
+        ("for t in ts:\n    y = t * 2\n    acc = acc + y", ["ts", "acc"]),
+        ("ys = [t * w for t in ts]\nz = t", ["ts", "w", "t"]),
+        ("def f(a):\n    return a @ w + b\nb = 1\ny = f(x)", ["x", "w"]),
+        ("import torch.nn.functional as F\ny = F.relu(x)", ["x"]),
+        ("y = (", []),
+    ],
+)
+def test_a_cell_takes_the_names_it_reads_before_it_binds_them(code, taken):
+    assert reads(code) == taken
 
 
 def test_importing_the_notebook_face_does_not_import_ipython():

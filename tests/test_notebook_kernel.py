@@ -232,3 +232,24 @@ def test_the_magics_explain_misuse_without_a_traceback(kernel):
     assert "names no forward variable (there is no 'xx'); did you mean dx?" in shown[9]
     assert shown[10].startswith("%%backward: the cell stopped: SyntaxError") and "skipped" in shown[10]
     assert shown[11].startswith("%%forward: nothing captured: ") and "SyntaxError" in shown[11]
+
+
+def test_a_forward_cell_run_again_checks_as_it_did_the_first_time(kernel):
+    """The notebook's h after a run (a tensor made by the last run) is the cell's own name, not an input:
+    taken as one, it became a parameter that the cell's ``h = x @ w`` rebinds, a failing graph row."""
+    forward, backward = (
+        "%%forward\nh = x @ w\ny = h.tanh()\nloss = y.sum()",
+        "%%backward\ndy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh",
+    )
+    setup = (
+        "%load_ext gradcheck_kit\nimport torch\ng = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(4, 3, generator=g)\nw = torch.randn(3, 2, generator=g, requires_grad=True)"
+    )
+    plain = forward.split("\n", 1)[1]
+    cells = [setup, forward, backward, forward, backward, plain, forward, backward]
+    notebook = execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), kernel)
+    shown = [text(c) for c in notebook.cells]
+    for forward_output in shown[1], shown[3], shown[6]:
+        assert forward_output.startswith("%%forward: 3 variables captured") and "cannot check" not in forward_output
+    for backward_output in shown[2], shown[4], shown[7]:
+        assert "%%backward [cpu-float32]: 3/3 ok" in backward_output

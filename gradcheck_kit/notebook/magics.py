@@ -23,6 +23,7 @@ from ..graph import Graph
 from ..manual import gradient_pattern, run_manual
 from ..report import SKIPPED, Report, Row
 from . import state
+from .reads import reads
 from .show import show
 
 RULE = "d{name}"
@@ -39,7 +40,7 @@ class GradcheckMagics(Magics):
         loss = line.strip() or "loss"
         code = _numbered_as_in_the_notebook(self.shell.transform_cell(cell))
         names = self.shell.user_ns
-        inputs = {name: names[name] for name in _read(code) if name in names}
+        inputs = {name: names[name] for name in reads(code) if name in names}
         graph = Graph("notebook", code, lambda: inputs, loss=loss)
         try:
             captured = capture(graph, _device(inputs), _dtype(inputs))
@@ -90,9 +91,9 @@ def _check(captured: Capture, values: dict[str, Any], wanted: list[str], error: 
 
 
 def _backward_inputs(code: str, captured: Capture, names: dict[str, Any]) -> dict[str, Any]:
-    """What the cell reads: the captured forward's values first, then the notebook's; never its ``cmp``
-    (the report does the comparing, so the lecture's ``cmp`` lines may stay in the cell)."""
-    read = [name for name in _read(code) if name != "cmp"]
+    """What the cell reads before binding it: the captured forward's values first, then the notebook's;
+    never its ``cmp`` (the report does the comparing, so the lecture's ``cmp`` lines may stay in the cell)."""
+    read = [name for name in reads(code) if name != "cmp"]
     return {
         name: captured.namespace[name] if name in captured.namespace else names[name]
         for name in read
@@ -126,15 +127,6 @@ def _captured_summary(captured: Capture) -> str:
 def _numbered_as_in_the_notebook(code: str) -> str:
     """The cell's code starting on line 2, below the magic's line, so reported lines match the notebook's."""
     return "\n" + code
-
-
-def _read(code: str) -> list[str]:
-    """Names the code reads, in first-use order (none when it is not Python: running it will say why)."""
-    seen: dict[str, None] = {}
-    for node in _names(code):
-        if isinstance(node.ctx, ast.Load):
-            seen.setdefault(node.id)
-    return list(seen)
 
 
 def _bound(code: str) -> set[str]:
