@@ -155,6 +155,9 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
         )
     _refuse_own_backward(recorder, graph)
     for name, binding in recorder.bindings.items():
+        if name.isidentifier():  # a step the forward deleted (del h) is still one the backward reads
+            namespace.setdefault(name, binding.tensor)
+    for name, binding in recorder.bindings.items():
         binding.ends_as = _ends(binding, namespace.get(name, binding.tensor))
         if not binding.tensor.is_leaf:
             binding.tensor.retain_grad()

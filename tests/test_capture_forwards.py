@@ -545,3 +545,19 @@ def test_a_module_forward_reading_a_private_attribute_is_captured():
     backward = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh * 2.0\n"
     report = check(Graph("private", Scaled(), lambda: {"x": torch.randn(4, 3)}), backward)
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+
+
+def deletes_a_step(x, w):
+    h = x @ w
+    y = h.tanh()
+    del h
+    loss = y.sum()
+    return loss
+
+
+def test_a_step_the_forward_deletes_is_still_given_to_the_backward():
+    """``del h`` (to free memory) left h captured and checked but missing from the backward's names: a right
+    backward reading h failed with NameError."""
+    backward = "dy = torch.ones_like(y)\ndh = (1 - torch.tanh(h)**2) * dy\ndw = x.T @ dh\n"
+    report = check(Graph("deleted", deletes_a_step, _xw), backward)
+    assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
