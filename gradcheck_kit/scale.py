@@ -54,7 +54,7 @@ from typing import Any
 import torch
 
 from . import compare as cmp
-from .capture import Capture
+from .capture import Capture, Variable
 from .reference import FLOOR_EPS, decided, local_spread
 from .tolerance import Tolerance, resolve
 
@@ -133,11 +133,21 @@ def _probed_in_float32(
     unconfirmed = {}
     for name, floor in floors.items():
         variable = probe.variables.get(name)
-        error = None if variable is None or variable.grad is None else _autograd_error(variable.grad, captured, name)
+        if variable is None or variable.grad is None or _flows_in_float64(probe, variable):
+            unconfirmed[name] = floor
+            continue
+        error = _autograd_error(variable.grad, captured, name)
         scale = comparisons[name].scale or 0.0
         if error is None or not error < ROUND_OFF_SHARE * scale:
             unconfirmed[name] = floor
     return unconfirmed
+
+
+def _flows_in_float64(probe: Capture, variable: Variable) -> bool:
+    """The gradient flowing into ``variable`` was computed in float64 even in the float32 run (a forward that
+    calls ``.double()``): that run rounds it no more than the cell, and refutes nothing."""
+    consumers = [probe.variables[c].value for c in variable.consumers if c in probe.variables]
+    return any(value.dtype in (torch.float64, torch.complex128) for value in consumers)
 
 
 def _float32_probe(gold: Capture | Callable[[], Capture | None], captured: Capture) -> Capture | None:

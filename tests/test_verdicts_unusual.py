@@ -291,3 +291,40 @@ def test_an_empty_batch_in_half_precision_is_judged_not_a_traceback(dtype):
     assert right.passed, right.to_table()
     wrong = check(batch_graph(0), "dh = 2 * h\ndw = x.T @ dh + 3", dtype=dtype)
     assert wrong["w"].status == "mismatch" and wrong["h"].status == "ok", wrong.to_table()
+
+
+def float64_inside_graph() -> Graph:
+    """A forward that computes in float64 whatever the cell's dtype; b's gradient is zero in exact arithmetic
+    (the mean is taken out after it)."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x, t = torch.randn(32, 8, generator=generator), torch.randn(32, 4, generator=generator)
+        weight, bias = torch.randn(8, 4, generator=generator), torch.randn(4, generator=generator)
+        return {"x": x, "W": weight.requires_grad_(), "b": bias.requires_grad_(), "t": t}
+
+    def forward_in_float64(x, W, b, t):
+        h = x.double() @ W.double() + b.double()
+        hc = h - h.mean(0, keepdim=True)
+        loss = ((hc - t.double()) ** 2).sum()
+        return loss
+
+    return Graph("in_float64", forward_in_float64, inputs)
+
+
+FLOAT64_INSIDE_BACKWARD = """
+dhc = 2 * (hc - t.double())
+dh = dhc - dhc.mean(0, keepdim=True)
+dW = (x.double().T @ dh).to(W.dtype)
+db = (dhc.sum(0) - dhc.mean(0) * 32).to(b.dtype)
+"""
+
+
+def test_a_gradient_zero_in_exact_arithmetic_of_a_forward_computed_in_float64_passes_at_its_floor():
+    """db is round-off of the float64 flow (8.9e-15 against 17) however the cell is cast: a float32 run of the same
+    forward rounds it no more than the float64 cell, so it cannot refute the floor. db summed another way failed as
+    ROOT CAUSE with the hint 'your gradient is all zeros: ... never filled in?'."""
+    report = check(float64_inside_graph(), FLOAT64_INSIDE_BACKWARD, dtype="float64")
+    assert report.passed and "round-off" in report["b"].message, report.to_table()
+    wrong = check(float64_inside_graph(), FLOAT64_INSIDE_BACKWARD + "db = db + 1e-6\n", dtype="float64")
+    assert wrong["b"].status == "mismatch", wrong.to_table()
