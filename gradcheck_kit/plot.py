@@ -7,7 +7,9 @@ pyplot, so drawing touches no global state and needs no display.
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 from typing import Any
 
 import torch
@@ -15,6 +17,12 @@ import torch
 MISSING_MATPLOTLIB = "heatmaps need matplotlib: pip install 'gradcheck-kit[plot]'"
 MAX_SQUARE_RATIO = 12
 """Up to this ratio of rows to columns (or back) cells are drawn square; longer tensors fill the panel."""
+IMAGE_INCHES = 3.3
+"""Width of a panel's image, and the height the figure's titles leave it (see :func:`_height`)."""
+TITLE_INCHES = 1.1
+"""Height of the titles above and the ticks below a panel's image."""
+PIXELS_PER_INCH = 0.8 * 72
+"""Pixels an inch of image is sure to get (72 dpi, the lowest a figure is shown at, less the layout's margins)."""
 
 
 def available() -> bool:
@@ -51,10 +59,11 @@ def heatmaps(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> 
     panels = [(m, f"manual {_shape(manual)}{viewed}", "signed"), (r, f"autograd {_shape(reference)}", "signed")]
     if same:
         panels.append(((m - r).abs(), "|manual - autograd|", "abs"))
-    figure = Figure(figsize=(4.6 * len(panels), _height(m, r)), layout="constrained")
+    height = _height(m, r)
+    figure = Figure(figsize=(4.6 * len(panels), height), layout="constrained")
     limit = max(_finite_max(m), _finite_max(r)) or 1.0
     for axes, (values, label, kind) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
-        _panel(figure, axes, values, label, kind, limit)
+        _panel(figure, axes, values, label, kind, limit, height - TITLE_INCHES)
     if title:
         figure.suptitle(title, fontsize=11)
     return figure
@@ -67,15 +76,22 @@ def png(manual: torch.Tensor, reference: torch.Tensor, title: str = "") -> bytes
     return buffer.getvalue()
 
 
-def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float) -> None:
+def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, limit: float, inches: float) -> None:
     """One heatmap with square cells (a (1, 12) bias is a strip, not twelve tall bars) and a colour bar
-    whose labels carry their own exponent (no offset text to collide with the title)."""
+    whose labels carry their own exponent (no offset text to collide with the title). A tensor with more
+    cells than the image has pixels is drawn by blocks, each its largest magnitude: drawn as it was, most
+    rows and columns fell between pixels, and a single wrong element of a (700, 700) gradient was not in
+    the difference at all. Ticks stay in elements."""
     from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     scale = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if kind == "signed" else {"cmap": "magma", "vmin": 0.0}
     rows, columns = values.shape
     aspect = "equal" if max(rows / columns, columns / rows) <= MAX_SQUARE_RATIO else "auto"
-    image = axes.imshow(values.numpy(), aspect=aspect, interpolation="nearest", **scale)
+    block = _block(rows, columns, inches, aspect)
+    extent = (-0.5, columns - 0.5, rows - 0.5, -0.5)
+    image = axes.imshow(_largest(values, block).numpy(), aspect=aspect, interpolation="nearest", extent=extent, **scale)
+    if block != (1, 1):
+        label += f", largest of each {block[0]}x{block[1]} block"
     axes.set_title(label, fontsize=9)
     axes.tick_params(labelsize=7)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -84,6 +100,23 @@ def _panel(figure: Any, axes: Any, values: torch.Tensor, label: str, kind: str, 
         axes.set_yticks([])
     bar = figure.colorbar(image, ax=axes, shrink=0.9, format=FormatStrFormatter("%.2g"))
     bar.ax.tick_params(labelsize=7)
+
+
+def _block(rows: int, columns: int, inches: float, aspect: str) -> tuple[int, int]:
+    """Rows × columns of the blocks drawn as one cell, so that each gets at least a pixel."""
+    across, down = IMAGE_INCHES / columns, inches / rows
+    if aspect == "equal":  # the image fits the panel with square cells
+        across = down = min(across, down)
+    return math.ceil(1 / (down * PIXELS_PER_INCH)), math.ceil(1 / (across * PIXELS_PER_INCH))
+
+
+def _largest(values: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
+    """Each ``block`` of ``values`` as its element of largest magnitude, sign kept; NaN wherever a block holds one."""
+    if block == (1, 1):
+        return values
+    pool = functools.partial(torch.nn.functional.max_pool2d, kernel_size=block, ceil_mode=True)
+    high, low = pool(values[None, None])[0, 0], -pool(-values[None, None])[0, 0]
+    return torch.where(high >= -low, high, low)
 
 
 def _height(*matrices: torch.Tensor) -> float:
