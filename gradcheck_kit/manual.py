@@ -8,6 +8,7 @@ An exception part-way keeps whatever was assigned before it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import functools
@@ -167,14 +168,40 @@ def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | 
         else:
             filename, code = _code_of(manual)
             runner = functools.partial(_run_code, code, filename, namespace)
+        folder = _folder_of(manual)
     except Exception as error:  # noqa: BLE001 - a broken source or value is reported, not raised
         return ManualResult({}, f"{type(error).__name__}: {error}", unavailable=True)
     default_dtype = torch.get_default_dtype()
     try:
-        with torch.set_grad_enabled(torch.is_grad_enabled()):
+        with torch.set_grad_enabled(torch.is_grad_enabled()), _importable(folder):
             return runner(timeout)
     finally:
         torch.set_default_dtype(default_dtype)
+
+
+def _folder_of(manual: Any) -> Path | None:
+    """The folder of the backward's file or notebook, or None for code and functions."""
+    if isinstance(manual, NotebookCell):
+        return Path(manual.path).resolve().parent
+    if isinstance(manual, Path) or _looks_like_path(manual):
+        return Path(manual).resolve().parent
+    return None
+
+
+@contextlib.contextmanager
+def _importable(folder: Path | None) -> Iterator[None]:
+    """``folder`` first on ``sys.path`` while the backward runs, as Python and Jupyter put a script's
+    or notebook's own folder there: a backward file may import a module beside it. Taken off after."""
+    if folder is None:
+        yield
+        return
+    entry = str(folder)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
 
 
 def _code_of(manual: Any) -> tuple[str, str]:

@@ -1,5 +1,6 @@
 """The backward runner (gradcheck_kit/manual.py) at the level a user meets it: check() with a small graph."""
 
+import sys
 import threading
 import time
 
@@ -190,3 +191,23 @@ def test_a_backward_setting_the_default_dtype_leaves_it_as_it_was():
         assert torch.get_default_dtype() == before, "expected the default dtype put back after the backward"
     finally:
         torch.set_default_dtype(before)
+
+
+def test_a_backward_file_imports_a_module_beside_it(tmp_path):
+    (tmp_path / "manual_runner_helper.py").write_text("def tanh_backward(y, dy):\n    return (1 - y**2) * dy\n")
+    backward = tmp_path / "backward.py"
+    backward.write_text(
+        "from manual_runner_helper import tanh_backward\n"
+        "dy = torch.ones_like(y)\ndh = tanh_backward(y, dy)\ndw = x.T @ dh\n"
+    )
+    path_before = list(sys.path)
+    try:
+        report = check(tanh_layer(), backward)
+    finally:
+        sys.modules.pop("manual_runner_helper", None)
+    assert [(row.variable, row.status, row.message) for row in report.rows] == [
+        ("y", "ok", ""),
+        ("h", "ok", ""),
+        ("w", "ok", ""),
+    ]
+    assert sys.path == path_before, "expected the backward's folder taken off sys.path after it ran"
