@@ -12,13 +12,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import combinations
+from itertools import combinations, permutations
 
 import torch
 
 from .capture import Capture, Variable
 from .consumers import code_of, contribution, gather_index
 
+MAX_PERMUTED_DIMS = 5
+"""Dimension orders are searched for gradients of at most this many dimensions (120 orders)."""
 MAX_CONSUMERS = 4
 """Missing branches are searched over every subset of at most this many consumers."""
 
@@ -76,8 +78,27 @@ def reshaped(e: Evidence) -> str:
     m, r = e.manual, e.reference
     if m.numel() != r.numel() or not e.close(m.reshape(r.shape)):
         return ""
+    if m.ndim == r.ndim:
+        return (
+            f"right values in the wrong shape {_shape(m)} instead of {_shape(r)}, in the same order: .view{_shape(r)}"
+        )
     fix = "keep the reduced dimension (keepdim=True)" if m.ndim < r.ndim else "drop the extra dimension (squeeze)"
     return f"right values in the wrong shape {_shape(m)} instead of {_shape(r)}: {fix} or .view{_shape(r)}"
+
+
+def permuted(e: Evidence) -> str:
+    """Autograd's gradient with its dimensions in another order (a batched transpose, ``(B, C, T)`` for
+    ``(B, T, C)``): :func:`transposed` is the two-dimensional case."""
+    m, r = e.manual, e.reference
+    if m.ndim != r.ndim or not 3 <= m.ndim <= MAX_PERMUTED_DIMS or sorted(m.shape) != sorted(r.shape):
+        return ""  # a same-shaped one is tried too: (B, T, T) attention scores transposed per batch
+    for order in permutations(range(m.ndim)):
+        if tuple(m.shape[i] for i in order) == tuple(r.shape) and e.close(m.permute(order)):
+            moved = [i for i, j in enumerate(order) if i != j]
+            call = f".transpose({moved[0]}, {moved[1]})" if len(moved) == 2 else f".permute{order}"
+            shapes = f"{_shape(m)} vs {_shape(r)}"
+            return f"dimensions in another order: the manual gradient's {call} matches autograd ({shapes})"
+    return ""
 
 
 def broadcast_short(e: Evidence) -> str:
@@ -260,8 +281,18 @@ def some_rows(e: Evidence) -> str:
     return f"wrong only in {' and '.join(parts)}; the rest match" if parts else ""
 
 
-BY_SHAPE: Sequence[Test] = (reshaped, transposed, missing_sum, broadcast_short, pasted)
-BY_VALUE: Sequence[Test] = (all_zeros, factor, offset, transposed_square, missing_branch, scatter, pasted, some_rows)
+BY_SHAPE: Sequence[Test] = (reshaped, transposed, permuted, missing_sum, broadcast_short, pasted)
+BY_VALUE: Sequence[Test] = (
+    all_zeros,
+    factor,
+    offset,
+    transposed_square,
+    permuted,
+    missing_branch,
+    scatter,
+    pasted,
+    some_rows,
+)
 
 
 def _constant(k: float, n: int | None) -> str | None:

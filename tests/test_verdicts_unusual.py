@@ -328,3 +328,42 @@ def test_a_gradient_zero_in_exact_arithmetic_of_a_forward_computed_in_float64_pa
     assert report.passed and "round-off" in report["b"].message, report.to_table()
     wrong = check(float64_inside_graph(), FLOAT64_INSIDE_BACKWARD + "db = db + 1e-6\n", dtype="float64")
     assert wrong["b"].status == "mismatch", wrong.to_table()
+
+
+def attention_graph() -> Graph:
+    """Batched attention scores ``q @ k^T``: (2, 5, 3) queries and keys, (2, 5, 5) scores."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        q, k = torch.randn(2, 5, 3, generator=generator), torch.randn(2, 5, 3, generator=generator)
+        return {"q": q.requires_grad_(), "k": k.requires_grad_()}
+
+    def forward_scores(q, k):
+        att = q @ k.transpose(1, 2)
+        loss = (att**2).sum()
+        return loss
+
+    return Graph("scores", forward_scores, inputs)
+
+
+SCORES_BACKWARD = "datt = 2 * att\ndq = datt @ k\ndk = datt.transpose(1, 2) @ q\n"
+
+
+@pytest.mark.parametrize(
+    ("mistake", "variable", "expected"),
+    [
+        ("dk = dk.transpose(1, 2)", "k", "the manual gradient's .transpose(1, 2) matches autograd ((2, 3, 5) vs"),
+        ("dq = dq.permute(1, 0, 2)", "q", "the manual gradient's .transpose(0, 1) matches autograd ((5, 2, 3) vs"),
+        ("datt = datt.transpose(1, 2)", "att", "the manual gradient's .transpose(1, 2) matches autograd ((2, 5, 5) vs"),
+        (
+            "dq = dq.reshape(5, 2, 3)",
+            "q",
+            "right values in the wrong shape (5, 2, 3) instead of (2, 5, 3), in the same",
+        ),
+    ],
+)
+def test_a_batched_transpose_or_reshape_is_hinted_as_such(mistake, variable, expected):
+    """A batched transpose had no hint at all (only 2-D ones did), and a reshape to another shape of as many
+    dimensions was told to 'drop the extra dimension (squeeze)', which it did not have."""
+    row = check(attention_graph(), SCORES_BACKWARD + mistake)[variable]
+    assert row.root_cause and expected in row.hint, row.hint
