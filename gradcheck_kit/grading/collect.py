@@ -49,6 +49,7 @@ def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]
     ``single``, each argument is one submission, never a class folder, whatever folders it nests."""
     found: list[tuple[Path, dict[str, str]]] = []
     for argument in arguments:
+        _check_exists(argument)
         if single:
             found.append((argument, {}))
         elif argument.is_dir() and (argument / METADATA).is_file():
@@ -63,6 +64,12 @@ def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]
         Submission(path, name, people.get("students", ""), people.get("emails", ""))
         for (path, people), name in zip(found, names, strict=True)
     ]
+
+
+def _check_exists(argument: Path) -> None:
+    """A path given that names nothing is the caller's typo, never a student's empty submission: ValueError."""
+    if not argument.exists():
+        raise ValueError(f"no such file or folder: {argument}")
 
 
 def read_metadata(text: str) -> dict[str, dict[str, str]]:

@@ -1,0 +1,34 @@
+"""What a busy instructor types: each mistake is a usage error (exit 2, one line saying what was expected and what was
+got) before any grading starts, or a per-student status; never a traceback. The CLI runs in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grading_support import ASSIGNMENT, ROOT, SAMPLES
+
+CORRECT = SAMPLES / "correct.py"
+
+
+def _grade(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    """``gradcheck-kit grade`` with short limits and the makemore assignment, in a fresh process."""
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT)]
+    command += ["--timeout", "5", "--memory", "256", "--quiet", "--seed", "1", *map(str, arguments)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+
+
+def _usage_error(run: subprocess.CompletedProcess[str], out: Path) -> str:
+    """The one line of a usage error, checked to be one: exit 2, no traceback, nothing graded into ``out``."""
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (out / "gradebook.csv").exists()
+    return run.stderr.strip()
+
+
+def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = _grade("--out", out, CORRECT, tmp_path / "submisions")
+    assert _usage_error(run, out) == f"gradcheck-kit grade: no such file or folder: {tmp_path / 'submisions'}"
