@@ -35,12 +35,25 @@ _RUNS = "it trains, calls .backward() or loads data, and such a cell is never gr
 _HEADING = 5
 """Most of a cell's first non-blank lines searched for its marker (comments and imports may come before it)."""
 _IMPORT = re.compile(r"(?:import|from)\s+[\w.]+")
+_CELL_MAGIC = re.compile(r"\s*%%(\S+)")
+_TO_A_FILE = "Jupyter writes its body to a file and does not run it"
+_PROGRAMS = ("!", "bash", "sh", "system", "sx", "script", "perl", "ruby", "python", "python2", "python3", "pypy")
+_DISPLAYS = ("html", "HTML", "javascript", "js", "latex", "markdown", "svg", "SVG")
+_NOT_RUN = {
+    "writefile": _TO_A_FILE,
+    "file": _TO_A_FILE,
+    "timeit": "%%timeit runs its body inside a function of its own, so nothing it assigns is left in the notebook",
+    **dict.fromkeys(_PROGRAMS, "its body runs as another program, not in the notebook"),
+    **dict.fromkeys(_DISPLAYS, "Jupyter shows its body and does not run it"),
+}
+"""IPython's cell magics that do not run their body in the notebook, and why: such a cell is not graded."""
 
 
 @dataclass(frozen=True)
 class Cell:
     """One cell: its 1-based position among all of the notebook's cells, its tags, its code (magics blanked), and
-    its kind (``code``, ``markdown``, ``raw``)."""
+    its kind (``code``, ``markdown``, ``raw``, or the cell magic of a code cell whose body never runs, such as
+    ``%%writefile``)."""
 
     number: int
     tags: tuple[str, ...]
@@ -64,8 +77,26 @@ def notebook_cells(notebook: Any) -> list[Cell]:
         source = "".join(source) if isinstance(source, list) else str(source)
         tags = (cell.get("metadata") or {}).get("tags")
         tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()  # never a substring
-        found.append(Cell(number, tags, blank_magics(source), str(cell.get("cell_type"))))
+        kind = str(cell.get("cell_type"))
+        kind = (kind == "code" and unrun_magic(source)) or kind
+        found.append(Cell(number, tags, blank_magics(source), kind))
     return found
+
+
+def unrun_magic(source: str) -> str:
+    """``%%writefile`` (and the like, :data:`_NOT_RUN`) when the code cell's first line is a cell magic that does not
+    run its body in the notebook, else "": Jupyter runs such a cell's body elsewhere, or not at all."""
+    first = next((line for line in _NEWLINE.split(source) if line.strip()), "")
+    found = _CELL_MAGIC.match(first)
+    return f"%%{found[1]}" if found and found[1] in _NOT_RUN else ""
+
+
+def never_runs(cell: Cell) -> str:
+    """Why a cell that is not a code cell never runs, with what to do to have it graded (for the feedback)."""
+    if cell.kind.startswith("%%"):
+        why = _NOT_RUN[cell.kind.removeprefix("%%")]
+        return f"it is a {cell.kind} cell: {why} (delete the {cell.kind} line to have it graded)"
+    return f"it is a {cell.kind} cell, which never runs (make it a code cell to have it graded)"
 
 
 def blank_magics(source: str) -> str:
@@ -261,7 +292,7 @@ def _why_left_out(cell: Cell, by_mark: bool, stretch: tuple[int, int, int], tag:
     ``stretch``: this part's :func:`bounds`)."""
     first, last, _ = stretch
     if cell.kind != "code":
-        return f"it is a {cell.kind} cell, which never runs (make it a code cell to have it graded)"
+        return never_runs(cell)
     error = syntax_error(cell.source)
     if error:
         return f"it does not parse ({_located(error, cell)})"

@@ -31,12 +31,14 @@ from .cells import (
     blank_magics,
     copies,
     describe,
+    never_runs,
     notebook_cells,
     runs_something,
     select,
     series_line,
     skipped,
     syntax_error,
+    unrun_magic,
 )
 from .names import constants, prelude
 from .parsing import parse
@@ -134,20 +136,31 @@ def _split(lines: Sequence[str], starts: Callable[[str], bool]) -> list[dict[str
     for line in [*lines, "# %%"]:  # the last line ends the last cell
         found = _CELL.fullmatch(line)
         ran = _unmagicked(line).split("\n")  # a part's marker may open a %%time cell's body
+        if unrun_magic(ran[0]):  # a %%writefile cell's line: a whole cell, which never runs
+            cells.extend(_cell(kind, body, begun))
+            cells.append({"cell_type": "code", "metadata": {}, "source": "\n".join(ran)})
+            kind, body, begun = "code", [], True
+            continue
         if not (found or starts(ran[0])):
             body.extend(ran)
             continue
-        text = "\n".join(body)
-        if holds_code(text) or (begun and text.strip()):
-            cells.append({"cell_type": kind, "metadata": {}, "source": text})
+        cells.extend(_cell(kind, body, begun))
         kind = "markdown" if found and "[markdown]" in (found["kind"] or "") else "code"
         body, begun = ([] if found else ran), True
     return cells
 
 
+def _cell(kind: str, body: Sequence[str], begun: bool) -> list[dict[str, Any]]:
+    """The cell of an export's ``body`` lines: none when it holds no code and is what comes before the first
+    cell (nbconvert's ``# coding: utf-8`` header)."""
+    text = "\n".join(body)
+    return [{"cell_type": kind, "metadata": {}, "source": text}] if holds_code(text) or (begun and text.strip()) else []
+
+
 def _unmagicked(line: str) -> str:
-    """A ``get_ipython()`` line of an export as what it ran: a cell magic's body (``%%time``'s cell), else blank
-    (``pass`` when indented); any other line as it is."""
+    """A ``get_ipython()`` line of an export as what it ran: a cell magic's body (``%%time``'s cell; ``%%writefile``'s
+    after its magic line, which :func:`~.cells.unrun_magic` finds), else blank (``pass`` when indented); any other
+    line as it is."""
     stripped = line.lstrip()
     if not stripped.startswith("get_ipython()"):
         return line
@@ -155,7 +168,8 @@ def _unmagicked(line: str) -> str:
     try:
         call = parse(stripped).body[0].value  # type: ignore[attr-defined]
         if call.func.attr == "run_cell_magic" and isinstance(call.args[2].value, str):
-            return call.args[2].value.rstrip("\n")
+            magic = f"%%{call.args[0].value} {call.args[1].value}"
+            return (f"{magic}\n" if unrun_magic(magic) else "") + call.args[2].value.rstrip("\n")
     except (SyntaxError, ValueError, AttributeError, IndexError):
         pass
     return f"{indent}pass" if indent else ""
@@ -217,6 +231,8 @@ def _other(cells: Collection[Cell], gradients: Collection[str]) -> str:
     """``; cell 3 is a markdown cell holding code, ...`` for the first cell that is not a code cell but holds code
     assigning a gradient."""
     for cell in cells:
+        if cell.kind.startswith("%%") and assigned(cell.source, gradients):
+            return f"; cell {cell.number}: {never_runs(cell)}"
         if cell.kind != "code" and assigned(cell.source, gradients):
             return f"; cell {cell.number} is a {cell.kind} cell holding code, which never runs (make it a code cell)"
     return ""

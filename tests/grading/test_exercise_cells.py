@@ -271,3 +271,48 @@ def test_a_notebook_exported_to_py_is_graded_like_the_notebook(graded: Run) -> N
         pytest.skip("backprop_ninja_solution.ipynb is not in this checkout")
     row = graded.gradebook["exported.py"]
     assert (row["score"], row["exercise1"], row["exercise2"], row["exercise3"]) == ("37", "26", "2", "2"), row
+
+
+WRITEFILE = "%%writefile ex2.py\n" + RIGHT_2
+NOT_RUN = "it is a %%writefile cell: Jupyter writes its body to a file and does not run it (delete the %%writefile line"
+
+
+def test_a_writefile_cell_of_a_colab_export_is_a_cell_that_never_runs() -> None:
+    """Colab keeps no cell boundaries, but a cell magic is a whole cell: the code after it runs as before."""
+    magic = f"get_ipython().run_cell_magic('writefile', 'ex2.py', {(RIGHT_2 + chr(10))!r})"
+    notebook = exported_notebook(COLAB.replace(RIGHT_2, magic).encode(), "# Exercise 1")
+    assert notebook is not None
+    assert notebook["cells"][2]["source"] == WRITEFILE and notebook["cells"][3]["source"].startswith("\nplt.imshow")
+    with pytest.raises(LookupError) as raised:
+        notebook_source(notebook, GRADIENTS, *_part("2"), {})
+    assert f"no cell assigns dlogits; graded cells: none; cell 3: {NOT_RUN}" in str(raised.value)
+
+
+def test_a_writefile_cell_is_not_graded_as_if_it_ran(tmp_path: Path) -> None:
+    """Jupyter writes a %%writefile cell's body to a file and never runs it: its dlogits, never computed in the
+    notebook, earned Exercise 2's points (37/37), in the notebook and in its export alike."""
+    notebook = _notebook("batch_size = 32\nn = batch_size", f"{EX1}\n{WORK}", WRITEFILE, "plt.imshow(dlogits)")
+    nbformat.write(notebook, tmp_path / "writefile.ipynb")
+    (tmp_path / "exported.py").write_text(PythonExporter().from_notebook_node(notebook)[0])
+    out = tmp_path / "out"
+    run = Run(
+        out, grade_command(out, [tmp_path / "writefile.ipynb", tmp_path / "exported.py"], "--assignment", str(PARTS))
+    )
+    for name, cell in (("writefile.ipynb", 4), ("exported.py", 3)):  # the export has no markdown cell
+        row = run.gradebook[name]
+        assert (row["exercise1"], row["exercise2"]) == ("26", "0"), row["message"]
+        assert f"exercise2: no cell assigns dlogits; graded cells: none; cell {cell}: {NOT_RUN}" in row["message"]
+
+
+@pytest.mark.parametrize(
+    ("magic", "why"),
+    [
+        ("%%timeit -n 1", "%%timeit runs its body inside a function of its own, so nothing it assigns is left"),
+        ("%%bash", "its body runs as another program, not in the notebook"),
+        ("\n%%file ex2.py", "Jupyter writes its body to a file and does not run it"),
+    ],
+)
+def test_a_cell_whose_magic_does_not_run_it_in_the_notebook_is_left_out_and_said_so(magic: str, why: str) -> None:
+    with pytest.raises(LookupError) as raised:
+        _source(_notebook(f"{magic}\n{RIGHT_2}"), GRADIENTS, "2")
+    assert f"graded cells: none; cell 2: it is a {magic.split()[0]} cell: {why}" in str(raised.value)
