@@ -12,6 +12,7 @@ beside the work (``__MACOSX/``, ``._name``, ``.DS_Store``, ``.ipynb_checkpoints/
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]
     found: list[tuple[Path, dict[str, str]]] = []
     for argument in arguments:
         _check_exists(argument)
+        argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
         if single:
             found.append((argument, {}))
         elif argument.is_dir() and (argument / METADATA).is_file():
@@ -135,13 +137,13 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
     """The file to grade: ``path`` itself, or in a folder the notebook when there is one, else the one .py,
     else the one .py that assigns gradients; a SubmissionError says why none can be chosen."""
     if not path.is_dir():
-        return path
-    folder = path
+        return _not_a_link(path)
+    folder = _not_a_link(path)
     files = _work_files(folder)
     notebooks = [path for path in files if is_notebook(path)]
     candidates = notebooks or files
     if len(candidates) == 1:
-        return candidates[0]
+        return _not_a_link(candidates[0])
     if not candidates:
         raise SubmissionError(f"{folder.name} holds no .py file or notebook")
     listed = ", ".join(str(path.relative_to(folder)) for path in candidates[:10])
@@ -149,9 +151,18 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
         raise SubmissionError(f"{folder.name} holds several notebooks ({listed}): hand in one")
     working = [path for path in candidates if _assigns(path, gradients)]
     if len(working) == 1:
-        return working[0]
+        return _not_a_link(working[0])
     reason = "several of them assign" if working else "none of them assigns"
     raise SubmissionError(f"{folder.name} holds several files ({listed}) and {reason} the gradients: hand in one")
+
+
+def _not_a_link(path: Path) -> Path:
+    """``path``, unless it is a symbolic link: a student's link (a zip can hold one) could name the instructor's
+    solution or a classmate's work, which the grader can read and the student cannot, and earn its points. The
+    target is not said: it may be a path of the grader's machine."""
+    if path.is_symlink():
+        raise SubmissionError(f"{path.name} is a symbolic link: hand in the file itself, not a link to one")
+    return path
 
 
 def _assigns(path: Path, gradients: Collection[str]) -> bool:
@@ -192,8 +203,9 @@ def _subfolders(folder: Path) -> list[Path]:
 
 def _names(paths: list[Path]) -> list[str]:
     """Each path's shortest trailing part that no other path shares: the file or folder name, or
-    ``alice/hw.py`` when several students hand in ``hw.py``."""
-    parts = [path.resolve().parts for path in paths]
+    ``alice/hw.py`` when several students hand in ``hw.py``. A link found in a folder keeps its own name: it
+    is an invalid submission of its own, never a second name of its target."""
+    parts = [Path(os.path.abspath(path)).parts for path in paths]
     depth = [1] * len(paths)
     while True:
         labels = ["/".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]

@@ -1,0 +1,42 @@
+"""Class folders as an instructor has them: LMS downloads, links, leftovers, outputs beside the work. Each is graded
+by the CLI in a subprocess; every student is a row with a status and a message."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from grading_support import ROOT, SAMPLES, grade_command, read_csv
+
+CORRECT = SAMPLES / "correct.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    return target
+
+
+def _gradebook(out: Path) -> dict[str, dict[str, str]]:
+    return {row["submission"]: row for row in read_csv(out / "gradebook.csv")}
+
+
+def test_a_student_s_link_to_a_file_outside_their_work_earns_nothing(tmp_path: Path) -> None:
+    """A link to the instructor's solution (a zip unpacked on the grader's machine keeps it) was graded as the
+    student's own work; the instructor's own link, given on the command line, is still followed."""
+    root = tmp_path / "class"
+    _copy(CORRECT, root / "alice" / "hw4.py")
+    (root / "mallory").mkdir()
+    (root / "mallory" / "hw4.ipynb").symlink_to(SOLUTION)
+    (root / "eve").symlink_to(root / "alice")
+    linked = tmp_path / "linked.py"
+    linked.symlink_to(CORRECT)
+    out = tmp_path / "out"
+    assert grade_command(out, [root, linked]) == 0
+    book = _gradebook(out)
+    assert book["alice"]["score"] == "26"
+    assert book["correct.py"]["score"] == "26"
+    for name, link in (("mallory", "hw4.ipynb"), ("eve", "eve")):
+        assert (book[name]["score"], book[name]["status"]) == ("0", "invalid")
+        assert book[name]["message"] == f"{link} is a symbolic link: hand in the file itself, not a link to one"
