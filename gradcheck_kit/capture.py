@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .forward import GraphError, rebuild
+from .forward import GraphError, autograd_made, rebuild
 from .forward import run_forward as _run_forward
 from .graph import Graph
 
@@ -248,7 +248,8 @@ def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[in
         return t.detach().to(device=device, dtype=target, copy=True).requires_grad_(t.requires_grad)
 
     def module(m: torch.nn.Module) -> torch.nn.Module:
-        converted = copy.deepcopy(m)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
+        made = {id(t): memo.setdefault(id(t), tensor(t).detach()) for t in autograd_made(m)}
+        converted = copy.deepcopy(m, made)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
         for parameter in converted.parameters():
             parameter.grad = None
         return converted

@@ -19,7 +19,7 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,6 +148,32 @@ def rebuild(
         return value
     memo[id(value)] = rebuilt
     return rebuilt
+
+
+_ATOMIC = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, str, bytes)
+"""What deepcopy keeps as it is, so what holds no tensor it copies."""
+
+
+def autograd_made(value: Any, seen: set[int] | None = None) -> Iterator[torch.Tensor]:
+    """The non-leaf tensors that ``value`` holds, where deepcopy looks for them: in attributes,
+    lists, tuples, sets and dicts (so in submodules too). ``copy.deepcopy`` refuses them (a module keeping its
+    activation, ``self.out = x @ self.weight``): the copies of the forward and of the backward give them in its memo."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or isinstance(value, _ATOMIC):
+        return
+    seen.add(id(value))
+    if isinstance(value, torch.Tensor):
+        if not value.is_leaf:
+            yield value
+        return
+    if isinstance(value, dict):
+        items: Iterable[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        items = getattr(value, "__dict__", {}).values()
+    for item in items:
+        yield from autograd_made(item, seen)
 
 
 def held(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -18,16 +18,16 @@ import re
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, ModuleType
+from types import CodeType, FrameType
 from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 
-from .forward import rebuild
+from .forward import autograd_made, rebuild
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _copy(value: Any, memo: dict[int, Any]) -> Any:
     def module(m: torch.nn.Module) -> torch.nn.Module:
         # deepcopy refuses a tensor made by autograd (``self.out = x @ self.weight``): it gets the
         # detached copy, the same one as where the forward's values name it (``h = self.out``)
-        made = {id(t): memo.setdefault(id(t), tensor(t)) for t in _autograd_made(m)}
+        made = {id(t): memo.setdefault(id(t), tensor(t)) for t in autograd_made(m)}
         copied = copy.deepcopy(m, made)
         for parameter in copied.parameters():
             parameter.grad = None
@@ -128,31 +128,6 @@ def _copy(value: Any, memo: dict[int, Any]) -> Any:
         return copied
 
     return rebuild(value, tensor, module, memo)
-
-
-_ATOMIC = (type, ModuleType, FunctionType, BuiltinFunctionType, str, bytes)
-"""What deepcopy keeps as it is, so what holds no tensor it copies."""
-
-
-def _autograd_made(value: Any, seen: set[int] | None = None) -> Iterator[torch.Tensor]:
-    """The non-leaf tensors that ``value`` holds, where deepcopy looks for them: in attributes,
-    lists, tuples, sets and dicts (so in submodules too)."""
-    seen = set() if seen is None else seen
-    if id(value) in seen or isinstance(value, _ATOMIC):
-        return
-    seen.add(id(value))
-    if isinstance(value, torch.Tensor):
-        if not value.is_leaf:
-            yield value
-        return
-    if isinstance(value, dict):
-        items: Iterable[Any] = [*value.keys(), *value.values()]
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = value
-    else:
-        items = getattr(value, "__dict__", {}).values()
-    for item in items:
-        yield from _autograd_made(item, seen)
 
 
 def run_manual(manual: Any, forward_values: Mapping[str, Any], timeout: float | None = None) -> ManualResult:

@@ -561,3 +561,38 @@ def test_a_step_the_forward_deletes_is_still_given_to_the_backward():
     backward = "dy = torch.ones_like(y)\ndh = (1 - torch.tanh(h)**2) * dy\ndw = x.T @ dh\n"
     report = check(Graph("deleted", deletes_a_step, _xw), backward)
     assert report.passed and [row.variable for row in report.rows] == ["y", "h", "w"], report.to_table()
+
+
+class KeepsActivation(nn.Module):
+    """makemore part 3's layers keep their output (``self.out``): a non-leaf tensor once the module has run."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
+
+    def forward(self, x):
+        self.out = x @ self.weight
+        h = self.out
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+
+def uses_a_kept_activation_module(x, layer):
+    h = layer.weight.T @ x.T
+    y = h.tanh()
+    loss = y.sum()
+    return loss
+
+
+def test_a_module_that_already_ran_and_keeps_its_activation_is_checked():
+    """deepcopy refused the module's non-leaf self.out: every check of a module trained before it (as in the
+    notebook) was one error row, 'Only Tensors created explicitly by the user support the deepcopy protocol'."""
+    module = KeepsActivation()
+    module(torch.randn(4, 3))
+    x = lambda: {"x": torch.randn(4, 3, generator=torch.Generator().manual_seed(0))}  # noqa: E731
+    own = check(Graph("own", module, x), "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndweight = x.T @ dh\n")
+    assert own.passed and [row.variable for row in own.rows] == ["y", "h", "weight"], own.to_table()
+    graph = Graph("input", uses_a_kept_activation_module, lambda: {**x(), "layer": module})
+    held = check(graph, "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndlayer = {'weight': (dh @ x).T}\n")
+    assert held.passed and [row.variable for row in held.rows] == ["y", "h", "layer.weight"], held.to_table()
