@@ -29,8 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         metavar="SUBMISSION",
-        help="a .py file or .ipynb notebook; a folder holding one (per student), or a folder of such folders "
-        "(a class export, Gradescope's with submission_metadata.yml)",
+        help="a .py file or .ipynb notebook; a folder holding one (per student); a folder of such folders "
+        "(a class export, Gradescope's with submission_metadata.yml), or of several such files (a Canvas download)",
     )
     grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
     grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")

@@ -3,7 +3,10 @@
 Each submission gets a stable name: its file (or folder) name, or as much of its path as
 tells it apart (``alice/hw.py`` and ``bob/hw.py``), so same-named files stay apart. A
 folder is one submission: its notebook, or its one ``.py``, or the one ``.py`` that
-assigns gradients. A folder of such folders, or a Gradescope "Export Submissions" folder
+assigns gradients. A folder given that holds several such files at its top is a class
+download (Canvas and Blackboard put every student's file in one folder: ``smith_john_12345_hw4.ipynb``):
+a submission per file, and per subfolder (``--single`` takes it as one student's). A folder
+of such folders, or a Gradescope "Export Submissions" folder
 (with ``submission_metadata.yml``, whose students' names and emails reach the
 gradebook), is a submission per subfolder. What zips, macOS, Jupyter and Python leave
 beside the work (``__MACOSX/``, ``._name``, ``.DS_Store``, ``.ipynb_checkpoints/``,
@@ -59,6 +62,8 @@ def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]
             found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument)]
         elif argument.is_dir() and not _holds_work(argument) and _subfolders(argument):
             found += [(folder, {}) for folder in _subfolders(argument)]
+        elif argument.is_dir() and len(_top_files(argument)) > 1:
+            found += [(path, {}) for path in _top_files(argument) + _subfolders(argument)]
         else:
             found.append((argument, {}))
     names = _names([path for path, _ in found])
@@ -194,7 +199,12 @@ def _gradable(path: Path) -> bool:
 
 def _holds_work(folder: Path) -> bool:
     """Whether ``folder`` itself (not a subfolder) holds a file to grade."""
-    return any(_gradable(path) and not _leftover(path.name) for path in folder.iterdir() if path.is_file())
+    return bool(_top_files(folder))
+
+
+def _top_files(folder: Path) -> list[Path]:
+    """The files to grade that ``folder`` itself holds (not its subfolders), in name order."""
+    return sorted(path for path in folder.iterdir() if _gradable(path) and not _leftover(path.name) and path.is_file())
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -40,3 +40,22 @@ def test_a_student_s_link_to_a_file_outside_their_work_earns_nothing(tmp_path: P
     for name, link in (("mallory", "hw4.ipynb"), ("eve", "eve")):
         assert (book[name]["score"], book[name]["status"]) == ("0", "invalid")
         assert book[name]["message"] == f"{link} is a symbolic link: hand in the file itself, not a link to one"
+
+
+def test_a_flat_lms_download_is_a_submission_per_file(tmp_path: Path) -> None:
+    """Canvas and Blackboard download a class as one folder of files named per student. The folder was one
+    submission, named after the folder: its one notebook got 26/26 and the other students were dropped unsaid."""
+    root = tmp_path / "submissions"
+    _copy(CORRECT, root / "smith_john_12345_67890_hw4.py")
+    _copy(SAMPLES / "notebook.ipynb", root / "doe_jane_LATE_22222_67891_backprop.ipynb")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "lee_kim_33333_67892_hw4.py")
+    (root / "roster.csv").write_text("name,id\n")
+    (root / ".DS_Store").write_bytes(b"\0")
+    out = tmp_path / "out"
+    assert grade_command(out, [root]) == 0
+    scores = {name: row["score"] for name, row in _gradebook(out).items()}
+    assert scores == {
+        "doe_jane_LATE_22222_67891_backprop.ipynb": "26",
+        "lee_kim_33333_67892_hw4.py": "25",
+        "smith_john_12345_67890_hw4.py": "26",
+    }
