@@ -7,6 +7,9 @@ its arguments, or a case name already registered by another file, is a usage err
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,6 +45,8 @@ def load(files: Iterable[Path]) -> tuple[list[Case], list[Row]]:
         except (Exception, SystemExit) as error:  # noqa: BLE001 - one broken case file is one error row
             if _raised_by_register(error):
                 raise UsageError(f"{_where(file, error)}: {error}") from None
+            if _register_signature(error):
+                raise UsageError(f"{_where(file, error)}: {error}{_suggestion(error)}") from None
             broken.append(Row(file.name, "", "", "", "", ERROR, message=f"{_where(file, error)}: {_said(error)}"))
     return cases, broken
 
@@ -60,6 +65,20 @@ def _raised_by_register(error: BaseException) -> bool:
     """Whether ``register()`` itself refused the call (bad arguments, a name taken by another file)."""
     frames = traceback.extract_tb(error.__traceback__)
     return isinstance(error, ValueError) and bool(frames) and frames[-1].filename == register.__code__.co_filename
+
+
+def _register_signature(error: BaseException) -> bool:
+    """Whether ``register()`` was called with arguments its signature refuses (``dtype=`` for ``dtypes=``): a
+    usage error as its other refusals are, where it was an error row of the file, failing the run with exit 1."""
+    return isinstance(error, TypeError) and str(error).startswith(f"{register.__name__}() ")
+
+
+def _suggestion(error: BaseException) -> str:
+    """``; did you mean dtypes=?`` for an unexpected keyword close to one of ``register()``'s own."""
+    match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    known = list(inspect.signature(register).parameters)
+    close = difflib.get_close_matches(match[1], known, n=1) if match else []
+    return f"; did you mean {close[0]}=?" if close else ""
 
 
 def _where(file: Path, error: BaseException) -> str:

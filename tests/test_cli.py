@@ -343,3 +343,15 @@ def test_a_backward_file_named_relative_to_its_case_file_is_found_from_any_folde
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("\n2 passed"), done.stdout
+
+
+def test_a_mistyped_register_keyword_is_a_usage_error_naming_the_right_one(tmp_path):
+    """register(..., dtype='float64') was an error row of its file and exit 1, as if a check had failed; the
+    other refusals of register() are usage errors (exit 2) before anything runs."""
+    case = RELATIVE_CASE.replace('"backward_relative.py")', '"dh = 2 * h\\ndw = x.T @ dh", dtype="float64")', 1)
+    (tmp_path / "gradcheck_typo.py").write_text(case)
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "check", str(tmp_path / "gradcheck_typo.py")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "unexpected keyword argument 'dtype'; did you mean dtypes=?" in done.stderr, done.stderr
+    assert done.stdout == "", done.stdout
