@@ -86,7 +86,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
         _check_user(args)
-        submissions = collect(args.submissions, args.single)
+        submissions = collect(args.submissions, args.single, args.out)
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
     except ValueError as error:
@@ -121,6 +121,9 @@ def _check_out(args: argparse.Namespace) -> None:
     """A --out that holds a gradebook is only continued with --resume: nothing stale is mixed into it."""
     if (args.out / GRADEBOOK).exists() and not args.resume:
         raise ValueError(f"{args.out} already holds a gradebook: pass --resume to continue it, or choose another --out")
+    given = {os.path.abspath(path) for path in args.submissions}
+    if os.path.abspath(args.out) in given:
+        raise ValueError(f"--out {args.out} is also a submission given: choose another folder for the results")
 
 
 def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygote]) -> int:

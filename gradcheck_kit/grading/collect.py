@@ -26,6 +26,8 @@ from .source import decode
 from .submission import SubmissionError, is_notebook, read_regular
 
 METADATA = "submission_metadata.yml"
+GRADEBOOK = "gradebook.csv"
+"""What ``grade`` writes in its ``--out``: a folder holding it is an earlier run's results, never a student."""
 GRADABLE = (".py", ".ipynb")
 """The extensions of files to grade, in any case (``Solution.PY``)."""
 LEFTOVERS = frozenset({"__MACOSX", "__pycache__"})
@@ -48,9 +50,12 @@ class Submission:
         return cls(path, path.name)
 
 
-def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]:
+def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = None) -> list[Submission]:
     """The submissions in ``arguments`` (files or folders), named relative to their common folder; when
-    ``single``, each argument is one submission, never a class folder, whatever folders it nests."""
+    ``single``, each argument is one submission, never a class folder, whatever folders it nests. The ``out``
+    folder, and any holding a gradebook, are outputs of ``grade`` (an --out inside the class folder), never
+    students."""
+    skip = frozenset() if out is None else {Path(os.path.abspath(out))}
     found: list[tuple[Path, dict[str, str]]] = []
     for argument in arguments:
         _check_exists(argument)
@@ -59,11 +64,11 @@ def collect(arguments: Sequence[Path], single: bool = False) -> list[Submission]
             found.append((argument, {}))
         elif argument.is_dir() and (argument / METADATA).is_file():
             people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
-            found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument)]
-        elif argument.is_dir() and not _holds_work(argument) and _subfolders(argument):
-            found += [(folder, {}) for folder in _subfolders(argument)]
+            found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument, skip)]
+        elif argument.is_dir() and not _holds_work(argument) and _subfolders(argument, skip):
+            found += [(folder, {}) for folder in _subfolders(argument, skip)]
         elif argument.is_dir() and len(_top_files(argument)) > 1:
-            found += [(path, {}) for path in _top_files(argument) + _subfolders(argument)]
+            found += [(path, {}) for path in _top_files(argument) + _subfolders(argument, skip)]
         else:
             found.append((argument, {}))
     names = _names([path for path, _ in found])
@@ -207,8 +212,16 @@ def _top_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if _gradable(path) and not _leftover(path.name) and path.is_file())
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.iterdir() if path.is_dir() and not _leftover(path.name))
+def _subfolders(folder: Path, skip: Collection[Path]) -> list[Path]:
+    """The folders in ``folder`` that may be students': not leftovers, not ``skip``, not a run's results."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_dir()
+        and not _leftover(path.name)
+        and Path(os.path.abspath(path)) not in skip
+        and not (path / GRADEBOOK).is_file()
+    )
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .collect import GRADEBOOK
 from .grader import Graded, VariableResult
 from .shards import check as check_shards
 
-GRADEBOOK = "gradebook.csv"
 VARIABLES = "variables.csv"
 RESULTS = "results.json"
 GRADEBOOK_COLUMNS = ("submission", "score", "max_score", "status", "message", "students", "emails", "flagged", "seed")

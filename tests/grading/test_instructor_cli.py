@@ -32,3 +32,14 @@ def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run = _grade("--out", out, CORRECT, tmp_path / "submisions")
     assert _usage_error(run, out) == f"gradcheck-kit grade: no such file or folder: {tmp_path / 'submisions'}"
+
+
+def test_an_out_that_is_the_submissions_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """``--out class class`` wrote the results among the students' folders, a results.json into each."""
+    root = tmp_path / "class"
+    (root / "alice").mkdir(parents=True)
+    (root / "alice" / "hw4.py").write_bytes(CORRECT.read_bytes())
+    run = _grade("--out", root, root)
+    expected = f"gradcheck-kit grade: --out {root} is also a submission given: choose another folder for the results"
+    assert _usage_error(run, root) == expected
+    assert sorted(path.name for path in root.rglob("*")) == ["alice", "hw4.py"]

@@ -59,3 +59,17 @@ def test_a_flat_lms_download_is_a_submission_per_file(tmp_path: Path) -> None:
         "lee_kim_33333_67892_hw4.py": "25",
         "smith_john_12345_67890_hw4.py": "26",
     }
+
+
+def test_results_written_inside_the_class_folder_are_never_graded(tmp_path: Path) -> None:
+    """``--out class/results`` beside the students' folders: a second run (another --out, or --resume of the same)
+    graded the first run's results as a student, an invalid row 'results holds no .py file or notebook'."""
+    root = tmp_path / "class"
+    _copy(CORRECT, root / "alice" / "hw4.py")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "bob" / "hw4.py")
+    (root / "empty_out").mkdir()  # made by hand for the results before the first run
+    assert grade_command(root / "empty_out", [root]) == 0
+    assert grade_command(root / "results", [root]) == 0
+    assert grade_command(root / "results", [root], "--resume") == 0
+    for out in ("empty_out", "results"):
+        assert {name: row["score"] for name, row in _gradebook(root / out).items()} == {"alice": "26", "bob": "25"}
