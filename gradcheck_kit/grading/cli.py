@@ -118,12 +118,25 @@ def _check_user(args: argparse.Namespace) -> None:
 
 
 def _check_out(args: argparse.Namespace) -> None:
-    """A --out that holds a gradebook is only continued with --resume: nothing stale is mixed into it."""
+    """A --out that holds a gradebook is only continued with --resume: nothing stale is mixed into it. One that
+    cannot be a folder the grader writes in is refused before anything is graded, not after."""
+    _check_writable(args.out)
     if (args.out / GRADEBOOK).exists() and not args.resume:
         raise ValueError(f"{args.out} already holds a gradebook: pass --resume to continue it, or choose another --out")
     given = {os.path.abspath(path) for path in args.submissions}
     if os.path.abspath(args.out) in given:
         raise ValueError(f"--out {args.out} is also a submission given: choose another folder for the results")
+
+
+def _check_writable(out: Path) -> None:
+    """``out`` is a folder, or can be made one, that this process may write in; else a ValueError saying why."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a folder for the results")
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"--out {out} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be written: {existing} is not writable")
 
 
 def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygote]) -> int:

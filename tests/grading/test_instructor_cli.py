@@ -43,3 +43,16 @@ def test_an_out_that_is_the_submissions_folder_is_a_usage_error(tmp_path: Path) 
     expected = f"gradcheck-kit grade: --out {root} is also a submission given: choose another folder for the results"
     assert _usage_error(run, root) == expected
     assert sorted(path.name for path in root.rglob("*")) == ["alice", "hw4.py"]
+
+
+def test_an_out_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """--out naming a file, or a folder under a file, was a FileExistsError / NotADirectoryError traceback."""
+    taken = tmp_path / "results.csv"
+    taken.write_text("name,score\n")
+    run = _grade("--out", taken, CORRECT)
+    expected = f"gradcheck-kit grade: --out {taken} is a file: expected a folder for the results"
+    assert _usage_error(run, tmp_path) == expected
+    run = _grade("--out", taken / "out", CORRECT)
+    expected = f"gradcheck-kit grade: --out {taken / 'out'} cannot be made: {taken} is a file, not a folder"
+    assert _usage_error(run, tmp_path) == expected
+    assert taken.read_text() == "name,score\n"
