@@ -287,13 +287,14 @@ def _absorb_pending() -> None:
 
 def _run_code(code: str, filename: str, namespace: dict[str, Any], timeout: float | None) -> ManualResult:
     provided = dict(namespace)
+    versions = _versions(provided)
     try:
         within(timeout, functools.partial(exec, _compiled(code, filename), namespace))
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - SystemExit, timeouts and all: keep what ran before
-        return ManualResult(_assigned(namespace, provided), _describe_error(error, filename, code))
-    return ManualResult(_assigned(namespace, provided))
+        return ManualResult(_assigned(namespace, provided, versions), _describe_error(error, filename, code))
+    return ManualResult(_assigned(namespace, provided, versions))
 
 
 @functools.lru_cache(maxsize=64)
@@ -335,12 +336,19 @@ def _arguments(function: Callable[..., Any], namespace: Mapping[str, Any]) -> tu
     return [namespace[name] for name in positional], keywords
 
 
-def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any]) -> dict[str, Any]:
-    """Names the code bound (or rebound) itself."""
+def _versions(values: Mapping[str, Any]) -> dict[str, int]:
+    """Each tensor's version counter, which an in-place change (``dh += x``, ``dh[i] = 0``) moves on."""
+    return {name: value._version for name, value in values.items() if isinstance(value, torch.Tensor)}
+
+
+def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any], versions: Mapping[str, int]) -> dict[str, Any]:
+    """Names the code bound (or rebound) itself, and the provided tensors it changed in place: a notebook cell
+    that finishes an earlier cell's gradient (``dh += 2 * dz``) completes that gradient."""
+    changed = {name for name, version in _versions(namespace).items() if versions.get(name, version) != version}
     return {
         name: value
         for name, value in namespace.items()
-        if name != "__builtins__" and (name not in provided or provided[name] is not value)
+        if name != "__builtins__" and (name not in provided or provided[name] is not value or name in changed)
     }
 
 
