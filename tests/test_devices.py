@@ -144,3 +144,14 @@ def test_cross_over_two_names_of_one_device_is_a_usage_error():
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--cross needs two usable devices" in done.stderr and "(names of one device)" in done.stderr, done.stderr
     assert cross_pairs(["cpu:1", "cpu"]) == []
+
+
+def test_cross_check_float64_manual_against_float32_reference(makemore):
+    """The manual gradients computed in float64 judged against float32 autograd: the right db1 (8.7e-19, zero in
+    exact arithmetic) failed against autograd's 2.3e-9 of float32 round-off, which was measured on the float64
+    run instead of the float32 one."""
+    report = cross_check(makemore, BACKWARD, ("cpu", "float64"), ("cpu", "float32"))
+    assert report.passed, report.to_table()
+    buggy = BACKWARD.replace("dW2 = h.T @ dlogits", "dW2 = h.T @ dlogits * 1.001")
+    crossed = cross_check(makemore, buggy, ("cpu", "float64"), ("cpu", "float32"))
+    assert crossed["W2"].status == "mismatch" and crossed["W2"].root_cause, crossed.to_table()
