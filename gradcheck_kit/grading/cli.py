@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from . import confine, landlock, shards
@@ -141,13 +142,11 @@ def _check_writable(out: Path) -> None:
 
 def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygote]) -> int:
     try:
-        assignment = load_assignment(args.assignment)
-        limits = Limits(timeout=args.timeout, memory_mb=args.memory)
-        seed = args.seed if args.seed is not None or not args.resume else recorded_seed(args.out)
-        grader = Grader(assignment, limits=limits, independent=not args.cascade, seed=seed)
+        grader = _grader(args)
     except (AssignmentError, ValueError) as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
+    assignment = grader.assignment
     outputs = Outputs(args.out, resume=args.resume, parts=[part.name for part in assignment.parts])
     if args.shard:
         shards.record(args.out, *args.shard)
@@ -164,6 +163,32 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
             progress.finish()
     print(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
     return 0
+
+
+def _grader(args: argparse.Namespace) -> Grader:
+    """The grader of ``args.assignment``; an error of the instructor's own code (the assignment file or its
+    forward, run once here for the references) is an AssignmentError saying where, never a traceback."""
+    try:
+        assignment = load_assignment(args.assignment)
+        limits = Limits(timeout=args.timeout, memory_mb=args.memory)
+        seed = args.seed if args.seed is not None or not args.resume else recorded_seed(args.out)
+        return Grader(assignment, limits=limits, independent=not args.cascade, seed=seed)
+    except (AssignmentError, ValueError):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the instructor's code raises, said as a usage error
+        where = _where(error, args.assignment.resolve().parent)
+        raise AssignmentError(
+            f"the assignment {args.assignment} failed{where}: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _where(error: BaseException, folder: Path) -> str:
+    """`` at model.py, line 7``: the innermost line of ``error``'s traceback in a file under ``folder`` (the
+    assignment's own files), or nothing."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).is_relative_to(folder)
+    ]
+    return f" at {Path(frames[-1].filename).name}, line {frames[-1].lineno}" if frames else ""
 
 
 def _run_merge(args: argparse.Namespace) -> int:

@@ -56,3 +56,22 @@ def test_an_out_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None
     expected = f"gradcheck-kit grade: --out {taken / 'out'} cannot be made: {taken} is a file, not a folder"
     assert _usage_error(run, tmp_path) == expected
     assert taken.read_text() == "name,score\n"
+
+
+def test_an_assignment_file_that_fails_is_a_usage_error_saying_where(tmp_path: Path) -> None:
+    """A submission given as --assignment by mistake, or an assignment whose forward has a typo, was a traceback
+    (exit 1) out of the import or out of the grader's first forward."""
+    out = tmp_path / "out"
+    run = _grade("--assignment", CORRECT, "--out", out, CORRECT)
+    expected = f"the assignment {CORRECT} failed at correct.py, line 3: NameError: name 'torch' is not defined"
+    assert _usage_error(run, out) == f"gradcheck-kit grade: {expected}"
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "import torch\nfrom gradcheck_kit import Assignment, Graph\n\n\n"
+        "def forward(x, w):\n    h = x @ w\n    loss = h.sum() + undefined_name\n    return loss\n\n\n"
+        "inputs = lambda: {'x': torch.randn(3, 2), 'w': torch.randn(2, 2, requires_grad=True)}\n"
+        "ASSIGNMENT = Assignment(name='broken', graph=Graph('broken', forward, inputs), points={'h': 1.0})\n"
+    )
+    run = _grade("--assignment", broken, "--out", out, CORRECT)
+    assert _usage_error(run, out).startswith(f"gradcheck-kit grade: the assignment {broken} failed: GraphError: ")
+    assert "broken.py, line 7: loss = h.sum() + undefined_name: NameError" in run.stderr
