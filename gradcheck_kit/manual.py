@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .forward import autograd_made, rebuild
+from .magic_lines import MAGIC, without_magic
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class NotebookCell:
 
     def _marked(self, cell: Any) -> bool:
         """The cell's first line, after blank lines and magics such as ``%%time``, starts with the marker."""
-        lines = [line.strip() for line in cell.source.splitlines() if line.strip() and _MAGIC.match(line) is None]
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip() and MAGIC.match(line) is None]
         return self.marker is not None and bool(lines) and lines[0].startswith(self.marker)
 
 
@@ -375,40 +376,8 @@ def strip_magics(source: str) -> str:
     try:
         compile(source, "<source>", "exec")
     except SyntaxError:
-        return "\n".join(_without_magic(line) for line in source.splitlines())
+        return "\n".join(without_magic(line) for line in source.splitlines())
     return source
-
-
-_MAGIC = re.compile(r"^(?P<indent>\s*)(?:(?P<target>[A-Za-z_]\w*)\s*=\s*)?[%!]")
-_TIME = re.compile(r"%time(?:\s+--no-raise-error)?(?:\s+(?P<statement>.*?))?\s*")
-"""The ``%time`` line magic, which runs its statement where it stands (``%timeit`` runs its own in a
-function of its own: what it assigns is not bound)."""
-
-
-def _without_magic(line: str) -> str:
-    """``line`` as Python: a magic or shell line blanked, ``%time``'s statement kept (see :func:`strip_magics`)."""
-    match = _MAGIC.match(line)
-    if match is None:
-        return line
-    indent, target = match["indent"], match["target"]
-    timed = _TIME.fullmatch(line, match.end() - 1)
-    statement = timed and timed["statement"]
-    if statement and not target:
-        return f"{indent}{statement}"
-    if statement and _is_expression(statement):
-        return f"{indent}{target} = {statement}"
-    if statement:
-        return f"{indent}{statement}; {target} = None"
-    return f"{indent}{target} = None" if target else f"{indent}pass"
-
-
-def _is_expression(code: str) -> bool:
-    """``code`` has a value (``dh = %time expr``) rather than being a statement (``x = %time y = 1``)."""
-    try:
-        compile(code, "<magic>", "eval")
-    except SyntaxError:
-        return False
-    return True
 
 
 def gradient_pattern(name_rule: str) -> re.Pattern[str]:

@@ -24,6 +24,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..magic_lines import without_magic
 from .parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
@@ -101,17 +102,12 @@ def never_runs(cell: Cell) -> str:
 
 def blank_magics(source: str) -> str:
     """IPython magics and shell lines (``%matplotlib inline``, ``%%time``, ``!pip``) replaced by blank lines
-    (``pass`` when indented), so the code parses and every other line keeps its number; ``%time x = ...``
-    keeps its statement."""
+    (``pass`` when indented), so the code parses and every other line keeps its number; ``%time x = ...`` and
+    ``x = %time expr`` keep their statement and ``x = !ls`` binds None (:mod:`gradcheck_kit.magic_lines`)."""
     lines = []
     for line in _NEWLINE.split(source):
-        stripped = line.lstrip()
-        indent = line[: len(line) - len(stripped)]
-        if stripped.startswith("%time "):
-            line = indent + stripped.removeprefix("%time ").lstrip()
-        elif stripped.startswith(("%", "!")):
-            line = f"{indent}pass" if indent else ""
-        lines.append(line)
+        python = without_magic(line)
+        lines.append("" if python == "pass" and python != line else python)
     return "\n".join(lines)
 
 

@@ -73,6 +73,12 @@ NOTEBOOKS = {
     "copied_cell": _notebook(MARKER + WORK, MARKER + WORK),
     # a comment pasted from a PDF holding a line separator (U+2028), which Python does not end a line at
     "line_separator": _notebook(MARKER + "# copied from the notes:\u2028see page 3\n" + WORK),
+    # magics as students type them around the work: a timed expression bound, shell output bound
+    "bound_magics": _notebook(
+        MARKER
+        + WORK.replace("dlogprobs = torch.zeros_like(logprobs)", "dlogprobs = %time torch.zeros_like(logprobs)")
+        + "\nfiles = !ls\n%time --no-raise-error print(dC.shape)"
+    ),
     # CRLF line ends and an empty tagged cell before the work
     "crlf_empty_tagged": _notebook(("", TAG), (MARKER + WORK).replace("\n", "\r\n")),
 }
@@ -227,3 +233,10 @@ def test_an_exports_magic_lines_are_parsed_one_parse_at_a_time() -> None:
         ).start()
         assert not done.wait(0.5)
     assert done.wait(10)
+
+
+def test_a_bound_timed_expression_and_bound_shell_output_are_python(graded: Run) -> None:
+    """``dlogprobs = %time expr`` and ``files = !ls`` were left as they are, a SyntaxError: the whole backward cell
+    did not run (0/26)."""
+    row = _row(graded, "bound_magics")
+    assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
