@@ -6,6 +6,7 @@ Exit status: 0 when grading finished (whatever the scores), 2 when the grader it
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -35,9 +36,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
     grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")
-    grade.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wall-clock limit per submission")
-    grade.add_argument("--memory", type=int, default=512, metavar="MB", help="memory limit per submission")
-    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
+    grade.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="wall-clock limit per submission"
+    )
+    grade.add_argument("--memory", type=_count, default=512, metavar="MB", help="memory limit per submission")
+    grade.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
     grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
     grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
     grade.add_argument(
@@ -72,6 +75,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     join.add_argument("shards", nargs="+", type=Path, metavar="SHARD_DIR", help="a --out folder of one shard")
     join.add_argument("--out", required=True, type=Path, metavar="DIR", help="where the merged results are written")
     join.set_defaults(run=_run_merge)
+
+
+def _seconds(text: str) -> float:
+    """A limit in seconds: a finite number above 0 (0, -1, nan and inf would fail every submission)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, e.g. 10, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1 (a memory limit of -5 MB failed every submission; 0 jobs meant 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _shard(text: str) -> tuple[int, int]:

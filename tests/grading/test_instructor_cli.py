@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from grading_support import ASSIGNMENT, ROOT, SAMPLES
 
 CORRECT = SAMPLES / "correct.py"
@@ -75,3 +76,24 @@ def test_an_assignment_file_that_fails_is_a_usage_error_saying_where(tmp_path: P
     run = _grade("--assignment", broken, "--out", out, CORRECT)
     assert _usage_error(run, out).startswith(f"gradcheck-kit grade: the assignment {broken} failed: GraphError: ")
     assert "broken.py, line 7: loss = h.sum() + undefined_name: NameError" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--jobs", "0", "a whole number of at least 1"),
+        ("--jobs", "-3", "a whole number of at least 1"),
+        ("--memory", "-5", "a whole number of at least 1"),
+        ("--timeout", "0", "a number of seconds above 0, e.g. 10"),
+        ("--timeout", "-1", "a number of seconds above 0, e.g. 10"),
+        ("--timeout", "nan", "a number of seconds above 0, e.g. 10"),
+        ("--timeout", "inf", "a number of seconds above 0, e.g. 10"),
+    ],
+)
+def test_a_limit_that_cannot_be_one_is_a_usage_error(tmp_path: Path, option: str, value: str, expected: str) -> None:
+    """--jobs 0 and -3 ran one job unsaid; --memory -5 failed every student with 'ran out of memory' (1/26 for
+    correct.py), and --timeout 0, -1, nan or inf made every row a grader-error: an instructor's typo graded."""
+    out = tmp_path / "out"
+    run = _grade(option, value, "--out", out, CORRECT)
+    line = f"gradcheck-kit grade: error: argument {option}: expected {expected}, got {value!r}"
+    assert _usage_error(run, out).splitlines()[-1] == line
