@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .forward import autograd_made, rebuild
-from .magic_lines import MAGIC, without_magic
+from .magic_lines import MAGIC, unrun_magic, without_magic
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class NotebookCell:
 
     def source(self) -> str:
         """The selected cells' code, joined: the tagged cells, else those with the marker (as the grader
-        chooses); an error names what was looked for."""
+        chooses), less a cell whose magic never runs its body (``%%writefile``); an error names what was looked for."""
         import nbformat
 
         notebook = nbformat.read(str(self.path), as_version=4)
@@ -58,7 +58,7 @@ class NotebookCell:
                 if text
             )
             raise LookupError(f"{self.path}: no code cell with {wanted} among {len(code)} code cells")
-        return "\n".join(strip_magics(cell.source) for cell in chosen)
+        return "\n".join(strip_magics(cell.source) for cell in chosen if not unrun_magic(cell.source))
 
     def _tagged(self, cell: Any) -> bool:
         tags = cell.get("metadata", {}).get("tags", [])

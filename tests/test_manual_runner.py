@@ -211,3 +211,24 @@ def test_a_backward_file_imports_a_module_beside_it(tmp_path):
         ("w", "ok", ""),
     ]
     assert sys.path == path_before, "expected the backward's folder taken off sys.path after it ran"
+
+
+def test_a_tagged_writefile_cell_is_not_run_as_the_backward(tmp_path):
+    """Jupyter writes a %%writefile cell's body to a file and does not run it; the backward ran it (the grader,
+    36406cf, already did not), so a gradient the notebook never computed was judged."""
+
+    def inputs():
+        return {"x": _seeded(4, 3), "w": _seeded(3, 2, seed=1).requires_grad_()}
+
+    def forward(x, w):
+        h = x @ w
+        loss = h.sum()
+        return loss
+
+    notebook = nbformat.v4.new_notebook()
+    for source in ("%%writefile grads.py\ndh = torch.ones_like(h)", "dw = x.T @ torch.ones(4, 2)"):
+        notebook.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": ["backward"]}))
+    path = tmp_path / "hw.ipynb"
+    nbformat.write(notebook, path)
+    report = check(Graph("writefile", forward, inputs), NotebookCell(path, tag="backward"))
+    assert (report["h"].status, report["w"].status) == ("missing", "ok"), report.to_table()

@@ -24,30 +24,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..magic_lines import without_magic
+from ..magic_lines import NEWLINE, NOT_RUN, unrun_magic, without_magic
 from .parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
 _TRAINS = frozenset({"step", "zero_grad"})
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-"""Python's own line ends: ``str.splitlines`` also splits at form feeds and U+2028, which Python does not."""
 _ASSIGNS = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", "&=", "|=", "^=", ">>=", "<<="})
 _RUNS = "it trains, calls .backward() or loads data, and such a cell is never graded"
 _HEADING = 5
 """Most of a cell's first non-blank lines searched for its marker (comments and imports may come before it)."""
 _IMPORT = re.compile(r"(?:import|from)\s+[\w.]+")
-_CELL_MAGIC = re.compile(r"\s*%%(\S+)")
-_TO_A_FILE = "Jupyter writes its body to a file and does not run it"
-_PROGRAMS = ("!", "bash", "sh", "system", "sx", "script", "perl", "ruby", "python", "python2", "python3", "pypy")
-_DISPLAYS = ("html", "HTML", "javascript", "js", "latex", "markdown", "svg", "SVG")
-_NOT_RUN = {
-    "writefile": _TO_A_FILE,
-    "file": _TO_A_FILE,
-    "timeit": "%%timeit runs its body inside a function of its own, so nothing it assigns is left in the notebook",
-    **dict.fromkeys(_PROGRAMS, "its body runs as another program, not in the notebook"),
-    **dict.fromkeys(_DISPLAYS, "Jupyter shows its body and does not run it"),
-}
-"""IPython's cell magics that do not run their body in the notebook, and why: such a cell is not graded."""
 
 
 @dataclass(frozen=True)
@@ -84,18 +70,10 @@ def notebook_cells(notebook: Any) -> list[Cell]:
     return found
 
 
-def unrun_magic(source: str) -> str:
-    """``%%writefile`` (and the like, :data:`_NOT_RUN`) when the code cell's first line is a cell magic that does not
-    run its body in the notebook, else "": Jupyter runs such a cell's body elsewhere, or not at all."""
-    first = next((line for line in _NEWLINE.split(source) if line.strip()), "")
-    found = _CELL_MAGIC.match(first)
-    return f"%%{found[1]}" if found and found[1] in _NOT_RUN else ""
-
-
 def never_runs(cell: Cell) -> str:
     """Why a cell that is not a code cell never runs, with what to do to have it graded (for the feedback)."""
     if cell.kind.startswith("%%"):
-        why = _NOT_RUN[cell.kind.removeprefix("%%")]
+        why = NOT_RUN[cell.kind.removeprefix("%%")]
         return f"it is a {cell.kind} cell: {why} (delete the {cell.kind} line to have it graded)"
     return f"it is a {cell.kind} cell, which never runs (make it a code cell to have it graded)"
 
@@ -105,7 +83,7 @@ def blank_magics(source: str) -> str:
     (``pass`` when indented), so the code parses and every other line keeps its number; ``%time x = ...`` and
     ``x = %time expr`` keep their statement and ``x = !ls`` binds None (:mod:`gradcheck_kit.magic_lines`)."""
     lines = []
-    for line in _NEWLINE.split(source):
+    for line in NEWLINE.split(source):
         python = without_magic(line)
         lines.append("" if python == "pass" and python != line else python)
     return "\n".join(lines)
@@ -236,7 +214,7 @@ def named(source: str, gradients: Collection[str]) -> set[str]:
     hold them."""
     if _parse(source) is not None:
         return assigned(source, gradients)
-    return set().union(*(_targets(line) for line in _NEWLINE.split(source))) & set(gradients)
+    return set().union(*(_targets(line) for line in NEWLINE.split(source))) & set(gradients)
 
 
 def describe(cells: Sequence[Cell]) -> str:
@@ -402,7 +380,7 @@ def _series(marker: str) -> tuple[re.Pattern[str], int]:
 def _heading(source: str) -> list[str]:
     """The cell's first few non-blank lines (stripped), up to the first that is neither a comment nor an import."""
     lines: list[str] = []
-    for line in _NEWLINE.split(source):
+    for line in NEWLINE.split(source):
         line = line.strip()
         if not line:
             continue

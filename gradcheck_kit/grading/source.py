@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..compare import MISSING
+from ..magic_lines import unrun_magic
 from ..report import Row
 from .cells import (
     Cell,
@@ -38,7 +39,6 @@ from .cells import (
     series_line,
     skipped,
     syntax_error,
-    unrun_magic,
 )
 from .names import constants, prelude
 from .parsing import parse
