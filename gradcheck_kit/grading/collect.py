@@ -71,11 +71,24 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
             found += [(path, {}) for path in _top_files(argument) + _subfolders(argument, skip)]
         else:
             found.append((argument, {}))
+    found = _once(found)
     names = _names([path for path, _ in found])
     return [
         Submission(path, name, people.get("students", ""), people.get("emails", ""))
         for (path, people), name in zip(found, names, strict=True)
     ]
+
+
+def _once(found: list[tuple[Path, dict[str, str]]]) -> list[tuple[Path, dict[str, str]]]:
+    """``found`` with each path kept once, where first given: overlapping globs (``*.py hw*``) or a class folder
+    given with one of its students grade each submission once, not refuse the run for two of one name."""
+    seen: set[Path] = set()
+    kept = []
+    for path, people in found:
+        if Path(os.path.abspath(path)) not in seen:
+            seen.add(Path(os.path.abspath(path)))
+            kept.append((path, people))
+    return kept
 
 
 def _check_exists(argument: Path) -> None:

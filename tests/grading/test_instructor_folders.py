@@ -22,6 +22,10 @@ def _gradebook(out: Path) -> dict[str, dict[str, str]]:
     return {row["submission"]: row for row in read_csv(out / "gradebook.csv")}
 
 
+def _scores(out: Path) -> dict[str, str]:
+    return {name: row["score"] for name, row in _gradebook(out).items()}
+
+
 def test_a_student_s_link_to_a_file_outside_their_work_earns_nothing(tmp_path: Path) -> None:
     """A link to the instructor's solution (a zip unpacked on the grader's machine keeps it) was graded as the
     student's own work; the instructor's own link, given on the command line, is still followed."""
@@ -53,8 +57,7 @@ def test_a_flat_lms_download_is_a_submission_per_file(tmp_path: Path) -> None:
     (root / ".DS_Store").write_bytes(b"\0")
     out = tmp_path / "out"
     assert grade_command(out, [root]) == 0
-    scores = {name: row["score"] for name, row in _gradebook(out).items()}
-    assert scores == {
+    assert _scores(out) == {
         "doe_jane_LATE_22222_67891_backprop.ipynb": "26",
         "lee_kim_33333_67892_hw4.py": "25",
         "smith_john_12345_67890_hw4.py": "26",
@@ -72,4 +75,16 @@ def test_results_written_inside_the_class_folder_are_never_graded(tmp_path: Path
     assert grade_command(root / "results", [root]) == 0
     assert grade_command(root / "results", [root], "--resume") == 0
     for out in ("empty_out", "results"):
-        assert {name: row["score"] for name, row in _gradebook(root / out).items()} == {"alice": "26", "bob": "25"}
+        assert _scores(root / out) == {"alice": "26", "bob": "25"}
+
+
+def test_a_submission_given_twice_is_graded_once(tmp_path: Path) -> None:
+    """Overlapping globs (``*.py hw*``), or the class folder and one student's folder in it, named a submission
+    twice: the run was refused (exit 2) with 'X and X would share the output folder ...; rename one'."""
+    root = tmp_path / "class"
+    _copy(CORRECT, root / "alice" / "hw4.py")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "bob" / "hw4.py")
+    loose = _copy(CORRECT, tmp_path / "carol.py")
+    out = tmp_path / "out"
+    assert grade_command(out, [root, root / "alice", loose, loose]) == 0
+    assert _scores(out) == {"alice": "26", "bob": "25", "carol.py": "26"}
