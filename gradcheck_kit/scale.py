@@ -235,11 +235,16 @@ def _peers_confirmed(
     Within ``PEER_K`` times autograd's own error is all a lower-precision cell can tell, and where a row of
     the gradient is ill-conditioned (a raw feature offset by 1000) autograd strays 3e-4 there: a formula
     0.1% wrong on that row passed as a peer. In float64 the same formula is off the gold by its own size, so
-    a peer whose float64 run mismatches the gold keeps its mismatch; one that cannot run there stays a peer."""
+    a peer whose float64 run mismatches the gold keeps its mismatch; one that cannot run there stays a peer. A
+    gradient that stays in a lower dtype there (accumulated into a ``torch.zeros(...)`` of the default dtype) is
+    judged at that dtype's own tolerance: its rounding refutes nothing, a mistake 10^4 times larger does."""
     if not passed or in_float64 is None:
         return dict(passed)
     try:
-        again = in_float64_verdicts(reference, list(passed), in_float64())
+        values = in_float64()
+        wide = [name for name in passed if _is_float64(values.get(name))]
+        again = in_float64_verdicts(reference, wide, values)
+        again.update(_at_own_precision(reference, [name for name in passed if name not in wide], values))
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 confirms nothing and refutes nothing
         return dict(passed)
     confirmed = dict(passed)
@@ -251,6 +256,21 @@ def _peers_confirmed(
             )
             confirmed[name] = replace(comparisons[name], message=f"{note}; {comparisons[name].message}")
     return confirmed
+
+
+def _is_float64(value: Any) -> bool:
+    """A gradient the float64 run computed in float64 (or complex128)."""
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.float64, torch.complex128)
+
+
+def _at_own_precision(reference: Capture, names: list[str], values: Mapping[str, Any]) -> dict[str, cmp.Comparison]:
+    """The float64 run's gradients that came out in a lower floating dtype, judged against the gold at that
+    dtype's default tolerance (as float64 values, so the dtype itself is no mismatch)."""
+    names = [n for n in names if isinstance(values.get(n), torch.Tensor) and values[n].is_floating_point()]
+    names = [n for n in names if n in reference.variables and values[n].shape == reference.variables[n].grad.shape]
+    golds = [cmp.dense(reference.variables[n].grad) for n in names]
+    pairs = [(values[n].to(g), g, resolve(None, values[n].dtype)) for n, g in zip(names, golds, strict=True)]
+    return dict(zip(names, cmp.compare_all(pairs), strict=True))
 
 
 def _near_peers(

@@ -394,3 +394,14 @@ def test_a_weight_shared_by_two_input_modules_takes_the_sum_of_both_uses():
     total = "dy = 2 * y\ndh = dy @ dec.weight\ng = dy.T @ h + dh.T @ x\ndenc = {'weight': g}\nddec = {'weight': g}"
     assert not check(tied_modules_graph(), per_use).passed
     assert check(tied_modules_graph(), total).passed
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_backward_accumulating_into_default_dtype_zeros_is_still_confirmed_in_float64(seed):
+    """``dW = torch.zeros(...)`` then ``dW += ...`` stays float32 in the float64 run: that run's dtype is no
+    mismatch (the right backward passes as autograd's peer), and a 0.1% mistake on the ill-conditioned row is
+    still caught at float32's own tolerance there."""
+    accumulated = OFFSET_BACKWARD.replace("dW = x.T @ dh", "dW = torch.zeros(x.shape[1], dh.shape[1])\ndW += x.T @ dh")
+    graph = offset_feature_graph(seed, 1000.0)
+    assert check(graph, accumulated).passed
+    assert check(graph, accumulated + "dW[0] *= 1.001\n")["W"].status == "mismatch"
