@@ -3,12 +3,12 @@
 Each submission gets a stable name: its file (or folder) name, or as much of its path as
 tells it apart (``alice/hw.py`` and ``bob/hw.py``), so same-named files stay apart. A
 folder is one submission: its notebook, or its one ``.py``, or the one ``.py`` that
-assigns gradients. A folder given that holds several such files at its top is a class
-download (Canvas and Blackboard put every student's file in one folder: ``smith_john_12345_hw4.ipynb``):
-a submission per file, and per subfolder (``--single`` takes it as one student's). A folder
-of such folders, or a Gradescope "Export Submissions" folder
-(with ``submission_metadata.yml``, whose students' names and emails reach the
-gradebook), is a submission per subfolder. What zips, macOS, Jupyter and Python leave
+assigns gradients. A folder given that holds several notebooks, or several ``.py`` and no
+notebook, at its top is a class download (Canvas and Blackboard put every student's file in
+one folder: ``smith_john_12345_hw4.ipynb``): a submission per file, and per subfolder
+(``--single`` takes it as one student's). A folder of such folders, or a Gradescope "Export
+Submissions" folder (with ``submission_metadata.yml``, whose students' names and emails reach
+the gradebook), is a submission per subfolder. What zips, macOS, Jupyter and Python leave
 beside the work (``__MACOSX/``, ``._name``, ``.DS_Store``, ``.ipynb_checkpoints/``,
 ``__pycache__/``) is never a file to grade nor a student.
 """
@@ -56,27 +56,40 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     folder, and any holding a gradebook, are outputs of ``grade`` (an --out inside the class folder), never
     students."""
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
-    found: list[tuple[Path, dict[str, str]]] = []
-    for argument in arguments:
-        _check_exists(argument)
-        argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
-        if single:
-            found.append((argument, {}))
-        elif argument.is_dir() and (argument / METADATA).is_file():
-            people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
-            found += [(folder, people.get(folder.name, {})) for folder in _subfolders(argument, skip)]
-        elif argument.is_dir() and not _holds_work(argument) and _subfolders(argument, skip):
-            found += [(folder, {}) for folder in _subfolders(argument, skip)]
-        elif argument.is_dir() and len(_top_files(argument)) > 1:
-            found += [(path, {}) for path in _top_files(argument) + _subfolders(argument, skip)]
-        else:
-            found.append((argument, {}))
+    found = [entry for argument in arguments for entry in _found_in(argument, single, skip)]
     found = _once(found)
     names = _names([path for path, _ in found])
     return [
         Submission(path, name, people.get("students", ""), people.get("emails", ""))
         for (path, people), name in zip(found, names, strict=True)
     ]
+
+
+def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tuple[Path, dict[str, str]]]:
+    """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
+    path that names nothing."""
+    _check_exists(argument)
+    argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
+    if single or not argument.is_dir():
+        return [(argument, {})]
+    if (argument / METADATA).is_file():
+        people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
+        return [(folder, people.get(folder.name, {})) for folder in _subfolders(argument, skip)]
+    folders = _subfolders(argument, skip)
+    if not _holds_work(argument) and folders:
+        return [(folder, {}) for folder in folders]
+    if _is_download(argument):
+        return [(path, {}) for path in _top_files(argument) + folders]
+    return [(argument, {})]
+
+
+def _is_download(folder: Path) -> bool:
+    """Whether ``folder`` is a class download (Canvas, Blackboard: every student's file side by side): it holds
+    several notebooks, or several .py files and no notebook, at its top. One notebook with .py files beside it is
+    a student's work and helpers (Gradescope's upload folder)."""
+    files = _top_files(folder)
+    notebooks = [path for path in files if is_notebook(path)]
+    return len(notebooks or files) > 1
 
 
 def _once(found: list[tuple[Path, dict[str, str]]]) -> list[tuple[Path, dict[str, str]]]:

@@ -48,9 +48,11 @@ def test_a_student_s_link_to_a_file_outside_their_work_earns_nothing(tmp_path: P
 
 def test_a_flat_lms_download_is_a_submission_per_file(tmp_path: Path) -> None:
     """Canvas and Blackboard download a class as one folder of files named per student. The folder was one
-    submission, named after the folder: its one notebook got 26/26 and the other students were dropped unsaid."""
+    submission, named after the folder: an invalid row 'holds several notebooks', or with one notebook (the
+    other students' .py beside it) 26/26 for that one, the others dropped unsaid. One notebook with .py files
+    beside it is still one student's work and helpers (test_feedback_exports)."""
     root = tmp_path / "submissions"
-    _copy(CORRECT, root / "smith_john_12345_67890_hw4.py")
+    _copy(SAMPLES / "notebook.ipynb", root / "smith_john_12345_67890_hw4.ipynb")
     _copy(SAMPLES / "notebook.ipynb", root / "doe_jane_LATE_22222_67891_backprop.ipynb")
     _copy(SAMPLES / "sign_dlogprobs.py", root / "lee_kim_33333_67892_hw4.py")
     (root / "roster.csv").write_text("name,id\n")
@@ -60,7 +62,7 @@ def test_a_flat_lms_download_is_a_submission_per_file(tmp_path: Path) -> None:
     assert _scores(out) == {
         "doe_jane_LATE_22222_67891_backprop.ipynb": "26",
         "lee_kim_33333_67892_hw4.py": "25",
-        "smith_john_12345_67890_hw4.py": "26",
+        "smith_john_12345_67890_hw4.ipynb": "26",
     }
 
 
