@@ -67,7 +67,8 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
 
 def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tuple[Path, dict[str, str]]]:
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
-    path that names nothing."""
+    path that names nothing, or a folder given that holds nothing to grade (unless ``single``: a student's
+    empty upload is their invalid row)."""
     _check_exists(argument)
     argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
     if single or not argument.is_dir():
@@ -80,6 +81,8 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tupl
         return [(folder, {}) for folder in folders]
     if _is_download(argument):
         return [(path, {}) for path in _top_files(argument) + folders]
+    if not _work_files(argument):
+        raise ValueError(f"nothing to grade in {argument}: no .py file, notebook or folder of them{_zips(argument)}")
     return [(argument, {})]
 
 
@@ -90,6 +93,12 @@ def _is_download(folder: Path) -> bool:
     files = _top_files(folder)
     notebooks = [path for path in files if is_notebook(path)]
     return len(notebooks or files) > 1
+
+
+def _zips(folder: Path) -> str:
+    """`` (it holds hw4.zip: unzip first)`` when ``folder`` holds zips (a class of zipped uploads), else nothing."""
+    zips = sorted(path.name for path in folder.iterdir() if path.suffix.lower() == ".zip" and not _leftover(path.name))
+    return f" (it holds {', '.join(zips[:3])}{', ...' if len(zips) > 3 else ''}: unzip first)" if zips else ""
 
 
 def _once(found: list[tuple[Path, dict[str, str]]]) -> list[tuple[Path, dict[str, str]]]:
@@ -181,7 +190,7 @@ def choose(path: Path, gradients: Collection[str]) -> Path:
     if len(candidates) == 1:
         return _not_a_link(candidates[0])
     if not candidates:
-        raise SubmissionError(f"{folder.name} holds no .py file or notebook")
+        raise SubmissionError(f"{folder.name} holds no .py file or notebook{_zips(folder)}")
     listed = ", ".join(str(path.relative_to(folder)) for path in candidates[:10])
     if notebooks:  # not opened: which of several notebooks is the work is for the student to say
         raise SubmissionError(f"{folder.name} holds several notebooks ({listed}): hand in one")

@@ -97,3 +97,23 @@ def test_a_limit_that_cannot_be_one_is_a_usage_error(tmp_path: Path, option: str
     run = _grade(option, value, "--out", out, CORRECT)
     line = f"gradcheck-kit grade: error: argument {option}: expected {expected}, got {value!r}"
     assert _usage_error(run, out).splitlines()[-1] == line
+
+
+def test_a_folder_given_with_nothing_to_grade_is_a_usage_error(tmp_path: Path) -> None:
+    """An empty download, or one of zips, was graded as a student named after the folder: 'submissions holds no .py
+    file or notebook', exit 0. Under --single (Gradescope's upload folder) it stays the student's invalid row."""
+    empty = tmp_path / "submissions"
+    (empty / ".ipynb_checkpoints").mkdir(parents=True)
+    (empty / "README.md").write_text("HW4\n")
+    out = tmp_path / "out"
+    expected = f"gradcheck-kit grade: nothing to grade in {empty}: no .py file, notebook or folder of them"
+    assert _usage_error(_grade("--out", out, empty), out) == expected
+    for name in ("smith_hw4.zip", "doe_hw4.zip"):
+        (empty / name).write_bytes(b"PK\5\6" + bytes(18))
+    assert (
+        _usage_error(_grade("--out", out, empty), out)
+        == f"{expected} (it holds doe_hw4.zip, smith_hw4.zip: unzip first)"
+    )
+    run = _grade("--single", "--out", out, empty)
+    assert run.returncode == 0, run.stderr
+    assert "submissions holds no .py file or notebook (it holds doe_hw4.zip" in (out / "gradebook.csv").read_text()
