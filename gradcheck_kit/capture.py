@@ -242,14 +242,21 @@ def _cast_dtype(current: torch.dtype, precision: torch.dtype) -> torch.dtype:
     return current
 
 
+_MODULE_COPIES = -1
+"""The key, in a conversion's memo (ids, never negative), of the one deepcopy memo its modules share: two modules
+sharing a weight (``dec.weight = enc.weight``) keep sharing it, one parameter whose gradient sums both uses
+(copied apart, each copy's gradient was one use's share, and a right total failed)."""
+
+
 def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
     def tensor(t: torch.Tensor) -> torch.Tensor:
         target = _cast_dtype(t.dtype, dtype)
         return t.detach().to(device=device, dtype=target, copy=True).requires_grad_(t.requires_grad)
 
     def module(m: torch.nn.Module) -> torch.nn.Module:
-        made = {id(t): memo.setdefault(id(t), tensor(t).detach()) for t in autograd_made(m)}
-        converted = copy.deepcopy(m, made)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
+        copies = memo.setdefault(_MODULE_COPIES, {})
+        copies.update({id(t): memo.setdefault(id(t), tensor(t).detach()) for t in autograd_made(m)})
+        converted = copy.deepcopy(m, copies)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
         for parameter in converted.parameters():
             parameter.grad = None
         return converted

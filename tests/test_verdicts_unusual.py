@@ -387,7 +387,6 @@ def tied_modules_graph() -> Graph:
     return Graph("tied_modules", forward_tied, inputs)
 
 
-@pytest.mark.xfail(strict=True, reason="capture.py: each module is deep-copied apart, untying a shared weight")
 def test_a_weight_shared_by_two_input_modules_takes_the_sum_of_both_uses():
     """The per-use gradients (each missing the other use) passed and the right total failed, in every dtype."""
     per_use = "dy = 2 * y\ndh = dy @ dec.weight\ndenc = {'weight': dh.T @ x}\nddec = {'weight': dy.T @ h}"
