@@ -339,7 +339,11 @@ def _arguments(function: Callable[..., Any], namespace: Mapping[str, Any]) -> tu
 
 def _versions(values: Mapping[str, Any]) -> dict[str, int]:
     """Each tensor's version counter, which an in-place change (``dh += x``, ``dh[i] = 0``) moves on."""
-    return {name: value._version for name, value in values.items() if isinstance(value, torch.Tensor)}
+    return {
+        name: value._version
+        for name, value in values.items()
+        if isinstance(value, torch.Tensor) and not value.is_inference()  # an inference tensor keeps no count
+    }
 
 
 def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any], versions: Mapping[str, int]) -> dict[str, Any]:
