@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -158,10 +159,16 @@ def _variable_row(submission: str, result: VariableResult) -> list[Any]:
         _num(result.max_points),
         row.exact,
         row.approximate,
-        "" if row.maxdiff is None else f"{row.maxdiff:.3g}",
+        _figure(row.maxdiff),
         cell(row.hint),
         cell(row.message),
     ]
+
+
+def _figure(value: float | None) -> str:
+    """A number for a spreadsheet: empty when there is none or it is NaN or infinite, which Excel and LibreOffice
+    read as text in a column of numbers (the row's message says where the NaN or Inf is)."""
+    return "" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def _safe(value: Any) -> Any:

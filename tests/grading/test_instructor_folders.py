@@ -90,3 +90,23 @@ def test_a_submission_given_twice_is_graded_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert grade_command(out, [root, root / "alice", loose, loose]) == 0
     assert _scores(out) == {"alice": "26", "bob": "25", "carol.py": "26"}
+
+
+def test_the_variables_csv_holds_numbers_a_spreadsheet_reads(tmp_path: Path) -> None:
+    """A NaN or infinite gradient wrote maxdiff 'nan' into variables.csv, text in a column of numbers for Excel
+    and LibreOffice; it is an empty cell now, as for a missing gradient, and the message says NaN or Inf."""
+    lines = CORRECT.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("dlogprobs = "))
+    lines[first] = lines[first].rstrip() + ' * float("nan")\n'
+    root = tmp_path / "class"
+    root.mkdir()
+    (root / "nan.py").write_text("".join(lines))
+    _copy(CORRECT, root / "ok.py")
+    out = tmp_path / "out"
+    assert grade_command(out, [root]) == 0
+    rows = {(row["submission"], row["variable"]): row for row in read_csv(out / "variables.csv")}
+    assert rows["nan.py", "logprobs"]["status"] == "nonfinite"
+    assert "NaN or Inf" in rows["nan.py", "logprobs"]["message"]
+    for row in rows.values():
+        assert row["maxdiff"] == "" or float(row["maxdiff"]) == float(row["maxdiff"]) < float("inf"), row
+    assert rows["nan.py", "logprobs"]["maxdiff"] == ""
