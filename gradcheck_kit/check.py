@@ -148,7 +148,8 @@ def cross_check(
     """The manual gradients computed on one (device, dtype) judged against autograd on another.
 
     Rows are labelled ``A->B`` in device (and dtype, when they differ); the tolerance is
-    that of the less precise dtype of the two.
+    that of the less precise dtype of the two, and where that is float16 or bfloat16 under the default
+    tolerance, the reference rule judges as it does that dtype's cell (autograd's error taken on the manual side).
     """
     (device_a, dtype_a), (device_b, dtype_b) = manual_on, reference_on
     validate_arguments(tolerance, (device_a, device_b), (dtype_a, dtype_b), name_rule, variables, None, None)
@@ -170,6 +171,8 @@ def cross_check(
     moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
     looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
     coarser = max(da, db, key=lambda d: torch.finfo(d).eps)
+    rule = _usable(None, None, tolerance, coarser)  # a half-precision side is judged as check() judges its cell
+    gold_of = functools.cache((lambda: target) if db == torch.float64 else functools.partial(gold, draw, coarser))
     report = evaluate(
         target,
         moved,
@@ -178,9 +181,11 @@ def cross_check(
         variables=variables,
         name_rule=name_rule,
         error=result.error,
-        gold=target if db == torch.float64 else functools.partial(gold, draw, coarser),
+        gold=gold_of,
         precision=coarser,
         peer=source,
+        rule=rule,
+        in_float64=functools.partial(_run_in_float64, manual, gold_of, None),
     )
     device = f"{device_a}->{device_b}"
     dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
@@ -293,8 +298,9 @@ def evaluate(
     decided by the reference-relative rule instead; without, it only serves the round-off
     test of the scale-aware default (:mod:`.scale`), which takes round-off to be that of
     ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``,
-    with ``peer`` the capture in that dtype (a cross check). ``in_float64`` gives what the same backward
-    assigns on the gold's inputs, for the gradients the gold alone cannot decide.
+    with ``peer`` the capture in that dtype (a cross check; the rule takes autograd's error there).
+    ``in_float64`` gives what the same backward assigns on the gold's inputs, for the gradients the gold
+    alone cannot decide.
     """
     captured = _dense(captured)
     wanted = set(variables) if variables is not None else None
@@ -313,7 +319,7 @@ def evaluate(
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
         second = None if in_float64_manuals is None else functools.partial(_in_float64, gold, in_float64_manuals)
-        judged = judge(comparisons, manuals, captured, gold, rule, second)
+        judged = judge(comparisons, manuals, peer or captured, gold, rule, second)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})

@@ -334,3 +334,24 @@ def test_a_parameter_held_by_a_plain_object_of_the_inputs_is_named_by_its_path()
     report = check(Graph("plain", forward, inputs), "dh = 1 - h.tanh()**2\n")
     row = report["layers[0].weight"]
     assert row.status == "graph" and "held by a plain object of the inputs" in row.message, report.to_table()
+
+
+@pytest.mark.parametrize(
+    ("mistake", "variable"),
+    [
+        (("dbndiff2 = (1.0 / (n - 1))", "dbndiff2 = (1.0 / n)"), "bndiff2"),
+        (("dW2 = h.T @ dlogits", "dW2 = -(h.T @ dlogits)"), "W2"),
+    ],
+    ids=["bessel", "sign"],
+)
+@pytest.mark.parametrize("manual_on", ["float16", "bfloat16"])
+def test_a_half_precision_cross_check_still_fails_a_classic_mistake_on_its_own_variable(manual_on, mistake, variable):
+    """Judged by the reference rule (autograd's error taken on the manual's side), a cross check with a half
+    precision side passes the right backward (test_devices) and still finds these on their own variable."""
+    from gradcheck_kit.check import cross_check
+
+    graph = {case.name: case for case in load_cases(MAKEMORE)}["makemore-ex1"].graph
+    backward = (MAKEMORE / "backward_ex1.py").read_text()
+    assert mistake[0] in backward
+    report = cross_check(graph, backward.replace(*mistake), ("cpu", manual_on), ("cpu", "float32"))
+    assert [row.variable for row in report.rows if row.root_cause] == [variable], report.to_table()

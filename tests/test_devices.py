@@ -157,7 +157,6 @@ def test_cross_check_float64_manual_against_float32_reference(makemore):
     assert crossed["W2"].status == "mismatch" and crossed["W2"].root_cause, crossed.to_table()
 
 
-@pytest.mark.xfail(strict=True, reason="check.py: cross_check judges a half-precision side by the float16 tolerance")
 @pytest.mark.parametrize(("manual_on", "reference_on"), [("float16", "float32"), ("float16", "float16")])
 def test_a_half_precision_cross_check_of_the_right_backward_passes(makemore, manual_on, reference_on):
     """check() judges float16/bfloat16 cells by the reference rule; cross_check does not, so the reference
