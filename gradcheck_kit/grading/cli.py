@@ -177,17 +177,32 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
         shards.record(args.out, *args.shard)
     todo = sum(submission.name not in outputs.done for submission in paths)
     progress = None if args.quiet else Progress(todo)
+    interrupted = False
     try:
         grade_all(grader, paths, outputs, args.jobs, progress, zygotes)
     except SandboxError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         outputs.close()
         if progress is not None:
             progress.finish()
+    if interrupted:
+        return _interrupted(len(gradebook_rows(args.out)), len(paths))
     print(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
     return 0
+
+
+def _interrupted(graded: int, total: int) -> int:
+    """Ctrl-C: what is in the gradebook is kept, and the exit status is a shell's for SIGINT, 130."""
+    print(
+        f"gradcheck-kit grade: interrupted with {graded} of {total} submissions graded; "
+        "the same command with --resume grades the rest",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def _grader(args: argparse.Namespace) -> Grader:

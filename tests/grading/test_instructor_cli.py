@@ -3,9 +3,12 @@ got) before any grading starts, or a per-student status; never a traceback. The 
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,39 @@ def test_a_folder_given_with_nothing_to_grade_is_a_usage_error(tmp_path: Path) -
     run = _grade("--single", "--out", out, empty)
     assert run.returncode == 0, run.stderr
     assert "submissions holds no .py file or notebook (it holds doe_hw4.zip" in (out / "gradebook.csv").read_text()
+
+
+def test_ctrl_c_keeps_what_was_graded_and_says_how_to_go_on(tmp_path: Path) -> None:
+    """Ctrl-C in a long run was a KeyboardInterrupt traceback out of the thread pool (exit -2); it now says how many
+    were graded and that --resume grades the rest (exit 130), and --resume does."""
+    root = tmp_path / "class"
+    root.mkdir()
+    for number in range(6):
+        (root / f"student{number}.py").write_bytes(CORRECT.read_bytes())
+    (root / "zz_sleeper.py").write_text("import time\ntime.sleep(60)\n")  # last: work is left when Ctrl-C comes
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    command += ["--timeout", "5", "--jobs", "1", "--quiet", "--seed", "1", str(root)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)  # a shell's & may have ignored it
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _rows(out) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    graded = _rows(out)
+    assert stderr.strip() == (
+        f"gradcheck-kit grade: interrupted with {graded} of 7 submissions graded; "
+        "the same command with --resume grades the rest"
+    )
+    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, timeout=300)
+    assert resumed.returncode == 0
+    assert _rows(out) == 7
+
+
+def _rows(out: Path) -> int:
+    """The rows the gradebook holds so far (its header is written first)."""
+    path = out / "gradebook.csv"
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
