@@ -18,7 +18,7 @@ from .batch import check_names, grade_all, shard
 from .collect import Submission, collect
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
-from .outputs import GRADEBOOK, Outputs, gradebook_rows, merge, recorded_seed
+from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
 from .progress import Progress, summary
 from .sandbox import Limits, SandboxError
 
@@ -171,8 +171,13 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     except (AssignmentError, ValueError) as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
-    assignment = grader.assignment
-    outputs = Outputs(args.out, resume=args.resume, parts=[part.name for part in assignment.parts])
+    parts = [part.name for part in grader.assignment.parts]
+    try:
+        check_resumable(args.out, parts, grader.assignment.max_score)
+    except ValueError as error:
+        print(f"gradcheck-kit grade: {error}", file=sys.stderr)
+        return 2
+    outputs = Outputs(args.out, resume=args.resume, parts=parts)
     if args.shard:
         shards.record(args.out, *args.shard)
     todo = sum(submission.name not in outputs.done for submission in paths)

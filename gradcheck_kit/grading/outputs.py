@@ -253,6 +253,28 @@ def _copy_results(source: Path, target: Path) -> None:
     shutil.copyfile(results, target / RESULTS)
 
 
+def check_resumable(out: Path, parts: Sequence[str], max_score: float) -> None:
+    """A ValueError when ``out``'s gradebook was written for another assignment (other part columns, or another
+    maximum score): ``--resume`` would mix two assignments' rows in one gradebook."""
+    path = out / GRADEBOOK
+    if not path.exists():
+        return
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        maxima = sorted({row.get("max_score") or "" for row in reader} or {_num(max_score)})
+        found = tuple(reader.fieldnames or ())[len(GRADEBOOK_COLUMNS) :]
+    if found != tuple(parts) or maxima != [_num(max_score)]:
+        raise ValueError(
+            f"{path} was written for another assignment ({_described(found, maxima)}), not this one "
+            f"({_described(parts, [_num(max_score)])}): choose another --out"
+        )
+
+
+def _described(parts: Sequence[str], maxima: Sequence[str]) -> str:
+    """``max_score 37, parts exercise1, exercise2``: what tells one assignment's gradebook from another's."""
+    return f"max_score {', '.join(maxima)}, parts {', '.join(parts) or '(none)'}"
+
+
 def recorded_seed(out: Path) -> int | None:
     """The seed a run into ``out`` recorded in its gradebook (what ``--resume`` grades the rest with), or None."""
     path = out / GRADEBOOK

@@ -156,3 +156,25 @@ def _rows(out: Path) -> int:
     """The rows the gradebook holds so far (its header is written first)."""
     path = out / "gradebook.csv"
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def test_resuming_with_another_assignment_is_a_usage_error(tmp_path: Path) -> None:
+    """--resume into a gradebook of another assignment mixed both in one file (alice 26/26, bob 25/37), exit 0."""
+    out = tmp_path / "out"
+    assert _grade("--out", out, CORRECT).returncode == 0
+    before = (out / "gradebook.csv").read_bytes()
+    parts = ROOT / "examples" / "makemore" / "assignment_parts.py"
+    run = subprocess.run(
+        [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(parts), "--out", str(out)]
+        + ["--resume", "--quiet", str(SAMPLES / "sign_dlogprobs.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == (
+        f"gradcheck-kit grade: {out / 'gradebook.csv'} was written for another assignment (max_score 26, parts "
+        "(none)), not this one (max_score 37, parts exercise1, exercise2, exercise3, exercise4): choose another --out"
+    )
+    assert (out / "gradebook.csv").read_bytes() == before
