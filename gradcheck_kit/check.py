@@ -71,7 +71,7 @@ def check(
     try:
         draw = Draw.of(graph)
         captured = draw.capture(device, dtype)
-        reference = gold(draw, dtype) if rule is not None else None
+        reference = gold(draw, dtype, captured) if rule is not None else None
     except Exception as error:  # noqa: BLE001 - one broken graph is one error row, not a crash
         return Report([_cell_row(name, device, dtype, ERROR, f"{type(error).__name__}: {error}")])
     diverged = scale.diverges(captured, reference) if reference is not None else ""
@@ -89,7 +89,9 @@ def check(
         return Report([_cell_row(name, device, dtype, ERROR, f"the backward could not be read: {result.error}")])
     if before != _fingerprint(captured):
         return Report([_cell_row(name, device, dtype, ERROR, TAMPERED)])
-    gold_of = functools.cache(functools.partial(gold, draw, dtype) if reference is None else lambda: reference)
+    gold_of = functools.cache(
+        functools.partial(gold, draw, dtype, captured) if reference is None else lambda: reference
+    )
     report = evaluate(
         captured,
         result.values,

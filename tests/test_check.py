@@ -355,3 +355,27 @@ def test_a_half_precision_cross_check_still_fails_a_classic_mistake_on_its_own_v
     assert mistake[0] in backward
     report = cross_check(graph, backward.replace(*mistake), ("cpu", manual_on), ("cpu", "float32"))
     assert [row.variable for row in report.rows if row.root_cause] == [variable], report.to_table()
+
+
+def test_a_float64_cpu_cell_is_its_own_gold():
+    """The gold is autograd in float64 on the CPU: for such a cell it ran the same forward again for the same
+    values (a float64 check under the reference rule ran the forward twice)."""
+    runs = []
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(4, 3, generator=generator),
+            "w": torch.randn(3, 2, generator=generator).requires_grad_(),
+        }
+
+    def forward(x, w):
+        runs.append(x.dtype)
+        h = x @ w
+        loss = h.tanh().sum()
+        return loss
+
+    report = check(
+        Graph("own-gold", forward, inputs), "dh = 1 - h.tanh()**2\ndw = x.T @ dh\n", dtype="float64", rule="reference"
+    )
+    assert report.passed and runs == [torch.float64], (runs, report.to_table())
