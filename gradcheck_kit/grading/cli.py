@@ -15,7 +15,7 @@ from pathlib import Path
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import Submission, collect
+from .collect import Submission, collect, not_a_submission
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -112,7 +112,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
         _check_user(args)
-        submissions = collect(args.submissions, args.single, args.out)
+        submissions = collect(_work_given(args), args.single, args.out)
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
     except ValueError as error:
@@ -124,6 +124,16 @@ def _run_grade(args: argparse.Namespace) -> int:
     finally:
         for zygote in zygotes:
             zygote.stop(0)
+
+
+def _work_given(args: argparse.Namespace) -> list[Path]:
+    """The paths given, less what is no submission (``submissions/*`` picks up README.md, a roster, __pycache__),
+    which is said on stderr, never graded as a student; under --single every path is one student's."""
+    skipped = [] if args.single else [path for path in args.submissions if not_a_submission(path)]
+    if skipped:
+        names = ", ".join(path.name for path in skipped)
+        print(f"gradcheck-kit grade: skipped (not a .py file, notebook or folder): {names}", file=sys.stderr)
+    return [path for path in args.submissions if path not in skipped]
 
 
 def _shard_from_environment() -> tuple[int, int] | None:

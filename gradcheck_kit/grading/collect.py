@@ -58,6 +58,10 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
     found = [entry for argument in arguments for entry in _found_in(argument, single, skip)]
     found = _once(found)
+    if not single and not any(_has_work(path) for path, _ in found):
+        given = ", ".join(map(str, arguments))
+        zips = "".join(_zips(path) for path in arguments if path.is_dir())
+        raise ValueError(f"nothing to grade in {given}: no .py file, notebook or folder of them{zips}")
     names = _names([path for path, _ in found])
     return [
         Submission(path, name, people.get("students", ""), people.get("emails", ""))
@@ -67,8 +71,7 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
 
 def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tuple[Path, dict[str, str]]]:
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
-    path that names nothing, or a folder given that holds nothing to grade (unless ``single``: a student's
-    empty upload is their invalid row)."""
+    path that names nothing."""
     _check_exists(argument)
     argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
     if single or not argument.is_dir():
@@ -81,9 +84,18 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tupl
         return [(folder, {}) for folder in folders]
     if _is_download(argument):
         return [(path, {}) for path in _top_files(argument) + folders]
-    if not _work_files(argument):
-        raise ValueError(f"nothing to grade in {argument}: no .py file, notebook or folder of them{_zips(argument)}")
     return [(argument, {})]
+
+
+def not_a_submission(path: Path) -> bool:
+    """Whether ``path``, given on the command line, is no student's work whatever it holds: a file that is not a
+    .py or notebook (a README, a roster, a plot a glob picked up), or a leftover (``__pycache__/``)."""
+    return _leftover(path.name) or (path.is_file() and not _gradable(path))
+
+
+def _has_work(path: Path) -> bool:
+    """Whether ``path`` is a file to grade or a folder holding one: a class where none does is an empty download."""
+    return _gradable(path) if not path.is_dir() else bool(_work_files(path))
 
 
 def _is_download(folder: Path) -> bool:

@@ -178,3 +178,24 @@ def test_resuming_with_another_assignment_is_a_usage_error(tmp_path: Path) -> No
         "(none)), not this one (max_score 37, parts exercise1, exercise2, exercise3, exercise4): choose another --out"
     )
     assert (out / "gradebook.csv").read_bytes() == before
+
+
+def test_a_glob_of_the_class_folder_grades_the_students_and_names_what_it_skipped(tmp_path: Path) -> None:
+    """``grade submissions/*`` (the README's own example) picks up README.md, a roster and __pycache__: each was an
+    invalid row of its own (roster.csv: 'expected a .py file or a .ipynb notebook'), and since 171a4be
+    __pycache__ stopped the run as 'nothing to grade'. They are skipped, and said so; an empty student folder is
+    still that student's invalid row."""
+    root = tmp_path / "submissions"
+    (root / "__pycache__").mkdir(parents=True)
+    (root / "__pycache__" / "alice.cpython-311.pyc").write_bytes(b"\0")
+    (root / "carol").mkdir()
+    (root / "alice.py").write_bytes(CORRECT.read_bytes())
+    (root / "README.md").write_text("# HW4\n")
+    (root / "roster.csv").write_text("name,id\n")
+    out = tmp_path / "out"
+    run = _grade("--out", out, *sorted(root.iterdir()))
+    assert run.returncode == 0, run.stderr
+    skipped = "gradcheck-kit grade: skipped (not a .py file, notebook or folder): README.md, __pycache__, roster.csv"
+    assert run.stderr.strip() == skipped
+    rows = (out / "gradebook.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:4] for row in rows] == [["alice.py", "26", "26", "graded"], ["carol", "0", "26", "invalid"]]
