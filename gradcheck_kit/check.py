@@ -80,7 +80,11 @@ def check(
             [_cell_row(name, device, dtype, ERROR, f"the reference rule cannot judge this forward: {diverged}")]
         )
     fd = list(fd)
-    unknown = _unknown("variables", variables, captured) or _unknown("fd", fd, captured)
+    unknown = (
+        _unknown("variables", variables, captured)
+        or _unknown("fd", fd, captured)
+        or _unknown("overrides", overrides, captured)
+    )
     if unknown:
         return Report([_cell_row(name, device, dtype, ERROR, unknown)])
     before = _fingerprint(captured)
