@@ -15,7 +15,7 @@ from pathlib import Path
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import Submission, collect, not_a_submission
+from .collect import Submission, beside_a_notebook, collect, not_a_submission
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -112,9 +112,11 @@ def _run_grade(args: argparse.Namespace) -> int:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
         _check_user(args)
-        submissions = collect(_work_given(args), args.single, args.out)
+        given = _work_given(args)
+        submissions = collect(given, args.single, args.out)
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
+        _say_helpers(given, submissions, args.single)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -134,6 +136,21 @@ def _work_given(args: argparse.Namespace) -> list[Path]:
         names = ", ".join(path.name for path in skipped)
         print(f"gradcheck-kit grade: skipped (not a .py file, notebook or folder): {names}", file=sys.stderr)
     return [path for path in args.submissions if path not in skipped]
+
+
+def _say_helpers(given: list[Path], submissions: list[Submission], single: bool) -> None:
+    """Say on stderr when a folder given is graded as one student's notebook with .py files beside it taken as
+    helpers: in a class download they would be other students' work, which the grader cannot tell."""
+    graded = {submission.path for submission in submissions}
+    for folder in [] if single else given:
+        helpers = beside_a_notebook(folder) if folder in graded else []
+        if helpers:
+            names = ", ".join(path.name for path in helpers)
+            print(
+                f"gradcheck-kit grade: {folder} is graded as one student's notebook, with {names} as helpers; "
+                f"if they are other students' work, give the files themselves ({folder}/*)",
+                file=sys.stderr,
+            )
 
 
 def _shard_from_environment() -> tuple[int, int] | None:

@@ -93,6 +93,14 @@ def not_a_submission(path: Path) -> bool:
     return _leftover(path.name) or (path.is_file() and not _gradable(path))
 
 
+def beside_a_notebook(folder: Path) -> list[Path]:
+    """The .py files at the top of ``folder`` beside its one notebook: a student's helpers, or the other students'
+    work in a class download where one student handed in a notebook (which the grader cannot tell apart)."""
+    files = _top_files(folder) if folder.is_dir() else []
+    notebooks = [path for path in files if is_notebook(path)]
+    return [path for path in files if path not in notebooks] if len(notebooks) == 1 else []
+
+
 def _has_work(path: Path) -> bool:
     """Whether ``path`` is a file to grade or a folder holding one: a class where none does is an empty download."""
     return _gradable(path) if not path.is_dir() else bool(_work_files(path))

@@ -199,3 +199,23 @@ def test_a_glob_of_the_class_folder_grades_the_students_and_names_what_it_skippe
     assert run.stderr.strip() == skipped
     rows = (out / "gradebook.csv").read_text().splitlines()[1:]
     assert [row.split(",")[:4] for row in rows] == [["alice.py", "26", "26", "graded"], ["carol", "0", "26", "invalid"]]
+
+
+def test_a_folder_graded_as_one_notebook_with_py_files_beside_it_says_so(tmp_path: Path) -> None:
+    """A Canvas download where one student handed in a notebook and two a .py is, to the grader, one student's
+    notebook and helpers (Gradescope's upload is just that): the two .py students were dropped without a word.
+    Now stderr says so and how to grade the files one by one, which does."""
+    root = tmp_path / "download"
+    root.mkdir()
+    (root / "doe_jane_22222_hw4.ipynb").write_bytes((SAMPLES / "notebook.ipynb").read_bytes())
+    (root / "lee_kim_33333_hw4.py").write_bytes((SAMPLES / "sign_dlogprobs.py").read_bytes())
+    (root / "smith_john_12345_hw4.py").write_bytes(CORRECT.read_bytes())
+    run = _grade("--out", tmp_path / "one", root)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip() == (
+        f"gradcheck-kit grade: {root} is graded as one student's notebook, with lee_kim_33333_hw4.py, "
+        f"smith_john_12345_hw4.py as helpers; if they are other students' work, give the files themselves ({root}/*)"
+    )
+    run = _grade("--out", tmp_path / "each", *sorted(root.iterdir()))
+    assert run.returncode == 0 and run.stderr == ""
+    assert len((tmp_path / "each" / "gradebook.csv").read_text().splitlines()) == 4
