@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -218,6 +219,7 @@ def merge(out: Path, shards: Iterable[Path]) -> int:
     twice, or a submission in two shards, is an error."""
     shards = list(shards)
     check_shards(shards)
+    _check_merge_out(out, shards)
     out.mkdir(parents=True, exist_ok=True)
     gradebook: list[dict[str, str]] = []
     variables: list[dict[str, str]] = []
@@ -236,6 +238,15 @@ def merge(out: Path, shards: Iterable[Path]) -> int:
     _write(out / GRADEBOOK, columns, sorted(gradebook, key=lambda row: row["submission"]))
     _write(out / VARIABLES, VARIABLE_COLUMNS, sorted(variables, key=lambda row: row["submission"]))
     return len(gradebook)
+
+
+def _check_merge_out(out: Path, shards: Sequence[Path]) -> None:
+    """A ValueError for an ``out`` that is a file, or one of the shards (merging into it copies the other shards'
+    results into it, then fails on its own: 'PosixPath(...) and PosixPath(...) are the same file')."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a folder for the merged results")
+    if any(os.path.samefile(out, shard) for shard in shards if out.exists()):
+        raise ValueError(f"--out {out} is one of the shards: choose another folder for the merged results")
 
 
 def _columns(path: Path) -> tuple[str, ...]:

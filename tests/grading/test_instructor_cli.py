@@ -219,3 +219,22 @@ def test_a_folder_graded_as_one_notebook_with_py_files_beside_it_says_so(tmp_pat
     run = _grade("--out", tmp_path / "each", *sorted(root.iterdir()))
     assert run.returncode == 0 and run.stderr == ""
     assert len((tmp_path / "each" / "gradebook.csv").read_text().splitlines()) == 4
+
+
+def test_merging_into_a_shard_or_a_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """'merge --out shard2 shard1 shard2' copied shard1's results into shard2, then failed with 'PosixPath(...) and
+    PosixPath(...) are the same file'; --out naming a file was '[Errno 17] File exists: ...'."""
+    shards = [tmp_path / "shard1", tmp_path / "shard2"]
+    for number, shard in enumerate(shards, start=1):
+        assert _grade("--shard", f"{number}/2", "--out", shard, CORRECT, SAMPLES / "sign_dlogprobs.py").returncode == 0
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    taken = tmp_path / "merged.csv"
+    taken.write_text("")
+    for out, expected in (
+        (shards[1], f"--out {shards[1]} is one of the shards: choose another folder for the merged results"),
+        (taken, f"--out {taken} is a file: expected a folder for the merged results"),
+    ):
+        command = [sys.executable, "-m", "gradcheck_kit.cli", "merge", "--out", str(out), *map(str, shards)]
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert (run.returncode, run.stderr.strip()) == (2, f"gradcheck-kit merge: {expected}")
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == sorted([*before, Path("merged.csv")])
