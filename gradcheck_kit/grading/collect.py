@@ -59,9 +59,9 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     found = [entry for argument in arguments for entry in _found_in(argument, single, skip)]
     found = _once(found)
     if not single and not any(_has_work(path) for path, _ in found):
-        given = ", ".join(map(str, arguments))
+        given = " in " + ", ".join(map(str, arguments)) if arguments else ""
         zips = "".join(_zips(path) for path in arguments if path.is_dir())
-        raise ValueError(f"nothing to grade in {given}: no .py file, notebook or folder of them{zips}")
+        raise ValueError(f"nothing to grade{given}: no .py file, notebook or folder of them{zips}")
     names = _names([path for path, _ in found])
     return [
         Submission(path, name, people.get("students", ""), people.get("emails", ""))
@@ -89,8 +89,9 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tupl
 
 def not_a_submission(path: Path) -> bool:
     """Whether ``path``, given on the command line, is no student's work whatever it holds: a file that is not a
-    .py or notebook (a README, a roster, a plot a glob picked up), or a leftover (``__pycache__/``)."""
-    return _leftover(path.name) or (path.is_file() and not _gradable(path))
+    .py or notebook (a README, a roster, a plot a glob picked up), or one of :data:`LEFTOVERS` (``__pycache__/``).
+    A hidden name given is the caller's choice (a glob leaves them out), so it is graded."""
+    return path.name in LEFTOVERS or (path.is_file() and not _gradable(path))
 
 
 def beside_a_notebook(folder: Path) -> list[Path]:

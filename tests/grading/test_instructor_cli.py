@@ -238,3 +238,16 @@ def test_merging_into_a_shard_or_a_file_is_refused_before_anything_is_written(tm
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert (run.returncode, run.stderr.strip()) == (2, f"gradcheck-kit merge: {expected}")
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == sorted([*before, Path("merged.csv")])
+
+
+def test_only_files_that_are_no_submission_is_a_usage_error_naming_them(tmp_path: Path) -> None:
+    """``grade roster.csv`` (the wrong tab completed): skipped, said so, and nothing to grade; a hidden .py given
+    by name (a glob never gives one) is still graded (test_isolation_inputs' ``...py``)."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,id\n")
+    out = tmp_path / "out"
+    run = _grade("--out", out, roster)
+    assert _usage_error(run, out).splitlines() == [
+        "gradcheck-kit grade: skipped (not a .py file, notebook or folder): roster.csv",
+        "gradcheck-kit grade: nothing to grade: no .py file, notebook or folder of them",
+    ]
