@@ -201,12 +201,15 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     parts = [part.name for part in grader.assignment.parts]
     try:
         check_resumable(args.out, parts, grader.assignment.max_score)
+        outputs = Outputs(args.out, resume=args.resume, parts=parts)
+        if args.shard:
+            shards.record(args.out, *args.shard)
+    except OSError as error:  # what _check_writable cannot foresee: /proc, /sys, a full disk
+        print(f"gradcheck-kit grade: --out {args.out} cannot be written: {error.strerror}", file=sys.stderr)
+        return 2
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
-    outputs = Outputs(args.out, resume=args.resume, parts=parts)
-    if args.shard:
-        shards.record(args.out, *args.shard)
     todo = sum(submission.name not in outputs.done for submission in paths)
     progress = None if args.quiet else Progress(todo)
     interrupted = False

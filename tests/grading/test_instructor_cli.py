@@ -251,3 +251,12 @@ def test_only_files_that_are_no_submission_is_a_usage_error_naming_them(tmp_path
         "gradcheck-kit grade: skipped (not a .py file, notebook or folder): roster.csv",
         "gradcheck-kit grade: nothing to grade: no .py file, notebook or folder of them",
     ]
+
+
+def test_an_out_the_system_refuses_is_a_usage_error(tmp_path: Path) -> None:
+    """--out under /proc (or /sys, or a full disk) passes the checks made beforehand and then fails to be made: it
+    was a FileNotFoundError traceback out of Outputs."""
+    out = Path("/proc") / f"gradecheck-kit-{os.getpid()}"
+    run = _grade("--out", out, CORRECT)
+    expected = f"gradcheck-kit grade: --out {out} cannot be written: No such file or directory"
+    assert (run.returncode, run.stderr.strip()) == (2, expected)
