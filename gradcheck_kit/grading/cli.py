@@ -15,7 +15,7 @@ from pathlib import Path
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import Submission, beside_a_notebook, collect, not_a_submission
+from .collect import Submission, beside_a_notebook, collect, not_a_submission, other_files
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -117,6 +117,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
         _say_helpers(given, submissions, args.single)
+        _say_other_files(given, submissions)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -134,7 +135,7 @@ def _work_given(args: argparse.Namespace) -> list[Path]:
     skipped = [] if args.single else [path for path in args.submissions if not_a_submission(path)]
     if skipped:
         names = ", ".join(path.name for path in skipped)
-        print(f"gradcheck-kit grade: skipped (not a .py file, notebook or folder): {names}", file=sys.stderr)
+        _note(f"skipped (not a .py file, notebook or folder): {names}")
     return [path for path in args.submissions if path not in skipped]
 
 
@@ -146,11 +147,25 @@ def _say_helpers(given: list[Path], submissions: list[Submission], single: bool)
         helpers = beside_a_notebook(folder) if folder in graded else []
         if helpers:
             names = ", ".join(path.name for path in helpers)
-            print(
-                f"gradcheck-kit grade: {folder} is graded as one student's notebook, with {names} as helpers; "
-                f"if they are other students' work, give the files themselves ({folder}/*)",
-                file=sys.stderr,
+            _note(
+                f"{folder} is graded as one student's notebook, with {names} as helpers; "
+                f"if they are other students' work, give the files themselves ({folder}/*)"
             )
+
+
+def _say_other_files(given: list[Path], submissions: list[Submission]) -> None:
+    """Name on stderr the files no submission in each class folder given (one split into submissions)."""
+    graded = {submission.path for submission in submissions}
+    for folder in given:
+        others = other_files(folder) if folder.is_dir() and folder not in graded else []
+        if others:
+            names = ", ".join(path.name for path in others)
+            _note(f"skipped in {folder} (not a .py file, notebook or folder): {names}")
+
+
+def _note(text: str) -> None:
+    """Tell the instructor on stderr something that does not stop the run."""
+    print(f"gradcheck-kit grade: {text}", file=sys.stderr)
 
 
 def _shard_from_environment() -> tuple[int, int] | None:

@@ -94,6 +94,16 @@ def not_a_submission(path: Path) -> bool:
     return path.name in LEFTOVERS or (path.is_file() and not _gradable(path))
 
 
+def other_files(folder: Path) -> list[Path]:
+    """The files at the top of a class ``folder`` that are no submission (a student's PDF in a download, a roster):
+    never graded, and worth naming, as a student who handed in only a PDF has no row."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not _gradable(path) and not _leftover(path.name) and path.name != METADATA
+    )
+
+
 def beside_a_notebook(folder: Path) -> list[Path]:
     """The .py files at the top of ``folder`` beside its one notebook: a student's helpers, or the other students'
     work in a class download where one student handed in a notebook (which the grader cannot tell apart)."""

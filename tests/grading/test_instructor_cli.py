@@ -260,3 +260,19 @@ def test_an_out_the_system_refuses_is_a_usage_error(tmp_path: Path) -> None:
     run = _grade("--out", out, CORRECT)
     expected = f"gradcheck-kit grade: --out {out} cannot be written: No such file or directory"
     assert (run.returncode, run.stderr.strip()) == (2, expected)
+
+
+def test_files_of_a_class_folder_that_are_no_submission_are_named(tmp_path: Path) -> None:
+    """A student who handed in only a PDF had no row and no word: the class folder's other files were left out
+    unsaid. They are named on stderr now (what zips and macOS leave, and Gradescope's metadata, are not)."""
+    root = tmp_path / "download"
+    root.mkdir()
+    for name in ("doe_jane_22222_hw4.ipynb", "lee_kim_33333_hw4.ipynb"):
+        (root / name).write_bytes((SAMPLES / "notebook.ipynb").read_bytes())
+    for name in ("smith_john_12345_hw4.pdf", "roster.csv", ".DS_Store"):
+        (root / name).write_bytes(b"%PDF")
+    out = tmp_path / "out"
+    run = _grade("--out", out, root)
+    assert run.returncode == 0, run.stderr
+    names = "roster.csv, smith_john_12345_hw4.pdf"
+    assert run.stderr.strip() == f"gradcheck-kit grade: skipped in {root} (not a .py file, notebook or folder): {names}"
