@@ -39,7 +39,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument(
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="wall-clock limit per submission"
     )
-    grade.add_argument("--memory", type=_count, default=512, metavar="MB", help="memory limit per submission")
+    grade.add_argument("--memory", type=_megabytes, default=512, metavar="MB", help="memory limit per submission")
     grade.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
     grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
     grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
@@ -77,25 +77,41 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     join.set_defaults(run=_run_merge)
 
 
+MAX_SECONDS = 86400
+"""Largest --timeout: a day (1e15 s overflowed the deadline's time_t, a grader-error row for every student)."""
+MAX_MEGABYTES = 2**20
+"""Largest --memory: 1 TiB (1e13 MB overflowed the C long of the limit, an error row for every student)."""
+
+
 def _seconds(text: str) -> float:
-    """A limit in seconds: a finite number above 0 (0, -1, nan and inf would fail every submission)."""
+    """A limit in seconds: above 0 and at most :data:`MAX_SECONDS` (0, -1, nan and inf failed every submission)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, e.g. 10, got {text!r}")
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0 and at most {MAX_SECONDS}, e.g. 10, got {text!r}"
+        )
     return value
 
 
 def _count(text: str) -> int:
-    """A whole number of at least 1 (a memory limit of -5 MB failed every submission; 0 jobs meant 1)."""
+    """A whole number of at least 1 (0 jobs meant 1)."""
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    """A memory limit: from 1 to :data:`MAX_MEGABYTES` MB (-5 failed every submission as out of memory)."""
+    value = _count(text)
+    if value > MAX_MEGABYTES:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_MEGABYTES} megabytes (1 TiB), got {text!r}")
     return value
 
 

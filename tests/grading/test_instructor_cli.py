@@ -87,15 +87,18 @@ def test_an_assignment_file_that_fails_is_a_usage_error_saying_where(tmp_path: P
         ("--jobs", "0", "a whole number of at least 1"),
         ("--jobs", "-3", "a whole number of at least 1"),
         ("--memory", "-5", "a whole number of at least 1"),
-        ("--timeout", "0", "a number of seconds above 0, e.g. 10"),
-        ("--timeout", "-1", "a number of seconds above 0, e.g. 10"),
-        ("--timeout", "nan", "a number of seconds above 0, e.g. 10"),
-        ("--timeout", "inf", "a number of seconds above 0, e.g. 10"),
+        ("--timeout", "0", "a number of seconds above 0 and at most 86400, e.g. 10"),
+        ("--timeout", "-1", "a number of seconds above 0 and at most 86400, e.g. 10"),
+        ("--timeout", "nan", "a number of seconds above 0 and at most 86400, e.g. 10"),
+        ("--timeout", "inf", "a number of seconds above 0 and at most 86400, e.g. 10"),
+        ("--timeout", "1e15", "a number of seconds above 0 and at most 86400, e.g. 10"),
+        ("--memory", "10000000000000", "at most 1048576 megabytes (1 TiB)"),
     ],
 )
 def test_a_limit_that_cannot_be_one_is_a_usage_error(tmp_path: Path, option: str, value: str, expected: str) -> None:
     """--jobs 0 and -3 ran one job unsaid; --memory -5 failed every student with 'ran out of memory' (1/26 for
-    correct.py), and --timeout 0, -1, nan or inf made every row a grader-error: an instructor's typo graded."""
+    correct.py), --memory 1e13 with 'the sandbox failed', and --timeout 0, -1, nan, inf or 1e15 made every row a
+    grader-error: an instructor's typo graded."""
     out = tmp_path / "out"
     run = _grade(option, value, "--out", out, CORRECT)
     line = f"gradcheck-kit grade: error: argument {option}: expected {expected}, got {value!r}"
