@@ -65,7 +65,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     grade.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         metavar="N",
         help="draw the inputs from N (default: a fresh secret seed, or on --resume "
         "the one the gradebook recorded); the gradebook records it, so staff can reproduce a grade",
@@ -104,6 +104,18 @@ def _count(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed torch can take: a whole number from -2**63 to 2**64 - 1 (a larger one was the usage error
+    'Overflow when unpacking long long', which did not say which option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 2**64
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from -2**63 to 2**64 - 1, got {text!r}")
     return value
 
 

@@ -93,6 +93,7 @@ def test_an_assignment_file_that_fails_is_a_usage_error_saying_where(tmp_path: P
         ("--timeout", "inf", "a number of seconds above 0 and at most 86400, e.g. 10"),
         ("--timeout", "1e15", "a number of seconds above 0 and at most 86400, e.g. 10"),
         ("--memory", "10000000000000", "at most 1048576 megabytes (1 TiB)"),
+        ("--seed", "99999999999999999999999", "a whole number from -2**63 to 2**64 - 1"),
     ],
 )
 def test_a_limit_that_cannot_be_one_is_a_usage_error(tmp_path: Path, option: str, value: str, expected: str) -> None:
