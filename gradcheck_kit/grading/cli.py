@@ -215,13 +215,26 @@ def _check_user(args: argparse.Namespace) -> None:
 
 def _check_out(args: argparse.Namespace) -> None:
     """A --out that holds a gradebook is only continued with --resume: nothing stale is mixed into it. One that
-    cannot be a folder the grader writes in is refused before anything is graded, not after."""
+    cannot be a folder the grader writes in, or would mix with the submissions, is refused before anything is
+    graded, not after."""
     _check_writable(args.out)
     if (args.out / GRADEBOOK).exists() and not args.resume:
         raise ValueError(f"{args.out} already holds a gradebook: pass --resume to continue it, or choose another --out")
-    given = {os.path.abspath(path) for path in args.submissions}
-    if os.path.abspath(args.out) in given:
-        raise ValueError(f"--out {args.out} is also a submission given: choose another folder for the results")
+    _check_apart(args.out, args.submissions)
+
+
+def _check_apart(out: Path, submissions: list[Path]) -> None:
+    """``out`` is no submission given, nor the folder of a student's folder given (``--out class class/*``),
+    whose results.json would be written into the student's own folder."""
+    where = os.path.abspath(out)
+    if where in {os.path.abspath(path) for path in submissions}:
+        raise ValueError(f"--out {out} is also a submission given: choose another folder for the results")
+    inside = [path for path in submissions if path.is_dir() and os.path.abspath(path.parent) == where]
+    if inside:
+        raise ValueError(
+            f"--out {out} holds the submission folder {inside[0]}, which its results would be written into: "
+            "choose another folder for the results"
+        )
 
 
 def _check_writable(out: Path) -> None:

@@ -280,3 +280,17 @@ def test_files_of_a_class_folder_that_are_no_submission_are_named(tmp_path: Path
     assert run.returncode == 0, run.stderr
     names = "roster.csv, smith_john_12345_hw4.pdf"
     assert run.stderr.strip() == f"gradcheck-kit grade: skipped in {root} (not a .py file, notebook or folder): {names}"
+
+
+def test_an_out_holding_the_students_folders_given_is_a_usage_error(tmp_path: Path) -> None:
+    """``--out class class/*`` wrote each student's results.json into the student's own folder."""
+    root = tmp_path / "class"
+    (root / "alice").mkdir(parents=True)
+    (root / "alice" / "hw4.py").write_bytes(CORRECT.read_bytes())
+    run = _grade("--out", root, root / "alice")
+    expected = (
+        f"gradcheck-kit grade: --out {root} holds the submission folder {root / 'alice'}, which its results would be "
+        "written into: choose another folder for the results"
+    )
+    assert _usage_error(run, root) == expected
+    assert sorted(path.name for path in root.rglob("*")) == ["alice", "hw4.py"]
