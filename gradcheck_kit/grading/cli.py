@@ -15,7 +15,7 @@ from pathlib import Path
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import Submission, beside_a_notebook, collect, not_a_submission, other_files
+from .collect import METADATA, Submission, beside_a_notebook, collect, not_a_submission, other_files
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -161,8 +161,7 @@ def _work_given(args: argparse.Namespace) -> list[Path]:
     """The paths given, less what is no submission (``submissions/*`` picks up README.md, a roster, __pycache__),
     which is said on stderr, never graded as a student; under --single every path is one student's."""
     skipped = [] if args.single else [path for path in args.submissions if not_a_submission(path)]
-    if skipped:
-        names = ", ".join(path.name for path in skipped)
+    if names := ", ".join(path.name for path in skipped if path.name != METADATA):  # the metadata is read, not skipped
         _note(f"skipped (not a .py file, notebook or folder): {names}")
     return [path for path in args.submissions if path not in skipped]
 

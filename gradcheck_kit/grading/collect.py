@@ -57,7 +57,7 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     students."""
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
     found = [entry for argument in arguments for entry in _found_in(argument, single, skip)]
-    found = _once(found)
+    found = _with_people(_once(found))
     if not single and not any(_has_work(path) for path, _ in found):
         given = " in " + ", ".join(map(str, arguments)) if arguments else ""
         zips = "".join(_zips(path) for path in arguments if path.is_dir())
@@ -130,6 +130,21 @@ def _zips(folder: Path) -> str:
     """`` (it holds hw4.zip: unzip first)`` when ``folder`` holds zips (a class of zipped uploads), else nothing."""
     zips = sorted(path.name for path in folder.iterdir() if path.suffix.lower() == ".zip" and not _leftover(path.name))
     return f" (it holds {', '.join(zips[:3])}{', ...' if len(zips) > 3 else ''}: unzip first)" if zips else ""
+
+
+def _with_people(found: list[tuple[Path, dict[str, str]]]) -> list[tuple[Path, dict[str, str]]]:
+    """Each folder of a Gradescope export given one by one (``export/*``) with who handed it in, from the export's
+    metadata, as when the export is given whole (the students and emails columns were empty)."""
+    exports: dict[Path, dict[str, dict[str, str]]] = {}
+    kept = []
+    for path, people in found:
+        metadata = path.parent / METADATA
+        if not people and path.is_dir() and metadata.is_file():
+            if path.parent not in exports:
+                exports[path.parent] = read_metadata(metadata.read_text(encoding="utf-8", errors="replace"))
+            people = exports[path.parent].get(path.name, {})
+        kept.append((path, people))
+    return kept
 
 
 def _once(found: list[tuple[Path, dict[str, str]]]) -> list[tuple[Path, dict[str, str]]]:

@@ -110,3 +110,22 @@ def test_the_variables_csv_holds_numbers_a_spreadsheet_reads(tmp_path: Path) -> 
     for row in rows.values():
         assert row["maxdiff"] == "" or float(row["maxdiff"]) == float(row["maxdiff"]) < float("inf"), row
     assert rows["nan.py", "logprobs"]["maxdiff"] == ""
+
+
+def test_a_gradescope_export_given_folder_by_folder_keeps_who_handed_in_each(tmp_path: Path) -> None:
+    """``grade export/*`` left the students and emails columns empty, which ``grade export`` fills from
+    submission_metadata.yml; the metadata file given by the glob is read, not graded."""
+    root = tmp_path / "export"
+    _copy(CORRECT, root / "submission_101" / "hw4.py")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "submission_102" / "hw4.py")
+    (root / "submission_metadata.yml").write_text(
+        "submission_101:\n  :submitters:\n  - :name: Ada Lovelace\n    :email: ada@example.edu\n"
+        "submission_102:\n  :submitters:\n  - :name: Grace Hopper\n    :email: grace@example.edu\n"
+    )
+    out = tmp_path / "out"
+    assert grade_command(out, sorted(root.iterdir())) == 0
+    book = _gradebook(out)
+    assert {name: (row["students"], row["emails"], row["score"]) for name, row in book.items()} == {
+        "submission_101": ("Ada Lovelace", "ada@example.edu", "26"),
+        "submission_102": ("Grace Hopper", "grace@example.edu", "25"),
+    }
