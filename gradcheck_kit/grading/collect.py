@@ -71,20 +71,21 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
 
 def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tuple[Path, dict[str, str]]]:
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
-    path that names nothing."""
+    path that names nothing. A link given is followed only to a class folder: a glob (``class/*``) gives a
+    student's own links too, which must earn nothing."""
     _check_exists(argument)
-    argument = argument.resolve() if argument.is_symlink() else argument  # the caller's own link: followed
     if single or not argument.is_dir():
         return [(argument, {})]
-    if (argument / METADATA).is_file():
-        people = read_metadata((argument / METADATA).read_text(encoding="utf-8", errors="replace"))
-        return [(folder, people.get(folder.name, {})) for folder in _subfolders(argument, skip)]
-    folders = _subfolders(argument, skip)
-    if not _holds_work(argument) and folders:
-        return [(folder, {}) for folder in folders]
-    if _is_download(argument):
-        return [(path, {}) for path in _top_files(argument) + folders]
-    return [(argument, {})]
+    folder = argument.resolve() if argument.is_symlink() else argument  # a link to a class folder: followed
+    if (folder / METADATA).is_file():
+        people = read_metadata((folder / METADATA).read_text(encoding="utf-8", errors="replace"))
+        return [(student, people.get(student.name, {})) for student in _subfolders(folder, skip)]
+    folders = _subfolders(folder, skip)
+    if not _holds_work(folder) and folders:
+        return [(student, {}) for student in folders]
+    if _is_download(folder):
+        return [(path, {}) for path in _top_files(folder) + folders]
+    return [(argument, {})]  # one student's: a link stays one, for choose() to refuse
 
 
 def not_a_submission(path: Path) -> bool:

@@ -28,19 +28,16 @@ def _scores(out: Path) -> dict[str, str]:
 
 def test_a_student_s_link_to_a_file_outside_their_work_earns_nothing(tmp_path: Path) -> None:
     """A link to the instructor's solution (a zip unpacked on the grader's machine keeps it) was graded as the
-    student's own work; the instructor's own link, given on the command line, is still followed."""
+    student's own work."""
     root = tmp_path / "class"
     _copy(CORRECT, root / "alice" / "hw4.py")
     (root / "mallory").mkdir()
     (root / "mallory" / "hw4.ipynb").symlink_to(SOLUTION)
     (root / "eve").symlink_to(root / "alice")
-    linked = tmp_path / "linked.py"
-    linked.symlink_to(CORRECT)
     out = tmp_path / "out"
-    assert grade_command(out, [root, linked]) == 0
+    assert grade_command(out, [root]) == 0
     book = _gradebook(out)
     assert book["alice"]["score"] == "26"
-    assert book["correct.py"]["score"] == "26"
     for name, link in (("mallory", "hw4.ipynb"), ("eve", "eve")):
         assert (book[name]["score"], book[name]["status"]) == ("0", "invalid")
         assert book[name]["message"] == f"{link} is a symbolic link: hand in the file itself, not a link to one"
@@ -129,3 +126,24 @@ def test_a_gradescope_export_given_folder_by_folder_keeps_who_handed_in_each(tmp
         "submission_101": ("Ada Lovelace", "ada@example.edu", "26"),
         "submission_102": ("Grace Hopper", "grace@example.edu", "25"),
     }
+
+
+def test_a_student_s_link_given_by_a_glob_earns_nothing_and_a_link_to_the_class_is_followed(tmp_path: Path) -> None:
+    """``grade class/*`` gives a student's links by name: a link to the solution, or to a classmate's folder, was
+    taken as the instructor's own and scored 26/26. Only a link to a class folder is followed now."""
+    root = tmp_path / "class"
+    _copy(CORRECT, root / "alice" / "hw4.py")
+    (root / "mallory.ipynb").symlink_to(SOLUTION)
+    (root / "eve").symlink_to(root / "alice")
+    out = tmp_path / "out"
+    assert grade_command(out, sorted(root.iterdir())) == 0
+    book = _gradebook(out)
+    assert book["alice"]["score"] == "26"
+    for name in ("mallory.ipynb", "eve"):
+        assert (book[name]["score"], book[name]["status"]) == ("0", "invalid")
+        assert book[name]["message"] == f"{name} is a symbolic link: hand in the file itself, not a link to one"
+    _copy(CORRECT, tmp_path / "section" / "carol" / "hw4.py")
+    course = tmp_path / "current"
+    course.symlink_to(tmp_path / "section")  # the instructor's link to a class of folders
+    assert grade_command(tmp_path / "out2", [course]) == 0
+    assert _scores(tmp_path / "out2") == {"carol": "26"}
