@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .forward import GraphError, autograd_made, rebuild
+from .forward import GraphError, autograd_made, passes_through, rebuild
 from .forward import run_forward as _run_forward
 from .graph import Graph
 
@@ -112,6 +112,10 @@ def _converted(forward: Any, device: torch.device, dtype: torch.dtype, memo: dic
     ``model.forward`` judged against twice the gradient) and a float64 cell met float32 weights."""
     if isinstance(forward, torch.nn.Module):
         return _convert(getattr(forward, "_orig_mod", forward), device, dtype, memo)
+    if hasattr(forward, "_torchdynamo_orig_callable"):  # what runs is the function the forward unwraps to
+        return _converted(forward._torchdynamo_orig_callable, device, dtype, memo)
+    if isinstance(forward, types.FunctionType) and passes_through(forward):
+        return _converted(forward.__wrapped__, device, dtype, memo)
     if isinstance(forward, functools.partial):
         arguments = _convert(forward.args, device, dtype, memo), _convert(forward.keywords, device, dtype, memo)
         return functools.partial(_converted(forward.func, device, dtype, memo), *arguments[0], **arguments[1])

@@ -4,9 +4,9 @@ The forward's code is rewritten (see :mod:`.instrument`) so that each statement 
 names calls ``observer.observe({name: value}, line)`` right after it: one call per binding
 statement, whatever the number of locals. Function forwards are unwrapped first
 (``functools.partial``, bound methods, ``nn.Module`` and other callable objects,
-``torch.compile``, decorators that keep ``__wrapped__``) to the ``def`` whose steps are the user's (a
-decorator's own wrapper, which would hide them, does not run); a lambda has no statements and runs as is,
-its parameters being its only named tensors. The loss is the name ``graph.loss`` or,
+``torch.compile``, torch's own decorators such as ``@torch.enable_grad()``) to the ``def`` whose steps are the
+user's; any other decorator is refused, as its wrapper would hide them or, skipped, lose its work; a lambda
+has no statements and runs as is, its parameters being its only named tensors. The loss is the name ``graph.loss`` or,
 when the forward binds no such name, the value it returns.
 """
 
@@ -76,7 +76,7 @@ def _code_lines(source: str) -> dict[int, str]:
 def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> dict[str, Any]:
     """Call the forward with the inputs it names, its def rewritten to report its bindings."""
     function, leading, fixed = _unwrap(graph.forward)
-    signature = inspect.signature(functools.partial(function, *leading, **fixed))
+    signature = inspect.signature(functools.partial(function, *leading, **fixed), follow_wrapped=False)
     arguments = _arguments(signature, function, inputs)
     code = function.__code__ if isinstance(function, types.FunctionType) else None
     if code is not None:
@@ -238,12 +238,15 @@ def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str
     """The function that runs when ``forward`` is called, with the positional and keyword arguments bound to it."""
     leading: tuple[Any, ...] = ()
     fixed: dict[str, Any] = {}
-    while True:
+    seen: set[int] = set()
+    while id(forward) not in seen:
+        seen.add(id(forward))
         if hasattr(forward, "_torchdynamo_orig_callable"):
             forward = forward._torchdynamo_orig_callable
-        elif isinstance(forward, types.FunctionType) and callable(getattr(forward, "__wrapped__", None)):
-            forward = forward.__wrapped__  # a decorated forward (functools.wraps): its own locals are the steps
+        elif isinstance(forward, types.FunctionType) and passes_through(forward):
+            forward = forward.__wrapped__
         elif isinstance(forward, types.FunctionType):
+            _refuse_wrapper(forward)
             break
         elif isinstance(forward, torch.nn.Module) and hasattr(forward, "_orig_mod"):
             forward = forward._orig_mod
@@ -260,6 +263,30 @@ def _unwrap(forward: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str
         else:
             break
     return forward, leading, fixed
+
+
+_TORCH = Path(torch.__file__).resolve().parent
+
+
+def passes_through(function: types.FunctionType) -> bool:
+    """``function`` is the wrapper of one of torch's own decorators (``@torch.enable_grad()``, ``@torch.no_grad()``),
+    which only sets a grad mode (capture sets its own): the function it wraps is what runs, its steps captured."""
+    wrapped = getattr(function, "__wrapped__", None)
+    return callable(wrapped) and wrapped is not function and Path(function.__code__.co_filename).is_relative_to(_TORCH)
+
+
+def _refuse_wrapper(function: types.FunctionType) -> None:
+    """Any other decorator's wrapper (``functools.wraps``) may change the arguments or the result (a loss scaled by
+    3): run as it is, it hides the steps; skipped, its work is lost and a backward without it passed. Say so."""
+    wrapped = getattr(function, "__wrapped__", None)
+    if callable(wrapped) and wrapped is not function:
+        name = getattr(wrapped, "__name__", "the forward")
+        raise GraphError(
+            f"{name}() is decorated: its wrapper {function.__code__.co_name}() "
+            f"(in {Path(function.__code__.co_filename).name}) runs in its place and capture cannot see "
+            f"{name}()'s steps through it; pass the undecorated function ({name}.__wrapped__) and do what the "
+            f"decorator does in the forward itself"
+        )
 
 
 def _arguments(signature: inspect.Signature, function: Callable[..., Any], inputs: dict[str, Any]) -> dict[str, Any]:
