@@ -246,6 +246,10 @@ def _cast_dtype(current: torch.dtype, precision: torch.dtype) -> torch.dtype:
     return current
 
 
+# A tensor a module keeps that autograd made (``self.out = x @ self.weight`` from an earlier run, a tied
+# ``self.wT = self.weight.t()``) is copied as a leaf that requires grad, as the tensor did: one the forward
+# overwrites is gone, one it reads reaches the loss from outside the named steps and is a failing ``graph``
+# row (copied as a constant, the path to ``weight`` was cut and a backward forgetting it passed).
 _MODULE_COPIES = -1
 """The key, in a conversion's memo (ids, never negative), of the one deepcopy memo its modules share: two modules
 sharing a weight (``dec.weight = enc.weight``) keep sharing it, one parameter whose gradient sums both uses
@@ -259,7 +263,7 @@ def _convert(value: Any, device: torch.device, dtype: torch.dtype, memo: dict[in
 
     def module(m: torch.nn.Module) -> torch.nn.Module:
         copies = memo.setdefault(_MODULE_COPIES, {})
-        copies.update({id(t): memo.setdefault(id(t), tensor(t).detach()) for t in autograd_made(m)})
+        copies.update({id(t): memo.setdefault(id(t), tensor(t)) for t in autograd_made(m)})
         converted = copy.deepcopy(m, copies)._apply(lambda t: t.to(device=device, dtype=_cast_dtype(t.dtype, dtype)))
         for parameter in converted.parameters():
             parameter.grad = None

@@ -10,7 +10,7 @@ import contextlib
 import difflib
 import functools
 import io
-import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -24,7 +24,7 @@ from .devices import HALF_PRECISION, cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
 from .finite_diff import spot_check, summarize
-from .forward import held_gradient
+from .forward import held_gradient, is_record
 from .graph import Case, Graph, validate_arguments
 from .manual import TIMED_OUT, gradient_pattern, run_manual
 from .reference import Judged, Rule, decided, gold, judge
@@ -562,18 +562,9 @@ def _extras(
         if isinstance(manual := held_gradient(values, name, rule), torch.Tensor)
     ]
     unseen = _unseen_names(captured)
-    for name, tensor in unseen.items():
-        message = (
-            f"the forward reads {name} (shape {tuple(tensor.shape)}, requires grad) from outside its inputs and "
-            f"named steps: its gradient is never checked; pass it in inputs() (directly, or in a list, dict or module)"
-        )
-        if re.split(r"[.\[]", name)[0] in captured.namespace:
-            message = (
-                f"{name} (shape {tuple(tensor.shape)}, requires grad) is held by a plain object of the inputs, where "
-                f"capture does not look for parameters: its gradient is never checked; hold it in an nn.Module, a "
-                f"dataclass, a SimpleNamespace, a list or a dict"
-            )
-        rows.append(Row(case, device, dtype, name, str(tuple(tensor.shape)), cmp.GRAPH, message=message))
+    for name, (tensor, holder) in unseen.items():
+        shape = tuple(tensor.shape)
+        rows.append(Row(case, device, dtype, name, str(shape), cmp.GRAPH, message=_unseen_message(name, shape, holder)))
     pattern = gradient_pattern(rule)
     known = set(captured.variables) | set(captured.unreached) | set(unseen) | {captured.graph.loss}
     for grad_name, value in values.items():
@@ -603,27 +594,52 @@ def _is_loss(name: str, captured: Capture) -> bool:
     return captured.namespace.get(name) is captured.namespace.get(captured.graph.loss) is not None
 
 
-def _unseen_names(captured: Capture) -> dict[str, torch.Tensor]:
-    """The parameters read from outside the inputs, named where they are found: a global or closure
-    variable of the forward (``GW``), an attribute of an input (``p.w``); else by their position."""
+def _unseen_message(name: str, shape: tuple[int, ...], holder: Any) -> str:
+    """Why a parameter reaching the loss from outside the named steps is never checked, by what holds it."""
+    if isinstance(holder, torch.nn.Module):
+        return (
+            f"{name} (shape {shape}) is a tensor the module computed from its parameters before the check (outside "
+            f"forward, e.g. a tied weight's transpose): copied for the check it is cut from them, and the gradient "
+            f"through it is never checked; compute it in forward()"
+        )
+    if holder is not None and not isinstance(holder, (list, tuple, dict)) and not is_record(holder):
+        return (
+            f"{name} (shape {shape}, requires grad) is held by a plain object of the inputs, where capture does not "
+            f"look for parameters: its gradient is never checked; hold it in an nn.Module, a dataclass, a "
+            f"SimpleNamespace, a list or a dict"
+        )
+    return (
+        f"the forward reads {name} (shape {shape}, requires grad) from outside its inputs and named steps: its "
+        f"gradient is never checked; pass it in inputs() (directly, or in a list, dict or module)"
+    )
+
+
+def _unseen_names(captured: Capture) -> dict[str, tuple[torch.Tensor, Any]]:
+    """The parameters read from outside the inputs, named where they are found, with what holds them (None for a
+    global or closure variable of the forward, ``GW``): an attribute of an input (``p.w``) or of a module, an item
+    of a list in the inputs; else by their position."""
     if not captured.unseen:
         return {}
-    places: dict[int, str] = {}
+    places: dict[int, tuple[str, Any]] = {}
     function = getattr(captured.graph.forward, "__func__", captured.graph.forward)
     code = getattr(function, "__code__", None)
     if code is not None:
         cells = zip(code.co_freevars, (cell.cell_contents for cell in function.__closure__ or ()), strict=False)
         for name, value in [*getattr(function, "__globals__", {}).items(), *cells]:
-            places.setdefault(id(value), name)
+            places.setdefault(id(value), (name, None))
     for name, value in captured.namespace.items():
         _places_in(value, name, places, depth=3)
-    return {places.get(id(t), f"<parameter {i}>"): t.detach() for i, t in enumerate(captured.unseen, start=1)}
+    return {
+        places.get(id(t), (f"<parameter {i}>", None))[0]: (t.detach(), places.get(id(t), ("", None))[1])
+        for i, t in enumerate(captured.unseen, start=1)
+    }
 
 
-def _places_in(value: Any, path: str, places: dict[int, str], depth: int) -> None:
-    """Name what ``value`` holds by its path (``layers[0].weight``): through lists, tuples, dicts and objects'
-    attributes, ``depth`` levels down (a plain object's tensors, where capture does not look, are found)."""
-    if depth == 0 or isinstance(value, (torch.Tensor, type, str, bytes)):
+def _places_in(value: Any, path: str, places: dict[int, tuple[str, Any]], depth: int) -> None:
+    """Name what ``value`` holds by its path (``layers[0].weight``) and remember its holder: through lists, tuples,
+    dicts and objects' attributes, ``depth`` levels down (a plain object's tensors, where capture does not look, are
+    found). Modules of Python (``torch`` in a code string's namespace) and classes are not walked."""
+    if depth == 0 or isinstance(value, (torch.Tensor, type, str, bytes, types.ModuleType)):
         return
     if isinstance(value, (list, tuple)):
         items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
@@ -632,7 +648,7 @@ def _places_in(value: Any, path: str, places: dict[int, str], depth: int) -> Non
     else:
         items = [(f"{path}.{key}", item) for key, item in getattr(value, "__dict__", {}).items()]
     for place, item in items:
-        places.setdefault(id(item), place)
+        places.setdefault(id(item), (place, value))
         _places_in(item, place, places, depth - 1)
 
 

@@ -379,3 +379,29 @@ def test_a_float64_cpu_cell_is_its_own_gold():
         Graph("own-gold", forward, inputs), "dh = 1 - h.tanh()**2\ndw = x.T @ dh\n", dtype="float64", rule="reference"
     )
     assert report.passed and runs == [torch.float64], (runs, report.to_table())
+
+
+class TiedModule(torch.nn.Module):
+    """A tied weight kept as a transpose computed once from the parameter, outside forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
+        self.wT = self.weight.t()
+
+    def forward(self, x):
+        h = x @ self.weight
+        a = h.tanh()
+        y = a @ self.wT
+        loss = y.sum()
+        return loss
+
+
+def test_a_module_tensor_computed_from_its_parameters_outside_forward_is_a_graph_row():
+    """Copied for the check as a constant (444ae26), self.wT lost its path to weight: the backward forgetting the
+    tied branch passed 4/4 and the right one failed."""
+    forgetting = "dy = torch.ones_like(y)\\nda = dy @ wT.T\\ndh = (1 - a**2) * da\\ndweight = x.T @ dh\\n"
+    report = check(Graph("tied", TiedModule(), lambda: {"x": torch.randn(4, 3)}), forgetting)
+    row = report["self.wT"]
+    assert not report.passed and row.status == "graph", report.to_table()
+    assert "computed from its parameters before the check" in row.message
