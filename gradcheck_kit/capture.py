@@ -159,8 +159,8 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
         )
     _refuse_own_backward(recorder, graph)
     for name, binding in recorder.bindings.items():
-        if name.isidentifier():  # a step the forward deleted (del h) is still one the backward reads
-            namespace.setdefault(name, binding.tensor)
+        if name.isidentifier() and namespace.get(name) is None:  # deleted (del h, h = None): still a step to read
+            namespace[name] = binding.tensor
     for name, binding in recorder.bindings.items():
         binding.ends_as = _ends(binding, namespace.get(name, binding.tensor))
         if not binding.tensor.is_leaf:
@@ -427,7 +427,12 @@ def _ends(binding: _Binding, final: Any) -> Any:
     tensor = binding.tensor
     if final is tensor or tensor.is_leaf:
         return None
-    if isinstance(final, torch.Tensor) and final.shape == tensor.shape and final.dtype == tensor.dtype:
+    same = isinstance(final, torch.Tensor) and (final.shape, final.dtype, final.device) == (
+        tensor.shape,
+        tensor.dtype,
+        tensor.device,
+    )
+    if same:
         with torch.no_grad():
             if torch.equal(final, tensor):
                 return None

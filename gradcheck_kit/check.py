@@ -304,7 +304,7 @@ def evaluate(
     decided by the reference-relative rule instead; without, it only serves the round-off
     test of the scale-aware default (:mod:`.scale`), which takes round-off to be that of
     ``precision`` when the manual gradients were computed in a coarser dtype than ``captured``,
-    with ``peer`` the capture in that dtype (a cross check; the rule takes autograd's error there).
+    with ``peer`` the capture in that dtype (a cross check; the rule takes autograd's error on the coarser side).
     ``in_float64`` gives what the same backward assigns on the gold's inputs, for the gradients the gold
     alone cannot decide.
     """
@@ -325,7 +325,8 @@ def evaluate(
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
         second = None if in_float64_manuals is None else functools.partial(_in_float64, gold, in_float64_manuals)
-        judged = judge(comparisons, manuals, peer or captured, gold, rule, second)
+        coarser = max([captured, peer or captured], key=lambda c: torch.finfo(c.dtype).eps)  # a cross check's rounder
+        judged = judge(comparisons, manuals, coarser, gold, rule, second)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})
@@ -576,16 +577,39 @@ def _extras(
         ):
             continue
         held = captured.namespace.get(match["name"])
-        if isinstance(held, torch.Tensor) and held.requires_grad:
+        status = cmp.EXTRA
+        if isinstance(held, torch.Tensor) and held.requires_grad and not _reaches(held, captured):
             message = f"{grad_name}: {match['name']} does not reach the loss: its gradient is zero, nothing to check"
+        elif isinstance(held, torch.Tensor) and held.requires_grad:
+            status = cmp.GRAPH  # a step whose gradient is given and cannot be judged: passing it would be a guess
+            message = (
+                f"{grad_name}: {match['name']} reaches the loss but capture did not see it bound (a walrus in a "
+                f"return, say): its gradient cannot be checked; bind it in a statement of its own"
+            )
         elif isinstance(held, torch.Tensor):
             message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
         else:
             guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
             hint = f"; did you mean {rule.format(name=guess[0])}?" if guess else ""
             message = f"{grad_name} names no forward variable (there is no {match['name']!r}){hint}"
-        rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), cmp.EXTRA, message=message))
+        rows.append(Row(case, device, dtype, grad_name, str(tuple(value.shape)), status, message=message))
     return rows
+
+
+def _reaches(tensor: torch.Tensor, captured: Capture) -> bool:
+    """Whether the loss was computed from ``tensor``: its autograd node (or, for a leaf, the tensor) is met walking
+    the loss's graph."""
+    loss = captured.namespace.get(captured.graph.loss)
+    stack, seen = [getattr(loss, "grad_fn", None)], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        if node is tensor.grad_fn or getattr(node, "variable", None) is tensor:
+            return True
+        seen.add(node)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return False
 
 
 def _is_loss(name: str, captured: Capture) -> bool:

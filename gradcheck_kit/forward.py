@@ -83,13 +83,23 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
         observer.sources.update(_source_lines(code))
     parameters = _parameters(signature, arguments)
     owner = {"": leading[0]} if leading and isinstance(leading[0], torch.nn.Module) else {}
-    observer.observe({**parameters, **held(parameters), **held(owner)}, code.co_firstlineno if code else 0)
+    given = {**_positional(function, leading), **parameters, **held(parameters), **held(owner)}
+    observer.observe(given, code.co_firstlineno if code else 0)
     final: dict[str, Any] = {}
     result = _call(function, leading, {**fixed, **arguments}, observer, final)
     namespace = {**inputs, **{k: v for k, v in final.items() if not k.startswith("__gradcheck_")}}
     if graph.loss not in final:
         namespace[graph.loss] = result
     return namespace
+
+
+def _positional(function: Callable[..., Any], leading: tuple[Any, ...]) -> dict[str, Any]:
+    """The parameters ``leading`` fills by position (``functools.partial(forward, W)``: ``w``), by name: they are
+    the forward's steps as much as those given by keyword (unobserved, ``w``'s gradient went unchecked)."""
+    try:
+        return dict(inspect.signature(function, follow_wrapped=False).bind_partial(*leading).arguments)
+    except (TypeError, ValueError):  # a callable without a signature, or more arguments than it takes
+        return {}
 
 
 def _call(

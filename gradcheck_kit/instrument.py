@@ -141,7 +141,7 @@ def _find_code(code: types.CodeType, name: str, shells: set[str | None]) -> type
     ``shells`` :func:`_enclosing` put around it."""
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
-            if constant.co_name == name:
+            if constant.co_name == name and constant.co_flags & inspect.CO_OPTIMIZED:  # a function, not its class shell
                 return constant
             found = _find_code(constant, name, shells) if constant.co_name in shells else None
             if found is not None:
@@ -188,9 +188,13 @@ def _instrument(body: list[ast.stmt], local: frozenset[str] | None) -> list[ast.
     return rewritten
 
 
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
 def _maybe_walrus(statement: ast.stmt) -> list[str]:
-    """Names a simple statement's ``:=`` may bind, under a condition (``(y := f(h)) if c else 0``) or in a
-    comprehension (which binds in the enclosing scope), and :func:`_bound` cannot be sure of."""
+    """Names a simple statement's ``:=`` may bind under a condition (``(y := f(h)) if c else 0``), which
+    :func:`_bound` cannot be sure of. One in a comprehension is bound once per element (``[z for j in r if (z :=
+    h[:, j].tanh()) is not None]``): no step, and not observed."""
     sure = set(_walrus([statement]))
     found: list[str] = []
     stack: list[ast.AST] = [statement]
@@ -198,7 +202,7 @@ def _maybe_walrus(statement: ast.stmt) -> list[str]:
         node = stack.pop()
         if isinstance(node, ast.NamedExpr) and node.target.id not in sure:
             found.append(node.target.id)
-        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (*_SCOPES, ast.stmt)))
+        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (*_SCOPES, ast.stmt, *_COMPREHENSIONS)))
     return list(dict.fromkeys(found))
 
 

@@ -527,3 +527,74 @@ def test_a_module_that_already_ran_and_keeps_its_activation_is_checked():
     graph = Graph("input", uses_a_kept_activation_module, lambda: {**x(), "layer": module})
     held = check(graph, "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndlayer = {'weight': (dh @ x).T}\n")
     assert held.passed and [row.variable for row in held.rows] == ["y", "h", "layer.weight"], held.to_table()
+
+
+class Step(nn.Module):
+    """A module whose forward method is named like its class (a class shell named Step holds a method Step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
+
+    def Step(self, x):  # noqa: N802 - named like its class on purpose
+        h = x @ self.w
+        y = h.tanh()
+        loss = y.sum()
+        return loss
+
+    forward = Step
+
+
+def filters_with_a_walrus(x, w):
+    h = x @ w
+    kept = [z for j in range(h.shape[1]) if (z := h[:, j].tanh()) is not None]
+    y = torch.stack(kept, 1)
+    loss = y.sum()
+    return loss
+
+
+def frees_a_step(x, w):
+    h = x @ w
+    y = h.tanh()
+    h = None
+    loss = y.sum()
+    return loss
+
+
+@pytest.mark.parametrize(
+    ("graph", "backward"),
+    [
+        (Graph("named-like-class", Step(), lambda: {"x": torch.randn(4, 3)}), TANH_BACKWARD),
+        (Graph("walrus-filter", filters_with_a_walrus, _xw), TANH_BACKWARD),
+        (Graph("freed", frees_a_step, _xw), TANH_BACKWARD.replace("1 - y**2", "1 - torch.tanh(h)**2")),
+    ],
+    ids=["method named like its class", "walrus in a comprehension", "h = None after use"],
+)
+def test_forwards_the_regression_review_found_pass_with_a_right_backward(graph, backward):
+    """Each failed a right backward after today's capture changes: the class shell's body code was taken for the
+    method ('does not match the code that runs'), a comprehension's walrus z was a step ('no dz was assigned'), and
+    h = None handed the backward None for a captured step."""
+    report = check(graph, backward)
+    assert report.passed, report.to_table()
+
+
+def returns_through_a_walrus(x, w):
+    h = x @ w
+    return (y := h.tanh()).sum()  # noqa: F841 - y is a step the backward reads
+
+
+def test_a_gradient_of_a_step_capture_did_not_see_bound_fails_saying_so():
+    """A walrus in a return binds y where nothing observes it: a 5x wrong dy was an 'extra' row claiming y does not
+    reach the loss, and the check passed."""
+    wrong = "dy = 5 * torch.ones_like(y)\ndh = 1 - y**2\ndw = x.T @ dh\n"
+    row = check(Graph("return-walrus", returns_through_a_walrus, _xw), wrong)["dy"]
+    assert row.status == "graph" and "capture did not see it bound" in row.message, row.message
+
+
+def test_a_parameter_a_partial_binds_by_position_is_checked():
+    """functools.partial(forward, x, W): w was never observed, so its gradient was never judged."""
+    w = torch.randn(3, 2, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    graph = Graph("positional", functools.partial(_tanh_forward, x, w), dict)
+    assert check(graph, CARRIED_RIGHT).passed
+    assert check(graph, CARRIED_DOUBLED)["w"].status == "mismatch"
