@@ -432,11 +432,12 @@ def _failing_tensors(
 ) -> dict[tuple[str, str, str, str], tuple[torch.Tensor, torch.Tensor]]:
     """(manual, autograd) of each failing row whose manual gradient is a tensor with values to draw: the heatmaps."""
     pairs = {}
-    for row in rows:
+    for row in (row for row in rows if row.failed):
         manual = values.get(rule.format(name=row.variable))
         variable = captured.variables.get(row.variable)
-        usable = isinstance(manual, torch.Tensor) and cmp.comparable(manual)
-        if row.failed and usable and variable is not None and variable.grad is not None:
+        if variable is None or variable.grad is None:
+            continue
+        if isinstance(manual, torch.Tensor) and cmp.comparable(manual):
             pairs[(row.case, row.device, row.dtype, row.variable)] = (manual.detach(), variable.grad)
     return pairs
 

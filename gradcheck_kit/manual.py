@@ -349,12 +349,16 @@ def _versions(values: Mapping[str, Any]) -> dict[str, int]:
 def _assigned(namespace: Mapping[str, Any], provided: Mapping[str, Any], versions: Mapping[str, int]) -> dict[str, Any]:
     """Names the code bound (or rebound) itself, and the provided tensors it changed in place: a notebook cell
     that finishes an earlier cell's gradient (``dh += 2 * dz``) completes that gradient."""
-    changed = {name for name, version in _versions(namespace).items() if versions.get(name, version) != version}
     return {
         name: value
         for name, value in namespace.items()
-        if name != "__builtins__" and (name not in provided or provided[name] is not value or name in changed)
+        if name != "__builtins__"
+        and (provided.get(name, _UNBOUND) is not value or (name in versions and value._version != versions[name]))
     }
+
+
+_UNBOUND = object()
+"""What ``provided.get`` gives for a name the backward bound first."""
 
 
 def _describe_error(error: BaseException, filename: str, code: str | None) -> str:
