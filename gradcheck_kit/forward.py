@@ -96,6 +96,8 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
 def _positional(function: Callable[..., Any], leading: tuple[Any, ...]) -> dict[str, Any]:
     """The parameters ``leading`` fills by position (``functools.partial(forward, W)``: ``w``), by name: they are
     the forward's steps as much as those given by keyword (unobserved, ``w``'s gradient went unchecked)."""
+    if not leading:
+        return {}
     try:
         return dict(inspect.signature(function, follow_wrapped=False).bind_partial(*leading).arguments)
     except (TypeError, ValueError):  # a callable without a signature, or more arguments than it takes
