@@ -61,6 +61,26 @@ def fork_child(mounts: bool = False) -> int:
     return pid if pid > 0 else os.fork()
 
 
+def fork_within() -> int:
+    """In a child :func:`fork_child` cloned, fork once more, by the same raw ``clone`` (0 in the new process,
+    its pid in this one). glibc's ``fork``, which ``os.fork`` calls, hung there: the raw clone left glibc's
+    record of the thread that made it, and its locks, as they were in the zygote."""
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _python.syscall(_CLONE, ctypes.c_ulong(signal.SIGCHLD), None, None, None, None)
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone")
+    return pid
+
+
+def cloned() -> bool:
+    """Whether this process was made by :func:`fork_child` in new namespaces (it is the init of its own)."""
+    return _cloned
+
+
 def private_mounts(workdir: str) -> None:
     """In a child forked with ``mounts``, before it drops root: fresh, small ``/tmp``, ``/dev/shm`` and workdir
     that vanish with it (whatever it leaves, however deep, costs the zygote nothing to remove), and a ``/proc``

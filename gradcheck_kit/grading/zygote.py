@@ -15,7 +15,9 @@ import json
 import os
 import signal
 import socket
+import struct
 import tempfile
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -27,6 +29,8 @@ MAX_VALUES_PAYLOAD = 1 << 32
 MAX_SOURCE = 1 << 20
 CONTROL_FD = 3
 VALUES_FD = 4
+_STATUS = struct.Struct("<i")
+"""A wait status, as the reaper sends it (see :func:`_reap`)."""
 
 
 def main() -> None:
@@ -80,9 +84,12 @@ def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isola
     report how it ended."""
     folder = workdir.make(confine.NOBODY if os.geteuid() == 0 else None)
     fallback = not isolation["landlock"]  # without Landlock, a mount namespace keeps /tmp, /dev/shm, /proc private
+    ended, told = os.pipe()  # how the submission's own process ended, from the reaper above it (see _reap)
     pid = namespaces.fork_child(mounts=fallback)
     if pid == 0:
-        _child(fds, folder, values, {**isolation, "mounts": fallback and namespaces.available()})
+        os.close(ended)
+        _child(fds, folder, values, {**isolation, "mounts": fallback and namespaces.available()}, told)
+    os.close(told)
     for fd in fds:
         os.close(fd)
     control.send(json.dumps({"pid": pid}).encode())
@@ -90,15 +97,20 @@ def _serve(control: socket.socket, fds: list[int], values: dict[str, Any], isola
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # still a zombie, so the group id cannot have been reused
     _, status = os.waitpid(pid, 0)
+    reaped = os.read(ended, 16)
+    os.close(ended)
+    if len(reaped) == _STATUS.size and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        (status,) = _STATUS.unpack(reaped)
     workdir.remove(folder)
     control.send(json.dumps({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)}).encode())
 
 
-def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[str, Any]) -> None:
+def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[str, Any], told: int) -> None:
     """Confine this process, read the job, run the submission; never returns into the zygote's loop.
     The source arrives over the channel and is never written to disk, where a sibling might read it."""
     try:
         confine.new_session()
+        _reap(told, fds[0])
         events, replies, output = fds
         confine.keep_only([(events, runtime.EVENTS_FD), (replies, runtime.REPLIES_FD), (output, 1), (output, 2)])
         grader = Reader(runtime.REPLIES_FD)
@@ -118,6 +130,33 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         runtime.execute(source, job["filename"], values, job, grader)
     except BaseException as error:  # report the sandbox's own failure rather than die silently
         _report(error)
+    finally:
+        os._exit(0)
+
+
+def _reap(told: int, events: int) -> None:
+    """In a new PID namespace this child is its init, which no signal sent from inside the namespace reaches
+    unless it has a handler: a submission's ``os.kill(os.getpid(), SIGTERM)`` did nothing (graded, with every
+    gradient "not assigned"), and ``os.abort()`` fell through to glibc's last resort (reported as signal 11).
+    So the init forks the process that runs the submission, waits for it, writes its wait status to ``told``
+    and exits (taking anything left in the namespace with it); the zygote reports that status. It holds the
+    events pipe open until then: the grader kills the group once that pipe ends, which must not be before the
+    status is written. Only the forked process returns from here. Without a new namespace there is no init:
+    nothing to do."""
+    if not namespaces.cloned():
+        os.close(told)
+        return
+    pid = namespaces.fork_within()
+    if pid == 0:
+        os.close(told)
+        return
+    try:
+        for low, high in pairwise([-1, *sorted((told, events)), 1 << 16]):
+            os.closerange(low + 1, high)
+        status = 0
+        with contextlib.suppress(BaseException):
+            _, status = os.waitpid(pid, 0)
+            os.write(told, _STATUS.pack(status))
     finally:
         os._exit(0)
 
