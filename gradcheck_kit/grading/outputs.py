@@ -20,6 +20,7 @@ from typing import Any
 
 from .collect import GRADEBOOK
 from .grader import Graded, VariableResult
+from .shards import RECORD as SHARD_RECORD
 from .shards import check as check_shards
 
 VARIABLES = "variables.csv"
@@ -44,9 +45,12 @@ _FORMULA_STARTS = frozenset("=+-@\t\r'")
 
 def folder_name(submission: str) -> str:
     """The per-submission folder under ``--out``: the file name without its extension, never empty, ``.``,
-    ``..`` or hidden (``...py`` gets ``_..``), so it always lies inside ``--out``."""
+    ``..`` or hidden (``...py`` gets ``_..``), so it always lies inside ``--out``, and never the name of a file
+    the run writes there: ``gradebook.csv.py`` gets ``_gradebook.csv`` (its folder had stopped the class run with
+    FileExistsError, no results.json written), and so do ``variables.csv.py`` and ``shard.json.py``."""
     stem = Path(safe_text(submission).replace("/", "_")).stem
-    return f"_{stem}" if not stem or stem.startswith(".") else stem
+    taken = not stem or stem.startswith(".") or stem.casefold() in (GRADEBOOK, VARIABLES, SHARD_RECORD)
+    return f"_{stem}" if taken else stem
 
 
 def safe_text(text: str) -> str:
