@@ -75,7 +75,9 @@ def capture(
     device = torch.device(device)
     drawn = draw_inputs(graph) if inputs is None else inputs
     with torch.inference_mode(False), torch.enable_grad(), collector_paused():
-        return _capture(convert_graph(graph, device, dtype), convert_inputs(drawn, device, dtype), device, dtype)
+        memo: dict[int, Any] = {}  # one for the forward and the inputs: a weight both hold stays one parameter
+        converted = convert_graph(graph, device, dtype, memo), convert_inputs(drawn, device, dtype, memo)
+        return _capture(*converted, device, dtype)
 
 
 @contextlib.contextmanager
@@ -98,11 +100,12 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def convert_graph(graph: Graph, device: torch.device, dtype: torch.dtype) -> Graph:
-    """``graph`` with a forward that carries no tensor of the caller's: see :func:`_converted`."""
+def convert_graph(graph: Graph, device: torch.device, dtype: torch.dtype, memo: dict[int, Any] | None = None) -> Graph:
+    """``graph`` with a forward that carries no tensor of the caller's: see :func:`_converted`. ``memo`` is shared
+    with :func:`convert_inputs` when both convert one run's values."""
     if isinstance(graph.forward, str):
         return graph
-    return replace(graph, forward=_converted(graph.forward, torch.device(device), dtype, {}))
+    return replace(graph, forward=_converted(graph.forward, torch.device(device), dtype, {} if memo is None else memo))
 
 
 def _converted(forward: Any, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> Any:
@@ -217,16 +220,19 @@ def draw_inputs(graph: Graph) -> dict[str, Any]:
     return dict(drawn)
 
 
-def convert_inputs(inputs: Mapping[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+def convert_inputs(
+    inputs: Mapping[str, Any], device: torch.device, dtype: torch.dtype, memo: dict[int, Any] | None = None
+) -> dict[str, Any]:
     """Fresh copies of the inputs on ``device``, tensors inside lists, tuples and dicts (their subclasses,
     such as namedtuples and OrderedDicts, too) and records (SimpleNamespace, dataclasses) included.
 
     Floating tensors are cast to ``dtype``; leaves stay leaves with their ``requires_grad``,
     so a list cached by ``inputs()`` never accumulates ``.grad`` across checks. An
     ``nn.Module`` is deep-copied and cast the same way. A tensor that appears twice
-    becomes one copy that appears twice.
+    becomes one copy that appears twice, also where the forward carries it (``memo``, shared with
+    :func:`convert_graph`).
     """
-    memo: dict[int, Any] = {}
+    memo = {} if memo is None else memo
     return {name: _convert(value, torch.device(device), dtype, memo) for name, value in inputs.items()}
 
 

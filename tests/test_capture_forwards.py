@@ -598,3 +598,33 @@ def test_a_parameter_a_partial_binds_by_position_is_checked():
     graph = Graph("positional", functools.partial(_tanh_forward, x, w), dict)
     assert check(graph, CARRIED_RIGHT).passed
     assert check(graph, CARRIED_DOUBLED)["w"].status == "mismatch"
+
+
+class SharesWithAnInput(nn.Module):
+    """A forward module whose layer shares its weight with a module given among the inputs."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.lin = nn.Linear(3, 2, bias=False)
+        self.lin.weight = encoder.weight
+
+    def forward(self, x, enc):
+        h = enc(x)
+        a = h.tanh()
+        y = self.lin(x) * a
+        loss = y.sum()
+        return loss
+
+
+def test_a_weight_the_forward_module_shares_with_an_input_module_is_one_parameter():
+    """The forward and the inputs were copied with two memos: autograd saw two parameters, and the right total
+    gradient of the shared weight failed on both names."""
+    torch.manual_seed(0)
+    encoder = nn.Linear(3, 2, bias=False)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    both = (
+        "dy = torch.ones_like(y)\nda = h * dy\ndh = (1 - a**2) * da\ndW = dh.T @ x + (a * dy).T @ x\n"
+        "denc = {'weight': dW}\ndlin = {'weight': dW}\n"
+    )
+    report = check(Graph("shared", SharesWithAnInput(encoder), lambda: {"x": x, "enc": encoder}), both)
+    assert report["enc.weight"].status == "ok" and report["lin.weight"].status == "ok", report.to_table()
