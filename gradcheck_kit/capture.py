@@ -164,7 +164,6 @@ def _capture(graph: Graph, inputs: dict[str, Any], device: torch.device, dtype: 
     for name, binding in recorder.bindings.items():
         if name.isidentifier() and namespace.get(name) is None:  # deleted (del h, h = None): still a step to read
             namespace[name] = binding.tensor
-    for name, binding in recorder.bindings.items():
         binding.ends_as = _ends(binding, namespace.get(name, binding.tensor))
         if not binding.tensor.is_leaf:
             binding.tensor.retain_grad()
@@ -187,24 +186,26 @@ def _refuse_own_backward(recorder: _Recorder, graph: Graph) -> None:
     if given:
         raise GraphError(
             f"graph {graph.name!r}: the forward already computed gradients ({given[0]}.grad is set when it returns): "
-            f"remove its loss.backward() (or autograd call); the check runs the backward itself"
+            f"remove its loss.backward() (any .backward() call); the check runs the backward itself"
         )
 
 
-def _leaves(loss: torch.Tensor) -> list[torch.Tensor]:
-    """Every leaf tensor the loss was computed from, in the order autograd's graph reaches them."""
-    leaves: list[torch.Tensor] = []
+def autograd_nodes(loss: Any) -> Iterator[Any]:
+    """Each node of the autograd graph ``loss`` was computed by, once (none for a tensor without one)."""
     seen: set[Any] = set()
-    stack = [loss.grad_fn]
+    stack = [getattr(loss, "grad_fn", None)]
     while stack:
         node = stack.pop()
         if node is None or node in seen:
             continue
         seen.add(node)
-        if hasattr(node, "variable"):
-            leaves.append(node.variable)
+        yield node
         stack.extend(next_node for next_node, _ in node.next_functions)
-    return leaves
+
+
+def _leaves(loss: torch.Tensor) -> list[torch.Tensor]:
+    """Every leaf tensor the loss was computed from, in the order autograd's graph reaches them."""
+    return [node.variable for node in autograd_nodes(loss) if hasattr(node, "variable")]
 
 
 def draw_inputs(graph: Graph) -> dict[str, Any]:
@@ -289,7 +290,7 @@ class _Binding:
     first_line: int = 0
     gradless: bool = False
     """The first tensor was a leaf without ``.grad`` when bound (see :func:`_refuse_own_backward`)."""
-    ends_as: Any = None
+    ends_as: str = ""
     """What the name holds when the forward ends, where that is other values than its tensor (see :func:`_ends`)."""
 
 
@@ -425,24 +426,21 @@ def _backprop_order(
     return sorted(forward, key=rank)
 
 
-def _ends(binding: _Binding, final: Any) -> Any:
-    """``final``, the value the backward will be given under the binding's name, when it is not the captured
-    intermediate's values: the name was rebound where no observation sees it (``nonlocal h`` in a nested
-    function, ``h = h / h.max()`` under ``no_grad``), and checking the first tensor's gradient against a backward
-    written for the other value is a false verdict. None when they agree (``h = h.detach()`` keeps its values)."""
+def _ends(binding: _Binding, final: Any) -> str:
+    """What ``final``, the value the backward will be given under the binding's name, is when it is not the
+    captured intermediate's values ("" when they agree: ``h = h.detach()`` keeps them): the name was rebound where
+    no observation sees it (``nonlocal h`` in a nested function, ``h = h / h.max()`` under ``no_grad``), and
+    checking the first tensor's gradient against a backward written for the other value is a false verdict."""
     tensor = binding.tensor
     if final is tensor or tensor.is_leaf:
-        return None
-    same = isinstance(final, torch.Tensor) and (final.shape, final.dtype, final.device) == (
-        tensor.shape,
-        tensor.dtype,
-        tensor.device,
-    )
-    if same:
+        return ""
+    if not isinstance(final, torch.Tensor):
+        return type(final).__name__
+    if (final.shape, final.dtype, final.device) == (tensor.shape, tensor.dtype, tensor.device):
         with torch.no_grad():
             if torch.equal(final, tensor):
-                return None
-    return final
+                return ""
+    return f"a tensor of shape {tuple(final.shape)}"
 
 
 def _problem(name: str, binding: _Binding) -> str | None:
@@ -452,16 +450,11 @@ def _problem(name: str, binding: _Binding) -> str | None:
             f"{name} is bound to more than one tensor (again at line {lines}); "
             f"give each step its own name so each gradient can be checked"
         )
-    if binding.ends_as is not None:
-        held = (
-            f"a tensor of shape {tuple(binding.ends_as.shape)}"
-            if isinstance(binding.ends_as, torch.Tensor)
-            else (type(binding.ends_as).__name__)
-        )
+    if binding.ends_as:
         return (
-            f"{name} holds other values when the forward ends ({held}) than the tensor bound at line {binding.line}: "
-            f"it was rebound where capture does not see it (a nested function's nonlocal, or a value that needs no "
-            f"grad); give each step its own name so each gradient can be checked"
+            f"{name} holds other values when the forward ends ({binding.ends_as}) than the tensor bound at line "
+            f"{binding.line}: it was rebound where capture does not see it (a nested function's nonlocal, or a value "
+            f"that needs no grad); give each step its own name so each gradient can be checked"
         )
     if not binding.tensor.is_leaf and binding.tensor._version != binding.version:
         return (

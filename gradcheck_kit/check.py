@@ -19,7 +19,7 @@ import torch
 
 from . import compare as cmp
 from . import scale
-from .capture import Capture, Variable, collector_paused
+from .capture import Capture, Variable, autograd_nodes, collector_paused
 from .devices import HALF_PRECISION, cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
@@ -155,7 +155,7 @@ def cross_check(
 
     Rows are labelled ``A->B`` in device (and dtype, when they differ); the tolerance is
     that of the less precise dtype of the two, and where that is float16 or bfloat16 under the default
-    tolerance, the reference rule judges as it does that dtype's cell (autograd's error taken on the manual side).
+    tolerance, the reference rule judges as it does that dtype's cell (autograd's error taken on that side).
     """
     (device_a, dtype_a), (device_b, dtype_b) = manual_on, reference_on
     validate_arguments(tolerance, (device_a, device_b), (dtype_a, dtype_b), name_rule, variables, None, None)
@@ -598,19 +598,10 @@ def _extras(
 
 
 def _reaches(tensor: torch.Tensor, captured: Capture) -> bool:
-    """Whether the loss was computed from ``tensor``: its autograd node (or, for a leaf, the tensor) is met walking
-    the loss's graph."""
-    loss = captured.namespace.get(captured.graph.loss)
-    stack, seen = [getattr(loss, "grad_fn", None)], set()
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        if node is tensor.grad_fn or getattr(node, "variable", None) is tensor:
-            return True
-        seen.add(node)
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return False
+    """Whether the loss was computed from ``tensor``: its autograd node (or, for a leaf, the tensor) is in the
+    loss's graph."""
+    nodes = autograd_nodes(captured.namespace.get(captured.graph.loss))
+    return any(node is tensor.grad_fn or getattr(node, "variable", None) is tensor for node in nodes)
 
 
 def _is_loss(name: str, captured: Capture) -> bool:

@@ -37,7 +37,8 @@ LOCALS = "__gradcheck_locals__"
 """A function forward's extra keyword: the builtin ``locals``, which a forward's own local of that name shadows."""
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_UNSURE = (*_SCOPES, ast.stmt, ast.IfExp, ast.BoolOp, *_COMPREHENSIONS)
 """Where a walrus may not run, or binds in another scope: its names are not observed as surely bound."""
 
 
@@ -188,22 +189,13 @@ def _instrument(body: list[ast.stmt], local: frozenset[str] | None) -> list[ast.
     return rewritten
 
 
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
 def _maybe_walrus(statement: ast.stmt) -> list[str]:
     """Names a simple statement's ``:=`` may bind under a condition (``(y := f(h)) if c else 0``), which
     :func:`_bound` cannot be sure of. One in a comprehension is bound once per element (``[z for j in r if (z :=
     h[:, j].tanh()) is not None]``): no step, and not observed."""
     sure = set(_walrus([statement]))
-    found: list[str] = []
-    stack: list[ast.AST] = [statement]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.NamedExpr) and node.target.id not in sure:
-            found.append(node.target.id)
-        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (*_SCOPES, ast.stmt, *_COMPREHENSIONS)))
-    return list(dict.fromkeys(found))
+    maybe = _named_exprs([statement], (*_SCOPES, ast.stmt, *_COMPREHENSIONS))
+    return [name for name in dict.fromkeys(maybe) if name not in sure]
 
 
 def _observing_if_bound(names: list[str], statement: ast.stmt, local: frozenset[str] | None) -> list[ast.stmt]:
@@ -286,13 +278,18 @@ def _receivers(target: ast.expr) -> list[str]:
 
 def _walrus(nodes: list[ast.AST]) -> list[str]:
     """Names surely bound by ``:=`` in ``nodes``: not under a condition, a comprehension or a new scope."""
+    return _named_exprs(nodes, _UNSURE)
+
+
+def _named_exprs(nodes: list[ast.AST], skipping: tuple[type[ast.AST], ...]) -> list[str]:
+    """The targets of the ``:=`` in ``nodes``, in order, not looking inside the ``skipping`` kinds of node."""
     found: list[str] = []
     stack = list(reversed(nodes))
     while stack:
         node = stack.pop()
         if isinstance(node, ast.NamedExpr):
             found.append(node.target.id)
-        stack.extend(reversed([c for c in ast.iter_child_nodes(node) if not isinstance(c, _UNSURE)]))
+        stack.extend(reversed([c for c in ast.iter_child_nodes(node) if not isinstance(c, skipping)]))
     return found
 
 

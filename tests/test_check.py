@@ -280,6 +280,12 @@ def test_the_float64_second_run_prints_nothing(capfd):
     assert (out.count("backward ran"), err.count("to stderr")) == (1, 1), (out, err)
 
 
+def _xw():
+    """x (4, 3) and a parameter w (3, 2), drawn from seed 0."""
+    generator = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 3, generator=generator), "w": torch.randn(3, 2, generator=generator).requires_grad_()}
+
+
 @pytest.mark.parametrize(
     ("given", "status"),
     [
@@ -291,19 +297,12 @@ def test_the_float64_second_run_prints_nothing(capfd):
 def test_a_gradient_with_no_arithmetic_to_measure_it_is_a_status_not_a_traceback(given, status, tmp_path):
     """float8, quantized and nested gradients raised NotImplementedError/RuntimeError out of check()."""
 
-    def inputs():
-        generator = torch.Generator().manual_seed(0)
-        return {
-            "x": torch.randn(4, 3, generator=generator),
-            "w": torch.randn(3, 2, generator=generator).requires_grad_(),
-        }
-
     def forward(x, w):
         h = x @ w
         loss = h.sum()
         return loss
 
-    report = check(Graph("exotic", forward, inputs), f"dh = torch.ones(4, 2)\ndw = {given}\n")
+    report = check(Graph("exotic", forward, _xw), f"dh = torch.ones(4, 2)\ndw = {given}\n")
     assert report["w"].status == status and "float32" in report["w"].message, report["w"].message
     assert report["h"].status == "ok"
     report.to_html(tmp_path / "r.html")
@@ -371,13 +370,6 @@ def test_a_float64_cpu_cell_is_its_own_gold():
     values (a float64 check under the reference rule ran the forward twice)."""
     runs = []
 
-    def inputs():
-        generator = torch.Generator().manual_seed(0)
-        return {
-            "x": torch.randn(4, 3, generator=generator),
-            "w": torch.randn(3, 2, generator=generator).requires_grad_(),
-        }
-
     def forward(x, w):
         runs.append(x.dtype)
         h = x @ w
@@ -385,7 +377,7 @@ def test_a_float64_cpu_cell_is_its_own_gold():
         return loss
 
     report = check(
-        Graph("own-gold", forward, inputs), "dh = 1 - h.tanh()**2\ndw = x.T @ dh\n", dtype="float64", rule="reference"
+        Graph("own-gold", forward, _xw), "dh = 1 - h.tanh()**2\ndw = x.T @ dh\n", dtype="float64", rule="reference"
     )
     assert report.passed and runs == [torch.float64], (runs, report.to_table())
 
