@@ -324,7 +324,7 @@ def evaluate(
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
-        second = None if in_float64_manuals is None else functools.partial(_in_float64, gold, in_float64_manuals)
+        second = None if in_float64_manuals is None else _float64_verdicts(gold, in_float64_manuals)
         coarser = max([captured, peer or captured], key=lambda c: torch.finfo(c.dtype).eps)  # a cross check's rounder
         judged = judge(comparisons, manuals, coarser, gold, rule, second)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
@@ -384,13 +384,20 @@ def _keyed(
     return functools.cache(keyed)
 
 
-def _in_float64(gold: Capture, values: Callable[[], Mapping[str, Any]], name: str) -> cmp.Comparison | None:
-    """The verdict on ``name`` of the same backward run in float64 on the gold's inputs (None when it could not
-    run there): the reference rule's second chance, judged as step 4 of :mod:`.scale` judges it."""
-    try:
-        return scale.in_float64_verdicts(gold, [name], values()).get(name)
-    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 decides nothing
-        return None
+def _float64_verdicts(gold: Capture, values: Callable[[], Mapping[str, Any]]) -> Callable[[str], cmp.Comparison | None]:
+    """The verdict on a name of the same backward run in float64 on the gold's inputs (None when it could not
+    run there), judged as step 4 of :mod:`.scale` judges it, for every name at once when first asked: the
+    reference rule's second opinion on rows it fails and on rows it passes."""
+
+    @functools.cache
+    def verdicts() -> Mapping[str, cmp.Comparison]:
+        try:
+            given = values()
+            return scale.in_float64_verdicts(gold, list(given), given)
+        except Exception:  # noqa: BLE001 - a backward that cannot run in float64 decides nothing
+            return {}
+
+    return lambda name: verdicts().get(name)
 
 
 def _unchecked(variable: Variable) -> cmp.Comparison:
