@@ -57,13 +57,15 @@ def check(
     With ``rule`` (``"reference"`` or a :class:`Rule`), gradients are judged by the reference-relative
     rule against a float64 CPU gold (see :mod:`.reference`); ``"tolerance"`` keeps the tolerance in
     every dtype, and by default half-precision cells under the default tolerance take the rule.
-    ``fd`` names variables to spot-check by finite differences;
-    that runs in float64 cells only, where the differences are meaningful. ``timeout``
+    ``fd`` names variables to spot-check by finite differences; that runs in float64 cells only, where the
+    differences are meaningful (a ValueError in another dtype, rather than a check that silently skips it). ``timeout``
     (seconds) stops a backward that runs too long: an error naming the line it was on.
     """
     name = case or graph.name
     dtype = parse_dtype(dtype if isinstance(dtype, str) else str(dtype))
     validate_arguments(tolerance, (str(device),), (str(dtype),), name_rule, variables, rule, timeout)
+    fd = list(fd)
+    _refuse_fd(fd, [dtype])
     rule = _usable(rule, overrides, tolerance, dtype)
     unavailable = skip_reason(str(device))
     if unavailable:
@@ -79,7 +81,6 @@ def check(
         return Report(
             [_cell_row(name, device, dtype, ERROR, f"the reference rule cannot judge this forward: {diverged}")]
         )
-    fd = list(fd)
     unknown = (
         _unknown("variables", variables, captured)
         or _unknown("fd", fd, captured)
@@ -109,9 +110,17 @@ def check(
         rule=rule,
         in_float64=functools.partial(_run_in_float64, manual, gold_of, timeout),
     )
-    if fd and dtype == torch.float64:
+    if fd:
         return _with_fd(report, draw, captured, result.values, fd, name_rule)
     return report
+
+
+def _refuse_fd(fd: list[str], dtypes: list[torch.dtype]) -> None:
+    """Finite differences in float32 or lower say nothing (their round-off swamps the difference): asked for with
+    no float64 cell, they would silently check nothing."""
+    if fd and torch.float64 not in dtypes:
+        names = sorted(_dtype(d) for d in dtypes)
+        raise ValueError(f"fd= expected a float64 cell to run in (dtype='float64'), got dtypes {names}")
 
 
 def _run_in_float64(manual: Any, gold_of: Callable[[], Capture], timeout: float | None) -> Mapping[str, Any]:
@@ -235,6 +244,7 @@ def run_case(
     skipped rows with the reason. ``cross`` adds, for each pair of usable devices, the manual
     gradients of one judged against autograd on the other. ``tolerance`` overrides the case's."""
     devices, dtypes, fd = list(devices or case.devices), list(dtypes or case.dtypes), list(fd)
+    _refuse_fd(fd, [parse_dtype(d) for d in dtypes])
     reports = []
     for device in devices:
         reason = skip_reason(device)
@@ -254,7 +264,7 @@ def run_case(
                     variables=case.variables,
                     name_rule=case.name_rule,
                     rule=rule or case.rule,
-                    fd=fd,
+                    fd=fd if parse_dtype(dtype) == torch.float64 else (),
                     timeout=case.timeout,
                 )
             )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gradcheck_kit import Graph, capture, check, load_cases, run_manual
+from gradcheck_kit import Case, Graph, capture, check, load_cases, run_case, run_manual
 from gradcheck_kit.finite_diff import BOTH, KINK, MANUAL, NEITHER, OK, nudged_loss, spot_check, summarize
 
 MAKEMORE = Path(__file__).resolve().parents[1] / "examples" / "makemore"
@@ -92,7 +92,17 @@ def test_check_adds_the_summary_in_float64_cells_only(makemore):
     assert report["bnvar"].fd.startswith("fd 0/3 ok; manual disagrees")
     assert report["W2"].fd == "fd 3/3 ok"
     assert report["logits"].fd == ""
-    assert check(makemore, buggy, dtype="float32", fd=["bnvar"])["bnvar"].fd == ""
+
+
+def test_fd_without_a_float64_cell_is_refused_before_anything_runs(makemore):
+    """It would check nothing (the CLI's --fd says the same); a case over several dtypes runs it in float64."""
+    with pytest.raises(ValueError, match=r"fd= expected a float64 cell to run in .*got dtypes \['float32'\]"):
+        check(makemore, BACKWARD, dtype="float32", fd=["bnvar"])
+    case = Case("makemore", makemore, BACKWARD, devices=("cpu",), dtypes=("float32", "float64"))
+    with pytest.raises(ValueError, match=r"got dtypes \['float16', 'float32'\]"):
+        run_case(case, dtypes=("float32", "float16"), fd=["bnvar"])
+    rows = {(r.dtype, r.variable): r.fd for r in run_case(case, fd=["bnvar"]).rows}
+    assert rows[("float64", "bnvar")] == "fd 3/3 ok" and rows[("float32", "bnvar")] == ""
 
 
 def test_a_zero_gradient_where_the_loss_curves_is_judged_not_called_a_kink():
