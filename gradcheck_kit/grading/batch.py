@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -54,6 +54,16 @@ def _write(outputs: Outputs, graded: Graded, grader: Grader) -> None:
         outputs.write(grader_error(grader, graded.submission, error))
 
 
+def _record(pending: set[Future[Graded]], outputs: Outputs, grader: Grader, progress: Progress | None) -> None:
+    """Write each submission's results as it finishes, taking it out of ``pending``. After Ctrl-C the pool's queue
+    is cancelled first, so only the submissions already running are waited for (within their limits) and kept."""
+    for future in as_completed([future for future in pending if not future.cancelled()]):
+        pending.discard(future)
+        _write(outputs, future.result(), grader)
+        if progress is not None:
+            progress.advance()
+
+
 def grade_all(
     grader: Grader,
     paths: Sequence[Path | Submission],
@@ -91,10 +101,13 @@ def grade_all(
     try:
         with ThreadPoolExecutor(len(sandboxes)) as pool:
             list(pool.map(lambda sandbox: sandbox.start(), sandboxes))
-            for future in as_completed([pool.submit(grade, submission) for submission in todo]):
-                _write(outputs, future.result(), grader)
-                if progress is not None:
-                    progress.advance()
+            pending = {pool.submit(grade, submission) for submission in todo}
+            try:
+                _record(pending, outputs, grader, progress)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                _record(pending, outputs, grader, progress)
+                raise
     finally:
         torch.set_num_threads(threads)
         sys.setswitchinterval(interval)

@@ -156,6 +156,37 @@ def test_ctrl_c_keeps_what_was_graded_and_says_how_to_go_on(tmp_path: Path) -> N
     assert _rows(out) == 7
 
 
+def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
+    """After Ctrl-C the pool still graded every queued submission, throwing each result away (33 s on a 351-file
+    class) before saying 'interrupted'. Now the queue is dropped: only the submission running is waited for (and
+    kept), so ten queued ones of 3 s each no longer hold the exit for 30 s."""
+    root = tmp_path / "class"
+    root.mkdir()
+    for number in range(3):
+        (root / f"a{number}.py").write_bytes(CORRECT.read_bytes())
+    for number in range(10):
+        (root / f"z{number}.py").write_bytes(CORRECT.read_bytes() + b"\nimport time\ntime.sleep(3)\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    command += ["--timeout", "6", "--jobs", "1", "--quiet", "--seed", "1", str(root)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _rows(out) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - interrupted < 15, "the queued submissions were graded after Ctrl-C"
+    graded = _rows(out)
+    assert graded in (3, 4)  # the three quick ones, and the sleeper running when Ctrl-C came, kept
+    assert stderr.strip() == (
+        f"gradcheck-kit grade: interrupted with {graded} of 13 submissions graded; "
+        "the same command with --resume grades the rest"
+    )
+
+
 def _rows(out: Path) -> int:
     """The rows the gradebook holds so far (its header is written first)."""
     path = out / "gradebook.csv"
