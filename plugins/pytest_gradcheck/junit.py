@@ -13,8 +13,9 @@ import re
 import pytest
 from _pytest.junitxml import xml_key  # the LogXML of --junitxml; record_testsuite_property reads it the same way
 
-OURS = re.compile(r"^(?P<variable>[^:]*)\.(?P<kind>status|maxdiff)$")
-"""Names of the properties the plugin adds (``run.properties``)."""
+OURS = re.compile(r"^(?P<variable>.+)\.(?P<kind>status|maxdiff)$")
+"""Names of the properties the plugin adds (``run.properties``); the variable part may hold a colon (a case
+``attn:v2`` checked twice, a device ``cuda:0`` among several cells), which left them inside an xunit2 testcase."""
 ADDED = pytest.StashKey[list[tuple[str, object]]]()
 """The properties the plugin added to a test in its current attempt."""
 

@@ -219,6 +219,31 @@ def test_junit_names_of_a_tests_later_checks_carry_their_case(project: pytest.Py
     ]
 
 
+@pytest.mark.parametrize("flags", [[], ["-n", "2"]])
+def test_junit_properties_whose_names_hold_a_colon_move_to_the_suite(
+    project: pytest.Pytester, flags: list[str]
+) -> None:
+    """A case named 'attn:v2' checked a second time ('attn:v2 #2.w.status') or a device 'cuda:0' among several
+    cells ('cell[cuda:0-float32].status') was not taken for the plugin's own: under xunit2 the properties stayed
+    inside the testcase, which junit-10.xsd forbids, and were missing from the suite."""
+    project.makepyfile(
+        test_colons="""
+        from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+        def test_colons(gradcheck):
+            gradcheck(GRAPH, RIGHT, case="attn:v2", devices=["cpu", "cuda:0"])
+            assert not gradcheck(GRAPH, WRONG, case="attn:v2", fail=False).passed
+        """
+    )
+    result = project.runpytest_subprocess("test_colons.py", "--junitxml", "junit.xml", *flags)
+    result.assert_outcomes(passed=1)
+    root = ET.parse(project.path / "junit.xml").getroot()
+    assert {child.tag for case in root.iter("testcase") for child in case} <= TESTCASE_CHILDREN
+    props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}
+    assert props["test_colons.py::test_colons::attn:v2 #2.w.status"] == "mismatch"
+    assert props["test_colons.py::test_colons::cell[cuda:0-float32].status"] in ("ok", "skipped")
+
+
 def test_github_step_summary_gets_the_counts_and_failing_tables(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
