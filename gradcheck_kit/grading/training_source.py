@@ -56,25 +56,37 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
     gradients = {part.name_rule.format(name=name) for name in part.points}
-    sources, capped = [], []
+    sources, capped, left = [], [], []
     for steps in range(training.steps + 1):
         source = Source("")
         texts, constant, capped = _capped(chosen, taken, training.steps_name, gradients, steps)
         _append(source, prelude(constant), "the constants taken from earlier cells")
         _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
-        for cell, text in zip(chosen, texts, strict=True):
-            _append(source, text + "\n", f"cell {cell.number}")
+        left = _append_cells(source, chosen, texts, gradients) or left
         _append(source, _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
     how = f"{' and '.join(capped)} capped at 0 (no step) to {training.steps}, one run each"
     if not capped:
         how = f"no `{training.steps_name} = ...` nor training loop over range(...) to cap: its loop ran as written"
         sources = sources[-1:]
+    how = "; ".join([how, *left])
     for source in sources:
         source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
         if taken:
             source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
     return sources
+
+
+def _append_cells(source: Source, chosen: list[Cell], texts: list[str], gradients: Collection[str]) -> list[str]:
+    """Add each chosen cell's ``texts`` to ``source``, each ending at its training loop (:func:`end_at_loop`);
+    the note saying where a cell was cut, if one was."""
+    left = []
+    for cell, text in zip(chosen, texts, strict=True):
+        text, cut = end_at_loop(text, gradients)
+        if cut is not None and not left:
+            left.append(f"what follows its training loop (cell {cell.number} line {cut} on) is left out")
+        _append(source, text + "\n", f"cell {cell.number}")
+    return left
 
 
 def _capped(
@@ -133,6 +145,26 @@ def cap_loop(code: str, gradients: Collection[str], steps: int, capped: str = ""
     end = loop.iter.end_col_offset or 0
     lines[loop.iter.lineno - 1] = (line[:end] + b"[:%d]" % steps + line[end:]).decode()
     return "\n".join(lines), loop
+
+
+def end_at_loop(code: str, gradients: Collection[str]) -> tuple[str, int | None]:
+    """``code`` with the top-level statements after the one holding the training loop (:func:`training_loop`)
+    blanked in place, and the line they began on; ``code`` and None when there is no such loop or nothing follows
+    it. The steps judged are the loop's: what the cell does once it is over (calibrate the batchnorm on the whole
+    training set, evaluate on the dev split, sample names, check the last step's gradients) cannot change them,
+    yet it reads data the grader does not give and stopped the run (a Colab export's Exercise 4 cell is the rest
+    of the file)."""
+    loop = training_loop(code, gradients)
+    if loop is None:
+        return code, None
+    body = parse(code).body
+    holder = next(statement for statement in body if statement.lineno <= loop.lineno <= (statement.end_lineno or 0))
+    rest = [statement for statement in body if statement.lineno > (holder.end_lineno or 0)]
+    if not rest:
+        return code, None
+    lines = code.split("\n")
+    first = rest[0].lineno
+    return "\n".join(lines[: first - 1] + [""] * (len(lines) - first + 1)), first
 
 
 def training_loop(code: str, gradients: Collection[str]) -> ast.For | None:
