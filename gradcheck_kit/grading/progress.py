@@ -11,37 +11,54 @@ from typing import TextIO
 
 _WIDTH = 30
 _EVERY = 0.1
+_EVERY_LINE = 30.0
+"""Seconds between two lines where the stream is no terminal (a log, a CI job, a Slurm output file)."""
 
 
 class Progress:
-    """Redraws at most every 0.1 s; :meth:`finish` prints the final line."""
+    """On a terminal, a bar redrawn in place at most every 0.1 s; :meth:`finish` ends its line. Elsewhere (a log
+    file, a pipe) carriage-return redraws would pile up as one endless line, so it writes a plain line at most every
+    30 s instead, and nothing at the end (the summary follows)."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
         self.done = 0
         self.stream = stream or sys.stderr
+        self._terminal = _is_terminal(self.stream)
         self._start = self._drawn = time.monotonic()
 
     def advance(self) -> None:
         self.done += 1
         now = time.monotonic()
-        if now - self._drawn >= _EVERY or self.done == self.total:
+        if self._terminal and (now - self._drawn >= _EVERY or self.done == self.total):
             self._drawn = now
-            self._draw(now)
+            self._write(f"\r{self._bar(now)} ")
+        elif not self._terminal and now - self._drawn >= _EVERY_LINE and self.done < self.total:
+            self._drawn = now
+            self._write(f"{self._bar(now)}\n")
 
     def finish(self) -> None:
-        self._draw(time.monotonic())
-        self.stream.write("\n")
+        if self._terminal:
+            self._write(f"\r{self._bar(time.monotonic())} \n")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
         self.stream.flush()
 
-    def _draw(self, now: float) -> None:
+    def _bar(self, now: float) -> str:
         elapsed = max(now - self._start, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate else 0.0
         filled = _WIDTH * self.done // max(self.total, 1)
         bar = "#" * filled + "." * (_WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {rate:.1f}/s ETA {left:.0f}s ")
-        self.stream.flush()
+        return f"[{bar}] {self.done}/{self.total} {rate:.1f}/s ETA {left:.0f}s"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 _BANDS = ((1.0, "100%"), (0.75, "75-99%"), (0.5, "50-74%"), (0.25, "25-49%"), (0.0, "0-24%"))

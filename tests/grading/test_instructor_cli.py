@@ -3,6 +3,7 @@ got) before any grading starts, or a per-student status; never a traceback. The 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from grading_support import ASSIGNMENT, ROOT, SAMPLES
@@ -185,6 +187,32 @@ def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
         f"gradcheck-kit grade: interrupted with {graded} of 13 submissions graded; "
         "the same command with --resume grades the rest"
     )
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    """Into a log (a CI job, Slurm's output file, ``2> log``) the bar's carriage-return redraws piled up as one
+    endless line, two redraws even for one submission. A log gets no bar now; a terminal still gets it."""
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--seed", "1"]
+    logged = subprocess.run([*command, "--out", str(tmp_path / "log"), str(CORRECT)], cwd=ROOT, capture_output=True)
+    assert (logged.returncode, logged.stderr) == (0, b"")
+    leader, follower = os.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        run = subprocess.run(
+            [*command, "--out", str(tmp_path / "tty"), str(CORRECT)], cwd=ROOT, stdout=subprocess.PIPE, stderr=follower
+        )
+        os.close(follower)
+        drawn = _read_all(terminal)
+    assert run.returncode == 0
+    assert drawn.startswith(b"\r[##############################] 1/1 ") and drawn.endswith(b"\r\n")
+
+
+def _read_all(terminal: BinaryIO) -> bytes:
+    """What a pseudo-terminal's other end was sent, up to its close (read as an EIO on Linux)."""
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := terminal.read(4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _rows(out: Path) -> int:
