@@ -300,12 +300,19 @@ class _Recorder:
     def __init__(self) -> None:
         self.bindings: dict[str, _Binding] = {}
         self.sources: dict[int, str] = {}
+        self.owned: set[str] = set()
 
-    def observe(self, names: Mapping[str, Any], line: int) -> None:
+    def observe(self, names: Mapping[str, Any], line: int, owned: bool = False) -> None:
+        """Record each name bound to a tensor that requires grad; a local named like one of the module's own
+        parameters (``owned``) shadows it: the name stays the parameter's, whose gradient nothing else checks."""
+        if owned:
+            self.owned.update(names)
         for name, value in names.items():
             if not (isinstance(value, torch.Tensor) and value.requires_grad):
                 continue
             binding = self.bindings.get(name)
+            if binding is not None and name in self.owned and not owned:
+                continue
             if binding is None:
                 gradless = value.is_leaf and value.grad is None
                 self.bindings[name] = _Binding(

@@ -213,7 +213,7 @@ class _Nudge:
         self.sources: dict[int, str] = {}
         self.done = False
 
-    def observe(self, names: Mapping[str, Any], line: int) -> None:
+    def observe(self, names: Mapping[str, Any], line: int, owned: bool = False) -> None:
         value = names.get(self.name)
         if not self.done and isinstance(value, torch.Tensor):
             value[self.index] += self.delta

@@ -41,7 +41,9 @@ class Observer(Protocol):
 
     sources: dict[int, str]
 
-    def observe(self, names: Mapping[str, Any], line: int) -> None: ...
+    def observe(self, names: Mapping[str, Any], line: int, owned: bool = False) -> None:
+        """``owned``: the forward's module's own parameters, named by their path (``weight``), which a local of the
+        same name (``weight = self.weight.t()``) shadows rather than rebinds: ``self.weight`` still holds them."""
 
 
 def run_forward(graph: Graph, inputs: dict[str, Any], observer: Observer) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def _run_function(graph: Graph, inputs: dict[str, Any], observer: Observer) -> d
         observer.sources.update(_source_lines(code))
     parameters = _parameters(signature, arguments)
     owner = {"": leading[0]} if leading and isinstance(leading[0], torch.nn.Module) else {}
-    given = {**_positional(function, leading), **parameters, **held(parameters), **held(owner)}
+    given = {**_positional(function, leading), **parameters, **held(parameters)}
+    observer.observe(held(owner), code.co_firstlineno if code else 0, owned=True)
     observer.observe(given, code.co_firstlineno if code else 0)
     final: dict[str, Any] = {}
     result = _call(function, leading, {**fixed, **arguments}, observer, final)

@@ -628,3 +628,33 @@ def test_a_weight_the_forward_module_shares_with_an_input_module_is_one_paramete
     )
     report = check(Graph("shared", SharesWithAnInput(encoder), lambda: {"x": x, "enc": encoder}), both)
     assert report["enc.weight"].status == "ok" and report["lin.weight"].status == "ok", report.to_table()
+
+
+class _Transposing(nn.Module):
+    """A module whose forward names a local like its own parameter, as nn.Linear-style code often does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.weight = nn.Parameter(torch.randn(3, 4, generator=g))
+        self.bias = nn.Parameter(torch.randn(3, generator=g))
+
+    def forward(self, x):
+        weight = self.weight.t()
+        out = x @ weight + self.bias
+        loss = (out**2).sum()
+        return loss
+
+
+def test_a_local_named_like_the_modules_own_parameter_shadows_it_and_the_parameter_is_checked():
+    """``weight = self.weight.t()``: ``dweight`` is the parameter's gradient (nothing else checks it); the local
+    is read by the backward as the forward left it. It was a failing graph row ("bound to more than one tensor")."""
+    module_graph = Graph("shadow", _Transposing(), lambda: {"x": torch.randn(2, 4, generator=torch.Generator())})
+    right = "dout = 2 * out\ndbias = dout.sum(0)\ndweight = (x.T @ dout).T\n"
+    report = check(module_graph, right)
+    assert report.passed, [(r.variable, r.status, r.message) for r in report.failures]
+    assert [r.variable for r in report.rows] == ["out", "weight", "bias"]
+    wrong = check(module_graph, right.replace("dweight = (x.T @ dout).T", "dweight = x.T @ dout"))  # the local's
+    assert wrong["weight"].status == "shape", wrong["weight"].message
+    transposed_twice = check(module_graph, right.replace("(x.T @ dout).T", "(x.T @ dout).T * 1.5"))
+    assert transposed_twice["weight"].status == "mismatch"
