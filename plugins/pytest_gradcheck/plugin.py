@@ -8,6 +8,7 @@ so installing the plugin costs other projects' pytest runs nothing, and writes n
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -75,10 +76,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         markers = list(item.iter_markers("gradcheck"))
         if any(marker.args or marker.kwargs for marker in markers):
             from_markers(markers)
-    if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules:
+    if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules and _warns(session.config):
         from .items import warn_uncollected
 
         warn_uncollected(session)
+
+
+def _warns(config: pytest.Config) -> bool:
+    """Whether this process says what collection found: a serial run, or only the first pytest-xdist worker, as
+    every worker collects the same modules (-n 2 warned twice of one case); workers named otherwise (``--tx
+    ...//id=``) each still say it, rather than none."""
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    return worker == "gw0" or not re.fullmatch(r"gw\d+", worker)
 
 
 @pytest.fixture

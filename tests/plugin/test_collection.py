@@ -349,6 +349,14 @@ def test_a_case_in_a_helper_module_that_never_runs_is_warned_about(project: pyte
     )
 
 
+def test_under_xdist_a_case_that_never_runs_is_warned_about_once(project: pytest.Pytester) -> None:
+    """Each worker collects the same modules and warned on its own: -n 2 said '2 warnings', the one twice."""
+    project.makepyfile(helpers=HELPERS, test_uses_helpers="import helpers\n\ndef test_uses():\n    pass\n")
+    result = project.runpytest_subprocess("--gradcheck", "test_uses_helpers.py", "-n", "2", "-W", "always")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.stdout.str().count("GradcheckWarning: gradcheck case 'hidden'") == 1
+
+
 @pytest.mark.parametrize("flags", [[], ["-n", "2"]])
 def test_under_warnings_as_errors_a_case_that_never_runs_is_a_collection_error(
     project: pytest.Pytester, flags: list[str]
