@@ -16,6 +16,7 @@ line numbers stay those the student sees.
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import io
 import re
@@ -215,6 +216,44 @@ def named(source: str, gradients: Collection[str]) -> set[str]:
     if _parse(source) is not None:
         return assigned(source, gradients)
     return set().union(*(_targets(line) for line in NEWLINE.split(source))) & set(gradients)
+
+
+def unassigned(cells: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None) -> list[str]:
+    """Why no cell of this part's stretch of the notebook (:func:`bounds`) was graded although one holds work:
+    ``cell 13 assigns dlogit, not dlogits`` (a name a letter or a suffix away from a gradient: ``dlogits_fast``),
+    ``cell 11 assigns dlogprobs, ... but calls .backward(), ...`` (the forward pasted above the exercise)."""
+    mine = [cell for cell in cells if marked(cell, tag, marker)]
+    stretch = sorted({*mine, *_this_part(cells, mine, tag, marker)}, key=lambda cell: cell.number)
+    found = []
+    for cell in stretch:
+        work = sorted(assigned(cell.source, gradients))
+        if work and runs_something(cell.source):
+            listed = ", ".join(work[:6]) + (f", ... ({len(work)} in all)" if len(work) > 6 else "")
+            found.append(f"cell {cell.number} assigns {listed} but {_RUNS}: give the gradients a cell of their own")
+            continue
+        for name, gradient in _near_names(cell.source, gradients):
+            found.append(f"cell {cell.number} assigns {name}, not {gradient}: name it {gradient} to have it graded")
+    return found
+
+
+def _near_names(source: str, gradients: Collection[str]) -> list[tuple[str, str]]:
+    """(name, gradient) for each name ``source`` binds at its top level that is not a gradient but looks like one:
+    the gradient with a suffix (``dlogits_fast``, ``dlogits2``) or a close spelling (``dlogit``)."""
+    tree = _parse(source)
+    bound = {
+        node.id
+        for statement in (tree.body if tree else [])
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id not in gradients
+    }
+    pairs = []
+    for name in sorted(bound):
+        near = [gradient for gradient in gradients if name.startswith(gradient)]
+        spelt = [gradient for gradient in gradients if gradient[:1] == name[:1]]  # never the forward's own bnbias
+        near = near or difflib.get_close_matches(name, spelt, n=1, cutoff=0.85)
+        if near:
+            pairs.append((name, near[0]))
+    return pairs
 
 
 def describe(cells: Sequence[Cell]) -> str:

@@ -39,6 +39,7 @@ from .cells import (
     series_line,
     skipped,
     syntax_error,
+    unassigned,
 )
 from .names import constants, prelude
 from .parsing import parse
@@ -185,8 +186,9 @@ def notebook_source(
     chosen, how = select(cells, gradients, tag, marker)
     if not chosen:
         listed = ", ".join(sorted(gradients)[:6]) + (", ..." if len(gradients) > 6 else "")
+        why = "".join(f"; {reason}" for reason in unassigned(cells, gradients, tag, marker))
         raise LookupError(
-            f"no cell assigns {listed}; {describe(chosen)}{_unparsed(cells, gradients)}{_other(every, gradients)}"
+            f"no cell assigns {listed}; {describe(chosen)}{_unparsed(cells, gradients)}{_other(every, gradients)}{why}"
         )
     runs = [cell for cell in chosen if syntax_error(cell.source) is None] or chosen[:1]
     earlier = [cell.source for cell in cells if cell.number < runs[0].number]
