@@ -80,10 +80,36 @@ def forbid_autograd() -> None:
         for name in names:
             if hasattr(module, name):
                 setattr(module, name, refuse)
-    _grad_mode_off(refuse)
+    _no_graph_recorded(refuse, _grad_mode_off(refuse))
 
 
-def _grad_mode_off(refuse: Any) -> None:
+def _no_graph_recorded(refuse: Any, only_off: Any) -> None:
+    """Take autograd out of this thread's dispatch for good: every operator then runs below it, so no tensor ever
+    gets a ``grad_fn`` (or a forward-mode tangent), whatever switched grad mode back on. Python patches cannot
+    close the doors that reach C++ directly: ``torch.ops.aten.set_grad_enabled(True)`` (or TorchScript's
+    ``torch.set_grad_enabled`` in a ``torch.jit.CompilationUnit``) switched grad mode on, and
+    ``torch.ops.aten.grad`` differentiated a recomputed forward for 26/26. Version counters still count in-place
+    changes (they live in the ADInplaceOrView key, below autograd). What could let autograd back in (the thread's
+    dispatch-key switches, functorch's grad and jvp levels) refuses, as do the aten operators that switch grad
+    mode on (``only_off``) or run the engine, so a submission that tries them is told why it failed."""
+    torch._C._dispatch_tls_set_dispatch_key_excluded(torch._C.DispatchKey.AutogradFunctionality, True)
+    closed = [
+        (
+            torch._C,
+            ("_dispatch_tls_set_dispatch_key_excluded", "_ForceDispatchKeyGuard", "_SetExcludeDispatchKeyGuard"),
+        ),
+        (torch._C._functorch, ("_grad_increment_nesting", "_jvp_increment_nesting", "push_dynamic_layer_stack")),
+    ]
+    originals = {getattr(module, name): refuse for module, names in closed for name in names}
+    for module, names in closed:
+        for name in names:
+            setattr(module, name, refuse)
+    _replace_everywhere(originals)
+    for name, new in (("set_grad_enabled", only_off), ("grad", refuse), ("backward", refuse)):
+        setattr(torch.ops.aten, name, new)
+
+
+def _grad_mode_off(refuse: Any) -> Any:
     """Turn grad mode off for good: a recomputed forward records no graph, so no engine or ``grad_fn`` can
     differentiate it. Turning it off again (``torch.no_grad()``) still works; turning it on is refused. The switch
     that turns it on is kept nowhere Python can reach it: not in the refusing function (a closure's
@@ -97,19 +123,27 @@ def _grad_mode_off(refuse: Any) -> None:
             refuse()
 
     torch._C._set_grad_enabled = only_off  # type: ignore[attr-defined]
-    _replace_everywhere(switch, only_off)
+    _replace_everywhere({switch: only_off})
+    return only_off
 
 
-def _replace_everywhere(old: Any, new: Any) -> None:
-    """Put ``new`` in place of ``old`` in every dict, list and set that holds it."""
-    for holder in gc.get_referrers(old):
+def _replace_everywhere(replacements: Mapping[Any, Any]) -> None:
+    """Put each new value in place of its old one (the keys) in every dict, list and set that holds it: one walk
+    of the heap for all of them."""
+    for holder in gc.get_referrers(*replacements):
         if isinstance(holder, dict):
-            holder.update({key: new for key, value in holder.items() if value is old})
+            holder.update({key: replacements[value] for key, value in holder.items() if _among(value, replacements)})
         elif isinstance(holder, list):
-            holder[:] = [new if value is old else value for value in holder]
+            holder[:] = [replacements[value] if _among(value, replacements) else value for value in holder]
         elif isinstance(holder, set):
-            holder.discard(old)
-            holder.add(new)
+            for old in [value for value in holder if _among(value, replacements)]:
+                holder.discard(old)
+                holder.add(replacements[old])
+
+
+def _among(value: Any, replacements: Mapping[Any, Any]) -> bool:
+    """Whether ``value`` is itself one of the replaced objects (by identity: a tensor's ``==`` is no answer)."""
+    return any(value is old for old in replacements)
 
 
 class Link:

@@ -44,6 +44,7 @@ HOSTILE = {
     "forges_dtype.py": (1, "error", "broke the channel"),
     "floods_altered.py": (1, "timeout", "time limit"),
     "autograd_by_nodes.py": (3, "error", "KeyError"),
+    "aten_autograd.py": (3, "graded", "does not require grad"),
 }
 
 
