@@ -83,6 +83,10 @@ MAX_MEGABYTES = 2**20
 """Largest --memory: 1 TiB (1e13 MB overflowed the C long of the limit, an error row for every student)."""
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C, as a shell gives a command SIGINT ended."""
+
+
 def _seconds(text: str) -> float:
     """A limit in seconds: above 0 and at most :data:`MAX_SECONDS` (0, -1, nan and inf failed every submission)."""
     try:
@@ -136,6 +140,16 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _run_grade(args: argparse.Namespace) -> int:
+    """``grade``; Ctrl-C before the first submission runs (while a large class folder is read, or the assignment
+    loads its data) ends it with a word and a shell's 130, not a traceback through the instructor's code."""
+    try:
+        return _collect_and_grade(args)
+    except KeyboardInterrupt:
+        _note("interrupted before any submission was graded")
+        return INTERRUPTED
+
+
+def _collect_and_grade(args: argparse.Namespace) -> int:
     try:
         args.shard = args.shard or _shard_from_environment()
         _check_out(args)
@@ -292,7 +306,7 @@ def _interrupted(graded: int, total: int) -> int:
         "the same command with --resume grades the rest",
         file=sys.stderr,
     )
-    return 130
+    return INTERRUPTED
 
 
 def _grader(args: argparse.Namespace) -> Grader:

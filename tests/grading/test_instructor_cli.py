@@ -189,6 +189,33 @@ def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
     )
 
 
+def test_ctrl_c_while_the_assignment_loads_is_no_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while the assignment loaded its data (makemore's names: seconds) was a KeyboardInterrupt traceback
+    through the instructor's data.py (exit -2)."""
+    started = tmp_path / "loading"
+    slow = tmp_path / "slow_assignment.py"
+    slow.write_text(
+        f"import pathlib, runpy, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(60)\n"
+        f"ASSIGNMENT = runpy.run_path({str(ASSIGNMENT)!r})['ASSIGNMENT']\n"
+    )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(slow), "--out", str(out)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    with subprocess.Popen(
+        [*command, str(CORRECT)], cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore
+    ) as run:
+        deadline = time.monotonic() + 120
+        while run.poll() is None and not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
+    assert (run.returncode, stderr.strip()) == (
+        130,
+        "gradcheck-kit grade: interrupted before any submission was graded",
+    )
+    assert not out.exists()
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
     """Into a log (a CI job, Slurm's output file, ``2> log``) the bar's carriage-return redraws piled up as one
     endless line, two redraws even for one submission. A log gets no bar now; a terminal still gets it."""
