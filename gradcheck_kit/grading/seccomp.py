@@ -4,8 +4,11 @@ Keys outlive the process that made them and are shared by every process of its u
 submission could keep the references it was handed for the grader's second run of it, or
 leave them for a classmate graded after it (19/26 for no work, found by a tester). No
 namespace or Landlock right covers the keyring; a seccomp filter answers those three calls
-with ``EPERM``. The filter knows the syscall numbers of x86_64 and aarch64; elsewhere
-:func:`refuse_keyring` installs nothing and says so.
+with ``EPERM``. It refuses every call of another architecture's convention too (x86_64's 32-bit
+``int 0x80``, aarch64's compat calls), whose numbers it does not check: letting them pass let
+a child that maps a few bytes of machine code through ctypes reach the keyring as i386's
+``add_key`` (19/26 for no work again). The filter knows the syscall numbers of x86_64 and
+aarch64; elsewhere :func:`refuse_keyring` installs nothing and says so.
 """
 
 from __future__ import annotations
@@ -61,11 +64,11 @@ def refuse_keyring() -> bool:
 
 def _program(arch: int, calls: tuple[int, ...], x32: bool) -> list[tuple[int, int, int, int]]:
     """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
-    architecture's calls pass (their numbers mean other things), x32 calls on x86_64 are refused, the keyring
-    calls are refused, the rest pass."""
+    architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
+    cannot be checked), x32 calls on x86_64 are refused, the keyring calls are refused, the rest pass."""
     allow = 3 + x32 + len(calls)
     refuse = allow + 1
-    program = [(_LOAD_WORD, 0, 0, _ARCH), (_JUMP_EQUAL, 0, allow - 2, arch), (_LOAD_WORD, 0, 0, _NR)]
+    program = [(_LOAD_WORD, 0, 0, _ARCH), (_JUMP_EQUAL, 0, refuse - 2, arch), (_LOAD_WORD, 0, 0, _NR)]
     if x32:
         program.append((_JUMP_AT_LEAST, refuse - len(program) - 1, 0, _X32_BIT))
     for call in calls:

@@ -41,6 +41,7 @@ HOSTILE = {
     "engine_backdoor.py": (3, "error", "autograd is not allowed"),
     "copies_substitute.py": (2, "graded", ""),
     "keyring.py": (0, "graded", ""),
+    "keyring32.py": (0, "graded", ""),
     "forges_dtype.py": (1, "error", "broke the channel"),
     "floods_altered.py": (1, "timeout", "time limit"),
     "autograd_by_nodes.py": (3, "error", "KeyError"),
