@@ -46,11 +46,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """With ``--gradcheck``, ``gradcheck_*.py`` files are collected too: they are the case files of the CLI."""
-    if parent.config.getoption("gradcheck") and file_path.match("gradcheck_*.py"):
+    if (
+        parent.config.getoption("gradcheck")
+        and file_path.match("gradcheck_*.py")
+        and not _test_module(file_path, parent)
+    ):
         from .items import CaseFile
 
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def _test_module(file_path: Path, parent: pytest.Collector) -> bool:
+    """Whether pytest collects the file as a test module anyway (named on the command line, or matched by
+    ``python_files``): its cases then follow the module's items (:func:`pytest_make_collect_report`), and a file
+    that cannot be imported is one error, not one per collector (two errors, two error rows of the report)."""
+    from _pytest.python import path_matches_patterns  # the test the python plugin's own collect_file makes
+
+    return parent.session.isinitpath(file_path) or path_matches_patterns(
+        file_path, parent.config.getini("python_files")
+    )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -28,6 +28,23 @@ def test_each_case_device_and_dtype_is_an_item(project: pytest.Pytester) -> None
     result.assert_outcomes(passed=3, failed=1)
 
 
+@pytest.mark.parametrize("how", ["named", "python_files"])
+def test_a_case_file_pytest_also_collects_as_a_module_is_collected_once(project: pytest.Pytester, how: str) -> None:
+    """A case file named on the command line, or matched by ``python_files``, is a test module to pytest as well:
+    one that could not be imported was two errors ('2 errors during collection') and two error rows of the
+    report; one that could kept its items only through the case names both collectors share."""
+    project.makepyfile(gradcheck_broken="from gradcheck_tiny import NO_SUCH_NAME\n")
+    if how == "python_files":
+        project.makeini("[pytest]\npython_files = test_*.py gradcheck_*.py\n")
+    named = ["gradcheck_broken.py", "gradcheck_tiny.py", "test_plain.py"] if how == "named" else []
+    result = project.runpytest("--gradcheck", *named, "--gradcheck-report", "r.csv", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=3, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*gradient checks: 2 passed, 1 failed, 1 error*"])
+    with open(project.path / "r.csv", newline="") as file:
+        statuses = [(r["case"], r["status"]) for r in csv.DictReader(file) if r["status"] in ("error", "mismatch")]
+    assert statuses == [("gradcheck_broken.py", "error"), ("tiny-wrong", "mismatch")]
+
+
 def test_a_wrong_gradient_fails_with_the_table_and_no_traceback(project: pytest.Pytester) -> None:
     result = project.runpytest("--gradcheck")
     failure = result.stdout.str().split("gradcheck tiny-wrong[cpu-float32] _")[1].split("= gradcheck =")[0]
