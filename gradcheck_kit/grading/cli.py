@@ -40,7 +40,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="wall-clock limit per submission"
     )
     grade.add_argument("--memory", type=_megabytes, default=512, metavar="MB", help="memory limit per submission")
-    grade.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="N", help="submissions run at once")
+    grade.add_argument(
+        "--jobs",
+        type=_count,
+        metavar="N",
+        help=f"submissions run at once; default and at most: the cores this process may use, here {_cores()} "
+        "(more would eat into each submission's --timeout)",
+    )
     grade.add_argument("--cascade", action="store_true", help="compare final values only (no independent grading)")
     grade.add_argument("--resume", action="store_true", help="skip submissions already in DIR/gradebook.csv")
     grade.add_argument(
@@ -152,6 +158,7 @@ def _run_grade(args: argparse.Namespace) -> int:
 def _collect_and_grade(args: argparse.Namespace) -> int:
     try:
         args.shard = args.shard or _shard_from_environment()
+        args.jobs = _jobs(args.jobs)
         _check_out(args)
         _check_user(args)
         given = _work_given(args)
@@ -202,6 +209,42 @@ def _say_other_files(given: list[Path], submissions: list[Submission]) -> None:
         if others:
             names = ", ".join(path.name for path in others)
             _note(f"skipped in {folder} (not a .py file, notebook or folder): {names}")
+
+
+def _jobs(asked: int | None) -> int:
+    """--jobs, at most the cores this process may use: the time limit is wall-clock, so sandboxes sharing a core
+    time out correct work (40 jobs on 2 cores: 22 of 40 correct submissions timed out at --timeout 1)."""
+    cores = _cores()
+    if asked is not None and asked > cores:
+        _note(f"--jobs {asked}: grading {cores} at a time, as many as the cores this process may use")
+    return min(asked or cores, cores)
+
+
+def _cores() -> int:
+    """The cores this process may use: its CPU affinity (taskset, a Slurm cpuset), within a cgroup CPU quota
+    (Docker's --cpus, a Kubernetes limit); os.cpu_count() counts the machine's, which neither limits."""
+    cores = len(os.sched_getaffinity(0))
+    quota = _cgroup_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+_QUOTAS = (
+    ("/sys/fs/cgroup/cpu.max",),
+    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+)
+"""Where cgroup v2, then v1, keeps the CPU quota and its period (in microseconds)."""
+
+
+def _cgroup_quota() -> float | None:
+    """The CPUs a cgroup quota allows (quota / period), or None where there is none ('max', -1, or no file)."""
+    for paths in _QUOTAS:
+        try:
+            quota, period = (int(word) for word in " ".join(Path(path).read_text() for path in paths).split())
+        except (OSError, ValueError):
+            continue
+        if quota > 0 and period > 0:
+            return quota / period
+    return None
 
 
 def _note(text: str) -> None:

@@ -216,6 +216,37 @@ def test_ctrl_c_while_the_assignment_loads_is_no_traceback(tmp_path: Path) -> No
     assert not out.exists()
 
 
+def test_more_jobs_than_cores_run_as_many_as_the_cores(tmp_path: Path) -> None:
+    """The time limit is wall-clock: --jobs 8 on one core (taskset, a Slurm cpuset; the default took the machine's
+    count, whatever the affinity) gave each submission an eighth of it, and correct work timed out. Now at most a
+    job per core runs, and stderr says so."""
+    busy = b"import time\n_end = time.process_time() + 0.5\nwhile time.process_time() < _end:\n    pass\n"
+    root = tmp_path / "class"
+    root.mkdir()
+    for number in range(8):
+        (root / f"s{number}.py").write_bytes(busy + CORRECT.read_bytes())
+    out = tmp_path / "out"
+    command = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        "-m",
+        "gradcheck_kit.cli",
+        "grade",
+        "--assignment",
+        str(ASSIGNMENT),
+    ]
+    command += ["--out", str(out), "--timeout", "3", "--jobs", "8", "--quiet", "--seed", "1", str(root)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = (out / "gradebook.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[1:4] for row in rows] == [["26", "26", "graded"]] * 8
+    assert run.stderr.strip() == (
+        "gradcheck-kit grade: --jobs 8: grading 1 at a time, as many as the cores this process may use"
+    )
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
     """Into a log (a CI job, Slurm's output file, ``2> log``) the bar's carriage-return redraws piled up as one
     endless line, two redraws even for one submission. A log gets no bar now; a terminal still gets it."""
