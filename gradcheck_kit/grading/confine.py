@@ -5,7 +5,7 @@ namespaces of its own (:mod:`.namespaces`); wherever the kernel has Landlock
 (:mod:`.landlock`), root or not, it can read only the interpreter, its libraries and
 this package, write only plain files in its own workdir, use no TCP, and (ABI 6)
 signal no process outside itself; on x86_64 and aarch64 a seccomp filter refuses it the
-kernel keyring (:mod:`.seccomp`), which would outlive it.
+kernel keyring, which would outlive it, and sockets (:mod:`.seccomp`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A seccomp filter that refuses the kernel keyring to a child (``add_key``, ``request_key``, ``keyctl``).
+"""A seccomp filter that refuses a child the calls reaching past it: the kernel keyring and the network.
 
 Keys outlive the process that made them and are shared by every process of its uid: a
 submission could keep the references it was handed for the grader's second run of it, or
@@ -7,8 +7,12 @@ namespace or Landlock right covers the keyring; a seccomp filter answers those t
 with ``EPERM``. It refuses every call of another architecture's convention too (x86_64's 32-bit
 ``int 0x80``, aarch64's compat calls), whose numbers it does not check: letting them pass let
 a child that maps a few bytes of machine code through ctypes reach the keyring as i386's
-``add_key`` (19/26 for no work again). The filter knows the syscall numbers of x86_64 and
-aarch64; elsewhere :func:`refuse_keyring` installs nothing and says so.
+``add_key`` (19/26 for no work again). It refuses ``socket`` and ``io_uring_setup`` (io_uring
+makes sockets of its own): Landlock stops TCP only, and every child shares the machine's network,
+so a submission could send over UDP what it was handed (a classmate graded at the same time
+received it) or the forward's values to a machine that runs autograd for it. Nothing a
+submission needs opens a socket. The filter knows the syscall numbers of x86_64 and aarch64;
+elsewhere :func:`refuse_calls` installs nothing and says so.
 """
 
 from __future__ import annotations
@@ -31,25 +35,25 @@ _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
 _NR, _ARCH = 0, 4  # offsets in struct seccomp_data
 
 _X32_BIT = 0x40000000
-_KEYRING_CALLS = {
-    # machine: (AUDIT_ARCH_*, add_key, request_key, keyctl)
-    "x86_64": (0xC000003E, (248, 249, 250)),
-    "aarch64": (0xC00000B7, (217, 218, 219)),
+_REFUSED_CALLS = {
+    # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup))
+    "x86_64": (0xC000003E, (248, 249, 250, 41, 425)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425)),
 }
 
 
 def supported() -> bool:
     """Whether this machine's syscall numbers are known to the filter."""
-    return platform.machine() in _KEYRING_CALLS
+    return platform.machine() in _REFUSED_CALLS
 
 
-def refuse_keyring() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring calls; False where the
-    machine is not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``):
-    nothing is installed there, and the keyring stays open to the child."""
+def refuse_calls() -> bool:
+    """From now on, this process and its threads get ``EPERM`` from the keyring and socket calls; False where
+    the machine is not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``):
+    nothing is installed there, and the keyring and UDP stay open to the child."""
     if not supported():
         return False
-    arch, calls = _KEYRING_CALLS[platform.machine()]
+    arch, calls = _REFUSED_CALLS[platform.machine()]
     program = _program(arch, calls, x32=platform.machine() == "x86_64")
     filters = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *line) for line in program))
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
@@ -65,7 +69,7 @@ def refuse_keyring() -> bool:
 def _program(arch: int, calls: tuple[int, ...], x32: bool) -> list[tuple[int, int, int, int]]:
     """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
     architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
-    cannot be checked), x32 calls on x86_64 are refused, the keyring calls are refused, the rest pass."""
+    cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, the rest pass."""
     allow = 3 + x32 + len(calls)
     refuse = allow + 1
     program = [(_LOAD_WORD, 0, 0, _ARCH), (_JUMP_EQUAL, 0, refuse - 2, arch), (_LOAD_WORD, 0, 0, _NR)]

@@ -125,7 +125,7 @@ def _child(fds: list[int], folder: str, values: dict[str, Any], isolation: dict[
         confine.limit(job["memory_mb"], job["cpu_seconds"], job["output_bytes"])
         confine.drop_privileges()
         confine.restrict_files(folder, isolation["readable"], isolation["landlock"])
-        seccomp.refuse_keyring()
+        seccomp.refuse_calls()
         runtime.install_output(job["output_bytes"])
         runtime.execute(source, job["filename"], values, job, grader)
     except BaseException as error:  # report the sandbox's own failure rather than die silently

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import json
 import os
 import platform
 import signal
+import socket
 import sys
 import sysconfig
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from gradcheck_kit.grading import confine, landlock, namespaces, seccomp
 
 VERSION = landlock.abi()
 ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine(), (-1, -1))
+FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
 
 
 def _in_child(fork: Callable[[], int], probe: Callable[[], dict]) -> dict:
@@ -103,17 +106,26 @@ def _kill_everyone_if_alone() -> dict:
 
 
 @pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
-def test_the_seccomp_filter_refuses_the_keyring_and_nothing_else() -> None:
+def test_the_seccomp_filter_refuses_the_keyring_and_sockets_and_nothing_else() -> None:
     def probe() -> dict:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
         before = libc.syscall(KEYCTL, 0, -4, 0)  # KEYCTL_GET_KEYRING_ID of the user keyring
-        installed = seccomp.refuse_keyring()
+        installed = seccomp.refuse_calls()
         refused = [libc.syscall(ADD_KEY, b"user", b"gck_probe", b"x", 1, -4), ctypes.get_errno()]
         after = [libc.syscall(KEYCTL, 0, -4, 0), ctypes.get_errno()]
-        return {"before": before, "installed": installed, "refused": refused, "after": after, "pid": os.getpid()}
+        sockets = [_allowed(functools.partial(socket.socket, family, socket.SOCK_DGRAM)) for family in FAMILIES]
+        return {
+            "before": before,
+            "installed": installed,
+            "refused": refused,
+            "after": after,
+            "sockets": sockets,
+            "pid": os.getpid(),
+        }
 
     found = _in_child(os.fork, probe)
     assert found["installed"] and found["before"] > 0
     assert found["refused"] == [-1, errno.EPERM] and found["after"] == [-1, errno.EPERM]
+    assert found["sockets"] == [False] * len(FAMILIES)
     assert found["pid"] > 0, "other calls still work"
