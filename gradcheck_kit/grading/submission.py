@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .assignment import Assignment
-from .cells import code_cells
+from .cells import blank_magics, code_cells, syntax_error
 from .source import Source, decode, exported_notebook, holds_code, notebook_source, python_source
 
 MAX_FILE = 8 * 1024 * 1024
@@ -35,20 +35,45 @@ class SubmissionError(Exception):
     """The submission holds no code the grader can run (unreadable, wrong type, no marked cell)."""
 
 
+class PythonNotebook(SubmissionError):
+    """A ``.ipynb`` file that holds Python code, not a notebook's JSON (a ``.py``, or a notebook exported to one,
+    renamed): ``data`` is its bytes, to be graded as the ``.py`` file it is."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        super().__init__(f"{name} holds Python code, not a notebook's JSON: graded as the .py file it is")
+        self.data = data
+
+
 def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | None = None) -> Source:
     """The code to run for ``path``; notebooks give only the cells with the assignment's work (see
     :mod:`.cells`), after the simple constants of earlier cells that are not among ``known`` names."""
-    exported = None
+    try:
+        notebook = load_notebook(path) if is_notebook(path) else None
+    except PythonNotebook as renamed:
+        source = _python_file(path, assignment, known, renamed.data)
+        source.notes.append(str(renamed))
+        return source
     if path.suffix.lower() == ".py":
-        data = read_regular(path)
-        exported = read_exported(path, assignment.marker, data)
-        if exported is None:
-            source = python_source(data)
-            if not holds_code(source.text):
-                raise SubmissionError(f"the submission is empty: {path.name} holds no code")
-            return source
-    if exported is not None or is_notebook(path):
-        notebook = exported or load_notebook(path)
+        return _python_file(path, assignment, known, read_regular(path))
+    return _notebook_file(path, notebook, assignment, known)
+
+
+def _python_file(path: Path, assignment: Assignment, known: Mapping[str, Any] | None, data: bytes) -> Source:
+    """The code to run for a ``.py`` file's ``data``: as it is, or the cells of the notebook it was exported from."""
+    exported = read_exported(path, assignment.marker, data)
+    if exported is None:
+        source = python_source(data)
+        if not holds_code(source.text):
+            raise SubmissionError(f"the submission is empty: {path.name} holds no code")
+        return source
+    return _notebook_file(path, exported, assignment, known)
+
+
+def _notebook_file(
+    path: Path, notebook: dict[str, Any] | None, assignment: Assignment, known: Mapping[str, Any] | None
+) -> Source:
+    """The chosen cells of ``notebook`` (read from ``path``; None when ``path`` is no notebook)."""
+    if notebook is not None:
         if not any(holds_code(cell.source) for cell in code_cells(notebook)):
             raise SubmissionError(f"the submission is empty: {path.name} has no code cell holding code")
         try:
@@ -58,6 +83,17 @@ def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | N
         except LookupError as error:
             raise SubmissionError(str(error)) from None
     raise SubmissionError(f"{path.name}: expected a .py file or a .ipynb notebook")
+
+
+def notebook_of(path: Path, marker: str | None) -> dict[str, Any] | None:
+    """The notebook whose cells ``path`` holds: a ``.ipynb``'s, or the one a ``.py`` export (or such an export
+    renamed ``.ipynb``) came from; None for plain Python code."""
+    if not is_notebook(path):
+        return read_exported(path, marker) if path.suffix.lower() == ".py" else None
+    try:
+        return load_notebook(path)
+    except PythonNotebook as renamed:
+        return read_exported(path, marker, renamed.data)
 
 
 def read_exported(path: Path, marker: str | None, data: bytes | None = None) -> dict[str, Any] | None:
@@ -101,10 +137,12 @@ def is_notebook(path: Path) -> bool:
 def load_notebook(path: Path) -> dict[str, Any]:
     """The parsed notebook, in nbformat 4, without its outputs (the grader never reads them); refused when too
     large, or with too many cells or code, to parse and search in bounded time and memory."""
+    text = _notebook_text(path)
     try:
-        notebook = json.loads(_notebook_text(path), object_hook=_without_outputs)
+        notebook = json.loads(text, object_hook=_without_outputs)
         version = notebook.get("nbformat")
     except (ValueError, AttributeError, RecursionError) as error:
+        _not_json(path, text)
         raise SubmissionError(f"{path.name} is not a readable notebook: {error}") from None
     if type(version) is int and version < 4:
         notebook = _upgraded(path, notebook, version)
@@ -117,6 +155,18 @@ def load_notebook(path: Path) -> dict[str, Any]:
             f"{path.name}: its code cells hold {code} characters, over the {MAX_FILE // 2**20} MiB limit"
         )
     return notebook
+
+
+def _not_json(path: Path, text: str) -> None:
+    """Raise what a ``.ipynb`` whose ``text`` is no JSON object holds instead: nothing (an empty file), or Python
+    code (:class:`PythonNotebook`) when it parses as such or is a notebook's export; return for anything else."""
+    if not text.strip():
+        raise SubmissionError(f"the submission is empty: {path.name} is an empty file")
+    if text.lstrip().startswith("{") or len(text) > MAX_FILE or not holds_code(text):
+        return
+    data = text.encode()
+    if exported_notebook(data, None) is not None or syntax_error(blank_magics(text)) is None:
+        raise PythonNotebook(path.name, data)
 
 
 def _notebook_text(path: Path) -> str:

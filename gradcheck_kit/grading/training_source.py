@@ -25,7 +25,7 @@ from .cells import Cell, code_cells, describe, marked
 from .names import constants, prelude
 from .parsing import parse
 from .source import Source
-from .submission import SubmissionError, is_notebook, load_notebook, read_exported
+from .submission import SubmissionError, notebook_of
 
 STEP = "gradcheck_step"
 """Bound after the cell to the 1-based step its loop ended on (``i + 1``), when the loop counts with ``i``."""
@@ -46,10 +46,10 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     SubmissionError when there is no marked cell."""
     training = part.training
     assert training is not None
-    exported = read_exported(path, part.marker) if path.suffix.lower() == ".py" else None
-    if exported is None and not is_notebook(path):
+    notebook = notebook_of(path, part.marker)
+    if notebook is None:
         raise SubmissionError(f"{part.name} is graded from a notebook's training cell; {path.name} is not a notebook")
-    cells = code_cells(exported or load_notebook(path))
+    cells = code_cells(notebook)
     chosen = [cell for cell in cells if marked(cell, part.tag, part.marker)]
     if not chosen:
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")

@@ -1,0 +1,45 @@
+"""Files as students hand them in that are not what their name says: a ``.py`` (or a notebook exported to one)
+renamed ``.ipynb`` by the student or their LMS, and an empty ``.ipynb`` (a notebook saved while its upload failed).
+The first was 'not a readable notebook: Expecting value: line 1 column 1 (char 0)' and 0 points; it is graded as
+the Python it holds, and says so. The second says it is empty."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from grading_support import ROOT, SAMPLES, Run, grade
+from nbconvert import PythonExporter
+
+PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("students_files")
+    (folder / "correct.ipynb").write_bytes((SAMPLES / "correct.py").read_bytes())
+    exported, _ = PythonExporter().from_notebook_node(nbformat.read(SOLUTION, as_version=4))
+    (folder / "exported.ipynb").write_text(exported)
+    (folder / "empty.ipynb").write_bytes(b"")
+    out = folder / "out"
+    return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS)))
+
+
+def test_a_py_named_ipynb_is_graded_as_the_py_it_is(graded: Run) -> None:
+    row = graded.gradebook["correct.ipynb"]
+    assert (row["status"], row["exercise1"], row["exercise2"], row["exercise3"]) == ("graded", "26", "2", "2")
+    assert (
+        "exercise1: correct.ipynb holds Python code, not a notebook's JSON: graded as the .py file it is"
+        in (row["message"])
+    )
+
+
+def test_an_export_named_ipynb_is_graded_as_the_notebook_it_came_from(graded: Run) -> None:
+    row = graded.gradebook["exported.ipynb"]
+    assert (row["status"], row["score"], row["max_score"], row["exercise4"]) == ("graded", "37", "37", "7")
+
+
+def test_an_empty_ipynb_says_it_is_empty(graded: Run) -> None:
+    row = graded.gradebook["empty.ipynb"]
+    assert (row["status"], row["score"]) == ("invalid", "0")
+    assert "exercise1: the submission is empty: empty.ipynb is an empty file" in row["message"]
