@@ -204,11 +204,12 @@ def known_names(settings: Settings, where: str) -> None:
         raise pytest.UsageError(f"{where}: {error}") from None
 
 
-def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
-    """Names split on commas, each once: ``float32,float32`` made two items with one node id, run twice."""
+def _names(value: Any) -> tuple[str, ...] | None:
+    """Names split on commas, each once: ``float32,float32`` made two items with one node id, run twice. A bare
+    name is one name, a string or not (``torch.float64``, ``torch.device("cpu")``: not iterable, a TypeError)."""
     if value is None:
         return None
-    items = [value] if isinstance(value, str) else value
+    items = [value] if isinstance(value, str) or not isinstance(value, Iterable) else value
     return tuple(dict.fromkeys(part.strip() for item in items for part in str(item).split(",") if part.strip())) or None
 
 

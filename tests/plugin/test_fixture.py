@@ -164,3 +164,36 @@ def test_a_test_whose_subtest_failed_is_counted_failed(project: pytest.Pytester,
     project.makepyfile(test_subtests=SUBTESTS)
     result = project.runpytest_subprocess("test_subtests.py", *flags)
     result.stdout.fnmatch_lines(["*contains 1 failed subtest*", "gradient checks: 1 failed"])
+
+
+TORCH_NAMES = """
+import pytest
+import torch
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+
+def test_a_bare_dtype(gradcheck):
+    assert {r.dtype for r in gradcheck(GRAPH, RIGHT, dtypes=torch.float64).rows} == {"float64"}
+
+
+def test_a_bare_device_and_dtype_catch_the_bug(gradcheck):
+    gradcheck(GRAPH, WRONG, devices=torch.device("cpu"), dtypes=torch.float64)
+
+
+@pytest.mark.gradcheck(dtypes=torch.float64, devices=torch.device("cpu"))
+def test_a_marker_of_bare_torch_objects(gradcheck):
+    assert {r.dtype for r in gradcheck(GRAPH, RIGHT).rows} == {"float64"}
+"""
+
+
+def test_a_bare_torch_dtype_or_device_is_one_name(project: pytest.Pytester) -> None:
+    """``dtypes=torch.float64`` is what torch users write, as ``dtypes="float64"`` is taken for one name: in the
+    fixture it failed the test with "TypeError: 'torch.dtype' object is not iterable" from the plugin's frames,
+    in a marker it was an INTERNALERROR before any test ran."""
+    project.makepyfile(test_torch_names=TORCH_NAMES)
+    result = project.runpytest("test_torch_names.py")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*_ test_a_bare_device_and_dtype_catch_the_bug _*", "tiny [[]cpu-float64[]]: 1/2 ok, root cause: w"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() and "options.py" not in result.stdout.str()
