@@ -588,11 +588,10 @@ def _extras(
     known = set(captured.variables) | set(captured.unreached) | set(unseen) | {captured.graph.loss}
     for grad_name, value in values.items():
         match = pattern.match(grad_name)
-        if (
-            not (match and isinstance(value, torch.Tensor))
-            or match["name"] in known
-            or _is_loss(match["name"], captured)
-        ):
+        if match and (match["name"] == captured.graph.loss or _is_loss(match["name"], captured)):
+            rows += _loss_row(case, device, dtype, grad_name, value)
+            continue
+        if not (match and isinstance(value, torch.Tensor)) or match["name"] in known:
             continue
         held = captured.namespace.get(match["name"])
         status = cmp.EXTRA
@@ -619,6 +618,29 @@ def _reaches(tensor: torch.Tensor, captured: Capture) -> bool:
     loss's graph."""
     nodes = autograd_nodes(captured.namespace.get(captured.graph.loss))
     return any(node is tensor.grad_fn or getattr(node, "variable", None) is tensor for node in nodes)
+
+
+def _loss_row(case: str, device: str, dtype: str, grad_name: str, value: Any) -> list[Row]:
+    """A failing row for a gradient of the loss that is not 1 (``dloss = 2.0``; d(loss)/d(loss) is 1 by
+    definition, and a backward that starts from another value scales everything after it); none when it is 1."""
+    if isinstance(value, torch.Tensor):
+        number = _one_number(value)
+        got = f"a tensor of shape {tuple(value.shape)}" if number is None else f"{number:g}"
+    elif isinstance(value, (int, float, complex)) and not isinstance(value, bool):
+        number, got = value, f"{value:g}"
+    else:
+        return []
+    if number == 1:
+        return []
+    message = f"{grad_name} is the loss's gradient with respect to itself: expected 1, got {got}"
+    return [Row(case, device, dtype, grad_name, "()", cmp.MISMATCH, message=message)]
+
+
+def _one_number(tensor: torch.Tensor) -> complex | float | None:
+    """The value of a one-element tensor with arithmetic, or None (several elements, no values to read)."""
+    if tensor.numel() != 1 or not cmp.comparable(tensor) or tensor.device.type == "meta":
+        return None
+    return tensor.detach().reshape(()).item()
 
 
 def _is_loss(name: str, captured: Capture) -> bool:

@@ -406,3 +406,26 @@ def test_a_module_tensor_computed_from_its_parameters_outside_forward_is_a_graph
     row = report["self.wT"]
     assert not report.passed and row.status == "graph", report.to_table()
     assert "computed from its parameters before the check" in row.message
+
+
+def _squared_mean(x, w):
+    h = x @ w
+    total = (h**2).mean()
+    return total
+
+
+@pytest.mark.parametrize(
+    ("given", "got"),
+    [("2.0", "got 2"), ("torch.tensor(0.5)", "got 0.5"), ("torch.ones(4)", "got a tensor of shape (4,)")],
+)
+def test_a_gradient_of_the_loss_other_than_one_fails(given, got):
+    """d(loss)/d(loss) is 1: a backward starting from another value was ignored, whatever followed from it."""
+    squared = Graph("squared", _squared_mean, lambda: {"x": torch.ones(4, 3), "w": torch.ones(3, 2).requires_grad_()})
+    right = "dh = 2 * h / h.numel() * dtotal\ndw = x.T @ dh\n"
+    for one in ("1", "1.0", "torch.tensor(1.0)", "torch.ones(1)"):
+        report = check(squared, f"dtotal = {one}\n" + right)
+        assert report.passed and [r.variable for r in report.rows] == ["h", "w"], report.failures
+    report = check(squared, f"dtotal = {given}\n" + right.replace(" * dtotal", ""))
+    assert [(r.variable, r.status) for r in report.rows] == [("h", "ok"), ("w", "ok"), ("dtotal", "mismatch")]
+    assert report.rows[-1].message == f"dtotal is the loss's gradient with respect to itself: expected 1, {got}"
+    assert not report.passed
