@@ -601,7 +601,7 @@ def _extras(
             status = cmp.GRAPH  # a step whose gradient is given and cannot be judged: passing it would be a guess
             message = (
                 f"{grad_name}: {match['name']} reaches the loss but capture did not see it bound (a walrus in a "
-                f"return, say): its gradient cannot be checked; bind it in a statement of its own"
+                f"comprehension, say): its gradient cannot be checked; bind it in a statement of its own"
             )
         elif isinstance(held, torch.Tensor):
             message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"

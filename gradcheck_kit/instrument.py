@@ -33,6 +33,8 @@ OBSERVE = "__gradcheck_observe__"
 """The name the rewritten code calls after each binding statement: ``OBSERVE(names, line)``."""
 FINISH = "__gradcheck_finish__"
 """A function forward's extra keyword: called with ``locals()`` when the forward returns or raises."""
+RETURNED = "__gradcheck_returned__"
+"""The local a return with a walrus stores its value in, so that the names it binds are observed first."""
 LOCALS = "__gradcheck_locals__"
 """A function forward's extra keyword: the builtin ``locals``, which a forward's own local of that name shadows."""
 
@@ -183,10 +185,23 @@ def _instrument(body: list[ast.stmt], local: frozenset[str] | None) -> list[ast.
             setattr(
                 statement, field, _observing(names, statement, local) + _instrument(getattr(statement, field), local)
             )
-        if not _is_compound(statement):
+        if isinstance(statement, ast.Return) and statement.value is not None and _named_exprs([statement], _SCOPES):
+            rewritten[-1:] = _returning_after_observing(statement, local)
+        elif not _is_compound(statement):
             rewritten += _observing(_bound(statement), statement, local)
             rewritten += _observing_if_bound(_maybe_walrus(statement), statement, local)
     return rewritten
+
+
+def _returning_after_observing(statement: ast.Return, local: frozenset[str] | None) -> list[ast.stmt]:
+    """``return (y := h.tanh()).sum()`` as ``RETURNED = (y := ...).sum()``, the walrus names observed, then
+    ``return RETURNED``: a step bound in the return is observed before the forward leaves (unobserved, a wrong
+    ``dy`` could only be a failing row saying so)."""
+    value = ast.copy_location(ast.Assign([ast.Name(RETURNED, ast.Store())], statement.value), statement)
+    observed = _observing(_walrus([statement]), statement, local)
+    observed += _observing_if_bound(_maybe_walrus(statement), statement, local)
+    returned = ast.copy_location(ast.Return(ast.Name(RETURNED, ast.Load())), statement)
+    return [value, *observed, returned]
 
 
 def _maybe_walrus(statement: ast.stmt) -> list[str]:

@@ -583,11 +583,22 @@ def returns_through_a_walrus(x, w):
     return (y := h.tanh()).sum()  # noqa: F841 - y is a step the backward reads
 
 
+def test_a_step_bound_by_a_walrus_in_the_return_is_checked():
+    """``return (y := h.tanh()).sum()``: y was bound where nothing observed it, so a 5x wrong dy could only be a
+    failing row saying capture did not see it; it is a step like any other."""
+    right = "dy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    returning = Graph("return-walrus", returns_through_a_walrus, _xw)
+    report = check(returning, right)
+    assert report.passed and [r.variable for r in report.rows] == ["y", "h", "w"], report.to_table()
+    wrong = check(returning, right.replace("dy = torch.ones_like(y)", "dy = 5 * torch.ones_like(y)"))
+    assert wrong["y"].status == "mismatch" and [r.variable for r in wrong.rows if r.root_cause] == ["y"]
+
+
 def test_a_gradient_of_a_step_capture_did_not_see_bound_fails_saying_so():
-    """A walrus in a return binds y where nothing observes it: a 5x wrong dy was an 'extra' row claiming y does not
-    reach the loss, and the check passed."""
-    wrong = "dy = 5 * torch.ones_like(y)\ndh = 1 - y**2\ndw = x.T @ dh\n"
-    row = check(Graph("return-walrus", returns_through_a_walrus, _xw), wrong)["dy"]
+    """A walrus in a comprehension binds z once per element, no step: a dz given cannot be judged, and passing
+    it would be a guess."""
+    given = "dy = torch.ones_like(y)\ndz = 5 * torch.ones_like(z)\ndh = 1 - y**2\ndw = x.T @ dh\n"
+    row = check(Graph("comprehension-walrus", filters_with_a_walrus, _xw), given)["dz"]
     assert row.status == "graph" and "capture did not see it bound" in row.message, row.message
 
 
