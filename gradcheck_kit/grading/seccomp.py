@@ -1,4 +1,5 @@
-"""A seccomp filter that refuses a child the calls reaching past it: the kernel keyring and the network.
+"""A seccomp filter that refuses a child the calls reaching past it: the kernel keyring, the network and the
+page cache's bookkeeping.
 
 Keys outlive the process that made them and are shared by every process of its uid: a
 submission could keep the references it was handed for the grader's second run of it, or
@@ -11,8 +12,13 @@ a child that maps a few bytes of machine code through ctypes reach the keyring a
 makes sockets of its own): Landlock stops TCP only, and every child shares the machine's network,
 so a submission could send over UDP what it was handed (a classmate graded at the same time
 received it) or the forward's values to a machine that runs autograd for it. Nothing a
-submission needs opens a socket. The filter knows the syscall numbers of x86_64 and aarch64;
-elsewhere :func:`refuse_calls` installs nothing and says so.
+submission needs opens a socket. It refuses what reads or resets which pages of a file the
+kernel holds (``mincore``, ``cachestat``, ``preadv2``/``pwritev2``, whose ``RWF_NOWAIT`` fails on
+a page not held, ``fadvise64``, ``readahead``): the page cache is the machine's, so a child
+could write bits into it (evict a file of torch's headers, or read it) and its second run read
+them back, the keyring cheat in plain Python (6/26 for no work). Reading a page and timing it
+stays possible, a far noisier channel. The filter knows the syscall numbers of x86_64 and
+aarch64; elsewhere :func:`refuse_calls` installs nothing and says so.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ _NR, _ARCH = 0, 4  # offsets in struct seccomp_data
 
 _X32_BIT = 0x40000000
 _REFUSED_CALLS = {
-    # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup))
-    "x86_64": (0xC000003E, (248, 249, 250, 41, 425)),
-    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425)),
+    # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup,
+    #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead))
+    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213)),
 }
 
 
@@ -48,9 +55,9 @@ def supported() -> bool:
 
 
 def refuse_calls() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring and socket calls; False where
-    the machine is not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``):
-    nothing is installed there, and the keyring and UDP stay open to the child."""
+    """From now on, this process and its threads get ``EPERM`` from the keyring, socket and page-cache calls;
+    False where the machine is not one the filter knows, or the kernel was built without seccomp filters
+    (``EINVAL``): nothing is installed there, and they stay open to the child."""
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]

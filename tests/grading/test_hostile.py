@@ -42,6 +42,7 @@ HOSTILE = {
     "copies_substitute.py": (2, "graded", ""),
     "keyring.py": (0, "graded", ""),
     "keyring32.py": (0, "graded", ""),
+    "page_cache.py": (0, "error", "PermissionError"),
     "forges_dtype.py": (1, "error", "broke the channel"),
     "floods_altered.py": (1, "timeout", "time limit"),
     "autograd_by_nodes.py": (3, "error", "KeyError"),
