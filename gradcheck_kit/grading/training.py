@@ -14,7 +14,7 @@ the update ``p -= lr * grad`` undone (step 1 only when that does not give back s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,13 @@ class Training:
     """The name the cell binds to its loop's step count (the rewritten line must be ``steps_name = <expr>``)."""
     setup: str = ""
     """Python run before the cell: what the notebook defined that is not a value (``def init_params(...)``)."""
+    variants: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """Other forwards a cell's loop may run, by what they are (``"batchnorm's variance without Bessel's
+    correction"``), each taking ``forward``'s parameters: a step is judged on the one whose loss is the loss the
+    cell computed, so a backward right for the forward the cell really runs passes and one right only for
+    another fails."""
+    loss_name: str = "loss"
+    """The name the cell binds its step's loss to; a cell binding none is judged on ``forward``."""
 
 
 def grade_training(
@@ -91,7 +98,7 @@ def grade_training(
         runs.append(run)
         start = None if run.error else _parameters(part, reported)
     steps: list[tuple[str, list[Row]]] = []
-    after = ""
+    after, notes = "", []
     for source in sources:
         reported, run = _run(part, source, path.name, sandbox)
         runs.append(run)
@@ -102,14 +109,15 @@ def grade_training(
         after, judged_on = _layout(after, start if not steps else None, part, reported)
         if after == AFTER_ONCE and steps:
             break
-        rows, problem = _judge_step(grader, part, {**reported, **_stated(judged_on)})
+        rows, problem, note = _judge_step(grader, part, {**reported, **_stated(judged_on)})
+        notes.extend([note] if note and not notes else [])  # the first step's says it
         if problem is not None:
             return part_result(part, name, problem, rows, runs, source, grader.seed)
         steps.append((_step_name(reported.get(STATE + STEP), len(steps) + 1), rows))
         if after == AFTER_ONCE:
             break
-    if after:
-        source.notes.append(after)
+    source.notes.extend([after] if after else [])
+    source.notes.extend(notes)
     rows, message = _over_steps(steps, part.name_rule)
     return part_result(part, name, (status, message), rows, runs, source, grader.seed)
 
@@ -214,7 +222,7 @@ def reported_names(part: Assignment) -> dict[str, str]:
     """What the child hands in when the cell ends: each graded gradient, and the parameters, minibatch and step."""
     training = part.training
     assert training is not None
-    state = (*part.points, *training.batch, STEP, LR)
+    state = (*part.points, *training.batch, STEP, LR, training.loss_name)
     return {
         **{part.name_rule.format(name=name): name for name in part.points},
         **{name: STATE + name for name in state},
@@ -253,23 +261,23 @@ def _keep(reported: dict[str, Any], variable: str, value: Any, wants_reference: 
 
 def _judge_step(
     grader: Grader, part: Assignment, reported: Mapping[str, Any]
-) -> tuple[list[Row], tuple[str, str] | None]:
+) -> tuple[list[Row], tuple[str, str] | None, str]:
     """The engine's rows for the step the loop ended on, and None, else the status and message of why no step
     could be judged: ``graded`` when the cell handed in no gradient (its rows say what it gave), ``error`` when
-    its parameters or minibatch cannot rebuild the step."""
+    its parameters or minibatch cannot rebuild the step; and a note on the forward it was judged on, if any."""
     training = part.training
     assert training is not None
     if not any(_tensor(reported.get(name)) for name in part.points):
         names = ", ".join(part.name_rule.format(name=name) for name in part.points)
         got = sorted({type(reported.get(name)).__name__ for name in part.points})
         message = f"no step checked: {names} are not tensors when the training cell ends (got {', '.join(got)})"
-        return _evaluate(grader.captured, part, reported, ""), (GRADED, message)
+        return _evaluate(grader.captured, part, reported, ""), (GRADED, message), ""
     state = {name: reported.get(STATE + name) for name in (*part.points, *training.batch)}
     unusable = next((name for name, value in state.items() if not _tensor(value)), None)
     if unusable is not None:
         got = type(state[unusable]).__name__
         message = f"cannot rebuild the last step: the cell ends without {unusable} as a tensor (got {got})"
-        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message), ""
     rows = max((state[name].shape[0] if state[name].dim() else 1) for name in training.batch)
     largest = max(state[name].numel() for name in part.points)
     if rows * largest > MAX_WORK:
@@ -277,16 +285,62 @@ def _judge_step(
             f"cannot rebuild the last step: a minibatch of {rows} rows on a parameter of {largest} elements is over "
             f"the grader's limit ({MAX_WORK} for their product)"
         )
-        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message), ""
     try:
-        draw = Draw.of(Graph(part.name, training.forward, partial(_inputs, state, set(part.points))))
-        captured = draw.capture()
+        draw, captured, note = _step_forward(part, state, reported.get(STATE + training.loss_name))
     except Exception as error:  # the student's parameters or minibatch do not fit the forward
         message = f"cannot rebuild the last step from the cell's parameters and minibatch: {type(error).__name__}"
         message = f"{message}: {error}"[:1000]
-        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message)
+        return _missing(grader, part, message, RunResult("done"), Source("")), (ERROR, message), ""
     rows = _evaluate(captured, part, reported, "", partial(gold, draw, captured.dtype))
-    return [_unjudgeable(row, captured, part.name_rule) for row in rows], None
+    return [_unjudgeable(row, captured, part.name_rule) for row in rows], None, note
+
+
+LOSS_GAP = 1e-4
+"""Largest relative difference between the cell's loss and a forward's on the same step for the two to be one
+forward: float32 round-off of a reordered forward is near 1e-6; batchnorm's variance with or without Bessel's
+correction moves makemore's loss by 1e-3."""
+
+
+def _step_forward(part: Assignment, state: Mapping[str, torch.Tensor], loss: Any) -> tuple[Draw, Capture, str]:
+    """The step rebuilt by the forward the cell ran: the training's own, or the first of its variants whose loss is
+    the cell's ``loss`` (the training's own when the cell handed in none, or no variant's is), and a note saying
+    which when it is not the training's own."""
+    training = part.training
+    assert training is not None
+    forwards = {"": training.forward, **training.variants}
+    built = []
+    for what, forward in forwards.items():
+        try:
+            draw = Draw.of(Graph(part.name, forward, partial(_inputs, state, set(part.points))))
+            captured = draw.capture()
+        except Exception:
+            if not what:
+                raise
+            continue
+        gap = _loss_gap(captured.loss, loss)
+        if gap is None or gap <= LOSS_GAP:
+            note = f"the cell's forward is the exercise's with {what}: its gradients are judged on that forward"
+            return draw, captured, note if what else ""
+        built.append((draw, captured, gap))
+    draw, captured, _ = built[0]
+    return (
+        draw,
+        captured,
+        (
+            f"the cell's loss ({float(loss):.6g}) is not the exercise's forward's ({float(captured.loss):.6g}) on the "
+            f"same parameters and minibatch: the cell runs another forward; its gradients are judged on the exercise's"
+        ),
+    )
+
+
+def _loss_gap(expected: torch.Tensor, loss: Any) -> float | None:
+    """How far the cell's ``loss`` is from a forward's ``expected``, relative to it; None when the cell handed in
+    no one-element real tensor named so."""
+    if not _tensor(loss) or loss.numel() != 1 or not loss.is_floating_point():
+        return None
+    expected_value, value = float(expected.detach()), float(loss)
+    return abs(value - expected_value) / max(1.0, abs(expected_value))
 
 
 def _unjudgeable(row: Row, captured: Capture, name_rule: str) -> Row:
