@@ -315,7 +315,7 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
         check_resumable(args.out, parts, grader.assignment.max_score)
         outputs = Outputs(args.out, resume=args.resume, parts=parts)
         if args.shard:
-            shards.record(args.out, *args.shard)
+            shards.record(args.out, *args.shard, [submission.name for submission in paths])
     except OSError as error:  # what _check_writable cannot foresee: /proc, /sys, a full disk
         print(f"gradcheck-kit grade: --out {args.out} cannot be written: {error.strerror}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from .collect import GRADEBOOK
 from .grader import Graded, VariableResult
 from .shards import RECORD as SHARD_RECORD
 from .shards import check as check_shards
+from .shards import submissions as shard_submissions
 
 VARIABLES = "variables.csv"
 RESULTS = "results.json"
@@ -219,29 +220,65 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def merge(out: Path, shards: Iterable[Path]) -> int:
-    """Join the outputs of shard runs into ``out``; returns the number of submissions. A shard missing or given
-    twice, or a submission in two shards, is an error."""
+    """Join the outputs of shard runs into ``out``; returns the number of submissions. A shard missing, given
+    twice, not finished or graded for another assignment, or a submission in two shards, is a ValueError raised
+    before anything is written."""
     shards = list(shards)
     check_shards(shards)
     _check_merge_out(out, shards)
+    gradebooks = {shard: _read(shard / GRADEBOOK) for shard in shards}
+    _check_mergeable(gradebooks)
     out.mkdir(parents=True, exist_ok=True)
     gradebook: list[dict[str, str]] = []
     variables: list[dict[str, str]] = []
-    columns = GRADEBOOK_COLUMNS
-    for shard in shards:
-        rows = _read(shard / GRADEBOOK)
+    for shard, rows in gradebooks.items():
         done = {row["submission"] for row in rows}
-        clash = done & {row["submission"] for row in gradebook}
-        if clash:
-            raise ValueError(f"{shard}: submissions graded in more than one shard: {sorted(clash)[:5]}")
         gradebook += rows
-        columns = _columns(shard / GRADEBOOK)
         variables += [row for row in _read(shard / VARIABLES) if row["submission"] in done]
         for submission in done:
             _copy_results(shard / folder_name(uncell(submission)), out / folder_name(uncell(submission)))
+    columns = _columns(next((shard for shard, rows in gradebooks.items() if rows), shards[0]) / GRADEBOOK)
     _write(out / GRADEBOOK, columns, sorted(gradebook, key=lambda row: row["submission"]))
     _write(out / VARIABLES, VARIABLE_COLUMNS, sorted(variables, key=lambda row: row["submission"]))
     return len(gradebook)
+
+
+def _check_mergeable(gradebooks: dict[Path, list[dict[str, str]]]) -> None:
+    """A ValueError unless every shard graded all it was given, for one assignment, no submission twice."""
+    seen: dict[str, Path] = {}
+    for shard, rows in gradebooks.items():
+        _check_finished(shard, rows)
+        clash = sorted(row["submission"] for row in rows if row["submission"] in seen)
+        if clash:
+            raise ValueError(f"{shard}: submissions graded in more than one shard: {clash[:5]}")
+        seen.update((row["submission"], shard) for row in rows)
+    graded = {shard: _assignment(shard, rows) for shard, rows in gradebooks.items() if rows}  # empty: no mix
+    named = list(graded)
+    for shard in named[1:]:
+        if graded[shard] != graded[named[0]]:
+            raise ValueError(
+                f"{shard} was graded for another assignment ({_described(*graded[shard])}) than {named[0]} "
+                f"({_described(*graded[named[0]])}): merge the shards of one assignment"
+            )
+
+
+def _check_finished(shard: Path, rows: list[dict[str, str]]) -> None:
+    """A ValueError naming what a shard was given and never graded: its run was interrupted (Ctrl-C, a job's time
+    limit) and merging it would leave those students out of the gradebook without a word."""
+    given = shard_submissions(shard) or []
+    graded = {uncell(row["submission"]) for row in rows}
+    missing = sorted({safe_text(name) for name in given} - graded)
+    if missing:
+        raise ValueError(
+            f"{shard} is not finished: {len(missing)} of its {len(given)} submissions have no row "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): "
+            "run its grade command again with --resume, then merge"
+        )
+
+
+def _assignment(shard: Path, rows: list[dict[str, str]]) -> tuple[tuple[str, ...], list[str]]:
+    """The parts and the maximum scores of a shard's gradebook: what tells one assignment's from another's."""
+    return _columns(shard / GRADEBOOK)[len(GRADEBOOK_COLUMNS) :], sorted({row.get("max_score") or "" for row in rows})
 
 
 def _check_merge_out(out: Path, shards: Sequence[Path]) -> None:

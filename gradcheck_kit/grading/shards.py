@@ -31,9 +31,18 @@ def from_environment(environ: Mapping[str, str]) -> tuple[int, int, str] | None:
     return None
 
 
-def record(out: Path, index: int, count: int) -> None:
-    """Say in ``out`` which shard it holds."""
-    (out / RECORD).write_text(json.dumps({"index": index, "count": count}) + "\n")
+def record(out: Path, index: int, count: int, submissions: Sequence[str]) -> None:
+    """Say in ``out`` which shard it holds, and the names of its submissions: ``merge`` refuses a shard whose run
+    ended before grading them all (Ctrl-C, a job's time limit)."""
+    shard = {"index": index, "count": count, "submissions": sorted(submissions)}
+    (out / RECORD).write_text(json.dumps(shard) + "\n")
+
+
+def submissions(folder: Path) -> list[str] | None:
+    """The names of the submissions the shard in ``folder`` was given, or None where its record does not say (one
+    written before it did)."""
+    names = json.loads((folder / RECORD).read_text()).get("submissions")
+    return [str(name) for name in names] if isinstance(names, list) else None
 
 
 def check(folders: Sequence[Path]) -> None:

@@ -139,7 +139,8 @@ def test_slurm_shards_merge_and_merge_refuses_missing_or_repeated_shards(tmp_pat
         monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
         monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
         assert grade(tmp_path / f"shard{task}", submissions) == 0
-        assert json.loads((tmp_path / f"shard{task}" / "shard.json").read_text()) == {"index": task, "count": 3}
+        recorded = json.loads((tmp_path / f"shard{task}" / "shard.json").read_text())
+        assert recorded == {"index": task, "count": 3, "submissions": [submissions[task - 1].name]}
     shards = [tmp_path / f"shard{task}" for task in (1, 2, 3)]
     assert [len(read_csv(shard / "gradebook.csv")) for shard in shards] == [1, 1, 1]
     with pytest.raises(ValueError, match="shards missing: 2/3"):

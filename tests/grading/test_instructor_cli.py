@@ -361,6 +361,59 @@ def test_merging_into_a_shard_or_a_file_is_refused_before_anything_is_written(tm
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == sorted([*before, Path("merged.csv")])
 
 
+def test_merging_a_shard_whose_run_was_interrupted_is_refused_until_it_is_finished(tmp_path: Path) -> None:
+    """A shard stopped part-way (Ctrl-C, Slurm's time limit) merged without a word: 'merged 2 submissions', the
+    students it never graded missing from the class gradebook. Its shard.json now names what it was given."""
+    root = tmp_path / "class"
+    root.mkdir()
+    (root / "a.py").write_bytes(CORRECT.read_bytes())
+    for number in range(3):
+        (root / f"z{number}.py").write_bytes(CORRECT.read_bytes() + b"\nimport time\ntime.sleep(3)\n")
+    shard = tmp_path / "shard"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(shard)]
+    command += ["--shard", "1/1", "--timeout", "6", "--jobs", "1", "--quiet", "--seed", "1", str(root)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _rows(shard) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    assert process.returncode == 130 and _rows(shard) < 4
+    merged = tmp_path / "merged"
+    merge = [sys.executable, "-m", "gradcheck_kit.cli", "merge", "--out", str(merged), str(shard)]
+    run = subprocess.run(merge, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    missing = ", ".join(f"z{number}.py" for number in range(_rows(shard) - 1, 3))
+    expected = (
+        f"gradcheck-kit merge: {shard} is not finished: {4 - _rows(shard)} of its 4 submissions have no row "
+        f"({missing}): run its grade command again with --resume, then merge"
+    )
+    assert (run.returncode, run.stderr.strip()) == (2, expected)
+    assert not merged.exists()
+    assert subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    run = subprocess.run(merge, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout.strip()) == (0, f"merged 4 submissions into {merged}")
+
+
+def test_merging_shards_of_two_assignments_is_refused(tmp_path: Path) -> None:
+    """Shards graded with different assignment files merged into one gradebook: correct.py 26/26 beside
+    sign_dlogprobs.py 25/37, the part columns of one and the rows of both."""
+    shards = [tmp_path / "shard1", tmp_path / "shard2"]
+    submissions = (CORRECT, SAMPLES / "sign_dlogprobs.py")
+    assert _grade("--shard", "1/2", "--out", shards[0], *submissions).returncode == 0
+    parts = ROOT / "examples" / "makemore" / "assignment_parts.py"
+    assert _grade("--assignment", parts, "--shard", "2/2", "--out", shards[1], *submissions).returncode == 0
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "merge", "--out", str(tmp_path / "all"), *map(str, shards)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    expected = (
+        f"gradcheck-kit merge: {shards[1]} was graded for another assignment (max_score 37, parts exercise1, "
+        f"exercise2, exercise3, exercise4) than {shards[0]} (max_score 26, parts (none)): merge the shards of one "
+        "assignment"
+    )
+    assert (run.returncode, run.stderr.strip()) == (2, expected)
+    assert not (tmp_path / "all").exists()
+
+
 def test_only_files_that_are_no_submission_is_a_usage_error_naming_them(tmp_path: Path) -> None:
     """``grade roster.csv`` (the wrong tab completed): skipped, said so, and nothing to grade; a hidden .py given
     by name (a glob never gives one) is still graded (test_isolation_inputs' ``...py``)."""
