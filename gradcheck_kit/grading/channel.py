@@ -161,7 +161,7 @@ class Reader:
             raise ChannelError(f"header of {length} bytes is over the {MAX_HEADER}-byte limit")
         try:
             header = json.loads(self._take(length, deadline))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # '[' * 60000 nests too deep
             raise ChannelError(f"malformed header: {error}") from None
         if not isinstance(header, dict):
             raise ChannelError("a header must be a JSON object")

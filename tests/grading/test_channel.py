@@ -90,6 +90,16 @@ def test_oversized_frames_are_refused_before_reading_them() -> None:
     os.close(read), os.close(write)
 
 
+def test_a_header_nested_past_the_json_reader_s_depth_breaks_the_channel() -> None:
+    """It was a RecursionError out of the grader (a grader-error row, blamed on the grader)."""
+    read, write = os.pipe()
+    nested = b"[" * 60000
+    os.write(write, struct.pack(">I", len(nested)) + nested)
+    with pytest.raises(ChannelError, match="malformed header: maximum recursion depth"):
+        Reader(read).frame(10)
+    os.close(read), os.close(write)
+
+
 @pytest.mark.parametrize(
     ("code", "exempt"),
     [
