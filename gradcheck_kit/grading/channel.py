@@ -42,6 +42,9 @@ DTYPES: dict[str, torch.dtype] = {
 }
 """The only dtypes a tensor may have on the wire."""
 
+_MAX_EXTENT = 2**63
+"""A shape's sizes (empty ones counted as 1) times its element's bytes must stay below this, or torch refuses to lay
+it out (its strides and storage size are 64-bit), even for a tensor of no element."""
 _LENGTH = struct.Struct(">I")
 _CHUNK = 1 << 20
 
@@ -115,6 +118,8 @@ def tensor_layout(header: dict[str, Any]) -> tuple[torch.dtype, list[int], int]:
         raise ChannelError(f"dtype {header.get('dtype')!r} is not allowed on the wire")
     if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_size(s) for s in shape)):
         raise ChannelError(f"malformed shape {shape!r}")
+    if math.prod(max(size, 1) for size in shape) * dtype.itemsize >= _MAX_EXTENT:  # [0, 2**39, 2**39]: 0 bytes
+        raise ChannelError(f"shape {shape!r} is too large for a tensor")
     return dtype, shape, math.prod(shape) * dtype.itemsize
 
 

@@ -74,6 +74,7 @@ def test_non_tensors_cross_as_a_type_name_only() -> None:
         ({"kind": "tensor", "dtype": "object", "shape": [1]}, b"x", "not allowed"),
         ({"kind": "tensor", "dtype": "float32", "shape": [4]}, b"\0" * 8, "does not match"),
         ({"kind": "tensor", "dtype": "float32", "shape": [-1]}, b"", "malformed shape"),
+        ({"kind": "tensor", "dtype": "float32", "shape": [0, 2**39, 2**39, 2**39]}, b"", "too large for a tensor"),
         ({"kind": "scalar", "value": 1}, b"", "unexpected value kind"),
     ],
 )
