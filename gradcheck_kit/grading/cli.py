@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
@@ -324,32 +326,44 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
         return 2
     todo = sum(submission.name not in outputs.done for submission in paths)
     progress = None if args.quiet else Progress(todo)
-    interrupted = False
+    stopped: KeyboardInterrupt | None = None
+    previous = signal.signal(signal.SIGTERM, _terminate)  # after the zygotes are forked: they keep the default
     try:
         grade_all(grader, paths, outputs, args.jobs, progress, zygotes)
     except SandboxError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:
+        stopped = stop
     finally:
+        signal.signal(signal.SIGTERM, previous)
         outputs.close()
         if progress is not None:
             progress.finish()
-    if interrupted:
-        return _interrupted(len(gradebook_rows(args.out)), len(paths))
+    if stopped is not None:
+        return _interrupted(len(gradebook_rows(args.out)), len(paths), stopped)
     print(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
     return 0
 
 
-def _interrupted(graded: int, total: int) -> int:
-    """Ctrl-C: what is in the gradebook is kept, and the exit status is a shell's for SIGINT, 130."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (Slurm's time limit or scancel, a Kubernetes pod stopping, timeout(1)), stopped as Ctrl-C is."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
+def _interrupted(graded: int, total: int, stop: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM: what is in the gradebook is kept, and the exit status is a shell's for that signal (130
+    for SIGINT, 143 for SIGTERM)."""
+    how = "stopped by SIGTERM" if isinstance(stop, _Terminated) else "interrupted"
     print(
-        f"gradcheck-kit grade: interrupted with {graded} of {total} submissions graded; "
+        f"gradcheck-kit grade: {how} with {graded} of {total} submissions graded; "
         "the same command with --resume grades the rest",
         file=sys.stderr,
     )
-    return INTERRUPTED
+    return 128 + signal.SIGTERM if isinstance(stop, _Terminated) else INTERRUPTED
 
 
 def _grader(args: argparse.Namespace) -> Grader:

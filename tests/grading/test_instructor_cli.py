@@ -189,6 +189,32 @@ def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
     )
 
 
+def test_sigterm_stops_as_ctrl_c_does_and_says_so(tmp_path: Path) -> None:
+    """Slurm's time limit, scancel, a Kubernetes pod stopping and timeout(1) send SIGTERM: the run died on the spot
+    (exit -15), its log saying nothing of what was graded or how to go on. It now stops as Ctrl-C does."""
+    root = tmp_path / "class"
+    root.mkdir()
+    for number in range(8):
+        (root / f"s{number}.py").write_bytes(CORRECT.read_bytes() + b"\nimport time\ntime.sleep(1)\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    command += ["--timeout", "5", "--jobs", "1", "--quiet", "--seed", "1", str(root)]
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _rows(out) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.terminate()
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    graded = _rows(out)
+    assert stderr.strip() == (
+        f"gradcheck-kit grade: stopped by SIGTERM with {graded} of 8 submissions graded; "
+        "the same command with --resume grades the rest"
+    )
+    assert subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    assert _rows(out) == 8
+
+
 def test_ctrl_c_while_the_assignment_loads_is_no_traceback(tmp_path: Path) -> None:
     """Ctrl-C while the assignment loaded its data (makemore's names: seconds) was a KeyboardInterrupt traceback
     through the instructor's data.py (exit -2)."""
