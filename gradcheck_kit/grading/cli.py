@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import sys
 import traceback
@@ -17,7 +18,7 @@ from typing import NoReturn
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import METADATA, Submission, beside_a_notebook, collect, not_a_submission, other_files
+from .collect import GRADABLE, METADATA, Submission, beside_a_notebook, collect, not_a_submission, other_files
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -164,7 +165,7 @@ def _collect_and_grade(args: argparse.Namespace) -> int:
         _check_out(args)
         _check_user(args)
         given = _work_given(args)
-        submissions = collect(given, args.single, args.out)
+        submissions = _without_moodle_extras(collect(given, args.single, args.out))
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
         _say_helpers(given, submissions, args.single)
@@ -187,6 +188,32 @@ def _work_given(args: argparse.Namespace) -> list[Path]:
     if names := ", ".join(path.name for path in skipped if path.name != METADATA):  # the metadata is read, not skipped
         _note(f"skipped (not a .py file, notebook or folder): {names}")
     return [path for path in args.submissions if path not in skipped]
+
+
+_MOODLE = re.compile(r"(?P<student>.+_\d+)_assignsubmission_[a-z]+_")
+"""A folder of Moodle's download: the student's name and id, then the submission plugin (``file``, ``onlinetext``)."""
+
+
+def _without_moodle_extras(submissions: list[Submission]) -> list[Submission]:
+    """``submissions`` less the Moodle folders holding no .py file or notebook (``Ann Lee_1001_assignsubmission_
+    onlinetext_``: the online text) of a student whose other folder holds the work: each was an invalid row 0/26
+    beside the student's graded one. Said on stderr; a student with no work anywhere keeps an invalid row."""
+    moodle = [
+        (submission, match["student"])
+        for submission in submissions
+        if (match := _MOODLE.fullmatch(submission.path.name))
+    ]
+    working = {student for submission, student in moodle if _holds_work(submission.path)}
+    extras = [submission for submission, student in moodle if student in working and not _holds_work(submission.path)]
+    if extras:
+        names = ", ".join(submission.name for submission in extras)
+        _note(f"skipped (Moodle folders with no .py file or notebook, beside the same student's work): {names}")
+    return [submission for submission in submissions if submission not in extras]
+
+
+def _holds_work(folder: Path) -> bool:
+    """Whether ``folder`` holds a .py file or notebook, at any depth (links to folders not followed)."""
+    return any(Path(name).suffix.lower() in GRADABLE for _, _, names in os.walk(folder) for name in names)
 
 
 def _say_helpers(given: list[Path], submissions: list[Submission], single: bool) -> None:

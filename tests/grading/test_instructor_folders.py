@@ -4,9 +4,11 @@ by the CLI in a subprocess; every student is a row with a status and a message."
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from grading_support import ROOT, SAMPLES, grade_command, read_csv
+from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade_command, read_csv
 
 CORRECT = SAMPLES / "correct.py"
 SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
@@ -147,3 +149,29 @@ def test_a_student_s_link_given_by_a_glob_earns_nothing_and_a_link_to_the_class_
     course.symlink_to(tmp_path / "section")  # the instructor's link to a class of folders
     assert grade_command(tmp_path / "out2", [course]) == 0
     assert _scores(tmp_path / "out2") == {"carol": "26"}
+
+
+def test_a_moodle_download_is_a_row_per_student_not_per_submission_plugin(tmp_path: Path) -> None:
+    """Moodle gives a student a folder per submission plugin: with online text on, 'Ann Lee_1001_assignsubmission_
+    onlinetext_' (an onlinetext.html) beside '..._file_' (the work) was an invalid row 0/26 of its own for every
+    student. It is skipped and named; a student who handed in only online text keeps an invalid row."""
+    root = tmp_path / "moodle"
+    _copy(SAMPLES / "notebook.ipynb", root / "Ann Lee_1001_assignsubmission_file_" / "hw4.ipynb")
+    _copy(CORRECT, root / "Bo Chen_1002_assignsubmission_file_" / "hw4.py")
+    for student in ("Ann Lee_1001", "Bo Chen_1002", "Cy Diaz_1003"):
+        text = root / f"{student}_assignsubmission_onlinetext_" / "onlinetext.html"
+        text.parent.mkdir(parents=True)
+        text.write_text("<p>done</p>")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    run = subprocess.run([*command, "--quiet", "--seed", "1", str(root)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert {name: row["status"] for name, row in _gradebook(out).items()} == {
+        "Ann Lee_1001_assignsubmission_file_": "graded",
+        "Bo Chen_1002_assignsubmission_file_": "graded",
+        "Cy Diaz_1003_assignsubmission_onlinetext_": "invalid",
+    }
+    assert run.stderr.strip() == (
+        "gradcheck-kit grade: skipped (Moodle folders with no .py file or notebook, beside the same student's work): "
+        "Ann Lee_1001_assignsubmission_onlinetext_, Bo Chen_1002_assignsubmission_onlinetext_"
+    )
