@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..magic_lines import NEWLINE, NOT_RUN, unrun_magic, without_magic
+from ..notebook.reads import reads
 from .parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
@@ -181,6 +182,31 @@ def copies(runs: Sequence[Cell], gradients: Collection[str]) -> list[tuple[Cell,
         later = next((other for other in runs[index + 1 :] if mine <= assigned(other.source, gradients)), None)
         if later is not None and len(mine) > 1:
             found.append((cell, later, sorted(mine, key=list(gradients).index)))
+    return found
+
+
+def superseded(runs: Sequence[Cell], gradients: Collection[str]) -> set[Cell]:
+    """The cells of ``runs`` that a later one copies (:func:`copies`) and that bind nothing it reads: what the
+    notebook holds once both ran is the later copy's, so the earlier one is left out, and a first attempt that
+    raises (``dh = dlogits @ W2``, fixed in the copy below it) no longer stops the run before its fix."""
+    left = set()
+    for earlier, later, _ in copies(runs, gradients):
+        if not set(reads(later.source)) & _bound(earlier.source):
+            left.add(earlier)
+    return left
+
+
+def _bound(source: str) -> set[str]:
+    """The names ``source`` binds anywhere: assigned, defined (``def``, ``class``) or imported."""
+    tree = _parse(source)
+    found = set()
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
     return found
 
 

@@ -38,6 +38,7 @@ from .cells import (
     select,
     series_line,
     skipped,
+    superseded,
     syntax_error,
     unassigned,
 )
@@ -195,10 +196,12 @@ def notebook_source(
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
     text = prelude(taken)
     segments = [(1, text.count("\n"), "the constants taken from earlier cells")] if taken else []
-    for cell in runs:
+    left = superseded(runs, gradients)
+    kept = [cell for cell in runs if cell not in left]
+    for cell in kept:
         segments.append((text.count("\n") + 1, cell.source.count("\n") + 1, f"cell {cell.number}"))
         text += cell.source + "\n"
-    note = f"{describe(runs)} ({how})"
+    note = f"{describe(kept)} ({how})"
     if taken:
         note += "; constants taken from earlier cells: " + ", ".join(taken)
     source = Source(text, [note], segments)
@@ -206,9 +209,14 @@ def notebook_source(
         source.notes.append(f"cell {cell.number} was not run: {why}{_assigns(missing)}")
         source.unrun.update(dict.fromkeys(missing, f"cell {cell.number} assigns it but was not run: {why}"))
     for earlier, later, again in copies(runs, gradients):
+        how_run = (
+            f"cell {earlier.number} is left out, as what the notebook holds once both ran is cell {later.number}'s"
+            if earlier in left
+            else "both run, in notebook order"
+        )
         source.notes.append(
-            f"cell {later.number} assigns again every gradient cell {earlier.number} assigns ({_listed(again)}): both "
-            "run, in notebook order; keep the copy you want graded and delete the other"
+            f"cell {later.number} assigns again every gradient cell {earlier.number} assigns ({_listed(again)}): "
+            f"{how_run}; keep the copy you want graded and delete the other"
         )
     return source
 

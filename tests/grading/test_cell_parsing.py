@@ -69,7 +69,7 @@ NOTEBOOKS = {
     "halves_apart": _notebook(MARKER + FIRST, ("markdown", "now the batchnorm layer"), SECOND),
     # the whole backward turned into a markdown cell by mistake
     "markdown_work": _notebook("import torch", ("markdown", MARKER + WORK)),
-    # the backward cell copied below, both marked: both run, and the feedback says so
+    # the backward cell copied below, both marked: the copy's values are the notebook's, and the feedback says so
     "copied_cell": _notebook(MARKER + WORK, MARKER + WORK),
     # a comment pasted from a PDF holding a line separator (U+2028), which Python does not end a line at
     "line_separator": _notebook(MARKER + "# copied from the notes:\u2028see page 3\n" + WORK),
@@ -176,11 +176,14 @@ def test_code_in_a_markdown_cell_is_named_when_nothing_else_assigns_a_gradient(g
     assert "; cell 3 is a markdown cell holding code, which never runs (make it a code cell)" in row["message"]
 
 
-def test_a_copied_backward_cell_is_said_to_run_twice(graded: Run) -> None:
+def test_a_copied_backward_cell_is_said_to_leave_the_first_copy_out(graded: Run) -> None:
     row = _row(graded, "copied_cell")
     assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
     assert "cell 3 assigns again every gradient cell 2 assigns (dlogprobs, dprobs, " in row["message"]
-    assert "(26 in all)): both run, in notebook order; keep the copy you want graded" in row["message"]
+    assert (
+        "(26 in all)): cell 2 is left out, as what the notebook holds once both ran is cell 3's; keep the"
+        in (row["message"])
+    )
 
 
 @pytest.mark.parametrize("name", ["line_separator", "crlf_empty_tagged"])
