@@ -19,9 +19,10 @@ KINDS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 
 def outcome(report: pytest.TestReport) -> str | None:
     """``passed``, ``failed``, ``skipped``, ``xfailed``, ``xpassed`` or ``error``, as pytest's summary
-    counts this report, or None for a phase that does not decide (a passing setup or teardown)."""
+    counts this report, or None for a phase that does not decide (a passing setup or teardown). pytest-xdist's
+    report of a test whose worker crashed (``when`` is ``???``) is failed, as pytest counts it."""
     xfail = hasattr(report, "wasxfail")
-    if report.when != "call":
+    if report.when in ("setup", "teardown"):
         if report.failed:
             return "error"
         return "skipped" if report.skipped and not xfail else ("xfailed" if report.skipped else None)
@@ -48,6 +49,8 @@ class Recorder:
     def __init__(self, results: Results, worker: bool) -> None:
         self.results = results
         self.worker = worker
+        self.started: set[str] = set()
+        """Gradient checks whose setup passed: a crash report for one of them is its error row."""
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A case file that could not be imported is an ``error`` row of the report and the step summary, as
@@ -74,21 +77,44 @@ class Recorder:
         if rows is not None and not self.worker:
             self.results.merge({report.nodeid: rows}, {report.nodeid: getattr(report, "gradcheck_plots", [])})
         kind = outcome(report)
-        if kind == "skipped" and report.when == "setup" and "gradcheck" in report.keywords and not self.worker:
-            self._skipped_before_running(report)
+        if report.when == "setup" and "gradcheck" in report.keywords and not self.worker:
+            self._set_up(report, kind)
+        if report.when == "???" and report.failed and report.nodeid in self.started:
+            self._crashed(report)
+        elif report.when == "teardown":
+            self.started.discard(report.nodeid)
         previous = self.results.outcomes.get(report.nodeid)
         if kind and (previous in (None, kind) or _overrides(report.when, previous, kind)):
             self.results.outcomes[report.nodeid] = kind
 
-    def _skipped_before_running(self, report: pytest.TestReport) -> None:
-        """A gradient check a skip or skipif marker skipped: a ``skipped`` row with the reason, so the count
-        and the report say so as pytest does (it recorded nothing, and was missing from both)."""
-        from gradcheck_kit.report import SKIPPED, Report, Row  # torch: gradient checks are being run
+    def _set_up(self, report: pytest.TestReport, kind: str | None) -> None:
+        """A gradient check's setup: one a skip or skipif marker skipped is a ``skipped`` row with the reason, so
+        the count and the report say so as pytest does (it recorded nothing, and was missing from both); one
+        that went on is remembered, in case its worker crashes."""
+        if kind == "skipped":
+            from gradcheck_kit.report import SKIPPED  # torch: gradient checks are being run
 
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self._cell_row(report, SKIPPED, reason.removeprefix("Skipped: "))
+        elif kind is None:
+            self.started.add(report.nodeid)
+
+    def _crashed(self, report: pytest.TestReport) -> None:
+        """pytest-xdist: the worker died running a gradient check (a kernel's segfault, an OOM kill), which pytest
+        fails: an ``error`` row saying so, in place of rows it never handed over (the report said passed, and
+        the count left the test out)."""
+        from gradcheck_kit.report import ERROR  # torch: gradient checks are being run
+
+        self.started.discard(report.nodeid)
+        if report.nodeid not in self.results.rows:
+            self._cell_row(report, ERROR, str(report.longrepr))
+
+    def _cell_row(self, report: pytest.TestReport, status: str, message: str) -> None:
+        """Record one row for the whole test: its case, device and dtype read from a case item's name."""
+        from gradcheck_kit.report import Report, Row
+
         name = report.nodeid.rsplit("::", 1)[-1]
         cell = re.fullmatch(r"(?P<case>.+)\[(?P<device>.+)-(?P<dtype>[a-z0-9]+)\]", name)
         case, device, dtype = (cell["case"], cell["device"], cell["dtype"]) if cell else (name, "", "")
-        message = reason.removeprefix("Skipped: ")
-        row = Row(case, device, dtype, "", "", SKIPPED, message=message, test_id=report.nodeid)
+        row = Row(case, device, dtype, "", "", status, message=message, test_id=report.nodeid)
         self.results.record(report.nodeid, Report([row]).records(), [])

@@ -71,6 +71,45 @@ def test_a_crashed_xdist_worker_loses_none_of_the_rows_of_the_tests_it_finished(
     assert cells == {("tiny-right", "float32"), ("tiny-right", "float64"), ("tiny-wrong", "float32")}
 
 
+CRASHING = """
+import os
+
+from gradcheck_kit import register
+from gradcheck_tiny import GRAPH
+
+
+def kernel(**values):
+    os._exit(139)  # a custom kernel's segfault
+
+
+register("kernel", GRAPH, kernel)
+"""
+
+
+def test_a_gradient_check_whose_xdist_worker_crashed_is_an_error_row(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case or a test using the fixture whose backward killed its worker (a kernel's segfault) was failed by
+    pytest ('worker crashed') but missing from the report and the count: with every other check right, the JSON
+    said passed and the step summary 'gradient checks: 2 passed' beside pytest's '2 failed'."""
+    project.makepyfile(
+        gradcheck_crash=CRASHING,
+        test_crash="from gradcheck_crash import GRAPH, kernel\n\ndef test_kernel(gradcheck):\n"
+        "    gradcheck(GRAPH, kernel, case='fixture-kernel')\n",
+    )
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "summary.md"))
+    result = project.runpytest_subprocess("--gradcheck", "-n", "2", "-k", "not wrong", "--gradcheck-report", "r.json")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["gradient checks: 2 passed, 2 failed"])
+    assert "gradient checks: 2 passed, 2 failed" in (project.path / "summary.md").read_text()
+    document = json.loads((project.path / "r.json").read_text())
+    crashed = {(row["test_id"], row["case"], row["status"]) for row in document["rows"] if row["status"] != "ok"}
+    assert document["passed"] is False and crashed == {
+        ("gradcheck_crash.py::kernel[cpu-float32]", "kernel", "error"),
+        ("test_crash.py::test_kernel", "test_kernel", "error"),
+    }
+
+
 @pytest.mark.parametrize("flags", [[], ["--continue-on-collection-errors"]])
 def test_a_case_file_that_cannot_be_imported_is_an_error_row_of_the_report_and_summary(
     project: pytest.Pytester, flags: list[str], monkeypatch: pytest.MonkeyPatch
