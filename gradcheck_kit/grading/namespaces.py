@@ -33,6 +33,12 @@ _PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
 
 _cloned = False
 """True in a child :func:`fork_child` made with ``clone``: only there do its namespaces exist."""
+_own = False
+"""True once :func:`own_mounts` gave this process a mount namespace of its own."""
+WORKDIR_BYTES = 64 << 20
+"""What a child's workdir holds at most, where :func:`bounded_folder` can cover it."""
+_WORKDIR_FILES = 16384
+"""Files and folders a child's workdir holds at most (an empty file costs the kernel memory too)."""
 _libc = ctypes.CDLL(None, use_errno=True)
 _python = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
 _python.syscall.restype = ctypes.c_long
@@ -110,10 +116,42 @@ def expose(paths: Iterable[str], uid: int, keep: str) -> list[str]:
     above ``keep`` (the workdirs' folder, which the grader must see too) is left as it is. Returns the folders
     covered; none where nothing is closed, or where the namespace is refused (the imports then fail as before)."""
     closed = _closed_folders(paths, uid, keep)
-    if not closed or not available() or _libc.unshare(CLONE_NEWNS) != 0:
+    if not closed or not own_mounts():
         return []
-    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
     return [folder for folder, inside in closed.items() if _cover(folder, inside)]
+
+
+def own_mounts() -> bool:
+    """Give this process (the zygote) a mount namespace of its own, its mounts private, once: what it mounts for
+    its children is seen by no other process and goes with it. False where that is refused (not root, a container
+    without the capability, another OS)."""
+    global _own
+    if not _own and available() and _libc.unshare(CLONE_NEWNS) == 0:
+        _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+        _own = True
+    return _own
+
+
+def bounded_folder(folder: str, owner: int) -> bool:
+    """Cover ``folder`` with a tmpfs of :data:`WORKDIR_BYTES` and :data:`_WORKDIR_FILES` files, owned by ``owner``
+    (a child's workdir: with plain files capped at the output limit, a loop writing new ones filled 1.4 GB of the
+    grader's disk, or of its memory where ``/tmp`` is a tmpfs, in 4 s). Only in a mount namespace of this
+    process's own (:func:`own_mounts`); False where there is none or the mount is refused (the folder stays a
+    plain one)."""
+    if not _own:
+        return False
+    options = f"size={WORKDIR_BYTES},nr_inodes={_WORKDIR_FILES},mode=0700,uid={owner},gid={owner}"
+    try:
+        _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    except OSError:
+        return False
+    return True
+
+
+def unmount(folder: str) -> None:
+    """Take a tmpfs off ``folder`` (its files go with it), if one covers it in this namespace; never raises."""
+    with contextlib.suppress(OSError):
+        _unmount(folder)
 
 
 def _closed_folders(paths: Iterable[str], uid: int, keep: str) -> dict[str, list[str]]:
@@ -181,7 +219,7 @@ def _unmount(target: str) -> None:
 
 
 def _private_tmpfs(folder: str) -> None:
-    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
+    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={WORKDIR_BYTES},mode=1777")
 
 
 def _mount(source: str, target: str, kind: str | None, flags: int, data: str | None) -> None:

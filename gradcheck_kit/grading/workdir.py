@@ -1,4 +1,5 @@
-"""A child's working folder: made for it, and removed after it whatever it left there.
+"""A child's working folder: made for it, bounded where the zygote has mounts of its own, and removed after it
+whatever it left there.
 
 Removal walks the tree iteratively, one directory descriptor at a time, so neither a
 5,000-deep tree (``shutil.rmtree`` recurses, and paths outgrow ``PATH_MAX``) nor a
@@ -13,15 +14,20 @@ import os
 import stat
 import tempfile
 
+from . import namespaces
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def make(owner: int | None) -> str:
     """A fresh private folder under the system's temporary folder, owned by ``owner`` when given, named after
-    this (zygote) process so that :func:`remove_left_by` finds it if the zygote dies before removing it."""
+    this (zygote) process so that :func:`remove_left_by` finds it if the zygote dies before removing it. With an
+    owner (as root), a small tmpfs covers it where the zygote has a mount namespace of its own
+    (:func:`.namespaces.bounded_folder`), so what a child writes cannot fill the grader's disk or memory."""
     path = tempfile.mkdtemp(prefix=_prefix(os.getpid()))
     if owner is not None:
         os.chown(path, owner, owner)
+        namespaces.bounded_folder(path, owner)
     return path
 
 
@@ -36,7 +42,9 @@ def _prefix(zygote: int) -> str:
 
 
 def remove(path: str) -> None:
-    """Delete ``path`` and everything under it; never raises (what cannot be removed is left)."""
+    """Delete ``path`` and everything under it (a tmpfs covering it is taken off first, with its files); never
+    raises (what cannot be removed is left)."""
+    namespaces.unmount(path)
     with contextlib.suppress(OSError):
         os.rmdir(path)  # the usual case: the child wrote nothing
         return

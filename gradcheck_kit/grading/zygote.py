@@ -72,6 +72,7 @@ def _prepare(allow_autograd: bool, readable: list[str]) -> None:
     stay where the grader looks."""
     temporary = tempfile.gettempdir()
     if os.geteuid() == 0:  # children run as NOBODY, who may be closed out of a folder above the stdlib
+        namespaces.own_mounts()  # for the workdirs' tmpfs (see workdir.make)
         namespaces.expose(readable, confine.NOBODY, temporary)
     confine.minimal_environment()
     if not allow_autograd:
