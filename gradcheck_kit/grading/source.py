@@ -119,14 +119,26 @@ def exported_notebook(data: bytes, marker: str | None) -> dict[str, Any] | None:
     cell markers (``# In[12]:``, ``# %%``), or, for one that has none (Colab's "Download .py", a file calling
     ``get_ipython()``), at each line that marks a part of ``marker``'s series; ``get_ipython()`` lines become the
     code they run or blank lines."""
-    lines = decode(data).splitlines()
+    text = decode(data)
+    lines = text.splitlines()
     if any(_CELL.fullmatch(line) for line in lines):
         cells = _split(lines, lambda line: _CELL.fullmatch(line) is not None)
-    elif any(line.startswith("get_ipython()") for line in lines) or any(_COLAB in line for line in lines[:10]):
+    elif _unmarked_export(text, lines, marker):
         cells = _split(lines, lambda line: bool(marker) and series_line(line, marker))  # type: ignore[arg-type]
     else:
         return None
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+
+
+def _unmarked_export(text: str, lines: Sequence[str], marker: str | None) -> bool:
+    """Whether a ``.py`` without cell markers is a notebook all the same, to be split at its parts' markers:
+    Colab's "Download .py", a file calling ``get_ipython()``, or the notebook's cells pasted into one file (it
+    loads the data, runs the forward's ``.backward()`` or trains, and has a line marking a part: run whole, it
+    failed at ``open('names.txt')`` before any exercise)."""
+    if any(line.startswith("get_ipython()") for line in lines) or any(_COLAB in line for line in lines[:10]):
+        return True
+    marked = bool(marker) and any(series_line(line, marker) for line in lines)  # type: ignore[arg-type]
+    return marked and runs_something(blank_magics(text))
 
 
 def _split(lines: Sequence[str], starts: Callable[[str], bool]) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """Files as students hand them in that are not what their name says: a ``.py`` (or a notebook exported to one)
-renamed ``.ipynb`` by the student or their LMS, and an empty ``.ipynb`` (a notebook saved while its upload failed).
-The first was 'not a readable notebook: Expecting value: line 1 column 1 (char 0)' and 0 points; it is graded as
-the Python it holds, and says so. The second says it is empty."""
+renamed ``.ipynb`` by the student or their LMS, an empty ``.ipynb`` (a notebook saved while its upload failed), and
+a notebook's cells pasted into one ``.py`` (magic lines as they are, no cell markers). The first was 'not a readable
+notebook: Expecting value: line 1 column 1 (char 0)' and 0 points; it is graded as the Python it holds, and says
+so. The second says it is empty. The third ran whole and stopped where it loads the data; it is split at the
+exercises' markers, as a Colab export is."""
 
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     exported, _ = PythonExporter().from_notebook_node(nbformat.read(SOLUTION, as_version=4))
     (folder / "exported.ipynb").write_text(exported)
     (folder / "empty.ipynb").write_bytes(b"")
+    cells = nbformat.read(SOLUTION, as_version=4).cells
+    (folder / "pasted.py").write_text("\n\n".join(cell.source for cell in cells if cell.cell_type == "code"))
     out = folder / "out"
-    return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS)))
+    return Run(out, grade(out, sorted(folder.glob("*.*")), "--assignment", str(PARTS)))
 
 
 def test_a_py_named_ipynb_is_graded_as_the_py_it_is(graded: Run) -> None:
@@ -43,3 +47,11 @@ def test_an_empty_ipynb_says_it_is_empty(graded: Run) -> None:
     row = graded.gradebook["empty.ipynb"]
     assert (row["status"], row["score"]) == ("invalid", "0")
     assert "exercise1: the submission is empty: empty.ipynb is an empty file" in row["message"]
+
+
+def test_a_notebook_pasted_into_one_py_is_graded_part_by_part(graded: Run) -> None:
+    row = graded.gradebook["pasted.py"]
+    assert (row["status"], row["score"], row["max_score"], row["exercise4"]) == ("graded", "37", "37", "7"), row[
+        "message"
+    ]
+    assert "exercise1: graded cells: 2 (the marked cell)" in row["message"]
