@@ -29,6 +29,7 @@ from .grading.cli import add_commands as add_grading_commands
 from .graph import Case
 from .report import Report, Row, write
 
+DESCRIPTION = "check hand-written gradients against autograd (check), and grade a class's submissions (grade, merge)"
 NOTHING_CHECKED = 5
 """Exit status when every cell was skipped (as pytest's "no tests ran"): a green CI job must have checked something."""
 
@@ -43,7 +44,7 @@ always in the CSV and JSON reports. mismatched counts the elements outside the t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradcheck-kit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gradcheck-kit", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_check(commands)
     add_grading_commands(commands)

@@ -1,6 +1,6 @@
 """``gradcheck-kit grade`` and ``gradcheck-kit merge``: registered on the main command by :func:`add_commands`.
 
-Exit status: 0 when grading finished (whatever the scores), 2 when the grader itself could not run.
+Exit status: see :data:`GRADE_STATUS` and :data:`MERGE_STATUS`, which each command's --help shows.
 """
 
 from __future__ import annotations
@@ -25,10 +25,22 @@ from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge,
 from .progress import Progress, summary
 from .sandbox import Limits, SandboxError
 
+GRADE_STATUS = """exit status: 0 grading finished, whatever the scores (the gradebook's status column says how
+each submission ended; grade a grader-error row again); 2 usage error, said before any submission runs, or
+a sandbox that could not start; 130 Ctrl-C, 143 SIGTERM: what was graded is kept, and the same command
+with --resume grades the rest."""
+MERGE_STATUS = """exit status: 0 merged; 2 the shards cannot be merged (one missing or given twice, one not finished,
+or graded for another assignment) or --out cannot take the result, said before anything is written."""
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``grade`` and ``merge``."""
-    grade = subparsers.add_parser("grade", help="grade student submissions in isolated processes")
+    grade = subparsers.add_parser(
+        "grade",
+        help="grade student submissions in isolated processes",
+        epilog=GRADE_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     grade.add_argument(
         "submissions",
         nargs="+",
@@ -38,11 +50,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(a class export, Gradescope's with submission_metadata.yml), or of several such files (a Canvas download)",
     )
     grade.add_argument("--assignment", required=True, type=Path, help="the Python file declaring ASSIGNMENT")
-    grade.add_argument("--out", required=True, type=Path, metavar="DIR", help="where results are written")
     grade.add_argument(
-        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="wall-clock limit per submission"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="where results are written: gradebook.csv, variables.csv, a results.json per submission; "
+        "one already holding a gradebook is refused unless --resume",
     )
-    grade.add_argument("--memory", type=_megabytes, default=512, metavar="MB", help="memory limit per submission")
+    grade.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="wall-clock limit of each run of a submission (one per part of the assignment); default %(default)g",
+    )
+    grade.add_argument(
+        "--memory", type=_megabytes, default=512, metavar="MB", help="memory limit per submission; default %(default)s"
+    )
     grade.add_argument(
         "--jobs",
         type=_count,
@@ -80,7 +105,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "the one the gradebook recorded); the gradebook records it, so staff can reproduce a grade",
     )
     grade.set_defaults(run=_run_grade)
-    join = subparsers.add_parser("merge", help="join the outputs of `grade --shard` runs")
+    join = subparsers.add_parser(
+        "merge",
+        help="join the outputs of `grade --shard` runs",
+        epilog=MERGE_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     join.add_argument("shards", nargs="+", type=Path, metavar="SHARD_DIR", help="a --out folder of one shard")
     join.add_argument("--out", required=True, type=Path, metavar="DIR", help="where the merged results are written")
     join.set_defaults(run=_run_merge)

@@ -34,6 +34,24 @@ def _usage_error(run: subprocess.CompletedProcess[str], out: Path) -> str:
     return run.stderr.strip()
 
 
+def _help(*command: str) -> str:
+    run = subprocess.run([*command, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return " ".join(run.stdout.split())
+
+
+def test_the_help_says_the_defaults_and_the_exit_statuses_as_they_are() -> None:
+    """grade --help named no default (--timeout 10, --memory 512, --jobs) and no exit status (130 after Ctrl-C was
+    nowhere), merge --help neither, and the top-level help showed the module docstring's reST backquotes."""
+    main = [sys.executable, "-m", "gradcheck_kit.cli"]
+    assert "``" not in _help(*main)
+    grade = _help("taskset", "-c", "0", *main, "grade")
+    assert "(one per part of the assignment); default 10 " in grade and "per submission; default 512 " in grade
+    assert "default and at most: the cores this process may use, here 1 " in grade
+    assert "exit status: 0 grading finished, whatever the scores" in grade and "130 Ctrl-C, 143 SIGTERM" in grade
+    assert "exit status: 0 merged; 2 the shards cannot be merged" in _help(*main, "merge")
+
+
 def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run = _grade("--out", out, CORRECT, tmp_path / "submisions")
