@@ -27,6 +27,8 @@ NOBODY = 65534
 """The unprivileged uid and gid a child runs as when the grader runs as root."""
 
 _HIGH_FD = 100
+MAX_OPEN_FILES = 256
+"""Descriptors a child may hold at once: its channel and output, and what Python and matplotlib open as they go."""
 _SET_DUMPABLE = 4
 _KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _HOME_VARIABLES = ("HOME", "TMPDIR", "MPLCONFIGDIR")
@@ -62,11 +64,15 @@ def keep_only(moves: list[tuple[int, int]]) -> None:
 
 
 def limit(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
-    """Cap the address space (above what is mapped now), CPU time, file size, and forbid new processes."""
+    """Cap the address space (above what is mapped now), CPU time, file size, open files, and forbid new processes.
+    Open files are capped because the kernel memory behind each one (a ``memfd_create`` file of ``file_bytes``, a
+    pipe's buffer) is not in the address space: 16,384 memfds of 64 KiB held 1 GiB of the machine's memory."""
     address_space = _mapped_bytes() + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    files = min(MAX_OPEN_FILES, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
