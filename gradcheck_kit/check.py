@@ -183,7 +183,8 @@ def cross_check(
     result = run_manual(manual, source.namespace)
     if before != [_fingerprint(source), _fingerprint(target)]:
         return Report([_cell_row(name, f"{device_a}->{device_b}", da, ERROR, TAMPERED)])
-    moved = {k: v.detach().to(target.device, db) if _is_float(v) else v for k, v in result.values.items()}
+    dtypes = {name_rule.format(name=n): v.grad.dtype for n, v in target.variables.items() if v.grad is not None}
+    moved = {k: _moved(v, dtypes.get(k, db), target.device) for k, v in result.values.items()}
     looser = max(resolve(tolerance, da), resolve(tolerance, db), key=lambda t: (t.rtol, t.atol))
     coarser = max(da, db, key=lambda d: torch.finfo(d).eps)
     rule = _usable(None, None, tolerance, coarser)  # a half-precision side is judged as check() judges its cell
@@ -206,6 +207,13 @@ def cross_check(
     dtype = dtype_a if da == db else f"{dtype_a}->{dtype_b}"
     tensors = {(case, device, dtype, variable): pair for (case, _, _, variable), pair in report.tensors.items()}
     return Report([replace(row, device=device, dtype=dtype) for row in report.rows], tensors)
+
+
+def _moved(value: Any, dtype: torch.dtype, device: torch.device) -> Any:
+    """A manual gradient of the source cell on the target's device in ``dtype``, that of autograd's gradient of the
+    same variable there: a variable the forward computes in a dtype of its own (``lf = logits.float()``) keeps it
+    (cast to the cell's dtype, a right gradient of the mixed-precision idiom was a ``dtype`` row)."""
+    return value.detach().to(device, dtype) if _is_float(value) else value
 
 
 def _usable(
@@ -336,7 +344,7 @@ def evaluate(
         gold = gold() if callable(gold) else gold
         second = None if in_float64_manuals is None else _float64_verdicts(gold, in_float64_manuals)
         coarser = max([captured, peer or captured], key=lambda c: torch.finfo(c.dtype).eps)  # a cross check's rounder
-        judged = judge(comparisons, manuals, coarser, gold, rule, second)
+        judged = judge(comparisons, manuals, coarser, gold, rule, second, in_float64_manuals)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})

@@ -34,7 +34,7 @@ FORGIVEN = 4
 the gold (:func:`_forgiven`): a right backward with bfloat16 intermediates strayed 2.2x past it in 2 of 240 drawn
 graphs. Beyond it, a right formula rounds so much worse than autograd that the cell's values are not usable."""
 KEPT_SHARE = 0.1
-"""A row the rule passes in half precision fails when the same backward in float64 still misses the gold by this
+"""A row the rule passes in half precision fails where the same backward in float64 still misses the gold by this
 share of the cell dtype's resolution or more: round-off shrinks by orders of magnitude from the cell's dtype to
 float64, a mistake in the formula does not (:func:`_confirmed`)."""
 LOCAL_MEDIANS = 3
@@ -101,6 +101,7 @@ def judge(
     reference: Capture,
     rule: Rule,
     in_float64: Callable[[str], Comparison | None] | None = None,
+    float64_run: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, Judged]:
     """Re-judge every measured comparison (ok / mismatch / nonfinite) by the rule against ``reference``.
 
@@ -109,14 +110,15 @@ def judge(
     Within the tensor-wide bound, every element must also be within ``k`` times autograd's error where
     it lies (:func:`_locally`), unless ``in_float64`` (the verdict, against the gold, of the same backward run
     in float64 on the gold's inputs, made when first asked) is ok: the formula is right and the cell's dtype
-    rounded it there. A row the rule passes is confirmed there too (:func:`_confirmed`).
+    rounded it there. A row the rule passes in half precision is confirmed by that run's gradients
+    (``float64_run``, keyed by variable name; :func:`_confirmed`).
     """
     names = [
         name
         for name, c in comparisons.items()
         if c.status in _MEASURED and name in reference.variables and reference.variables[name].grad is not None
     ]
-    golds = [dense(reference.variables[name].grad) for name in names]
+    golds = [_to_gold(dense(reference.variables[name].grad)) for name in names]
     errors = [_finite_error(captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)]
     scale = max((_finite_max(g.abs()) for g in golds), default=0.0)
     floors = [_floor(rule, g, captured.dtype, scale) for g in golds]
@@ -132,7 +134,9 @@ def judge(
         _forgiven(c, n, in_float64, rule.k * FORGIVEN * error + f)
         for n, c, error, f in zip(names, decided, errors, floors, strict=True)
     ]
-    decided = [_confirmed(c, n, in_float64, captured.dtype) for n, c in zip(names, decided, strict=True)]
+    decided = [
+        _confirmed(c, n, g, float64_run, captured.dtype, scale) for n, c, g in zip(names, decided, golds, strict=True)
+    ]
     return {
         name: Judged(_explain(c, rule, error, f), c.maxdiff, error, f)
         for name, c, error, f in zip(names, decided, errors, floors, strict=True)
@@ -157,37 +161,67 @@ def _forgiven(
 
 
 def _confirmed(
-    comparison: Comparison, name: str, in_float64: Callable[[str], Comparison | None] | None, dtype: torch.dtype
+    comparison: Comparison,
+    name: str,
+    gold: torch.Tensor,
+    float64_run: Callable[[], Mapping[str, Any]] | None,
+    dtype: torch.dtype,
+    scale: float,
 ) -> Comparison:
-    """A row the rule passed in float16 or bfloat16, failed when the same backward run in float64 misses the gold,
-    where it misses it most, by :data:`KEPT_SHARE` of the cell dtype's resolution there or more: the cell's
-    round-off hid a mistake in the formula (1% on one row is within autograd's own error in bfloat16, and may
-    even round to autograd's value bitwise). A backward that accumulates in float32 misses the gold in float64
-    by 1e-7, far below; one the float64 run cannot judge keeps its pass."""
-    if comparison.status != OK or in_float64 is None or dtype not in (torch.float16, torch.bfloat16):
+    """A row the rule passed in float16 or bfloat16, failed where the same backward run in float64 misses the gold
+    by :data:`KEPT_SHARE` of the cell dtype's resolution at that element, beyond what the run's own output dtype
+    holds, float64's default tolerance and the gold's own rounding at the backward's ``scale`` (``db1``, zero in
+    exact arithmetic, is round-off in both): the cell's round-off hid a mistake in the formula (1% on one row is
+    within autograd's own error in bfloat16, may round to autograd's value bitwise, and a wrong small row beside
+    large ones stays under a tensor-wide bound). A backward that accumulates in float32 misses the gold by 1e-7,
+    far below; one the float64 run cannot give keeps its pass."""
+    if comparison.status != OK or float64_run is None or dtype not in (torch.float16, torch.bfloat16):
         return comparison
-    again = in_float64(name)
-    if again is None or again.status != MISMATCH:
+    again = _float64_gradient(float64_run, name, gold)
+    if again is None:
         return comparison
-    resolution = torch.finfo(dtype).eps * abs(again.worst_reference)
-    if not abs(again.worst_manual - again.worst_reference) >= KEPT_SHARE * resolution:
+    g, m = gold, _to_gold(again)
+    float64 = Tolerance(1e-7, 1e-7 * min(_finite_max(g.abs()), 1.0))
+    allowance = KEPT_SHARE * torch.finfo(dtype).eps * g.abs() + (g.to(again.dtype).to(g.dtype) - g).abs()
+    floor = float64.atol + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
+    excess = (m - g).abs() - allowance - (floor + float64.rtol * g.abs())
+    strays = (excess > 0) & torch.isfinite(g)
+    count = int(strays.sum())
+    if not count:
         return comparison
-    cell_dtype = str(dtype).removeprefix("torch.")
+    worst = int(torch.where(strays, excess, -math.inf).reshape(-1).argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), g.shape))
+    flat_m, flat_g = m.reshape(-1)[worst].item(), g.reshape(-1)[worst].item()
+    cell = str(dtype).removeprefix("torch.")
     message = (
-        f"within the rule's bound in {cell_dtype}, but the same backward run in float64 still misses the gold "
-        f"(a mistake in the formula that {cell_dtype}'s round-off hid, or a backward rounding on purpose): "
-        f"{again.message}"
+        f"within the rule's bound in {cell}, but the same backward run in float64 still misses the gold at "
+        f"{count}/{g.numel()} elements (a mistake in the formula that {cell}'s round-off hid, or a backward rounding "
+        f"on purpose); worst at index {index}: manual {flat_m:.6g} in float64 vs gold {flat_g:.6g}"
     )
     return replace(
         comparison,
         status=MISMATCH,
         approximate=False,
-        mismatched=again.mismatched,
+        mismatched=count,
         message=message,
-        worst_index=again.worst_index,
-        worst_manual=again.worst_manual,
-        worst_reference=again.worst_reference,
+        worst_index=index,
+        worst_manual=flat_m,
+        worst_reference=flat_g,
     )
+
+
+def _float64_gradient(
+    float64_run: Callable[[], Mapping[str, Any]], name: str, gold: torch.Tensor
+) -> torch.Tensor | None:
+    """The float64 run's real floating gradient for ``name`` in the gold's shape, or None (it could not run, or
+    gave something else: a shape or type the cell's own row already judges)."""
+    try:
+        value = float64_run().get(name)
+    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 refutes nothing
+        return None
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.shape != gold.shape:
+        return None
+    return dense(value.detach())
 
 
 def local_spread(errors: torch.Tensor) -> torch.Tensor:
@@ -293,7 +327,10 @@ def _floor(rule: Rule, gold_grad: torch.Tensor, dtype: torch.dtype, scale: float
 
 
 def _to_gold(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to(GOLD_DEVICE, GOLD_DTYPE)
+    """``tensor`` on the gold's device in float64 (complex128 when complex): the gold's own gradient too, which a
+    forward's ``.float()`` leaves float32 in the float64 run (judged against it as it was, a right backward of the
+    mixed-precision idiom was a ``dtype`` row)."""
+    return tensor.detach().to(GOLD_DEVICE, torch.complex128 if tensor.is_complex() else GOLD_DTYPE)
 
 
 def _round(value: Any, dtype: torch.dtype, memo: dict[int, Any]) -> Any:

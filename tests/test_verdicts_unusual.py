@@ -381,3 +381,101 @@ def test_a_backward_accumulating_into_default_dtype_zeros_is_still_confirmed_in_
     graph = offset_feature_graph(seed, 1000.0)
     assert check(graph, accumulated).passed
     assert check(graph, accumulated + "dW[0] *= 1.001\n")["W"].status == "mismatch"
+
+
+def _decayed(x, w, t):
+    h = x @ w
+    loss = ((h - t) ** 2).mean() + 0.1 * (w**2).sum()
+    return loss
+
+
+def _decay_inputs():
+    """Two raw features of about 100 and one of 0.01: on the small one's row of ``dw`` the decay term is most of it."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 3, generator=g) * torch.tensor([100.0, 100.0, 0.01])
+    return {"x": x, "w": (torch.randn(3, 4, generator=g) * 0.01).requires_grad_(), "t": torch.randn(64, 4, generator=g)}
+
+
+DECAY_FORGOTTEN = "dh = 2 * (h - t) / h.numel()\ndw = x.T @ dh\n"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("cast", ["", "dw = dw.to(x.dtype)\n"])
+def test_a_half_precision_mistake_hidden_by_large_neighbours_or_a_final_cast_fails_in_float64(dtype, cast):
+    """A forgotten weight decay flips the small row's signs yet stayed under the rule's bounds (set by the large
+    rows), and the float64 run's check looked only where it missed most; a final cast to the cell's dtype made that
+    run's gradient half precision, a ``dtype`` verdict that refuted nothing. Right, with or without it, passes."""
+    graph = Graph("decay", _decayed, _decay_inputs)
+    forgot = check(graph, DECAY_FORGOTTEN + cast.replace("x.dtype", f"torch.{dtype}"), dtype=dtype)
+    assert forgot["w"].status == "mismatch", forgot["w"].message
+    assert "the same backward run in float64 still misses the gold" in forgot["w"].message
+    right = DECAY_FORGOTTEN.replace("x.T @ dh", "x.T @ dh + 0.2 * w") + cast.replace("x.dtype", f"torch.{dtype}")
+    assert check(graph, right, dtype=dtype).passed
+
+
+def _upcast_logits(x, w, t):
+    logits = x @ w
+    lf = logits.float()
+    loss = torch.nn.functional.cross_entropy(lf, t)
+    return loss
+
+
+def _logits_inputs():
+    g = torch.Generator().manual_seed(1)
+    w = (torch.randn(8, 5, generator=g) * 0.3).requires_grad_()
+    return {"x": torch.randn(16, 8, generator=g), "w": w, "t": torch.randint(0, 5, (16,), generator=g)}
+
+
+UPCAST_BACKWARD = """
+dlf = torch.softmax(lf, 1)
+dlf[torch.arange(16), t] -= 1
+dlf /= 16
+dlogits = dlf.to(logits.dtype)
+dw = x.T @ dlogits
+"""
+
+
+@pytest.mark.parametrize(
+    "options", [{"dtype": "float16"}, {"dtype": "bfloat16"}, {"dtype": "float32", "rule": "reference"}]
+)
+def test_the_mixed_precision_upcast_is_judged_in_its_own_dtype_under_the_rule(options):
+    """``lf = logits.float()`` stays float32 in the float64 gold: compared as it was with the manual in float64, every
+    right backward was a ``dtype`` row on ``lf``; a 1% mistake there still fails."""
+    graph = Graph("upcast", _upcast_logits, _logits_inputs)
+    report = check(graph, UPCAST_BACKWARD, **options)
+    assert report.passed, [(r.variable, r.status, r.message) for r in report.failures]
+    wrong = check(graph, UPCAST_BACKWARD.replace("dlf /= 16", "dlf /= 16\ndlf[0] *= 1.01"), **options)
+    assert wrong["lf"].status == "mismatch"
+
+
+@pytest.mark.parametrize(("manual_on", "reference_on"), [("float32", "float16"), ("float32", "float64")])
+def test_a_cross_check_keeps_the_dtype_the_forward_gives_a_variable(manual_on, reference_on):
+    """The cross check cast every manual gradient to the other cell's dtype, ``lf`` (float32 in both) included."""
+    from gradcheck_kit.check import cross_check
+
+    graph = Graph("upcast", _upcast_logits, _logits_inputs)
+    report = cross_check(graph, UPCAST_BACKWARD, ("cpu", manual_on), ("cpu", reference_on))
+    assert report.passed, [(r.variable, r.status, r.message) for r in report.failures]
+
+
+def _centred(x, w):
+    y = x @ w
+    z = y - y.mean()
+    loss = (z**2).sum()
+    return loss
+
+
+def test_a_float64_run_whose_gradient_comes_out_float32_is_judged_by_its_values():
+    """Features offset by 1e5: float32 cannot decide dw alone and the same backward runs in float64; accumulated
+    into ``torch.zeros(3)`` (float32 there too), that run's right dw was a ``dtype`` verdict and refuted it."""
+
+    def inputs():
+        g = torch.Generator().manual_seed(7)
+        return {"x": 1e5 + torch.randn(256, 3, generator=g), "w": torch.randn(3, generator=g).requires_grad_()}
+
+    graph = Graph("offset", _centred, inputs)
+    right = "dz = 2 * z\ndy = dz - dz.mean()\ndw = torch.zeros(3)\ndw += (x - x.mean(0)).T @ dy\n"
+    report = check(graph, right)
+    assert report.passed, report["w"].message
+    assert "the same backward run in float64 on the gold's inputs matches the gold" in report["w"].message
+    assert check(graph, right.replace("dw += ", "dw += 1.01 * ")).failures[0].variable == "w"
