@@ -13,6 +13,7 @@ import pytest
 from gradcheck_kit import Case, registered
 
 from .options import Settings, from_case, from_markers
+from .outcomes import CASE_DOMAIN
 from .results import RESULTS
 from .run import run_cell
 
@@ -55,7 +56,7 @@ class CaseItem(pytest.Item):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         """The ``register()`` call of the case: where a failure or a skip is reported."""
         path = Path(self.case.source) if self.case.source else self.path
-        return path, (self.case.line - 1 if self.case.line else None), f"gradcheck {self.name}"
+        return path, (self.case.line - 1 if self.case.line else None), f"{CASE_DOMAIN}{self.name}"
 
 
 def settings_for(node: pytest.Node, case: Case | None = None) -> Settings:

@@ -13,6 +13,8 @@ WHERE = pytest.StashKey[tuple[str, int]]()
 """(file, line) of the check that failed or skipped an item: the ``register()`` call of a case, or the
 ``gradcheck(...)`` call in a test. Reports point there rather than into pytest or the plugin."""
 
+CASE_DOMAIN = "gradcheck "
+"""How a case item's location (its ``reportinfo``) begins: a test's start tells the controller it is a case."""
 KINDS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 """Outcomes in the order pytest's own summary line gives them."""
 
@@ -66,11 +68,14 @@ class Recorder:
         self.results.record(report.nodeid, Report([row]).records(), [])
         self.results.outcomes[report.nodeid] = "error"
 
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         """A test starts, for the first time or again (pytest-rerunfailures' ``--reruns``): what an earlier
         attempt recorded is dropped, so the report and the count hold the attempt pytest reports (a flaky
-        test that passed on its rerun was counted failed, both attempts' rows in one table)."""
+        test that passed on its rerun was counted failed, both attempts' rows in one table). A case item is
+        remembered at once: under pytest-rerunfailures no report precedes a crash, not even the setup's."""
         self.results.forget(nodeid)
+        if location[2].startswith(CASE_DOMAIN):
+            self.started.add(nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         rows = getattr(report, "gradcheck_rows", None)

@@ -110,6 +110,33 @@ def test_a_gradient_check_whose_xdist_worker_crashed_is_an_error_row(
     }
 
 
+LOGGED_AFTER_THE_ATTEMPT = """
+import pytest
+from _pytest.runner import runtestprotocol
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    \"\"\"Log a test's reports once it has run, as pytest-rerunfailures does: none before a crash.\"\"\"
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in runtestprotocol(item, nextitem=nextitem, log=False):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+"""
+
+
+def test_a_case_whose_worker_crashed_before_any_report_is_an_error_row(project: pytest.Pytester) -> None:
+    """Under pytest-rerunfailures a test's reports are logged after its attempt, so a crash leaves none, not even
+    the setup's: a case item is known by the location its start gives."""
+    project.makepyfile(gradcheck_crash=CRASHING, conftest=LOGGED_AFTER_THE_ATTEMPT)
+    result = project.runpytest_subprocess("--gradcheck", "-n", "2", "-k", "not wrong", "--gradcheck-report", "r.csv")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["gradient checks: 2 passed, 1 failed"])
+    with open(project.path / "r.csv", newline="") as file:
+        assert [(r["case"], r["status"]) for r in csv.DictReader(file) if r["status"] != "ok"] == [("kernel", "error")]
+
+
 @pytest.mark.parametrize("flags", [[], ["--continue-on-collection-errors"]])
 def test_a_case_file_that_cannot_be_imported_is_an_error_row_of_the_report_and_summary(
     project: pytest.Pytester, flags: list[str], monkeypatch: pytest.MonkeyPatch
