@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -66,7 +67,7 @@ def step_summary(results: Results, path: str | os.PathLike[str]) -> None:
     size, left_out = len(text.encode("utf-8")), 0
     for nodeid, report in reports(results):
         if results.outcomes.get(nodeid) in ("failed", "error"):
-            block = _lines([f"### `{nodeid}`", "", report.to_markdown()])
+            block = _lines([f"### {_code(nodeid)}", "", report.to_markdown()])
             if size + len(block.encode("utf-8")) > budget:
                 left_out += 1
                 continue
@@ -76,6 +77,15 @@ def step_summary(results: Results, path: str | os.PathLike[str]) -> None:
         text += "summary. Each is in the FAILURES section of the log.\n"
     with open(path, "a", encoding="utf-8") as file:
         file.write(text)
+
+
+def _code(text: str) -> str:
+    """``text`` as one Markdown code span: fenced by more backticks than any run inside it, and padded with a
+    space when it holds one (a test id's ``[a`b]`` closed a single-backtick span early)."""
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (max(len(run) for run in re.findall("`+", text)) + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _lines(lines: list[str]) -> str:

@@ -324,6 +324,29 @@ def test_github_step_summary_gets_the_counts_and_failing_tables(
     assert "tiny-right" not in text
 
 
+@pytest.mark.parametrize(("param", "fence"), [("a`b", "``"), ("`a", "``"), ("a``b`", "```")])
+def test_a_test_id_holding_backticks_is_one_code_span_in_the_step_summary(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, param: str, fence: str
+) -> None:
+    """The heading of a failing test is its id in a code span: a backtick in a parameter's id closed the span
+    early, and GitHub showed part of the id as code and the rest, backtick included, as text."""
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.makepyfile(
+        test_ticks=f"""
+        import pytest
+        from gradcheck_tiny import GRAPH, WRONG
+
+        @pytest.mark.parametrize("tag", [{param!r}])
+        def test_ticks(gradcheck, tag):
+            gradcheck(GRAPH, WRONG)
+        """
+    )
+    project.runpytest("test_ticks.py")
+    heading = next(line for line in summary.read_text().splitlines() if line.startswith("### "))
+    assert heading == f"### {fence} test_ticks.py::test_ticks[{param}] {fence}"
+
+
 def test_a_two_line_error_in_the_step_summary_stays_in_its_variables_rows(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
