@@ -38,7 +38,10 @@ class GradcheckMagics(Magics):
     def forward(self, line: str, cell: str) -> None:
         """``%%forward [LOSS]``: capture the cell's forward (its loss is named ``loss`` unless given)."""
         loss = line.strip() or "loss"
-        code = _numbered_as_in_the_notebook(self.shell.transform_cell(cell))
+        code, skipped = _without_backward(_numbered_as_in_the_notebook(self.shell.transform_cell(cell)))
+        if skipped:
+            where = ("line " if len(skipped) == 1 else "lines ") + ", ".join(map(str, skipped))
+            print(f"%%forward: the cell's backward ({where}) is left out: %%forward runs it and keeps every gradient")
         names = self.shell.user_ns
         inputs = {name: names[name] for name in reads(code) if name in names}
         graph = Graph("notebook", code, lambda: inputs, loss=loss)
@@ -58,6 +61,7 @@ class GradcheckMagics(Magics):
         captured = state.SESSION.capture
         if captured is None:
             print("%%backward: nothing to check against: run the forward cell under %%forward first")
+            self.shell.ex(self.shell.transform_cell(cell))  # as a plain cell: the notebook goes on as without it
             return
         wanted = line.split()
         unknown = [name for name in wanted if name not in captured.variables]
@@ -127,6 +131,38 @@ def _captured_summary(captured: Capture) -> str:
 def _numbered_as_in_the_notebook(code: str) -> str:
     """The cell's code starting on line 2, below the magic's line, so reported lines match the notebook's."""
     return "\n" + code
+
+
+def _without_backward(code: str) -> tuple[str, list[int]]:
+    """``code`` with the lecture's backward plumbing made ``pass`` in place, and the lines where it began: its
+    top-level ``loss.backward()``, and the loops that only clear ``p.grad = None`` or call ``t.retain_grad()``
+    before it. Under ``%%forward`` the capture runs the backward and keeps every gradient; a forward that already
+    ran it captures nothing, and the loops' ``p`` and ``t`` would be variables of their own."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return code, []
+    lines = code.split("\n")
+    skipped = []
+    for statement in body:
+        if _plumbing(statement):
+            first, last = statement.lineno, statement.end_lineno or statement.lineno
+            lines[first - 1 : last] = ["pass"] + [""] * (last - first)
+            skipped.append(first)
+    return "\n".join(lines), skipped
+
+
+def _plumbing(statement: ast.stmt) -> bool:
+    """A call of ``.backward()`` or ``.retain_grad()``, ``x.grad = None``, or a loop of nothing else."""
+    if isinstance(statement, ast.For):
+        return not statement.orelse and all(_plumbing(inner) for inner in statement.body)
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        function = statement.value.func
+        return isinstance(function, ast.Attribute) and function.attr in ("backward", "retain_grad")
+    if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
+        targets = statement.targets
+        return statement.value.value is None and all(isinstance(t, ast.Attribute) and t.attr == "grad" for t in targets)
+    return False
 
 
 def _bound(code: str) -> set[str]:

@@ -1,0 +1,87 @@
+"""The notebook face as students use it, in a real Jupyter kernel (nbclient + ipykernel): the lecture's forward
+cell put under ``%%forward`` as it is, its ``retain_grad`` loop and ``loss.backward()`` kept, and a ``%%backward``
+cell run before any ``%%forward``. The first captured nothing ('remove its loss.backward()'), left the forward's
+names unbound and every later cell a NameError; the second did not run its cell, so the next cells failed too."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+nbclient = pytest.importorskip("nbclient", reason="the dev extra installs nbclient")
+pytest.importorskip("ipykernel", reason="the dev extra installs ipykernel")
+
+ROOT = Path(__file__).resolve().parents[1]
+MAKEMORE = ROOT / "examples" / "makemore"
+SOLUTION = MAKEMORE / "backprop_ninja_solution.ipynb"
+KERNEL = "gradcheck-kit-students"
+PARAMETERS = "C, W1, b1, W2, b2, bngain, bnbias"
+RETAINED = "logprobs, probs, counts, counts_sum, counts_sum_inv, norm_logits, logit_maxes, logits, h, hpreact, bnraw"
+LECTURE_TAIL = (
+    f"\n# PyTorch backward pass\nfor p in [{PARAMETERS}]:\n  p.grad = None\n"
+    f"for t in [{RETAINED}, bnvar_inv, bnvar, bndiff2, bndiff, hprebn, bnmeani, embcat, emb]:\n  t.retain_grad()\n"
+    "loss.backward()\nloss"
+)
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory):
+    """A kernelspec running this interpreter, found through JUPYTER_PATH."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(root))
+        yield KERNEL
+
+
+def _run(kernel: str, *sources: str) -> list[str]:
+    """Run the cells top to bottom in examples/makemore; each cell's text output."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name=kernel, allow_errors=True, resources={"metadata": {"path": str(MAKEMORE)}}
+    )
+    client.execute()
+    return ["".join(_text(output) for output in cell.outputs) for cell in notebook.cells]
+
+
+def _text(output: dict) -> str:
+    if output["output_type"] == "stream":
+        return output["text"]
+    if output["output_type"] == "error":
+        return f"{output['ename']}: {output['evalue']}\n"
+    return output.get("data", {}).get("text/plain", "") + "\n"
+
+
+def _solution_cell(start: str) -> str:
+    return next(cell.source for cell in nbformat.read(SOLUTION, 4).cells if cell.source.startswith(start))
+
+
+def test_the_lectures_forward_cell_under_forward_is_captured_with_its_backward_left_out(kernel: str) -> None:
+    forward = _solution_cell("%%forward\nemb")
+    backward = _solution_cell("# Exercise 1")
+    shown = _run(
+        kernel,
+        "%load_ext gradcheck_kit\nimport torch\nimport torch.nn.functional as F\nfrom model import make_inputs\n"
+        "globals().update(make_inputs())",
+        forward + LECTURE_TAIL,
+        "%%backward\n" + backward,
+        "print(logits.shape, dlogits.shape)",
+    )
+    tail = forward.count("\n") + 3  # the magic's line is line 1; the tail begins with a blank line and a comment
+    assert shown[1].startswith(f"%%forward: the cell's backward (lines {tail}, {tail + 2}, {tail + 4}) is left out")
+    assert "%%forward: 26 variables captured" in shown[1] and "cannot check" not in shown[1]
+    assert "%%backward [cpu-float32]: 26/26 ok" in shown[2]
+    assert shown[3] == "torch.Size([32, 27]) torch.Size([32, 27])\n"
+
+
+def test_a_backward_cell_with_nothing_captured_still_runs(kernel: str) -> None:
+    shown = _run(kernel, "%load_ext gradcheck_kit\nimport torch", "%%backward\ndx = torch.ones(3)", "print(dx.sum())")
+    assert shown[1] == "%%backward: nothing to check against: run the forward cell under %%forward first\n"
+    assert shown[2] == "tensor(3.)\n"
