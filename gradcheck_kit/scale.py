@@ -209,13 +209,17 @@ def _against_gold(
         and floors[name] > comparisons[name].tolerance.atol
     }
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
+    nonzero = {n: c for n, c in judged.items() if _nonzero_in_float64(captured, reference, comparisons, n)}
+    claim = f"at the round-off floor of {_name(autograd.dtype)}, where the float64 gold is no round-off"
+    judged.update(_confirmed_in_float64(reference, nonzero, comparisons, in_float64, claim))
     peers = [name for name in floors if name not in round_off and name in reference.variables]
     flipped = forwards.flipped() if forwards is not None and peers else ""
     dtype = _name(autograd.dtype)
     undecided = dict.fromkeys(peers, f"{dtype} cannot decide it alone ({flipped} between the {dtype} and float64 runs)")
     if peers and not flipped:
         passed, undecided = _peers(autograd, reference, {n: comparisons[n] for n in peers}, manuals, autograd.dtype)
-        judged.update(_peers_confirmed(reference, passed, comparisons, in_float64))
+        claim = f"within {PEER_K:g}x autograd's own error of the float64 gold"
+        judged.update(_confirmed_in_float64(reference, passed, comparisons, in_float64, claim))
         missed = {n: comparisons[n] for n in peers if n not in passed and n not in undecided}
         judged.update(_near_peers(autograd, reference, missed, manuals, in_float64))
     if undecided and in_float64 is not None:
@@ -224,53 +228,46 @@ def _against_gold(
     return judged
 
 
-def _peers_confirmed(
+def _nonzero_in_float64(
+    captured: Capture, reference: Capture, comparisons: Mapping[str, cmp.Comparison], name: str
+) -> bool:
+    """The gold's gradient stands above float64's own round-off floor: a gradient that is small, not zero in exact
+    arithmetic (``db1`` is round-off in float64 too and needs no second run; a model at its optimum is not)."""
+    gold = reference.variables.get(name)
+    if gold is None or gold.grad is None or not gold.grad.numel():
+        return False
+    return _finite_magnitude(cmp.dense(gold.grad)) > _floor(captured, comparisons, name, torch.float64)
+
+
+def _confirmed_in_float64(
     reference: Capture,
     passed: Mapping[str, cmp.Comparison],
     comparisons: Mapping[str, cmp.Comparison],
     in_float64: Callable[[], Mapping[str, Any]] | None,
+    claim: str,
 ) -> dict[str, cmp.Comparison]:
-    """The peers (step 3) that the same backward run in float64 on the gold's inputs does not refute.
+    """The passes (``claim``: on what grounds) that the same backward run in float64 on the gold's inputs does not
+    refute; one it refutes keeps its mismatch, saying so. One that cannot run there stands.
 
-    Within ``PEER_K`` times autograd's own error is all a lower-precision cell can tell, and where a row of
-    the gradient is ill-conditioned (a raw feature offset by 1000) autograd strays 3e-4 there: a formula
-    0.1% wrong on that row passed as a peer. In float64 the same formula is off the gold by its own size, so
-    a peer whose float64 run mismatches the gold keeps its mismatch; one that cannot run there stays a peer. A
-    gradient that stays in a lower dtype there (accumulated into a ``torch.zeros(...)`` of the default dtype) is
-    judged at that dtype's own tolerance: its rounding refutes nothing, a mistake 10^4 times larger does."""
+    A lower-precision cell passes peers of autograd (step 3) and gradients at the round-off floor (step 2) on what
+    it cannot tell apart: where a row of the gradient is ill-conditioned (a raw feature offset by 1000) autograd
+    strays 3e-4 there and a formula 0.1% wrong on that row passed as a peer; at a trained model's optimum the
+    gradient is round-off in float32 and a formula 2x or -1x the right one passed at the floor. In float64 the same
+    formula is off the gold by its own size (:func:`in_float64_verdicts`)."""
     if not passed or in_float64 is None:
         return dict(passed)
     try:
-        values = in_float64()
-        wide = [name for name in passed if _is_float64(values.get(name))]
-        again = in_float64_verdicts(reference, wide, values)
-        again.update(_at_own_precision(reference, [name for name in passed if name not in wide], values))
+        again = in_float64_verdicts(reference, list(passed), in_float64())
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 confirms nothing and refutes nothing
         return dict(passed)
     confirmed = dict(passed)
     for name, verdict in again.items():
         if verdict.status != cmp.OK:
             note = (
-                f"within {PEER_K:g}x autograd's own error of the float64 gold, but the same backward run in float64 "
-                f"on the gold's inputs is off the gold: {verdict.message}"
+                f"{claim}, but the same backward run in float64 on the gold's inputs is off the gold: {verdict.message}"
             )
             confirmed[name] = replace(comparisons[name], message=f"{note}; {comparisons[name].message}")
     return confirmed
-
-
-def _is_float64(value: Any) -> bool:
-    """A gradient the float64 run computed in float64 (or complex128)."""
-    return isinstance(value, torch.Tensor) and value.dtype in (torch.float64, torch.complex128)
-
-
-def _at_own_precision(reference: Capture, names: list[str], values: Mapping[str, Any]) -> dict[str, cmp.Comparison]:
-    """The float64 run's gradients that came out in a lower floating dtype, judged against the gold at that
-    dtype's default tolerance (as float64 values, so the dtype itself is no mismatch)."""
-    names = [n for n in names if isinstance(values.get(n), torch.Tensor) and values[n].is_floating_point()]
-    names = [n for n in names if n in reference.variables and values[n].shape == reference.variables[n].grad.shape]
-    golds = [cmp.dense(reference.variables[n].grad) for n in names]
-    pairs = [(values[n].to(g), g, resolve(None, values[n].dtype)) for n, g in zip(names, golds, strict=True)]
-    return dict(zip(names, cmp.compare_all(pairs), strict=True))
 
 
 def _near_peers(

@@ -479,3 +479,30 @@ def test_a_float64_run_whose_gradient_comes_out_float32_is_judged_by_its_values(
     assert report.passed, report["w"].message
     assert "the same backward run in float64 on the gold's inputs matches the gold" in report["w"].message
     assert check(graph, right.replace("dw += ", "dw += 1.01 * ")).failures[0].variable == "w"
+
+
+def _least_squares(x, y, w):
+    r = x @ w - y
+    loss = (r**2).mean()
+    return loss
+
+
+def _at_the_optimum():
+    """Least squares at its solution (w from lstsq, as after training): dw is 6e-8, a third of it float32 round-off."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(4, generator=g, dtype=torch.float64) + 0.5 * torch.randn(256, generator=g, dtype=torch.float64)
+    w = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    return {"x": x.float(), "y": y.float(), "w": w.float().requires_grad_()}
+
+
+@pytest.mark.parametrize("wrong", ["2 * x.T @ dr", "-(x.T @ dr)"])
+def test_a_wrong_formula_at_the_round_off_floor_fails_when_the_float64_gold_is_no_round_off(wrong):
+    """At the optimum the float32 cell judges dw at its round-off floor, where 2x and -1x the right formula
+    passed; the gold is 6e-8, far above float64's round-off, and the same backward run in float64 decides."""
+    graph = Graph("optimum", _least_squares, _at_the_optimum)
+    right = "dr = 2 * r / r.numel()\ndw = x.T @ dr\n"
+    assert check(graph, right).passed
+    report = check(graph, right.replace("x.T @ dr", wrong))
+    assert report["w"].status == "mismatch", report["w"].message
+    assert "the same backward run in float64 on the gold's inputs is off the gold" in report["w"].message
