@@ -19,7 +19,9 @@ passing. In a float64 cell nothing more precise exists, so a less precise run me
 (5.7e-14 of the flow) is applied where it exceeds step 1's atol, unless a float32 run of the same draw
 computes the gradient to within ``ROUND_OFF_SHARE`` of the float64 value (a genuinely small gradient,
 ``y = 6.6e-34 * w``, which the floor would pass at any error). A gold whose forward values differ from the
-cell's (a random draw that depends on the dtype) confirms nothing.
+cell's (a random draw that depends on the dtype) confirms nothing. In a lower-precision cell, a pass at the floor
+where the float64 gold stands above float64's own floor (a small gradient, not a zero one: a model at its optimum)
+is confirmed by the same backward run in float64, as peers are (step 4).
 
 Step 3, in a float32 (or lower) cell, judges every other mismatch against the same gold:
 the manual gradient passes as autograd's *peer* when it is within ``PEER_K`` times autograd's
