@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import functools
 import io
+import numbers
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -633,15 +634,24 @@ def _loss_row(case: str, device: str, dtype: str, grad_name: str, value: Any) ->
     definition, and a backward that starts from another value scales everything after it); none when it is 1."""
     if isinstance(value, torch.Tensor):
         number = _one_number(value)
-        got = f"a tensor of shape {tuple(value.shape)}" if number is None else f"{number:g}"
-    elif isinstance(value, (int, float, complex)) and not isinstance(value, bool):
-        number, got = value, f"{value:g}"
+    elif isinstance(value, numbers.Number) and not isinstance(value, bool):
+        number = value
     else:
         return []
     if number == 1:
         return []
+    got = f"a tensor of shape {tuple(value.shape)}" if number is None else repr(_plain(number))
     message = f"{grad_name} is the loss's gradient with respect to itself: expected 1, got {got}"
     return [Row(case, device, dtype, grad_name, "()", cmp.MISMATCH, message=message)]
+
+
+def _plain(number: numbers.Number) -> float | complex:
+    """A number (a numpy scalar too) as Python's own, whose repr shows every digit that differs from 1."""
+    return (
+        complex(number)
+        if isinstance(number, numbers.Complex) and not isinstance(number, numbers.Real)
+        else float(number)
+    )
 
 
 def _one_number(tensor: torch.Tensor) -> complex | float | None:

@@ -186,6 +186,8 @@ def validate_arguments(
     for kind, given in (("devices", devices), ("dtypes", dtypes)):
         if given is not None and not given:
             refuse(kind, "at least one name", given)
+    if isinstance(variables, (list, tuple, set, frozenset)) and not variables:
+        refuse("variables", "at least one name (None checks every variable)", variables)
     for device in devices or ():
         parse_device(device)
     for dtype in dtypes or ():

@@ -416,7 +416,13 @@ def _squared_mean(x, w):
 
 @pytest.mark.parametrize(
     ("given", "got"),
-    [("2.0", "got 2"), ("torch.tensor(0.5)", "got 0.5"), ("torch.ones(4)", "got a tensor of shape (4,)")],
+    [
+        ("2.0", "got 2.0"),
+        ("torch.tensor(0.5)", "got 0.5"),
+        ("torch.ones(4)", "got a tensor of shape (4,)"),
+        ("__import__('numpy').float32(2.0)", "got 2.0"),
+        ("1.0000001", "got 1.0000001"),
+    ],
 )
 def test_a_gradient_of_the_loss_other_than_one_fails(given, got):
     """d(loss)/d(loss) is 1: a backward starting from another value was ignored, whatever followed from it."""
