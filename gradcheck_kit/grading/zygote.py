@@ -74,6 +74,7 @@ def _prepare(allow_autograd: bool, readable: list[str]) -> None:
     if os.geteuid() == 0:  # children run as NOBODY, who may be closed out of a folder above the stdlib
         namespaces.own_mounts()  # for the workdirs' tmpfs (see workdir.make)
         namespaces.expose(readable, confine.NOBODY, temporary)
+        namespaces.without_access_times(readable)
     confine.minimal_environment()
     if not allow_autograd:
         runtime.forbid_autograd()
