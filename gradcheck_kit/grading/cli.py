@@ -18,7 +18,16 @@ from typing import NoReturn
 from . import confine, landlock, shards
 from .assignment import AssignmentError, load_assignment
 from .batch import check_names, grade_all, shard
-from .collect import GRADABLE, METADATA, Submission, beside_a_notebook, collect, not_a_submission, other_files
+from .collect import (
+    GRADABLE,
+    LEFTOVERS,
+    METADATA,
+    Submission,
+    beside_a_notebook,
+    collect,
+    not_a_submission,
+    other_files,
+)
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -199,6 +208,7 @@ def _collect_and_grade(args: argparse.Namespace) -> int:
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
         _say_helpers(given, submissions, args.single)
+        _say_nested_work(given, submissions, args.single)
         _say_other_files(given, submissions)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
@@ -258,6 +268,30 @@ def _say_helpers(given: list[Path], submissions: list[Submission], single: bool)
                 f"{folder} is graded as one student's notebook, with {names} as helpers; "
                 f"if they are other students' work, give the files themselves ({folder}/*)"
             )
+
+
+def _say_nested_work(given: list[Path], submissions: list[Submission], single: bool) -> None:
+    """Say on stderr when a folder given is graded as one student's work while its subfolders hold .py files or
+    notebooks: a Canvas download where one student handed in a file and others zips (unzipped into folders) is
+    that, and was graded as one submission named after the folder, from one of the unzipped notebooks."""
+    graded = {submission.path for submission in submissions}
+    for folder in [] if single else given:
+        nested = _nested_work(folder) if folder in graded and folder.is_dir() else []
+        if nested:
+            names = ", ".join(path.name for path in nested)
+            _note(
+                f"{folder} is graded as one student's work, though its folders {names} hold .py files or notebooks; "
+                f"if they are other students' work, give them one by one ({folder}/*)"
+            )
+
+
+def _nested_work(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` (not hidden, not what zips and Python leave) that hold a .py file or notebook."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_dir() and not path.name.startswith(".") and path.name not in LEFTOVERS and _holds_work(path)
+    )
 
 
 def _say_other_files(given: list[Path], submissions: list[Submission]) -> None:

@@ -175,3 +175,36 @@ def test_a_moodle_download_is_a_row_per_student_not_per_submission_plugin(tmp_pa
         "gradcheck-kit grade: skipped (Moodle folders with no .py file or notebook, beside the same student's work): "
         "Ann Lee_1001_assignsubmission_onlinetext_, Bo Chen_1002_assignsubmission_onlinetext_"
     )
+
+
+def test_a_download_of_one_file_and_unzipped_folders_says_it_is_graded_as_one(tmp_path: Path) -> None:
+    """A Canvas download where one student handed in a .py and two a zip (unzipped into folders) is, to the grader,
+    one student's file with folders beside it: it was graded as one submission named after the download, 26/26 from
+    one of the unzipped notebooks, two students dropped without a word. Stderr says so now, and the files given one
+    by one (download/*) are a row each."""
+    root = tmp_path / "download"
+    _copy(CORRECT, root / "smith_john_111_hw4.py")
+    _copy(SAMPLES / "notebook.ipynb", root / "doe_jane_222_hw4" / "backprop.ipynb")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "lee_kim_333_hw4" / "backprop.py")
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
+    run = subprocess.run(
+        [*command, "--out", str(tmp_path / "one"), str(root)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip() == (
+        f"gradcheck-kit grade: {root} is graded as one student's work, though its folders doe_jane_222_hw4, "
+        f"lee_kim_333_hw4 hold .py files or notebooks; if they are other students' work, give them one by one "
+        f"({root}/*)"
+    )
+    run = subprocess.run(
+        [*command, "--out", str(tmp_path / "each"), *map(str, sorted(root.iterdir()))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert _scores(tmp_path / "each") == {
+        "doe_jane_222_hw4": "26",
+        "lee_kim_333_hw4": "25",
+        "smith_john_111_hw4.py": "26",
+    }
