@@ -369,6 +369,8 @@ def _check_out(args: argparse.Namespace) -> None:
     _check_writable(args.out)
     if (args.out / GRADEBOOK).exists() and not args.resume:
         raise ValueError(f"{args.out} already holds a gradebook: pass --resume to continue it, or choose another --out")
+    if args.resume and not (args.out / GRADEBOOK).exists():  # a typo in --out would grade the class again unsaid
+        _note(f"--resume: {args.out} holds no gradebook to continue, so every submission is graded")
     _check_apart(args.out, args.submissions)
 
 

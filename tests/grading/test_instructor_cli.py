@@ -323,6 +323,18 @@ def _rows(out: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
+def test_resuming_into_a_folder_with_no_gradebook_says_so(tmp_path: Path) -> None:
+    """--resume with a typo in --out (results/hw04 for results/hw4) graded the whole class again into a new folder
+    without a word; it is said at once, so the instructor can stop it."""
+    out = tmp_path / "hw04"
+    run = _grade("--resume", "--out", out, CORRECT)
+    assert run.returncode == 0, run.stderr
+    expected = f"gradcheck-kit grade: --resume: {out} holds no gradebook to continue, so every submission is graded"
+    assert run.stderr.strip() == expected
+    assert _rows(out) == 1
+    assert _grade("--resume", "--out", out, CORRECT).stderr == ""
+
+
 def test_resuming_with_another_assignment_is_a_usage_error(tmp_path: Path) -> None:
     """--resume into a gradebook of another assignment mixed both in one file (alice 26/26, bob 25/37), exit 0."""
     out = tmp_path / "out"
