@@ -85,3 +85,16 @@ def test_a_backward_cell_with_nothing_captured_still_runs(kernel: str) -> None:
     shown = _run(kernel, "%load_ext gradcheck_kit\nimport torch", "%%backward\ndx = torch.ones(3)", "print(dx.sum())")
     assert shown[1] == "%%backward: nothing to check against: run the forward cell under %%forward first\n"
     assert shown[2] == "tensor(3.)\n"
+
+
+def test_a_backward_cell_that_stops_reports_the_gradients_it_did_not_reach(kernel: str) -> None:
+    setup = (
+        "%load_ext gradcheck_kit\nimport torch\ng = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(4, 3, generator=g)\nw = torch.randn(3, 2, generator=g, requires_grad=True)"
+    )
+    forward = "%%forward\nh = x @ w\ny = h.tanh()\nloss = y.sum()"
+    typo = "%%backward\ndy = torch.ones_like(y)\ndh = (1 - y**2) * dyy\ndw = x.T @ dh"
+    shown = _run(kernel, setup, forward, typo)
+    assert "%%backward [cpu-float32]: 1/3 ok" in shown[2]
+    assert "every gradient had been assigned" not in shown[2]
+    assert "no dw: the backward stopped before assigning it (NameError: name 'dyy' is not defined" in shown[2]

@@ -73,7 +73,7 @@ class GradcheckMagics(Magics):
         self.shell.user_ns.update(result.values)
         if result.error:
             print(f"%%backward: the cell stopped: {result.error}")
-        show(_check(captured, result.values, wanted, result.error))
+        show(_check(captured, result.values, wanted or _meant(code, captured, result.error), result.error))
 
 
 def register(ipython: Any) -> None:
@@ -92,6 +92,17 @@ def _check(captured: Capture, values: dict[str, Any], wanted: list[str], error: 
     extras = "".join(f"; {row.message}" for row in report.rows)
     message = f"the cell assigned no d<name> gradient of a forward variable: nothing was checked{extras}"
     return Report([Row(CASE, str(captured.device), _dtype_name(captured.dtype), "", "", SKIPPED, message=message)])
+
+
+def _meant(code: str, captured: Capture, error: str | None) -> list[str]:
+    """The forward variables whose gradients a cell that stopped (``error``) binds somewhere in its code: those
+    after the line that raised are missing because of it, and their rows say so. Empty for a cell that ran to its
+    end, which is checked on the gradients it assigned."""
+    if not error:
+        return []
+    pattern = gradient_pattern(RULE)
+    named = {m["name"] for m in map(pattern.match, _bound(code)) if m}
+    return [name for name in captured.variables if name in named]
 
 
 def _backward_inputs(code: str, captured: Capture, names: dict[str, Any]) -> dict[str, Any]:
