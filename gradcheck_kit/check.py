@@ -24,7 +24,7 @@ from .capture import Capture, Variable, autograd_nodes, collector_paused
 from .devices import HALF_PRECISION, cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
-from .finite_diff import spot_check, summarize
+from .finite_diff import AUTOGRAD, BOTH, UNRELIABLE, Sample, spot_check, summarize
 from .forward import held_gradient, is_record
 from .graph import Case, Graph, validate_arguments
 from .manual import TIMED_OUT, gradient_pattern, run_manual
@@ -517,8 +517,26 @@ def _with_fd(
     """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
     manual = {name: _given(values, captured.variables[name], rule) for name in fd}
     samples = spot_check(captured.graph, manual, fd, reference=captured, draw=draw)
-    rows = [replace(row, fd=summarize(samples.get(row.variable, []))) for row in report.rows]
+    rows = [_judged_by_fd(replace(row, fd=summarize(samples.get(row.variable, []))), samples) for row in report.rows]
     return Report(rows, report.tensors)
+
+
+def _judged_by_fd(row: Row, samples: Mapping[str, list[Sample]]) -> Row:
+    """A row whose autograd the finite differences refute (a wrong custom ``autograd.Function``) is a failing
+    ``graph`` row: its verdict against autograd, ``ok`` for a manual gradient copying the wrong formula, or a
+    mismatch for a right one, judged against a reference that is itself wrong."""
+    refuted = next((s for s in samples.get(row.variable, []) if s.verdict in UNRELIABLE), None)
+    if refuted is None:
+        return row
+    manual = {AUTOGRAD: "agrees with finite differences", BOTH: "agrees with autograd"}.get(
+        refuted.verdict, "agrees with neither"
+    )
+    message = (
+        f"autograd disagrees with finite differences at {refuted.index} (autograd {refuted.autograd:.6g}, "
+        f"fd {refuted.central:.6g}): the forward's own derivative is wrong there (a custom autograd.Function?), "
+        f"so autograd is no reference for it; the manual gradient {manual}"
+    )
+    return replace(row, status=cmp.GRAPH, message=message, root_cause=False, caused_by="", hint="")
 
 
 def _is_float(value: Any) -> bool:

@@ -122,3 +122,68 @@ def test_a_zero_gradient_where_the_loss_curves_is_judged_not_called_a_kink():
     assert report["a"].fd == "fd 3/3 ok", report["a"].fd
     wrong = check(graph, "da = 2 * a + (a == 0)\ndh = 2 * a * (h > 0)", dtype="float64", fd=["a"])
     assert "manual disagrees with finite differences" in wrong["a"].fd, wrong["a"].fd
+
+
+class _HalfSquare(torch.autograd.Function):
+    """``x * x`` with a backward off by 2x: autograd itself is wrong for anything computed through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x
+
+
+def _through_half_square(w):
+    y = _HalfSquare.apply(w)
+    loss = y.sum()
+    return loss
+
+
+@pytest.mark.parametrize(
+    ("dw", "manual"),
+    [("dy * w", "agrees with autograd"), ("2 * dy * w", "agrees with finite differences")],
+)
+def test_autograd_refuted_by_finite_differences_is_a_failing_graph_row(dw, manual):
+    """A manual dw copying the wrong Function was ok (and the check passed) with fd saying both disagree; the right
+    dw was a mismatch against the wrong autograd. Either way autograd is no reference: a graph row saying so."""
+    graph = Graph(
+        "half-square", _through_half_square, lambda: {"w": torch.randn(5, generator=torch.Generator()).requires_grad_()}
+    )
+    report = check(graph, f"dy = torch.ones_like(y)\ndw = {dw}\n", dtype="float64", fd=["w"])
+    assert not report.passed and report["w"].status == "graph", report["w"].message
+    assert report["w"].message.startswith("autograd disagrees with finite differences at (")
+    assert report["w"].message.endswith(f"the manual gradient {manual}")
+
+
+def test_the_round_off_of_a_large_loss_is_no_disagreement():
+    """A right custom ``x * y`` with y ~ 1e6 (a loss of 1e7): the central difference carries 1e-4 of rounding,
+    which failed a right gradient of about 1 against the fixed atol of 1e-7; a 1% mistake still fails."""
+    from gradcheck_kit.function import check_function
+
+    class Mul(torch.autograd.Function):
+        scale = 1.0
+
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            x, y = ctx.saved_tensors
+            return g * y, g * x * Mul.scale
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 4, generator=g, dtype=torch.float64).requires_grad_()
+    y = (1e6 * (1 + torch.rand(4, 4, generator=g, dtype=torch.float64))).requires_grad_()
+    assert check_function(Mul, {"x": x, "y": y}).passed
+    Mul.scale = 1.01
+    assert [(r.variable, r.status) for r in check_function(Mul, {"x": x, "y": y}).rows] == [
+        ("x", "ok"),
+        ("y", "mismatch"),
+    ]
