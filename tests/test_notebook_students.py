@@ -98,3 +98,18 @@ def test_a_backward_cell_that_stops_reports_the_gradients_it_did_not_reach(kerne
     assert "%%backward [cpu-float32]: 1/3 ok" in shown[2]
     assert "every gradient had been assigned" not in shown[2]
     assert "no dw: the backward stopped before assigning it (NameError: name 'dyy' is not defined" in shown[2]
+
+
+def test_cmp_with_its_tensors_the_other_way_round_says_so(kernel: str) -> None:
+    setup = (
+        "import torch\nfrom gradcheck_kit.notebook import cmp\ng = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(4, 3, generator=g)\nw = torch.randn(3, 2, generator=g, requires_grad=True)\n"
+        "h = x @ w\nh.retain_grad()\nloss = h.tanh().sum()\nloss.backward()"
+    )
+    swapped = "dh = 1 - h.detach().tanh()**2\ncmp('h', h, dh)"
+    shown = _run(kernel, setup, swapped)
+    assert (
+        "h               | NOT CHECKED: the second argument holds a .grad and the third none: the call is "
+        in (shown[1])
+    )
+    assert "cmp('h', dh, h)" in shown[1] and "call h.retain_grad()" not in shown[1]

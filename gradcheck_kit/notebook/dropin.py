@@ -48,7 +48,7 @@ class Cmp:
         self._calls.pop(key, None)
         self._pairs.pop(key, None)
         if _grad(tensor) is None:
-            self._calls[key] = (label, tensor, unchecked(label, tensor))
+            self._calls[key] = (label, tensor, unchecked(label, tensor, manual))
         else:
             self._pairs[key] = (manual, tensor)
             self._calls[key] = (label, tensor, "")

@@ -24,9 +24,13 @@ def line(name: str, row: Row, caused_by: str = "") -> str:
     return " | ".join([text, *parts])
 
 
-def unchecked(name: str, tensor: Any) -> str:
-    """The line for a pair that has no autograd gradient to compare with."""
-    if not isinstance(tensor, torch.Tensor):
+def unchecked(name: str, tensor: Any, manual: Any = None) -> str:
+    """The line for a pair that has no autograd gradient to compare with: the forward tensor, the third argument,
+    has no ``.grad``, or is not a tensor; or the two tensors were given the other way round (the second holds the
+    ``.grad``: ``cmp('h', h, dh)``)."""
+    if _holds_grad(manual):
+        why = f"the second argument holds a .grad and the third none: the call is cmp('{name}', d{name}, {name})"
+    elif not isinstance(tensor, torch.Tensor):
         why = f"expected the forward tensor as third argument, got {type(tensor).__name__}"
     else:
         why = (
@@ -34,6 +38,13 @@ def unchecked(name: str, tensor: Any) -> str:
             f"or run the forward cell under %%forward"
         )
     return f"{name:15s} | NOT CHECKED: {why}"
+
+
+def _holds_grad(value: Any) -> bool:
+    """``value`` is a tensor whose ``.grad`` autograd filled (read without torch's warning for a non-leaf)."""
+    if not isinstance(value, torch.Tensor) or not (value.is_leaf or value.retains_grad):
+        return False
+    return value.grad is not None
 
 
 def show(report: Report) -> None:
