@@ -17,8 +17,11 @@ kernel holds (``mincore``, ``cachestat``, ``preadv2``/``pwritev2``, whose ``RWF_
 a page not held, ``fadvise64``, ``readahead``): the page cache is the machine's, so a child
 could write bits into it (evict a file of torch's headers, or read it) and its second run read
 them back, the keyring cheat in plain Python (6/26 for no work). Reading a page and timing it
-stays possible, a far noisier channel. The filter knows the syscall numbers of x86_64 and
-aarch64; elsewhere :func:`refuse_calls` installs nothing and says so.
+stays possible, a far noisier channel. It refuses setting a resource limit: a child that
+lowered its own CPU hard limit to its soft one and ignored SIGXCPU was killed by the kernel's
+SIGKILL, which reads as a run the sandbox lost (run again, then "crashed", not "timeout").
+The filter knows the syscall numbers of x86_64 and aarch64; elsewhere :func:`refuse_calls`
+installs nothing and says so.
 """
 
 from __future__ import annotations
@@ -38,15 +41,17 @@ _JUMP_AT_LEAST = 0x35  # BPF_JMP | BPF_JGE | BPF_K
 _RETURN = 0x06  # BPF_RET | BPF_K
 _ALLOW = 0x7FFF0000
 _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
-_NR, _ARCH = 0, 4  # offsets in struct seccomp_data
+_NR, _ARCH, _NEW_LIMIT = 0, 4, 32  # offsets in struct seccomp_data (the last: args[2], low word first)
 
 _X32_BIT = 0x40000000
 _REFUSED_CALLS = {
     # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup,
-    #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead))
-    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187)),
-    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213)),
+    #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit))
+    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164)),
 }
+"""Each machine's calls refused outright; the last is ``setrlimit`` (glibc sets limits through ``prlimit64``)."""
+_PRLIMIT64 = {"x86_64": 302, "aarch64": 261}
 
 
 def supported() -> bool:
@@ -55,13 +60,14 @@ def supported() -> bool:
 
 
 def refuse_calls() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring, socket and page-cache calls;
-    False where the machine is not one the filter knows, or the kernel was built without seccomp filters
-    (``EINVAL``): nothing is installed there, and they stay open to the child."""
+    """From now on, this process and its threads get ``EPERM`` from the keyring, socket and page-cache calls and
+    from setting a resource limit (reading one still works); False where the machine is not one the filter knows,
+    or the kernel was built without seccomp filters (``EINVAL``): nothing is installed there, and they stay open
+    to the child."""
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]
-    program = _program(arch, calls, x32=platform.machine() == "x86_64")
+    program = _program(arch, calls, _PRLIMIT64[platform.machine()], x32=platform.machine() == "x86_64")
     filters = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *line) for line in program))
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -73,18 +79,44 @@ def refuse_calls() -> bool:
     return True
 
 
-def _program(arch: int, calls: tuple[int, ...], x32: bool) -> list[tuple[int, int, int, int]]:
+def _program(arch: int, calls: tuple[int, ...], limits: int, x32: bool) -> list[tuple[int, int, int, int]]:
     """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
     architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
-    cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, the rest pass."""
-    allow = 3 + x32 + len(calls)
-    refuse = allow + 1
-    program = [(_LOAD_WORD, 0, 0, _ARCH), (_JUMP_EQUAL, 0, refuse - 2, arch), (_LOAD_WORD, 0, 0, _NR)]
-    if x32:
-        program.append((_JUMP_AT_LEAST, refuse - len(program) - 1, 0, _X32_BIT))
-    for call in calls:
-        program.append((_JUMP_EQUAL, refuse - len(program) - 1, 0, call))
-    return [*program, (_RETURN, 0, 0, _ALLOW), (_RETURN, 0, 0, _REFUSE)]
+    cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, ``limits`` (prlimit64) is refused
+    when it sets a limit (its third argument, the new limit, is not NULL; reading one passes), the rest pass."""
+    lines: list[tuple[int, int | str, int | str, int]] = [
+        (_LOAD_WORD, 0, 0, _ARCH),
+        (_JUMP_EQUAL, 0, "refuse", arch),
+        (_LOAD_WORD, 0, 0, _NR),
+        *([(_JUMP_AT_LEAST, "refuse", 0, _X32_BIT)] if x32 else []),
+        *[(_JUMP_EQUAL, "refuse", 0, call) for call in calls],
+        (_JUMP_EQUAL, "limits", 0, limits),
+        (_RETURN, 0, 0, _ALLOW),
+        ("refuse", 0, 0, _REFUSE),
+        ("limits", 0, 0, _NEW_LIMIT),
+        (_JUMP_EQUAL, 0, "refuse again", 0),
+        (_LOAD_WORD, 0, 0, _NEW_LIMIT + 4),
+        (_JUMP_EQUAL, 0, "refuse again", 0),
+        (_RETURN, 0, 0, _ALLOW),
+        ("refuse again", 0, 0, _REFUSE),
+    ]
+    return _assembled(lines)
+
+
+def _assembled(lines: list[tuple[int | str, int | str, int | str, int]]) -> list[tuple[int, int, int, int]]:
+    """``lines`` with their labels resolved: a line whose code is a label is that label's return (``refuse``,
+    ``refuse again``) or load (``limits``); a jump naming a label skips the lines up to it (BPF jumps only
+    forwards)."""
+    codes = {"refuse": _RETURN, "refuse again": _RETURN, "limits": _LOAD_WORD}
+    where = {code: index for index, (code, *_) in enumerate(lines) if isinstance(code, str)}
+
+    def skip(target: int | str, index: int) -> int:
+        return where[target] - index - 1 if isinstance(target, str) else target
+
+    return [
+        (codes[code] if isinstance(code, str) else code, skip(true, index), skip(false, index), k)
+        for index, (code, true, false, k) in enumerate(lines)
+    ]
 
 
 def _check(result: int) -> None:

@@ -45,6 +45,7 @@ HOSTILE = {
     "page_cache.py": (0, "error", "PermissionError"),
     "deep_json.py": (3, "error", "broke the channel: malformed header"),
     "empty_huge_shape.py": (3, "error", "too large for a tensor"),
+    "lowers_cpu_limit.py": (3, "timeout", "time limit"),
     "forges_dtype.py": (1, "error", "broke the channel"),
     "floods_altered.py": (1, "timeout", "time limit"),
     "autograd_by_nodes.py": (3, "error", "KeyError"),

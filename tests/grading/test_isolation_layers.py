@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import sys
@@ -99,6 +100,15 @@ def test_kill_minus_one_from_a_cloned_child_reaches_nobody() -> None:
         os.waitpid(sleeper, 0)
 
 
+def _lowering_the_cpu_limit() -> str:
+    """What setting the CPU limit to one second says: "" when it is set."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (1, 1))
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
 def _kill_everyone_if_alone() -> dict:
     """``kill -1`` only as process 1 of a fresh namespace: as root anywhere else it would stop the machine."""
     alone = os.getpid() == 1
@@ -106,7 +116,7 @@ def _kill_everyone_if_alone() -> dict:
 
 
 @pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
-def test_the_seccomp_filter_refuses_the_keyring_and_sockets_and_nothing_else() -> None:
+def test_the_seccomp_filter_refuses_the_keyring_sockets_and_setting_limits_and_nothing_else() -> None:
     def probe() -> dict:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
@@ -115,12 +125,16 @@ def test_the_seccomp_filter_refuses_the_keyring_and_sockets_and_nothing_else() -
         refused = [libc.syscall(ADD_KEY, b"user", b"gck_probe", b"x", 1, -4), ctypes.get_errno()]
         after = [libc.syscall(KEYCTL, 0, -4, 0), ctypes.get_errno()]
         sockets = [_allowed(functools.partial(socket.socket, family, socket.SOCK_DGRAM)) for family in FAMILIES]
+        limits = resource.getrlimit(resource.RLIMIT_CPU)
+        lowered = _lowering_the_cpu_limit()
         return {
             "before": before,
             "installed": installed,
             "refused": refused,
             "after": after,
             "sockets": sockets,
+            "limits": list(limits),
+            "lowered": lowered,
             "pid": os.getpid(),
         }
 
@@ -128,4 +142,5 @@ def test_the_seccomp_filter_refuses_the_keyring_and_sockets_and_nothing_else() -
     assert found["installed"] and found["before"] > 0
     assert found["refused"] == [-1, errno.EPERM] and found["after"] == [-1, errno.EPERM]
     assert found["sockets"] == [False] * len(FAMILIES)
+    assert len(found["limits"]) == 2 and found["lowered"] == "not allowed to raise maximum limit"  # EPERM, in Python
     assert found["pid"] > 0, "other calls still work"
