@@ -130,8 +130,12 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test run again (pytest-rerunfailures) starts without the JUnit properties its earlier attempt added."""
+    """A test run again (pytest-rerunfailures) starts without what its earlier attempt left on the item: the JUnit
+    properties it added, and the check's line a failure is reported at (a rerun whose check passed and whose
+    own assert failed was reported at the check, its message cut to one line)."""
     junit.forget(item)
+    if WHERE in item.stash:
+        del item.stash[WHERE]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -78,3 +78,26 @@ def test_junit_properties_are_those_of_the_last_attempt(flaky: pytest.Pytester) 
     assert [(p.get("name"), p.get("value")) for p in last.iter("property") if p.get("name") == "w.status"] == [
         ("w.status", "ok")
     ]
+
+
+LATER_ASSERT = """
+from gradcheck_tiny import GRAPH, RIGHT, WRONG
+
+ATTEMPTS = []
+
+
+def test_flaky(gradcheck):
+    ATTEMPTS.append(1)
+    gradcheck(GRAPH, WRONG if len(ATTEMPTS) == 1 else RIGHT)
+    assert len(ATTEMPTS) == 3, "the rerun's own assertion"
+"""
+
+
+def test_a_reruns_own_failure_keeps_its_own_location(project: pytest.Pytester) -> None:
+    """A test whose first attempt failed at its gradcheck(...) call kept that location on the item: its rerun,
+    whose check passed and whose assert failed, was reported at the check's line with the assert's message cut."""
+    project.makeconftest(RERUN_ONCE)
+    project.makepyfile(test_flaky=LATER_ASSERT)
+    result = project.runpytest("test_flaky.py", "--tb=line")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_flaky.py:9: AssertionError: the rerun's own assertion"])
