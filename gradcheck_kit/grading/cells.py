@@ -191,12 +191,12 @@ def superseded(runs: Sequence[Cell], gradients: Collection[str]) -> set[Cell]:
     raises (``dh = dlogits @ W2``, fixed in the copy below it) no longer stops the run before its fix."""
     left = set()
     for earlier, later, _ in copies(runs, gradients):
-        if not set(reads(later.source)) & _bound(earlier.source):
+        if not set(reads(later.source)) & bound(earlier.source):
             left.add(earlier)
     return left
 
 
-def _bound(source: str) -> set[str]:
+def bound(source: str) -> set[str]:
     """The names ``source`` binds anywhere: assigned, defined (``def``, ``class``) or imported."""
     tree = _parse(source)
     found = set()
@@ -313,7 +313,7 @@ def bounds(cells: Sequence[Cell], mine: Sequence[Cell], tag: str | None, marker:
     first = before[-1].number if before else 0
     last = first
     by_number = {cell.number: cell for cell in cells}
-    while first and last + 1 in by_number and not _part_of_series(by_number[last + 1], tag, marker):
+    while first and last + 1 in by_number and not part_of_series(by_number[last + 1], tag, marker):
         last += 1
     high = after[0].number if after else max((cell.number for cell in cells), default=0) + 1
     return first, last, high
@@ -401,7 +401,7 @@ def _elsewhere(cell: Cell, tag: str | None, marker: str | None) -> bool:
     return bool(marker) and mark(cell, marker) not in (None, _series(marker)[1])  # type: ignore[arg-type]
 
 
-def _part_of_series(cell: Cell, tag: str | None, marker: str | None) -> bool:
+def part_of_series(cell: Cell, tag: str | None, marker: str | None) -> bool:
     """The cell is marked for this part or another of its series."""
     return marked(cell, tag, marker) or _elsewhere(cell, tag, marker)
 

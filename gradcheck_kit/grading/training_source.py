@@ -20,8 +20,9 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..notebook.reads import reads
 from .assignment import Assignment
-from .cells import Cell, code_cells, describe, marked
+from .cells import Cell, bound, code_cells, describe, marked, part_of_series, runs_something
 from .names import constants, prelude
 from .parsing import parse
 from .source import Source
@@ -50,12 +51,12 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     if notebook is None:
         raise SubmissionError(f"{part.name} is graded from a notebook's training cell; {path.name} is not a notebook")
     cells = code_cells(notebook)
-    chosen = [cell for cell in cells if marked(cell, part.tag, part.marker)]
+    gradients = {part.name_rule.format(name=name) for name in part.points}
+    chosen = training_cells(cells, part, gradients, known)
     if not chosen:
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
-    gradients = {part.name_rule.format(name=name) for name in part.points}
     sources, capped, left = [], [], []
     for steps in range(training.steps + 1):
         source = Source("")
@@ -70,11 +71,53 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         how = f"no `{training.steps_name} = ...` nor training loop over range(...) to cap: its loop ran as written"
         sources = sources[-1:]
     how = "; ".join([how, *left])
+    marked_only = "the marked cell" + "".join(
+        f" and cell {cell.number}, split from it" for cell in chosen if not marked(cell, part.tag, part.marker)
+    )
     for source in sources:
-        source.notes.append(f"{describe(chosen)} (the marked cell; {how})")
+        source.notes.append(f"{describe(chosen)} ({marked_only}; {how})")
         if taken:
             source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
     return sources
+
+
+def training_cells(
+    cells: list[Cell], part: Assignment, gradients: Collection[str], known: Mapping[str, Any]
+) -> list[Cell]:
+    """The marked cell(s) and what a "split cell" parted from them: the code cell right after them holding the
+    training loop when they hold none (the parameters' init marked, the loop below it), and the code cells right
+    before them that bind what they read (the loop marked, its init above it: ``g``, ``C``, ``parameters``),
+    never a cell marked for a part of the series, nor one before them that loads data, trains or binds only names
+    the grader gives (``Xtr``)."""
+    group = [cell for cell in cells if marked(cell, part.tag, part.marker)]
+    if not group:
+        return []
+    by_number = {cell.number: cell for cell in cells}
+    after = by_number.get(group[-1].number + 1)
+    if after is not None and _loop_below(group, after, part, gradients):
+        group.append(after)
+    before = by_number.get(group[0].number - 1)
+    while before is not None and _init_above(group, before, part, known):
+        group.insert(0, before)
+        before = by_number.get(before.number - 1)
+    return group
+
+
+def _loop_below(group: list[Cell], after: Cell, part: Assignment, gradients: Collection[str]) -> bool:
+    """``after`` holds the training loop the marked ``group`` lacks, and is marked for no part."""
+    if part_of_series(after, part.tag, part.marker) or any(training_loop(c.source, gradients) for c in group):
+        return False
+    return training_loop(after.source, gradients) is not None
+
+
+def _init_above(group: list[Cell], before: Cell, part: Assignment, known: Mapping[str, Any]) -> bool:
+    """``before`` binds a name ``group`` reads before binding it that the grader does not give, is marked for no
+    part and loads no data, trains nor calls ``.backward()``; a "hyperparameters" cell of simple constants is
+    not one (its constants are taken as any earlier cell's are)."""
+    if part_of_series(before, part.tag, part.marker) or runs_something(before.source):
+        return False
+    needed = set(reads("\n".join(cell.source for cell in group))) - set(known)
+    return bool(needed & (bound(before.source) - set(constants([before.source], known))))
 
 
 def _append_cells(source: Source, chosen: list[Cell], texts: list[str], gradients: Collection[str]) -> list[str]:

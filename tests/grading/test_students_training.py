@@ -1,11 +1,12 @@
 """Exercise 4 as students hand it in: the training cell goes on after its loop (the lecture's calibration, the
 dev-split loss, sampling names), in a notebook or in a Colab "Download .py" export, where the Exercise 4 cell is the
-rest of the file. What follows the loop cannot change the steps judged; it reads data the grader does not give."""
+rest of the file. What follows the loop cannot change the steps judged; it reads data the grader does not give.
+And the Exercise 4 cell split in two (Jupyter's "split cell"): the parameters' init marked and the loop below it,
+or the loop marked and its init above it; only the marked half ran (0/7: no gradient, or NameError: g)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from grading_support import ROOT, Run, grade
@@ -39,6 +40,23 @@ def _with_sampling() -> dict:
     return notebook
 
 
+def _split(marked: str) -> dict:
+    """The shipped solution notebook with its Exercise 4 cell split before its loop, ``marked`` ("init" or "loop")
+    the half that keeps the tag and the heading."""
+    notebook = json.loads(SOLUTION.read_text())
+    (index,) = [i for i, cell in enumerate(notebook["cells"]) if "exercise4" in cell["metadata"].get("tags", [])]
+    cell = notebook["cells"][index]
+    init, loop = "".join(cell["source"]).split("\nwith torch.no_grad():")
+    loop = "with torch.no_grad():" + loop
+    if marked == "loop":
+        heading, init = init.split("\n", 1)
+        init, loop = "# the parameters\n" + init, heading + "\n" + loop
+    halves = [dict(cell, source=init, id="init"), dict(cell, source=loop, id="loop")]
+    halves[marked == "init"]["metadata"] = {}
+    notebook["cells"][index : index + 1] = halves
+    return notebook
+
+
 def _colab(notebook: dict) -> str:
     """``notebook`` as Colab's File > Download > .py writes it: a header, code cells as they are, markdown cells as
     string statements."""
@@ -54,6 +72,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("students_training")
     (folder / "samples_after.ipynb").write_text(json.dumps(_with_sampling()))
     (folder / "colab.py").write_text(_colab(json.loads(SOLUTION.read_text())))
+    for marked in ("init", "loop"):
+        (folder / f"split_{marked}_marked.ipynb").write_text(json.dumps(_split(marked)))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.*")), "--assignment", str(PARTS), "--timeout", "20"))
 
@@ -64,3 +84,10 @@ def test_what_follows_the_training_loop_is_left_out_and_said(graded: Run, name: 
     assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
     assert "what follows its training loop (cell " in row["message"]
     assert " on) is left out" in row["message"]
+
+
+@pytest.mark.parametrize(("name", "other"), [("split_init_marked.ipynb", 18), ("split_loop_marked.ipynb", 17)])
+def test_a_training_cell_split_in_two_is_graded_whole(graded: Run, name: str, other: int) -> None:
+    row = graded.gradebook[name]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+    assert f"exercise4: graded cells: 17, 18 (the marked cell and cell {other}, split from it;" in row["message"]
