@@ -223,9 +223,10 @@ def _usable(
     """The rule that judges a cell, or None for the tolerance; refuse overrides that are not tolerances.
 
     ``"reference"`` is the default :class:`Rule`, ``"tolerance"`` none. Unsaid, a half-precision cell
-    (float16, bfloat16) under the default tolerance with no per-variable overrides is judged by the rule:
+    (float16, bfloat16) under the default tolerance is judged by the rule:
     round-off there is a share of the gradient as large as a classic mistake's, and the makemore reference
     solution failed 14 of its 26 gradients in float16 (each was as close to the float64 gold as autograd's own).
+    A variable given its own tolerance in ``overrides`` is judged by it, the others by the rule.
     """
     wrong = {name: value for name, value in (overrides or {}).items() if not isinstance(value, Tolerance)}
     if wrong:
@@ -234,7 +235,7 @@ def _usable(
         return None
     if rule == "reference":
         return Rule()
-    if rule is None and tolerance in (None, "default") and not overrides and dtype in HALF_PRECISION:
+    if rule is None and tolerance in (None, "default") and dtype in HALF_PRECISION:
         return Rule()
     return rule
 
@@ -345,7 +346,8 @@ def evaluate(
         gold = gold() if callable(gold) else gold
         second = None if in_float64_manuals is None else _float64_verdicts(gold, in_float64_manuals)
         coarser = max([captured, peer or captured], key=lambda c: torch.finfo(c.dtype).eps)  # a cross check's rounder
-        judged = judge(comparisons, manuals, coarser, gold, rule, second, in_float64_manuals)
+        ruled = {name: c for name, c in comparisons.items() if name not in (overrides or {})}
+        judged = judge(ruled, manuals, coarser, gold, rule, second, in_float64_manuals)
         comparisons.update({name: decided(comparisons[name], j.comparison) for name, j in judged.items()})
     wrong = {name for name, c in comparisons.items() if c.status in cmp.WRONG_VALUE}
     causes = dict.fromkeys(wrong, "") if independent else root_causes(wrong, {v.name: v for v in selected})

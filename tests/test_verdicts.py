@@ -1021,6 +1021,15 @@ def test_per_variable_overrides_are_applied_in_half_precision():
     assert forgotten.status == "mismatch" and forgotten.atol == 0.0
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_an_override_for_one_variable_leaves_the_others_under_the_rule(dtype):
+    """Loosening w's tolerance switched every variable off the rule, and a right h failed at the fixed tolerance."""
+    loose = {"w": Tolerance(5e-2, 5e-2)}
+    report = check(ridge_raw_graph(), RIDGE_BACKWARD.format(" + 2 * 0.05 * w"), dtype=dtype, overrides=loose)
+    assert report.passed, [(r.variable, r.message) for r in report.failures]
+    assert report["w"].k is None and all(r.k == 2 for r in report.rows if r.variable != "w")
+
+
 def attention_graph(seed: int) -> Graph:
     """Causal softmax attention: autograd's softmax backward accumulates in float32 inside one kernel."""
 
