@@ -25,7 +25,7 @@ from .devices import HALF_PRECISION, cross_pairs, parse_dtype, skip_reason
 from .diagnose import hint, root_causes
 from .draw import Draw
 from .finite_diff import AUTOGRAD, BOTH, UNRELIABLE, Sample, spot_check, summarize
-from .forward import held_gradient, is_record
+from .forward import container_gap, held_gradient, is_record
 from .graph import Case, Graph, validate_arguments
 from .manual import TIMED_OUT, gradient_pattern, run_manual
 from .reference import Judged, Rule, decided, gold, judge
@@ -340,7 +340,7 @@ def evaluate(
     unclaimed = [n for n in values if n not in known]
     for name, comparison in comparisons.items():
         if comparison.status == cmp.MISSING:
-            comparison.message = _missing(name_rule.format(name=name), values, error, unclaimed)
+            comparison.message = _missing(name, name_rule, values, error, unclaimed)
     judged: dict[str, Judged] = {}
     if rule is not None and gold is not None:
         gold = gold() if callable(gold) else gold
@@ -545,10 +545,15 @@ def _is_float(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
-def _missing(grad_name: str, values: Mapping[str, Any], error: str | None, unclaimed: list[str]) -> str:
-    """Why a gradient is missing: never assigned (and why not), or assigned None."""
+def _missing(name: str, rule: str, values: Mapping[str, Any], error: str | None, unclaimed: list[str]) -> str:
+    """Why ``name``'s gradient is missing: never assigned (and why not), assigned None, or absent from the
+    container the backward gave for its holder (``dmodel`` without ``'2.bias'``: it read as never assigned)."""
+    grad_name = rule.format(name=name)
     if grad_name in values:
         return f"{grad_name} is None: expected a tensor"
+    gap = container_gap(values, name, rule)
+    if gap:
+        return gap
     if error:
         return f"no {grad_name}: the backward stopped before assigning it ({error})"
     guess = difflib.get_close_matches(grad_name, unclaimed, n=1) if unclaimed else []

@@ -225,6 +225,33 @@ def held_gradient(values: Mapping[str, Any], name: str, rule: str = "d{name}") -
     return found if keys else None
 
 
+def container_gap(values: Mapping[str, Any], name: str, rule: str = "d{name}") -> str:
+    """Where the container the backward gave for ``name``'s holder lacks it (``dmodel has no '2.bias'; it holds
+    '0.bias', '0.weight', '2.weight'``), or "" when it gave none or the path is there."""
+    base, keys = _path(name)
+    found, path = values.get(rule.format(name=base)), rule.format(name=base)
+    if not keys or found is None:
+        return ""
+    for key in keys:
+        try:
+            found = found[key] if not is_record(found) else getattr(found, key)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return f"{path} has no {key!r}; it holds {_contents(found)}"
+        path += f"[{key!r}]"
+    return ""
+
+
+def _contents(holder: Any) -> str:
+    """What a gradient container holds, for a message: its keys, attributes or length."""
+    if isinstance(holder, Mapping):
+        return ", ".join(repr(key) for key in sorted(holder, key=str)) or "nothing"
+    if is_record(holder):
+        return ", ".join(repr(key) for key in sorted(vars(holder))) or "nothing"
+    if isinstance(holder, (list, tuple)):
+        return f"{len(holder)} items"
+    return f"a {type(holder).__name__}"
+
+
 def _path(name: str) -> tuple[str, list[Any]]:
     """``"ps[0]['b']"`` -> ``("ps", [0, "b"])``; ``"model.layer.weight"`` -> ``("model", ["layer.weight"])``;
     ``"layers[0].weight"`` (a module in a list) -> ``("layers", [0, "weight"])``."""

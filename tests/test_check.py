@@ -435,3 +435,32 @@ def test_a_gradient_of_the_loss_other_than_one_fails(given, got):
     assert [(r.variable, r.status) for r in report.rows] == [("h", "ok"), ("w", "ok"), ("dtotal", "mismatch")]
     assert report.rows[-1].message == f"dtotal is the loss's gradient with respect to itself: expected 1, {got}"
     assert not report.passed
+
+
+def _in_containers(x, model, P):
+    out = model(x) + (x @ P["w"]).sum(1, keepdim=True)
+    loss = out.pow(2).mean()
+    return loss
+
+
+def test_a_gradient_missing_from_its_container_names_what_the_container_holds():
+    """``dmodel`` without '2.bias' read 'no dmodel.2.bias was assigned; did you mean dmodel?', and a mistyped key
+    'no dP['w'] was assigned', though both containers were given."""
+
+    def inputs():
+        torch.manual_seed(5)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+        return {"model": model, "x": torch.randn(6, 3), "P": {"w": torch.randn(3, 2, requires_grad=True)}}
+
+    backward = (
+        "dout = 2 * out / out.numel()\n"
+        "l0, l2 = model[0], model[2]\n"
+        "a = torch.tanh(x @ l0.weight.T + l0.bias)\n"
+        "dpre = (dout @ l2.weight) * (1 - a**2)\n"
+        "dmodel = {'0.weight': dpre.T @ x, '0.bias': dpre.sum(0), '2.weight': dout.T @ a}\n"
+        "dP = {'W': x.T @ dout.expand(6, 2)}\n"
+    )
+    report = check(Graph("containers", _in_containers, inputs), backward)
+    assert report["model.2.bias"].message == "dmodel has no '2.bias'; it holds '0.bias', '0.weight', '2.weight'"
+    assert report["P['w']"].message == "dP has no 'w'; it holds 'W'"
+    assert report["model.0.weight"].status == "ok"
