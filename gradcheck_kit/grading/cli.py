@@ -435,8 +435,16 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
             progress.finish()
     if stopped is not None:
         return _interrupted(len(gradebook_rows(args.out)), len(paths), stopped)
-    print(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
+    _print_summary(summary(gradebook_rows(args.out), args.out / GRADEBOOK))
     return 0
+
+
+def _print_summary(text: str) -> None:
+    """The summary on stdout; a closed pipe (``| head -1``) ends it quietly: the grading is done and written."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor a second error at exit's flush
 
 
 class _Terminated(KeyboardInterrupt):
@@ -491,5 +499,5 @@ def _run_merge(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"gradcheck-kit merge: {error}", file=sys.stderr)
         return 2
-    print(f"merged {count} submissions into {args.out}")
+    _print_summary(f"merged {count} submissions into {args.out}")
     return 0

@@ -323,6 +323,19 @@ def _rows(out: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
+def test_a_closed_pipe_ends_the_summary_quietly(tmp_path: Path) -> None:
+    """``grade ... | head -1`` (head gone before the summary): a BrokenPipeError traceback and exit 1 after a
+    finished run, as if grading had failed."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
+    command += ["--out", str(out), str(CORRECT)]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        run.stdout.close()  # the reader is gone before anything is printed
+        stderr = run.stderr.read()
+    assert (run.returncode, stderr) == (0, "")
+    assert _rows(out) == 1
+
+
 def test_resuming_into_a_folder_with_no_gradebook_says_so(tmp_path: Path) -> None:
     """--resume with a typo in --out (results/hw04 for results/hw4) graded the whole class again into a new folder
     without a word; it is said at once, so the instructor can stop it."""
