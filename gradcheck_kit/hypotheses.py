@@ -128,6 +128,17 @@ def all_zeros(e: Evidence) -> str:
     return "your gradient is all zeros: was it initialised with zeros_like and never filled in?"
 
 
+def nothing_flows(e: Evidence) -> str:
+    """autograd's gradient is exactly zero everywhere and the manual one is not: nothing flows back to this
+    variable (a ReLU or mask off on the whole batch, a detach); an offset or factor would misname it."""
+    if bool(e.reference.any()) or not bool(e.manual.any()):
+        return ""
+    return (
+        "autograd's gradient is zero everywhere and yours is not: nothing flows back here "
+        "(a mask or ReLU that is off on the whole batch, a .detach()?)"
+    )
+
+
 def offset(e: Evidence) -> str:
     """manual ≈ autograd + c for one constant c: an accumulation started from ones, not zeros."""
     difference = e.manual - e.reference
@@ -284,6 +295,7 @@ def some_rows(e: Evidence) -> str:
 BY_SHAPE: Sequence[Test] = (reshaped, transposed, permuted, missing_sum, broadcast_short, pasted)
 BY_VALUE: Sequence[Test] = (
     all_zeros,
+    nothing_flows,
     factor,
     offset,
     transposed_square,

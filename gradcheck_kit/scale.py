@@ -431,10 +431,12 @@ def _peers(
         grad = cmp.dense(autograd.variables[name].grad).detach().to(gold)
         error, typical = _relative_error(grad, gold)
         if error is None or error > PEER_MAX_ERROR:
-            undecided[name] = (
-                f"{_name(dtype)} cannot decide it alone (autograd's own value is off the float64 gold by more than "
-                f"round-off)"
+            why = (
+                "autograd's own value is off the float64 gold by more than round-off"
+                if bool(gold.any())
+                else "the float64 gold is zero everywhere: no round-off to measure"
             )
+            undecided[name] = f"{_name(dtype)} cannot decide it alone ({why})"
             continue
         manual = manuals[name].detach().to("cpu", torch.float64)
         floor = FLOOR_EPS * torch.finfo(torch.float64).eps * typical

@@ -124,3 +124,24 @@ def test_batch_size_falls_back_to_the_leading_dimension():
 def test_unusable_manual_gradients_get_no_hint(manual):
     captured = capture(tiny())
     assert hint("x", manual, captured, Comparison("mismatch", "")) == ""
+
+
+def _dead_layer(x, w):
+    h = x @ w
+    a = torch.relu(h)
+    loss = (a + 1).pow(2).sum()
+    return loss
+
+
+def test_a_gradient_where_nothing_flows_back_is_named_so_not_an_offset():
+    """A ReLU off on the whole batch and its mask forgotten: h's hint said 'constant offset ... start accumulating
+    from zeros' and w's message that autograd was off the gold, where autograd and the gold are exactly 0."""
+
+    def inputs():
+        g = torch.Generator().manual_seed(1)
+        return {"x": torch.randn(4, 3, generator=g).abs(), "w": -torch.rand(3, 2, generator=g).requires_grad_()}
+
+    report = check(Graph("dead", _dead_layer, inputs), "da = 2 * (a + 1)\ndh = da\ndw = x.T @ dh\n")
+    assert report["h"].hint.startswith("autograd's gradient is zero everywhere and yours is not")
+    assert "the float64 gold is zero everywhere: no round-off to measure" in report["w"].message
+    assert report["w"].status == "mismatch"
