@@ -8,6 +8,7 @@ An exception part-way keeps whatever was assigned before it.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import copy
 import ctypes
@@ -187,12 +188,21 @@ def _code_of(manual: Any) -> tuple[str, str]:
         path = Path(manual)
         if path.suffix == ".ipynb":
             raise ValueError(f"{path} is a notebook: pass NotebookCell({str(path)!r}, tag=..., marker=...)")
-        return str(path), strip_magics(path.read_text(encoding="utf-8-sig"))
+        return str(path), strip_magics(_text_of(path.read_bytes()))
     if isinstance(manual, str):
         return "<backward>", strip_magics(manual)
     raise TypeError(
         f"expected the backward as a function, code string, Path or NotebookCell, got {type(manual).__name__}"
     )
+
+
+def _text_of(data: bytes) -> str:
+    """A backward file's text as Python reads a script, and as the grader reads a submission: UTF-16 with its
+    byte-order mark (Notepad's "Unicode"), else UTF-8 with or without a BOM, a byte that is not UTF-8 (a comment
+    saved as Latin-1 or cp1252 on Windows: ``# über``) read as U+FFFD rather than failing every row."""
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return data.decode("utf-16", "replace")
+    return data.decode("utf-8-sig", "replace")
 
 
 def _looks_like_path(manual: Any) -> bool:

@@ -232,3 +232,14 @@ def test_a_tagged_writefile_cell_is_not_run_as_the_backward(tmp_path):
     nbformat.write(notebook, path)
     report = check(Graph("writefile", forward, inputs), NotebookCell(path, tag="backward"))
     assert (report["h"].status, report["w"].status) == ("missing", "ok"), report.to_table()
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])
+def test_a_backward_file_saved_in_a_windows_encoding_is_read(tmp_path, encoding):
+    """A comment saved as Latin-1 (or cp1252, or Notepad's UTF-16) failed every row: 'the backward could not be
+    read: UnicodeDecodeError'; the grader reads such a submission."""
+    backward = tmp_path / "backward.py"
+    code = "# gradient über tanh: (1 - y²) · dy\ndy = torch.ones_like(y)\ndh = (1 - y**2) * dy\ndw = x.T @ dh\n"
+    backward.write_bytes(code.encode(encoding))
+    report = check(tanh_layer(), backward)
+    assert [(row.variable, row.status) for row in report.rows] == [("y", "ok"), ("h", "ok"), ("w", "ok")]
