@@ -13,6 +13,7 @@ computed before it.
 from __future__ import annotations
 
 import ast
+import ctypes
 import gc
 import os
 import sys
@@ -46,6 +47,31 @@ MAX_UNCLAIMED = 50
 
 class AutogradNotAllowed(RuntimeError):
     """Raised by every autograd entry point when the assignment forbids autograd."""
+
+
+def single_threaded() -> None:
+    """Keep torch and numpy's BLAS on the one thread a child may have (it may start none: ``RLIMIT_NPROC`` is 0). An
+    honest notebook's ``torch.set_num_threads(8)`` made the next operator ask OpenMP for threads, and libgomp ended
+    the process ("Thread creation failed": graded as crashed); numpy's OpenBLAS, set up for every core in the
+    grader, tried to start its threads at a child's first large ``a @ b`` and hung until the time limit. Called
+    once in the zygote: torch's thread count stays 1 (asking for more does nothing); OpenBLAS is told 1, which
+    starts its thread pool here, so the pool is shut down again (a child's fork would wait for it forever)."""
+    torch.set_num_threads(1)
+    torch.set_num_threads = lambda count: None
+    with open("/proc/self/maps") as maps:
+        libraries = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    for library in sorted(libraries):
+        _openblas_on_one_thread(ctypes.CDLL(library))
+
+
+def _openblas_on_one_thread(library: ctypes.CDLL) -> None:
+    """Tell one loaded OpenBLAS (its symbols named plainly or as numpy's build names them) to use one thread, and
+    shut its pool; nothing where it offers no way to shut the pool."""
+    names = [f"{prefix}openblas_set_num_threads{suffix}" for prefix in ("scipy_", "") for suffix in ("64_", "")]
+    setter = next((getattr(library, name) for name in names if hasattr(library, name)), None)
+    if setter is not None and hasattr(library, "blas_thread_shutdown_"):
+        setter(1)
+        library.blas_thread_shutdown_()
 
 
 def forbid_autograd() -> None:

@@ -35,7 +35,7 @@ _STATUS = struct.Struct("<i")
 
 def main() -> None:
     """Serve jobs until the grader closes the control socket."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # before anything runs an operator: a fork must not inherit OpenMP's threads
     hugepages.collapse()  # while the grader is still loading the assignment
     values, allow_autograd = _read_values(VALUES_FD)
     os.close(VALUES_FD)
@@ -76,6 +76,7 @@ def _prepare(allow_autograd: bool, readable: list[str]) -> None:
         namespaces.expose(readable, confine.NOBODY, temporary)
         namespaces.without_access_times(readable)
     confine.minimal_environment()
+    runtime.single_threaded()
     if not allow_autograd:
         runtime.forbid_autograd()
     warmup.warm_up()
