@@ -186,14 +186,43 @@ def copies(runs: Sequence[Cell], gradients: Collection[str]) -> list[tuple[Cell,
 
 
 def superseded(runs: Sequence[Cell], gradients: Collection[str]) -> set[Cell]:
-    """The cells of ``runs`` that a later one copies (:func:`copies`) and that bind nothing it reads: what the
-    notebook holds once both ran is the later copy's, so the earlier one is left out, and a first attempt that
-    raises (``dh = dlogits @ W2``, fixed in the copy below it) no longer stops the run before its fix."""
+    """The cells of ``runs`` that a later one copies (:func:`copies`), that bind nothing it reads and change no value
+    in place that they did not make: what the notebook holds once both ran is the later copy's, so the earlier one
+    is left out, and a first attempt that raises (``dh = dlogits @ W2``, fixed in the copy below it) no longer
+    stops the run before its fix."""
     left = set()
     for earlier, later, _ in copies(runs, gradients):
-        if not set(reads(later.source)) & bound(earlier.source):
+        if not set(reads(later.source)) & bound(earlier.source) and not _changes_given(earlier.source):
             left.add(earlier)
     return left
+
+
+def _changes_given(source: str) -> bool:
+    """Whether ``source`` may change in place a value it did not make: a name it reads before binding (a forward
+    tensor: ``probs[range(n), Yb] -= 1``, ``probs.sub_(1)``), or one bound to such a name (``dlogits = probs``)."""
+    tree = _parse(source)
+    if tree is None:
+        return True
+    given = set(reads(source))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in given:
+            given |= {target.id for target in node.targets if isinstance(target, ast.Name)}
+    return any(_changed(node) & given for node in ast.walk(tree))
+
+
+def _changed(node: ast.AST) -> set[str]:
+    """The name a statement or call changes in place: ``x[i] = ...``, ``x.a = ...``, ``x += ...``, ``x.add_(...)``."""
+    if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
+        base = node.value
+    elif isinstance(node, ast.AugAssign):
+        base = node.target
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
+        base = node.func.value
+    else:
+        return set()
+    while isinstance(base, (ast.Subscript, ast.Attribute)):
+        base = base.value
+    return {base.id} if isinstance(base, ast.Name) else set()
 
 
 def bound(source: str) -> set[str]:
