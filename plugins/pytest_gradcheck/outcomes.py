@@ -9,9 +9,10 @@ import pytest
 
 from .results import Results
 
-WHERE = pytest.StashKey[tuple[str, int]]()
-"""(file, line) of the check that failed or skipped an item: the ``register()`` call of a case, or the
-``gradcheck(...)`` call in a test. Reports point there rather than into pytest or the plugin."""
+WHERE = "gradcheck_where"
+"""Attribute of the skip or fail exception a check raises: (file, line) of that check, the ``register()`` call of
+a case or the ``gradcheck(...)`` call in a test. Its report points there rather than into pytest or the plugin;
+a failure the check did not raise (a later subtest's, a rerun's own assert) keeps its own place."""
 
 CASE_DOMAIN = "gradcheck "
 """How a case item's location (its ``reportinfo``) begins: a test's start tells the controller it is a case."""

@@ -130,12 +130,8 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test run again (pytest-rerunfailures) starts without what its earlier attempt left on the item: the JUnit
-    properties it added, and the check's line a failure is reported at (a rerun whose check passed and whose
-    own assert failed was reported at the check, its message cut to one line)."""
+    """A test run again (pytest-rerunfailures) starts without the JUnit properties its earlier attempt added."""
     junit.forget(item)
-    if WHERE in item.stash:
-        del item.stash[WHERE]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -148,8 +144,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _hand_over(item, report)
     if report.when == "setup" and "gradcheck" in getattr(item, "fixturenames", ()):
         report.keywords["gradcheck"] = 1  # a test using the fixture is a gradient check, as a case is (outcomes.py)
-    where = item.stash.get(WHERE, None)
-    if where is None or call.excinfo is None or report.when != "call":
+    where = getattr(call.excinfo.value, WHERE, None) if call.excinfo else None
+    if where is None or report.when != "call":
         return report
     path, line = _relative(where[0], item.config.rootpath), where[1]
     if report.skipped and isinstance(report.longrepr, tuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -127,12 +127,18 @@ def conclude(node: pytest.Item, report: Report, where: tuple[str, int], fail: bo
     if not fail:
         return report
     if report.rows and all(row.status == SKIPPED for row in report.rows):
-        node.stash[WHERE] = where
-        pytest.skip("; ".join(sorted({row.message for row in report.rows})))
+        _stop(pytest.skip.Exception("; ".join(sorted({row.message for row in report.rows}))), where)
     if not report.passed:
-        node.stash[WHERE] = where
-        pytest.fail(failure_text(report), pytrace=False)
+        _stop(pytest.fail.Exception(failure_text(report), pytrace=False), where)
     return report
+
+
+def _stop(outcome: BaseException, where: tuple[str, int]) -> NoReturn:
+    """Raise pytest's skip or fail ``outcome`` carrying the check's (file, line), where its report points: kept on
+    the item instead, it moved any later failure of the test there (a subtest's, a rerun's own assert)."""
+    __tracebackhide__ = True
+    setattr(outcome, WHERE, where)
+    raise outcome
 
 
 def failure_text(report: Report) -> str:

@@ -197,3 +197,26 @@ def test_a_bare_torch_dtype_or_device_is_one_name(project: pytest.Pytester) -> N
         ["*_ test_a_bare_device_and_dtype_catch_the_bug _*", "tiny [[]cpu-float64[]]: 1/2 ok, root cause: w"]
     )
     assert "INTERNALERROR" not in result.stdout.str() and "options.py" not in result.stdout.str()
+
+
+SUBTEST_AFTER_A_FAILED_CHECK = """
+from gradcheck_tiny import GRAPH, WRONG
+
+
+def test_each(gradcheck, subtests):
+    with subtests.test(msg="wrong"):
+        gradcheck(GRAPH, WRONG)
+    with subtests.test(msg="plain"):
+        assert 1 == 2, "the plain subtest's own assertion"
+"""
+
+
+@pytest.mark.skipif(not hasattr(pytest, "Subtests"), reason="subtests are built into pytest from 9.0")
+def test_a_failure_after_a_failed_check_keeps_its_own_location(project: pytest.Pytester) -> None:
+    """The item kept the line of a check that had failed: a later subtest's own assert (or any failure after a
+    check's failure was caught) was reported at that check's line, its message cut to one line."""
+    project.makepyfile(test_later=SUBTEST_AFTER_A_FAILED_CHECK)
+    result = project.runpytest("test_later.py", "--tb=line")
+    result.stdout.fnmatch_lines(
+        ["test_later.py:6: Failed: tiny [[]cpu-float32[]]: 1/2 ok*", "*test_later.py:8: AssertionError: the plain*"]
+    )
