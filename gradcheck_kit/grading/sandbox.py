@@ -195,6 +195,9 @@ class Sandbox:
             except (OSError, ChannelError, ValueError, KeyError) as error:
                 self.close()  # the next run starts a fresh zygote
                 result = RunResult(LOST, {"kind": "sandbox", "message": f"the sandbox failed: {error}"})
+            except BaseException:
+                self.close()  # the grader's own failure (a bug judging a commit): the zygote's report of this child
+                raise  # is unread, and the next child's pid would be read as it; the next run starts a fresh zygote
             text = os.pread(output.fileno(), limits.output_bytes, 0).decode("utf-8", "replace")
         result.output = text
         result.seconds = time.monotonic() - start
