@@ -128,7 +128,11 @@ def select(
         if after:
             it, verb = "it" if len(mine) == 1 else "them", "assigns" if len(after) == 1 else "assign"
             how += f" and {_count(after, 'cell')} right after {it} that {verb} gradients"
-        return sorted([*mine, *after], key=lambda cell: cell.number), how
+        chosen = sorted([*mine, *after], key=lambda cell: cell.number)
+        later = later_work(cells, chosen, gradients, tag, marker)
+        if later:
+            how += f", and {_listed_cells(later)} further down, assigning only gradients not assigned above"
+        return sorted([*chosen, *later], key=lambda cell: cell.number), how
     chosen = [cell for cell in _this_part(cells, mine, tag, marker) if _unmarked_work(cell, gradients, tag, marker)]
     return chosen, "the cells that assign the gradients"
 
@@ -146,6 +150,31 @@ def continuation(
             found.append(after)
             after = by_number.get(after.number + 1)
     return found
+
+
+def later_work(
+    cells: Sequence[Cell], chosen: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
+) -> list[Cell]:
+    """The code cells of this part's stretch after the marked ``chosen`` ones, past a markdown cell or a cell that
+    only prints (the exercise's work split with notes between its halves), that assign gradients none of the
+    cells before them assigns, and none that one does: the student's only answer for those gradients. A cell
+    assigning again a gradient already assigned (a scratch copy, another part's unmarked work) is not one."""
+    _, _, high = bounds(cells, [cell for cell in chosen if marked(cell, tag, marker)], tag, marker)
+    done = set().union(*(assigned(cell.source, gradients) for cell in chosen))
+    found = []
+    for cell in cells:
+        if not chosen[-1].number < cell.number < high:
+            continue
+        work = assigned(cell.source, gradients)
+        if work and not work & done and _unmarked_work(cell, gradients, tag, marker):
+            found.append(cell)
+            done |= work
+    return found
+
+
+def _listed_cells(cells: Sequence[Cell]) -> str:
+    """``cell 13`` or ``cells 13, 15``."""
+    return ("cell " if len(cells) == 1 else "cells ") + ", ".join(str(cell.number) for cell in cells)
 
 
 def skipped(

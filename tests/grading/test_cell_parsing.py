@@ -65,7 +65,7 @@ NOTEBOOKS = {
     "split_then_exercise2": _notebook(
         MARKER + FIRST, SECOND, "# Exercise 2: backprop through cross_entropy\ndlogits = F.softmax(logits, 1) * 0"
     ),
-    # a markdown cell between the halves: not a split, the second half is not graded (and the feedback says why)
+    # a markdown cell between the halves: not a split, but the second half assigns only gradients the first does not
     "halves_apart": _notebook(MARKER + FIRST, ("markdown", "now the batchnorm layer"), SECOND),
     # the whole backward turned into a markdown cell by mistake
     "markdown_work": _notebook("import torch", ("markdown", MARKER + WORK)),
@@ -161,12 +161,11 @@ def test_a_marked_cell_split_in_two_is_graded_whole(graded: Run, name: str, cell
     assert cells in row["message"]
 
 
-def test_work_apart_from_the_marked_cell_is_named_with_why_it_was_not_graded(graded: Run) -> None:
+def test_work_apart_from_the_marked_cell_assigning_only_new_gradients_is_graded(graded: Run) -> None:
     row = _row(graded, "halves_apart")
-    assert (row["status"], float(row["score"])) == ("graded", 13), row["message"]
+    assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
     assert (
-        "cell 4 was not run: only the marked cell and the code cells right after it that assign gradients are "
-        f"graded; {SECOND_NAMED}"
+        "graded cells: 2, 4 (the marked cell, and cell 4 further down, assigning only gradients not assigned above)"
     ) in row["message"]
 
 
