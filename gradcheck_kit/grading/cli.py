@@ -188,12 +188,17 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _run_grade(args: argparse.Namespace) -> int:
-    """``grade``; Ctrl-C before the first submission runs (while a large class folder is read, or the assignment
-    loads its data) ends it with a word and a shell's 130, not a traceback through the instructor's code."""
+    """``grade``; Ctrl-C outside the grading itself (while a large class folder is read, the assignment loads its
+    data, or a gradebook is rewritten) ends it with a word and a shell's 130, not a traceback through the
+    instructor's code."""
     try:
         return _collect_and_grade(args)
     except KeyboardInterrupt:
-        _note("interrupted before any submission was graded")
+        rows = gradebook_rows(args.out) if (args.out / GRADEBOOK).is_file() else []
+        kept = (
+            f"{args.out / GRADEBOOK} holds {len(rows)} submissions, and the same command with --resume grades the rest"
+        )
+        _note(f"interrupted; {kept}" if rows else "interrupted before any submission was graded")
         return INTERRUPTED
 
 

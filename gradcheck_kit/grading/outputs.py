@@ -203,10 +203,7 @@ def _done(out: Path) -> set[str]:
 def _start(path: Path, columns: tuple[str, ...], keep: Any, resume: bool) -> None:
     """Write the header; on resume, keep only the rows of submissions already done."""
     rows = _read(path) if resume and path.exists() else []
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(row for row in rows if keep(row))
+    _write(path, columns, [row for row in rows if keep(row)])
 
 
 def gradebook_rows(out: Path) -> list[dict[str, str]]:
@@ -335,7 +332,15 @@ def recorded_seed(out: Path) -> int | None:
 
 
 def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write ``rows`` to ``path`` through a hidden temporary file beside it, put in its place at once: Ctrl-C or
+    SIGTERM part-way (a gradebook of a large class takes a while) leaves the earlier file whole. Written in place,
+    --resume's rewrite of the gradebook lost every row after the one the interrupt came at."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with temporary.open("w", newline="") as file:
+            writer = csv.DictWriter(file, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

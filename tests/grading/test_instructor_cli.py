@@ -207,6 +207,42 @@ def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
     )
 
 
+def test_ctrl_c_while_resume_rewrites_the_gradebook_loses_no_row(tmp_path: Path) -> None:
+    """--resume rewrites the gradebook (the rows kept) before grading; it was rewritten in place, so Ctrl-C part-way
+    through a large class's gradebook truncated it: every row after the interrupt lost, with 'interrupted before any
+    submission was graded'. It is now written beside and put in place at once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = "".join(f"s{number:06d}.py,26,26,graded,,,,,1\n" for number in range(300_000))
+    (out / "gradebook.csv").write_text(
+        "submission,score,max_score,status,message,students,emails,flagged,seed\n" + rows
+    )
+    size = (out / "gradebook.csv").stat().st_size
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    with subprocess.Popen(
+        [*command, "--resume", "--quiet", str(CORRECT)], cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore
+    ) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline and not _rewriting(out, size):
+            time.sleep(0.001)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert (out / "gradebook.csv").stat().st_size == size
+    assert {path.name for path in out.iterdir()} <= {"gradebook.csv", "variables.csv"}  # no temporary file left
+    assert stderr.strip() == (
+        f"gradcheck-kit grade: interrupted; {out / 'gradebook.csv'} holds 300000 submissions, and the same command "
+        "with --resume grades the rest"
+    )
+
+
+def _rewriting(out: Path, size: int) -> bool:
+    """Whether the gradebook in ``out`` is being rewritten: shorter than ``size``, or a file written beside it."""
+    names = {path.name for path in out.iterdir()}
+    return (out / "gradebook.csv").stat().st_size < size or bool(names - {"gradebook.csv", "variables.csv"})
+
+
 def test_sigterm_stops_as_ctrl_c_does_and_says_so(tmp_path: Path) -> None:
     """Slurm's time limit, scancel, a Kubernetes pod stopping and timeout(1) send SIGTERM: the run died on the spot
     (exit -15), its log saying nothing of what was graded or how to go on. It now stops as Ctrl-C does."""
