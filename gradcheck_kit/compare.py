@@ -256,6 +256,9 @@ def _measure_batch(
         if references[i].numel() == 0
     }
     batch = [i for i in batch if i not in empty]
+    if len(batch) == 1 and references[batch[0]].numel() <= CHUNK:  # one pass measures its own scale too
+        i = batch[0]
+        return empty | {i: _measure_flat(manuals[i].reshape(-1), references[i].reshape(-1), [tolerances[i]], 0)[0]}
     if len(batch) == 1:
         i = batch[0]
         a, b = manuals[i].reshape(-1), references[i].reshape(-1)
@@ -290,39 +293,41 @@ def _measure_flat(
     """
     segments = _Segments(counts, a.device)
     ia, ib = a.view(_INT_VIEW[a.element_size()]), b.view(_INT_VIEW[b.element_size()])
-    af, bf = a.double(), b.double()
-    b_abs = bf.abs()
-    finite, manual_finite = torch.isfinite(b), torch.isfinite(a)
-    all_finite = bool(finite.all())
-    both_finite = all_finite and bool(manual_finite.all())
+    af, bf = a.to(torch.float64, copy=True), b.to(torch.float64, copy=True)  # owned: reused in place below
+    diff = af - bf
+    finite, manual_finite = _finite(a, b, diff)
+    all_finite = finite is None or bool(finite.all())
+    both_finite = all_finite and (manual_finite is None or bool(manual_finite.all()))
+    if not both_finite:
+        diff.masked_fill_(af == bf, 0.0)  # the same infinity on both sides differs by NaN, not by nothing
+    diff.abs_()
+    b_abs = bf.abs_()  # af and bf are reused in place from here: each float64 temporary is page-faulted in anew
     scales: list[float | None] = [None] * len(segments.starts)
     if any(t.scaled for t in tolerances):
-        measured = segments.max(b_abs if all_finite else b_abs.where(finite, 0.0)).tolist()
+        measured = segments.max(b_abs if all_finite else b_abs.where(finite, 0.0)).reshape(-1).tolist()
         scales = [scale if t.scaled else None for t, scale in zip(tolerances, measured, strict=True)]
     tolerances = [t.at_scale(scale or 0.0) for t, scale in zip(tolerances, scales, strict=True)]
     rtol, atol = segments.spread([t.rtol for t in tolerances]), segments.spread([t.atol for t in tolerances])
-    diff = (af - bf).abs_()
-    if not both_finite:
-        diff.masked_fill_(af == bf, 0.0)  # the same infinity on both sides differs by NaN, not by nothing
-    excess = diff - (b_abs * rtol + atol)
+    excess = (b_abs * rtol).add_(atol).neg_().add_(diff)  # diff - (|b| rtol + atol), rounded step by step as written
     mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
-    denominator = torch.maximum(torch.maximum(af.abs(), b_abs), _at_least_tiny(atol))
+    denominator = torch.maximum(af.abs_(), b_abs, out=af)
+    torch.maximum(denominator, _at_least_tiny(atol), out=denominator)
     worst = segments.argmax(excess if both_finite else torch.nan_to_num(excess, nan=math.inf))
     columns = [
-        segments.sum(ia != ib),
+        segments.differ(ia, ib),
         segments.max(_ulp_distance(ia, ib)),
-        segments.max(diff / denominator),
+        segments.max(torch.div(diff, denominator, out=denominator)),
         segments.max(diff),
         segments.sum(mismatch),
         segments.sum(finite & ~manual_finite) if not both_finite else segments.zeros(),
         worst.double(),
-        af[worst],
-        bf[worst],
+        a[worst].double(),
+        b[worst].double(),
         excess[worst],
     ]
     if not all_finite:
         columns += [segments.sum(mismatch & finite), segments.sum(~finite)]
-    table = torch.stack(columns, dim=1).tolist()
+    table = torch.stack([c.double() for c in columns], dim=-1).reshape(len(segments.starts), -1).tolist()
     return [
         Stats(
             exact=row[0] == 0,
@@ -344,6 +349,14 @@ def _measure_flat(
     ]
 
 
+def _finite(a: torch.Tensor, b: torch.Tensor, diff: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Where ``b`` and ``a`` are finite, or (None, None) when both are everywhere: one sum of their difference
+    says so (NaN and infinity propagate through it; a float64 overflow only takes the longer way)."""
+    if math.isfinite(float(diff.sum())):
+        return None, None
+    return torch.isfinite(b), torch.isfinite(a)
+
+
 class _Segments:
     """Reductions over consecutive segments of a flat tensor (the whole tensor when ``counts`` is None)."""
 
@@ -359,25 +372,33 @@ class _Segments:
         return torch.tensor(values, dtype=torch.float64, device=self.device).repeat_interleave(self.lengths)
 
     def max(self, values: torch.Tensor) -> torch.Tensor:
-        """Each segment's largest value, as float64 (whole tensors are reduced in their own dtype)."""
+        """Each segment's largest value, as float64 (a whole tensor's: one value of its own dtype, 0-d)."""
         if self.lengths is None:
-            return values.max().double().reshape(1)
+            return values.max()
         return torch.segment_reduce(values.double(), "max", lengths=self.lengths, unsafe=True)
 
     def zeros(self) -> torch.Tensor:
         """A zero for each segment: the count of a condition that holds nowhere."""
-        return torch.zeros(len(self.starts), dtype=torch.float64, device=self.device)
+        shape = () if self.lengths is None else (len(self.starts),)
+        return torch.zeros(shape, dtype=torch.float64, device=self.device)
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Each segment's sum (a count, for a bool tensor), as float64."""
+        """Each segment's sum (a count, for a bool tensor), as float64 (a whole tensor's: 0-d, in its sum's dtype)."""
         if self.lengths is None:
-            return values.sum().double().reshape(1)
+            return values.sum()
         return torch.segment_reduce(values.double(), "sum", lengths=self.lengths, unsafe=True)
 
-    def argmax(self, values: torch.Tensor) -> torch.Tensor:
-        """Flat position of each segment's first largest value."""
+    def differ(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Whether each segment of ``a`` and ``b`` differs anywhere (a count; 0 or 1 for a whole tensor, which
+        ``torch.equal`` answers in one pass with no temporary)."""
         if self.lengths is None:
-            return values.argmax().reshape(1)
+            return torch.tensor(float(not torch.equal(a, b)), dtype=torch.float64)
+        return self.sum(a != b)
+
+    def argmax(self, values: torch.Tensor) -> torch.Tensor:
+        """Flat position of each segment's first largest value (0-d for a whole tensor)."""
+        if self.lengths is None:
+            return values.argmax()
         largest = self.max(values).repeat_interleave(self.lengths)
         hits = (values == largest).nonzero().squeeze(1)
         starts = torch.tensor(self.starts, device=values.device)
