@@ -20,6 +20,8 @@ them back, the keyring cheat in plain Python (6/26 for no work). Reading a page 
 stays possible, a far noisier channel. It refuses setting a resource limit: a child that
 lowered its own CPU hard limit to its soft one and ignored SIGXCPU was killed by the kernel's
 SIGKILL, which reads as a run the sandbox lost (run again, then "crashed", not "timeout").
+It refuses file locks (``flock``, and ``fcntl``'s record locks): children graded at the same
+time saw each other's locks on a file both may read, a channel as fast as they could poll.
 The filter knows the syscall numbers of x86_64 and aarch64; elsewhere :func:`refuse_calls`
 installs nothing and says so.
 """
@@ -41,17 +43,19 @@ _JUMP_AT_LEAST = 0x35  # BPF_JMP | BPF_JGE | BPF_K
 _RETURN = 0x06  # BPF_RET | BPF_K
 _ALLOW = 0x7FFF0000
 _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
-_NR, _ARCH, _NEW_LIMIT = 0, 4, 32  # offsets in struct seccomp_data (the last: args[2], low word first)
+_NR, _ARCH, _ARGUMENT = 0, 4, (16, 24, 32)  # offsets in struct seccomp_data (arguments: the low word first)
+_LOCK_COMMANDS = (5, 6, 7, 36, 37, 38)
+"""fcntl's F_GETLK, F_SETLK, F_SETLKW and their open-file-description forms F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW."""
 
 _X32_BIT = 0x40000000
 _REFUSED_CALLS = {
     # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup,
-    #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit))
-    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160)),
-    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164)),
+    #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit, flock))
+    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73)),
+    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32)),
 }
-"""Each machine's calls refused outright; the last is ``setrlimit`` (glibc sets limits through ``prlimit64``)."""
-_PRLIMIT64 = {"x86_64": 302, "aarch64": 261}
+"""Each machine's calls refused outright (``setrlimit``: glibc sets limits through ``prlimit64``)."""
+_PRLIMIT64_AND_FCNTL = {"x86_64": (302, 72), "aarch64": (261, 25)}
 
 
 def supported() -> bool:
@@ -60,14 +64,14 @@ def supported() -> bool:
 
 
 def refuse_calls() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring, socket and page-cache calls and
-    from setting a resource limit (reading one still works); False where the machine is not one the filter knows,
-    or the kernel was built without seccomp filters (``EINVAL``): nothing is installed there, and they stay open
-    to the child."""
+    """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache and file-lock
+    calls and from setting a resource limit (reading one still works); False where the machine is not one the
+    filter knows, or the kernel was built without seccomp filters (``EINVAL``): nothing is installed there, and
+    they stay open to the child."""
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]
-    program = _program(arch, calls, _PRLIMIT64[platform.machine()], x32=platform.machine() == "x86_64")
+    program = _program(arch, calls, *_PRLIMIT64_AND_FCNTL[platform.machine()], x32=platform.machine() == "x86_64")
     filters = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *line) for line in program))
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -79,44 +83,39 @@ def refuse_calls() -> bool:
     return True
 
 
-def _program(arch: int, calls: tuple[int, ...], limits: int, x32: bool) -> list[tuple[int, int, int, int]]:
+def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bool) -> list[tuple[int, int, int, int]]:
     """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
     architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
     cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, ``limits`` (prlimit64) is refused
-    when it sets a limit (its third argument, the new limit, is not NULL; reading one passes), the rest pass."""
-    lines: list[tuple[int, int | str, int | str, int]] = [
-        (_LOAD_WORD, 0, 0, _ARCH),
-        (_JUMP_EQUAL, 0, "refuse", arch),
-        (_LOAD_WORD, 0, 0, _NR),
-        *([(_JUMP_AT_LEAST, "refuse", 0, _X32_BIT)] if x32 else []),
-        *[(_JUMP_EQUAL, "refuse", 0, call) for call in calls],
-        (_JUMP_EQUAL, "limits", 0, limits),
-        (_RETURN, 0, 0, _ALLOW),
-        ("refuse", 0, 0, _REFUSE),
-        ("limits", 0, 0, _NEW_LIMIT),
-        (_JUMP_EQUAL, 0, "refuse again", 0),
-        (_LOAD_WORD, 0, 0, _NEW_LIMIT + 4),
-        (_JUMP_EQUAL, 0, "refuse again", 0),
-        (_RETURN, 0, 0, _ALLOW),
-        ("refuse again", 0, 0, _REFUSE),
+    when it sets a limit (its third argument, the new limit, is not NULL; reading one passes), ``locks`` (fcntl)
+    when its command takes or asks about a record lock, the rest pass."""
+    lines: list[tuple[str, int, int | str, int | str, int]] = [
+        ("", _LOAD_WORD, 0, 0, _ARCH),
+        ("", _JUMP_EQUAL, 0, "refuse", arch),
+        ("", _LOAD_WORD, 0, 0, _NR),
+        *([("", _JUMP_AT_LEAST, "refuse", 0, _X32_BIT)] if x32 else []),
+        *[("", _JUMP_EQUAL, "refuse", 0, call) for call in calls],
+        ("", _JUMP_EQUAL, "limits", 0, limits),
+        ("", _JUMP_EQUAL, "locks", 0, locks),
+        ("", _RETURN, 0, 0, _ALLOW),
+        ("refuse", _RETURN, 0, 0, _REFUSE),
+        ("limits", _LOAD_WORD, 0, 0, _ARGUMENT[2]),
+        ("", _JUMP_EQUAL, 0, "refuse a limit", 0),
+        ("", _LOAD_WORD, 0, 0, _ARGUMENT[2] + 4),
+        ("", _JUMP_EQUAL, 0, "refuse a limit", 0),
+        ("", _RETURN, 0, 0, _ALLOW),
+        ("refuse a limit", _RETURN, 0, 0, _REFUSE),
+        ("locks", _LOAD_WORD, 0, 0, _ARGUMENT[1]),
+        *[("", _JUMP_EQUAL, "refuse a lock", 0, command) for command in _LOCK_COMMANDS],
+        ("", _RETURN, 0, 0, _ALLOW),
+        ("refuse a lock", _RETURN, 0, 0, _REFUSE),
     ]
-    return _assembled(lines)
-
-
-def _assembled(lines: list[tuple[int | str, int | str, int | str, int]]) -> list[tuple[int, int, int, int]]:
-    """``lines`` with their labels resolved: a line whose code is a label is that label's return (``refuse``,
-    ``refuse again``) or load (``limits``); a jump naming a label skips the lines up to it (BPF jumps only
-    forwards)."""
-    codes = {"refuse": _RETURN, "refuse again": _RETURN, "limits": _LOAD_WORD}
-    where = {code: index for index, (code, *_) in enumerate(lines) if isinstance(code, str)}
+    where = {label: index for index, (label, *_) in enumerate(lines) if label}
 
     def skip(target: int | str, index: int) -> int:
-        return where[target] - index - 1 if isinstance(target, str) else target
+        return where[target] - index - 1 if isinstance(target, str) else target  # BPF jumps only forwards
 
-    return [
-        (codes[code] if isinstance(code, str) else code, skip(true, index), skip(false, index), k)
-        for index, (code, true, false, k) in enumerate(lines)
-    ]
+    return [(code, skip(true, index), skip(false, index), k) for index, (_, code, true, false, k) in enumerate(lines)]
 
 
 def _check(result: int) -> None:
