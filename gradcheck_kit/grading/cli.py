@@ -215,6 +215,7 @@ def _collect_and_grade(args: argparse.Namespace) -> int:
         _say_helpers(given, submissions, args.single)
         _say_nested_work(given, submissions, args.single)
         _say_other_files(given, submissions)
+        _say_earlier_results(given, submissions, args.out)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -343,6 +344,29 @@ def _cgroup_quota() -> float | None:
         if quota > 0 and period > 0:
             return quota / period
     return None
+
+
+def _say_earlier_results(given: list[Path], submissions: list[Submission], out: Path) -> None:
+    """Name on stderr the folders of each class folder given that are left out as the results of an earlier run
+    (they hold a gradebook.csv): a student who handed one in beside the work had no row and no word."""
+    graded = {submission.path for submission in submissions}
+    for folder in given:
+        results = _earlier_results(folder, out) if folder.is_dir() and folder not in graded else []
+        if results:
+            names = ", ".join(path.name for path in results)
+            _note(
+                f"skipped in {folder} as the results of an earlier run (they hold {GRADEBOOK}): {names}; "
+                "if one is a student's, give it by itself"
+            )
+
+
+def _earlier_results(folder: Path, out: Path) -> list[Path]:
+    """The subfolders of ``folder`` holding a gradebook, ``out`` excepted (the run's own results are no news)."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_dir() and (path / GRADEBOOK).is_file() and os.path.abspath(path) != os.path.abspath(out)
+    )
 
 
 def _note(text: str) -> None:
