@@ -212,10 +212,7 @@ def _collect_and_grade(args: argparse.Namespace) -> int:
         submissions = _without_moodle_extras(collect(given, args.single, args.out))
         paths = shard(submissions, *args.shard) if args.shard else submissions
         check_names(paths)
-        _say_helpers(given, submissions, args.single)
-        _say_nested_work(given, submissions, args.single)
-        _say_other_files(given, submissions)
-        _say_earlier_results(given, submissions, args.out)
+        _say_what_layout_hides(given, submissions, args)
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -260,6 +257,15 @@ def _without_moodle_extras(submissions: list[Submission]) -> list[Submission]:
 def _holds_work(folder: Path) -> bool:
     """Whether ``folder`` holds a .py file or notebook, at any depth (links to folders not followed)."""
     return any(Path(name).suffix.lower() in GRADABLE for _, _, names in os.walk(folder) for name in names)
+
+
+def _say_what_layout_hides(given: list[Path], submissions: list[Submission], args: argparse.Namespace) -> None:
+    """Say on stderr what the layout of the folders given left out of the gradebook, or folded into one row: work
+    the grader cannot tell from another student's, which the instructor can."""
+    _say_helpers(given, submissions, args.single)
+    _say_nested_work(given, submissions, args.single)
+    _say_other_files(given, submissions)
+    _say_earlier_results(given, submissions, args.out)
 
 
 def _say_helpers(given: list[Path], submissions: list[Submission], single: bool) -> None:
