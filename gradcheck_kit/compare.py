@@ -113,7 +113,10 @@ def compare_all(pairs: Sequence[tuple[object, torch.Tensor, Tolerance]]) -> list
         [pairs[i][2] for i in measurable],
     )
     by_index = dict(zip(measurable, stats, strict=True))
-    return [_conclude(screened[i], references[i], pairs[i][2], by_index.get(i)) for i in range(len(pairs))]
+    return [
+        _conclude(screened[i], references[i], pairs[i][2], by_index.get(i), pairs[i][1].is_complex())
+        for i in range(len(pairs))
+    ]
 
 
 def dense(tensor: torch.Tensor) -> torch.Tensor:
@@ -457,8 +460,11 @@ def _nan_first(value: float) -> tuple[bool, float]:
     return (math.isnan(value), 0.0 if math.isnan(value) else value)
 
 
-def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance, stats: Stats | None) -> Comparison:
-    """Join the screening and the figures into a status and the row's one message."""
+def _conclude(
+    screened: Screened, reference: torch.Tensor, tolerance: Tolerance, stats: Stats | None, parts: bool = False
+) -> Comparison:
+    """Join the screening and the figures into a status and the row's one message. ``parts``: ``reference`` is a
+    complex tensor seen as its real and imaginary parts (a last dimension of 2), which the message names."""
     if stats is None:
         return Comparison(screened.status or MISSING, screened.problem, exact=False, approximate=False)
     tolerance = stats.tolerance or tolerance
@@ -466,10 +472,12 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
     status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
     if status == MISMATCH and stats.reference_nonfinite and not stats.mismatched_where_finite:
         status = GRAPH
-    worst_index = _unravel(stats.worst, tuple(reference.shape))
+    worst = _unravel(stats.worst, tuple(reference.shape))
     return Comparison(
         status=status,
-        message=_message(status, screened.problem, screened.remedy, stats, approximate, worst_index, reference.numel()),
+        message=_message(
+            status, screened.problem, screened.remedy, stats, approximate, worst, reference.numel(), parts
+        ),
         exact=stats.exact and screened.status is None,
         approximate=approximate and screened.status is None,
         maxdiff=stats.maxdiff,
@@ -477,7 +485,7 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
         ulp=int(stats.ulp) if stats.ulp < 2**63 else stats.ulp,
         mismatched=stats.mismatched,
         numel=reference.numel(),
-        worst_index=worst_index,
+        worst_index=worst[:-1] if parts else worst,
         worst_manual=stats.worst_manual,
         worst_reference=stats.worst_reference,
         tolerance=tolerance,
@@ -486,7 +494,14 @@ def _conclude(screened: Screened, reference: torch.Tensor, tolerance: Tolerance,
 
 
 def _message(
-    status: str, problem: str, remedy: str, stats: Stats, approximate: bool, worst: tuple[int, ...], numel: int
+    status: str,
+    problem: str,
+    remedy: str,
+    stats: Stats,
+    approximate: bool,
+    worst: tuple[int, ...],
+    numel: int,
+    parts: bool = False,
 ) -> str:
     if status == OK:
         return ""
@@ -499,8 +514,9 @@ def _message(
     autograd_nonfinite = f"autograd itself is non-finite (NaN or Inf) at {stats.reference_nonfinite}/{numel} elements"
     if status == GRAPH:
         return f"{autograd_nonfinite}: the forward's values or derivative there are not finite, nothing to check"
-    where = f"worst at index {worst}: manual {stats.worst_manual:.6g} vs autograd {stats.worst_reference:.6g}"
-    mismatched = f"{stats.mismatched}/{numel} elements mismatched"
+    at = f"{worst[:-1]}, its {('real', 'imaginary')[worst[-1]]} part" if parts else f"{worst}"
+    where = f"worst at index {at}: manual {stats.worst_manual:.6g} vs autograd {stats.worst_reference:.6g}"
+    mismatched = f"{stats.mismatched}/{numel} {'real and imaginary parts' if parts else 'elements'} mismatched"
     also = f"; {autograd_nonfinite}" if stats.reference_nonfinite else ""
     if status == NONFINITE:
         return (
