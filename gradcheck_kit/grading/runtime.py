@@ -415,9 +415,11 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
     )
     try:
         tree = ast.parse(source, filename)
-    except (SyntaxError, ValueError) as error:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # 1+1+...+1, - - ... -1: too deep
         line = getattr(error, "lineno", None)
-        link.send({"op": "error", "kind": "syntax", "message": f"{type(error).__name__}: {error}", "line": line})
+        deep = "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
+        message = f"{type(error).__name__}: {error}{deep}"
+        link.send({"op": "error", "kind": "syntax", "message": message, "line": line})
         tree = ast.Module(body=[], type_ignores=[])
     plan = roles(tree.body, job["tracked"])
     pending = _pending(plan)

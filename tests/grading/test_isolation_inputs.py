@@ -167,3 +167,15 @@ def test_notebook_tags_given_as_a_string_do_not_match_by_substring(tmp_path: Pat
     assert grade(tmp_path / "out", [tmp_path / "tags.ipynb"]) == 0
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
     assert "(the cells that assign the gradients)" in row["message"]  # chosen for its work, not by the tag
+
+
+def test_a_source_nesting_past_the_parser_s_depth_is_a_syntax_error_not_the_sandbox_s() -> None:
+    """``1+1+...+1`` (100,000 terms) and ``- - ... -1`` made the child's ast.parse raise RecursionError and
+    MemoryError, reported as 'the sandbox failed before the submission ran'."""
+    settings = Settings(tracked={"dx": "x"}, limits=Limits(timeout=10))
+    sources = ["dx = x * 2\ny = 1" + "+1" * 100000 + "\n", "dx = x * 2\ny = " + "-" * 100000 + "1\n"]
+    with Sandbox({"x": torch.ones(3)}, settings, spawn_zygote()) as sandbox:
+        results = [sandbox.run(source, "deep.py", lambda variable, value, reply: None) for source in sources]
+    for result in results:
+        assert (result.outcome, result.error["kind"]) == ("done", "syntax"), result.error
+        assert "nests too deeply to be parsed" in result.error["message"]
