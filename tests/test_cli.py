@@ -355,3 +355,12 @@ def test_a_mistyped_register_keyword_is_a_usage_error_naming_the_right_one(tmp_p
     assert done.returncode == 2, done.stdout + done.stderr
     assert "unexpected keyword argument 'dtype'; did you mean dtypes=?" in done.stderr, done.stderr
     assert done.stdout == "", done.stdout
+
+
+def test_check_runs_where_the_system_has_no_cpu_affinity(tiny: Path) -> None:
+    """The grade parser's --jobs help counts the cores from os.sched_getaffinity, which only Linux has; building it
+    for every command made `gradcheck-kit check` an AttributeError traceback on macOS. Simulated by removing it."""
+    code = "import os, runpy; del os.sched_getaffinity; runpy.run_module('gradcheck_kit.cli', run_name='__main__')"
+    command = [sys.executable, "-c", code, "check", str(tiny), "--compact", "--case", "tiny-right"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr

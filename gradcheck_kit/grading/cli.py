@@ -328,7 +328,8 @@ def _jobs(asked: int | None) -> int:
 def _cores() -> int:
     """The cores this process may use: its CPU affinity (taskset, a Slurm cpuset), within a cgroup CPU quota
     (Docker's --cpus, a Kubernetes limit); os.cpu_count() counts the machine's, which neither limits."""
-    cores = len(os.sched_getaffinity(0))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux's; macOS runs `check`, whose parser this builds too
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
     quota = _cgroup_quota()
     return max(1, min(cores, math.ceil(quota))) if quota else cores
 
