@@ -22,7 +22,7 @@ from .compare import MISMATCH, NONFINITE, OK, Comparison, as_real, compare_all, 
 from .draw import Draw
 from .forward import rebuild
 from .graph import Graph
-from .tolerance import Tolerance
+from .tolerance import Tolerance, resolve
 
 GOLD_DEVICE = "cpu"
 GOLD_DTYPE = torch.float64
@@ -181,7 +181,7 @@ def _confirmed(
     if again is None:
         return comparison
     g, m = gold, _to_gold(again)
-    float64 = Tolerance(1e-7, 1e-7 * min(_finite_max(g.abs()), 1.0))
+    float64 = resolve(None, GOLD_DTYPE).at_scale(_finite_max(g.abs()))
     allowance = KEPT_SHARE * torch.finfo(dtype).eps * g.abs() + (g.to(again.dtype).to(g.dtype) - g).abs()
     floor = float64.atol + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
     excess = (m - g).abs() - allowance - (floor + float64.rtol * g.abs())
