@@ -229,7 +229,8 @@ def _work_given(args: argparse.Namespace) -> list[Path]:
     which is said on stderr, never graded as a student; under --single every path is one student's."""
     skipped = [] if args.single else [path for path in args.submissions if not_a_submission(path)]
     if names := ", ".join(path.name for path in skipped if path.name != METADATA):  # the metadata is read, not skipped
-        _note(f"skipped (not a .py file, notebook or folder): {names}")
+        zipped = any(path.suffix.lower() == ".zip" for path in skipped)
+        _note(f"skipped (not a .py file, notebook or folder): {names}" + ("; unzip a .zip first" if zipped else ""))
     return [path for path in args.submissions if path not in skipped]
 
 

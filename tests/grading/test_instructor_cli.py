@@ -532,6 +532,18 @@ def test_only_files_that_are_no_submission_is_a_usage_error_naming_them(tmp_path
     ]
 
 
+def test_a_zip_given_says_to_unzip_it(tmp_path: Path) -> None:
+    """``grade class.zip`` (the LMS download as it came) said only 'skipped (not a .py file, notebook or folder)'
+    and 'nothing to grade', where a folder of zips says 'unzip first'."""
+    download = tmp_path / "class.zip"
+    download.write_bytes(b"PK\5\6" + bytes(18))
+    out = tmp_path / "out"
+    assert _usage_error(_grade("--out", out, download), out).splitlines() == [
+        "gradcheck-kit grade: skipped (not a .py file, notebook or folder): class.zip; unzip a .zip first",
+        "gradcheck-kit grade: nothing to grade: no .py file, notebook or folder of them",
+    ]
+
+
 def test_an_out_the_system_refuses_is_a_usage_error(tmp_path: Path) -> None:
     """--out under /proc (or /sys, or a full disk) passes the checks made beforehand and then fails to be made: it
     was a FileNotFoundError traceback out of Outputs."""
