@@ -78,3 +78,32 @@ def test_as_an_ordinary_user_a_submission_cannot_forge_the_gradebook_or_kill_the
     assert sorted(rows) == ["a.py", "b.py", "correct.py", "forger.py", "signals_everyone.py"]
     assert [rows[name]["score"] for name in ("a.py", "b.py", "correct.py", "forger.py")] == ["26", "26", "26", "3"]
     assert out.stat().st_uid == confine.NOBODY  # graded as the ordinary user
+
+
+SHARES_MEMORY = """
+# ruff: noqa
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+made = libc.shmget({key}, 4096, 0o1600)  # IPC_CREAT | 0600
+print("shmget", made, ctypes.get_errno())
+"""
+
+
+@pytest.mark.skipif(not _can_run_as_nobody(), reason="needs root to become uid 65534, and Landlock ABI 6")
+def test_as_an_ordinary_user_a_submission_leaves_no_shared_memory_behind(shared_folder) -> None:
+    """Graded by an ordinary user, children share the user's IPC namespace: a System V segment a child made outlived
+    it, for its second run or a classmate to attach. shmget is refused now."""
+    key = 0x67636B31
+    submission = shared_folder / "shares.py"
+    submission.write_text((SAMPLES / "correct.py").read_text() + SHARES_MEMORY.format(key=key))
+    out = shared_folder / "out"
+    command = [*NOBODY, sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT)]
+    command += ["--out", str(out), "--quiet", "--timeout", "5", str(submission)]
+    try:
+        assert subprocess.run(command, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+        left = [line.split()[0] for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+    finally:
+        subprocess.run(["ipcrm", "-M", str(key)], capture_output=True)
+    (row,) = read_csv(out / "gradebook.csv")
+    assert (row["status"], row["score"]) == ("graded", "26"), row["message"]
+    assert str(key) not in left, "the child's shared memory outlived it"
