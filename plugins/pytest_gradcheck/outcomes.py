@@ -16,6 +16,8 @@ a failure the check did not raise (a later subtest's, a rerun's own assert) keep
 
 CASE_DOMAIN = "gradcheck "
 """How a case item's location (its ``reportinfo``) begins: a test's start tells the controller it is a case."""
+CRASHED = "the pytest-xdist worker running this check crashed (a segfault, an out-of-memory kill?): nothing was judged"
+"""The row of a check whose worker died; xdist's own message names the worker, which changes from run to run."""
 KINDS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 """Outcomes in the order pytest's own summary line gives them."""
 
@@ -113,7 +115,7 @@ class Recorder:
 
         self.started.discard(report.nodeid)
         if report.nodeid not in self.results.rows:
-            self._cell_row(report, ERROR, str(report.longrepr))
+            self._cell_row(report, ERROR, CRASHED)
 
     def _cell_row(self, report: pytest.TestReport, status: str, message: str) -> None:
         """Record one row for the whole test: its case, device and dtype read from a case item's name."""

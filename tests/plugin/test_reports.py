@@ -86,6 +86,9 @@ register("kernel", GRAPH, kernel)
 """
 
 
+CRASHED = "the pytest-xdist worker running this check crashed (a segfault, an out-of-memory kill?): nothing was judged"
+
+
 def test_a_gradient_check_whose_xdist_worker_crashed_is_an_error_row(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,6 +111,8 @@ def test_a_gradient_check_whose_xdist_worker_crashed_is_an_error_row(
         ("gradcheck_crash.py::kernel[cpu-float32]", "kernel", "error"),
         ("test_crash.py::test_kernel", "test_kernel", "error"),
     }
+    messages = {row["message"] for row in document["rows"] if row["status"] == "error"}
+    assert messages == {CRASHED}, "no worker id ('gw0', 'gw3'), which changes from run to run"
 
 
 LOGGED_AFTER_THE_ATTEMPT = """
