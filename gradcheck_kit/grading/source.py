@@ -98,11 +98,12 @@ _BOMS = (
 def decode(data: bytes) -> str:
     """A submitted file's text: UTF-16 or UTF-32 when it starts with their byte-order mark (Windows PowerShell's
     ``>`` and Notepad's "Unicode" write UTF-16), else UTF-8 with or without a BOM; bytes that do not decode
-    become U+FFFD (a Latin-1 comment costs nothing)."""
+    become U+FFFD (a Latin-1 comment costs nothing), and the NUL bytes a sync tool pads a file's end with are
+    dropped (Python refuses a source holding one)."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return data.decode(codec, "replace")
-    return data.decode("utf-8-sig", "replace")
+            return data.decode(codec, "replace").rstrip("\x00")
+    return data.decode("utf-8-sig", "replace").rstrip("\x00")
 
 
 def python_source(data: bytes) -> Source:

@@ -59,7 +59,13 @@ def read_source(path: Path, assignment: Assignment, known: Mapping[str, Any] | N
 
 
 def _python_file(path: Path, assignment: Assignment, known: Mapping[str, Any] | None, data: bytes) -> Source:
-    """The code to run for a ``.py`` file's ``data``: as it is, or the cells of the notebook it was exported from."""
+    """The code to run for a ``.py`` file's ``data``: as it is, or the cells of the notebook it was exported from,
+    or of the notebook it is (a notebook's JSON saved or renamed ``.py``)."""
+    notebook = _notebook_json(path, data)
+    if notebook is not None:
+        source = _notebook_file(path, notebook, assignment, known)
+        source.notes.append(f"{path.name} holds a notebook's JSON, not Python: graded as the notebook it is")
+        return source
     exported = read_exported(path, assignment.marker, data)
     if exported is None:
         source = python_source(data)
@@ -89,7 +95,10 @@ def notebook_of(path: Path, marker: str | None) -> dict[str, Any] | None:
     """The notebook whose cells ``path`` holds: a ``.ipynb``'s, or the one a ``.py`` export (or such an export
     renamed ``.ipynb``) came from; None for plain Python code."""
     if not is_notebook(path):
-        return read_exported(path, marker) if path.suffix.lower() == ".py" else None
+        if path.suffix.lower() != ".py":
+            return None
+        data = read_regular(path)
+        return _notebook_json(path, data) or read_exported(path, marker, data)
     try:
         return load_notebook(path)
     except PythonNotebook as renamed:
@@ -155,6 +164,22 @@ def load_notebook(path: Path) -> dict[str, Any]:
             f"{path.name}: its code cells hold {code} characters, over the {MAX_FILE // 2**20} MiB limit"
         )
     return notebook
+
+
+def _notebook_json(path: Path, data: bytes) -> dict[str, Any] | None:
+    """The notebook a ``.py`` file's ``data`` is when it is a notebook's JSON (Jupyter's "Save as" hw.py, a
+    renamed .ipynb), in nbformat 4 and without its outputs; None for anything else."""
+    text = decode(data)
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        notebook = json.loads(text, object_hook=_without_outputs)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(notebook, dict) or not ("cells" in notebook or "worksheets" in notebook):
+        return None
+    version = notebook.get("nbformat")
+    return _upgraded(path, notebook, version) if type(version) is int and version < 4 else notebook
 
 
 def _not_json(path: Path, text: str) -> None:

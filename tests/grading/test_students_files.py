@@ -2,7 +2,9 @@
 renamed ``.ipynb`` by the student or their LMS, an empty ``.ipynb`` (a notebook saved while its upload failed), and
 a notebook's cells pasted into one ``.py`` (magic lines as they are, no cell markers). The first was 'not a readable
 notebook: Expecting value: line 1 column 1 (char 0)' and 0 points; it is graded as the Python it holds, and says
-so. The second says it is empty. The third ran whole and stopped where it loads the data; it is split at the
+so, as is a notebook's JSON saved as ``.py`` (it was run as Python: 0, "name 'null' is not defined"), and a ``.py``
+whose end a sync tool padded with NUL bytes (an error: "source code string cannot contain null bytes"). The
+second says it is empty. The third ran whole and stopped where it loads the data; it is split at the
 exercises' markers, as a Colab export is."""
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     exported, _ = PythonExporter().from_notebook_node(nbformat.read(SOLUTION, as_version=4))
     (folder / "exported.ipynb").write_text(exported)
     (folder / "empty.ipynb").write_bytes(b"")
+    (folder / "saved_as.py").write_bytes((SAMPLES / "notebook.ipynb").read_bytes())
+    (folder / "padded.py").write_bytes((SAMPLES / "correct.py").read_bytes() + b"\x00" * 64)
     cells = nbformat.read(SOLUTION, as_version=4).cells
     (folder / "pasted.py").write_text("\n\n".join(cell.source for cell in cells if cell.cell_type == "code"))
     out = folder / "out"
@@ -55,3 +59,14 @@ def test_a_notebook_pasted_into_one_py_is_graded_part_by_part(graded: Run) -> No
         "message"
     ]
     assert "exercise1: graded cells: 2 (the marked cell)" in row["message"]
+
+
+def test_a_notebook_saved_as_py_is_graded_as_the_notebook_it_is(graded: Run) -> None:
+    row = graded.gradebook["saved_as.py"]
+    assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
+    assert "exercise1: saved_as.py holds a notebook's JSON, not Python: graded as the notebook it is" in row["message"]
+
+
+def test_a_py_padded_with_nul_bytes_is_graded(graded: Run) -> None:
+    row = graded.gradebook["padded.py"]
+    assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
