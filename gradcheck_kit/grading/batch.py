@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -71,9 +71,12 @@ def grade_all(
     jobs: int,
     progress: Progress | None,
     zygotes: Sequence[Zygote] = (),
+    on_stop: Callable[[int], None] | None = None,
 ) -> int:
     """Grade every submission (a file, or a named :class:`.collect.Submission`) not already done, ``jobs`` at a
-    time, in ``zygotes`` started in advance if given (the rest are spawned); returns how many were graded now."""
+    time, in ``zygotes`` started in advance if given (the rest are spawned); returns how many were graded now.
+    On Ctrl-C the queue is dropped and ``on_stop`` told how many submissions are still running, which are waited
+    for (within their limits) and kept before the KeyboardInterrupt goes on."""
     confine.protect_grader()  # before any child runs: none may read the references in this process's memory
     named = [path if isinstance(path, Submission) else Submission.of(path) for path in paths]
     todo = [submission for submission in named if safe_text(submission.name) not in outputs.done]
@@ -106,6 +109,9 @@ def grade_all(
                 _record(pending, outputs, grader, progress)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
+                running = sum(not future.cancelled() for future in pending)
+                if on_stop is not None and running:
+                    on_stop(running)
                 _record(pending, outputs, grader, progress)
                 raise
     finally:

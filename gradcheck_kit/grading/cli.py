@@ -6,6 +6,7 @@ Exit status: see :data:`GRADE_STATUS` and :data:`MERGE_STATUS`, which each comma
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -459,7 +460,7 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     stopped: KeyboardInterrupt | None = None
     previous = signal.signal(signal.SIGTERM, _terminate)  # after the zygotes are forked: they keep the default
     try:
-        grade_all(grader, paths, outputs, args.jobs, progress, zygotes)
+        grade_all(grader, paths, outputs, args.jobs, progress, zygotes, functools.partial(_stopping, args.timeout))
     except SandboxError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -482,6 +483,11 @@ def _print_summary(text: str) -> None:
         print(text, flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor a second error at exit's flush
+
+
+def _stopping(timeout: float, running: int) -> None:
+    """Say, as Ctrl-C comes, why the command has not ended yet: the submissions running finish first."""
+    _note(f"stopping after the submissions still running ({running}), each within its --timeout of {timeout:g} s")
 
 
 class _Terminated(KeyboardInterrupt):

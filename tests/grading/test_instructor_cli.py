@@ -167,10 +167,10 @@ def test_ctrl_c_keeps_what_was_graded_and_says_how_to_go_on(tmp_path: Path) -> N
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     graded = _rows(out)
-    assert stderr.strip() == (
+    assert _stopping_lines(stderr, 5) == [
         f"gradcheck-kit grade: interrupted with {graded} of 7 submissions graded; "
         "the same command with --resume grades the rest"
-    )
+    ]
     resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, timeout=300)
     assert resumed.returncode == 0
     assert _rows(out) == 7
@@ -179,7 +179,8 @@ def test_ctrl_c_keeps_what_was_graded_and_says_how_to_go_on(tmp_path: Path) -> N
 def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
     """After Ctrl-C the pool still graded every queued submission, throwing each result away (33 s on a 351-file
     class) before saying 'interrupted'. Now the queue is dropped: only the submission running is waited for (and
-    kept), so ten queued ones of 3 s each no longer hold the exit for 30 s."""
+    kept), so ten queued ones of 3 s each no longer hold the exit for 30 s; why it has not ended yet is said at
+    once."""
     root = tmp_path / "class"
     root.mkdir()
     for number in range(3):
@@ -201,10 +202,12 @@ def test_ctrl_c_leaves_the_queued_submissions_ungraded(tmp_path: Path) -> None:
     assert time.monotonic() - interrupted < 15, "the queued submissions were graded after Ctrl-C"
     graded = _rows(out)
     assert graded in (3, 4)  # the three quick ones, and the sleeper running when Ctrl-C came, kept
-    assert stderr.strip() == (
+    said = "gradcheck-kit grade: stopping after the submissions still running (1), each within its --timeout of 6 s"
+    assert stderr.startswith(said + "\n")  # said as Ctrl-C came: the sleeper was running
+    assert _stopping_lines(stderr, 6) == [
         f"gradcheck-kit grade: interrupted with {graded} of 13 submissions graded; "
         "the same command with --resume grades the rest"
-    )
+    ]
 
 
 def test_ctrl_c_while_resume_rewrites_the_gradebook_loses_no_row(tmp_path: Path) -> None:
@@ -261,10 +264,10 @@ def test_sigterm_stops_as_ctrl_c_does_and_says_so(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
     graded = _rows(out)
-    assert stderr.strip() == (
+    assert _stopping_lines(stderr, 5) == [
         f"gradcheck-kit grade: stopped by SIGTERM with {graded} of 8 submissions graded; "
         "the same command with --resume grades the rest"
-    )
+    ]
     assert subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
     assert _rows(out) == 8
 
@@ -351,6 +354,16 @@ def _read_all(terminal: BinaryIO) -> bytes:
         while chunk := terminal.read(4096):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _stopping_lines(stderr: str, timeout: int) -> list[str]:
+    """The lines of ``stderr`` after the one said as the signal came, checked to be that line when there is one
+    (with jobs 1, the one submission running; none if it ended just then)."""
+    lines = stderr.strip().splitlines()
+    said = "gradcheck-kit grade: stopping after the submissions still running (1), each within its --timeout of"
+    if lines and lines[0].startswith("gradcheck-kit grade: stopping"):
+        assert lines.pop(0) == f"{said} {timeout} s"
+    return lines
 
 
 def _rows(out: Path) -> int:
