@@ -368,7 +368,10 @@ def _answer(header: dict[str, Any], value: Any, answer: _Answer, deadline: float
     if not wants_reference:
         return
     fields, data = answer.encodings.of(reference)
-    write_frame(answer.replies, {"op": "reference", **fields}, data, deadline)
+    try:
+        write_frame(answer.replies, {"op": "reference", **fields}, data, deadline)
+    except BrokenPipeError:  # only the child reads this pipe: it closed it (or exited) before its answer came
+        raise ChannelError("it closed the stream the grader answers on") from None
 
 
 def _clean_error(header: dict[str, Any]) -> dict[str, Any]:
