@@ -460,7 +460,7 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     stopped: KeyboardInterrupt | None = None
     previous = signal.signal(signal.SIGTERM, _terminate)  # after the zygotes are forked: they keep the default
     try:
-        grade_all(grader, paths, outputs, args.jobs, progress, zygotes, functools.partial(_stopping, args.timeout))
+        grade_all(grader, paths, outputs, args.jobs, progress, zygotes, functools.partial(_stopping, args, progress))
     except SandboxError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
@@ -485,9 +485,12 @@ def _print_summary(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor a second error at exit's flush
 
 
-def _stopping(timeout: float, running: int) -> None:
-    """Say, as Ctrl-C comes, why the command has not ended yet: the submissions running finish first."""
-    _note(f"stopping after the submissions still running ({running}), each within its --timeout of {timeout:g} s")
+def _stopping(args: argparse.Namespace, progress: Progress | None, running: int) -> None:
+    """Say, as Ctrl-C comes, why the command has not ended yet (the submissions running finish first), on a line of
+    its own below the progress bar."""
+    if progress is not None:
+        progress.end_line()
+    _note(f"stopping after the submissions still running ({running}), each within its --timeout of {args.timeout:g} s")
 
 
 class _Terminated(KeyboardInterrupt):

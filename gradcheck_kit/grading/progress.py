@@ -41,6 +41,11 @@ class Progress:
         if self._terminal:
             self._write(f"\r{self._bar(time.monotonic())} \n")
 
+    def end_line(self) -> None:
+        """End the bar's line, so that a message (Ctrl-C's) starts a line of its own; the next draw starts another."""
+        if self._terminal:
+            self._write("\n")
+
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()

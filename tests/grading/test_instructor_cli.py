@@ -347,6 +347,32 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
     assert drawn.startswith(b"\r[##############################] 1/1 ") and drawn.endswith(b"\r\n")
 
 
+def test_ctrl_c_on_a_terminal_says_so_on_a_line_of_its_own(tmp_path: Path) -> None:
+    """On a terminal, Ctrl-C's 'stopping ...' was written at the end of the progress bar's line."""
+    root = tmp_path / "class"
+    root.mkdir()
+    for number in range(3):
+        (root / f"a{number}.py").write_bytes(CORRECT.read_bytes())
+    for number in range(3):
+        (root / f"z{number}.py").write_bytes(CORRECT.read_bytes() + b"\nimport time\ntime.sleep(3)\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    command += ["--timeout", "6", "--jobs", "1", "--seed", "1", str(root)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    leader, follower = os.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=follower, preexec_fn=restore) as run:
+            deadline = time.monotonic() + 120
+            while run.poll() is None and _rows(out) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            run.send_signal(signal.SIGINT)
+            run.communicate(timeout=120)
+        os.close(follower)
+        drawn = _read_all(terminal)
+    assert run.returncode == 130
+    assert b"\r\ngradcheck-kit grade: stopping after the submissions still running (1)" in drawn, drawn
+
+
 def _read_all(terminal: BinaryIO) -> bytes:
     """What a pseudo-terminal's other end was sent, up to its close (read as an EIO on Linux)."""
     chunks = []
