@@ -3,17 +3,19 @@
 An assignment declares the names its notebook defines (``Assignment.names``: the
 lecture's hyperparameters, data tensors, ``plt`` as :data:`NOOP`). Simple constants a
 student defined in earlier cells (``BATCH_SIZE = 32``, ``n = batch_size``, literals and
-arithmetic on them) are taken too. Anything else the cell relies on is a NameError that
-says so.
+arithmetic on them) are taken too, and so are the functions an earlier cell defines that
+the cell calls (``def tanh_backward(y, dy): ...`` in a helpers cell). Anything else the cell
+relies on is a NameError that says so.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from ..notebook.reads import reads
 from .parsing import parse
 
 NOOP = "<gradcheck-kit no-op>"
@@ -72,6 +74,30 @@ def constants(sources: Iterable[str], known: Mapping[str, Any]) -> dict[str, int
                 else:
                     taken[name] = value
     return taken
+
+
+def functions(sources: Iterable[str], code: str, skip: Collection[str]) -> dict[str, str]:
+    """The top-level, undecorated ``def`` statements of ``sources`` (the last of each name, as the notebook holds
+    it) that ``code`` calls before defining, and those they call in turn, by name in definition order; never one
+    named in ``skip`` (the grader's own ``cmp``, the forward's values, the assignment's names)."""
+    defined: dict[str, str] = {}
+    for source in sources:
+        try:
+            tree = parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for statement in tree.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and not statement.decorator_list:
+                defined.pop(statement.name, None)
+                defined[statement.name] = ast.get_source_segment(source, statement) or ""
+    wanted = [name for name in reads(code) if name in defined and name not in skip]
+    taken: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name not in taken:
+            taken.add(name)
+            wanted += [other for other in reads(defined[name]) if other in defined and other not in skip]
+    return {name: text for name, text in defined.items() if name in taken}
 
 
 def prelude(values: Mapping[str, Any]) -> str:

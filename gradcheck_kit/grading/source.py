@@ -42,7 +42,7 @@ from .cells import (
     syntax_error,
     unassigned,
 )
-from .names import constants, prelude
+from .names import constants, functions, prelude
 from .parsing import parse
 
 _LINE = re.compile(r"\bline (\d+)\b")
@@ -211,12 +211,18 @@ def notebook_source(
     segments = [(1, text.count("\n"), "the constants taken from earlier cells")] if taken else []
     left = superseded(runs, gradients)
     kept = [cell for cell in runs if cell not in left]
+    helpers = functions(earlier, "\n".join(cell.source for cell in kept), {*known, *taken, "cmp"})
+    if helpers:
+        segments.append((text.count("\n") + 1, sum(map(_lines, helpers.values())), "the functions of earlier cells"))
+        text += "".join(helper + "\n" for helper in helpers.values())
     for cell in kept:
         segments.append((text.count("\n") + 1, cell.source.count("\n") + 1, f"cell {cell.number}"))
         text += cell.source + "\n"
     note = f"{describe(kept)} ({how})"
     if taken:
         note += "; constants taken from earlier cells: " + ", ".join(taken)
+    if helpers:
+        note += "; functions taken from earlier cells: " + ", ".join(helpers)
     source = Source(text, [note], segments)
     for cell, missing, why in skipped(every, chosen, runs, gradients, tag, marker):
         source.notes.append(f"cell {cell.number} was not run: {why}{_assigns(missing)}")
@@ -232,6 +238,11 @@ def notebook_source(
             f"{how_run}; keep the copy you want graded and delete the other"
         )
     return source
+
+
+def _lines(text: str) -> int:
+    """How many lines ``text`` takes once a newline ends it."""
+    return text.count("\n") + 1
 
 
 def holds_code(text: str) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 from ..notebook.reads import reads
 from .assignment import Assignment
 from .cells import Cell, bound, code_cells, describe, marked, part_of_series, runs_something
-from .names import constants, prelude
+from .names import constants, functions, prelude
 from .parsing import parse
 from .source import Source
 from .submission import SubmissionError, notebook_of
@@ -57,12 +57,15 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         raise SubmissionError(f"no cell tagged {part.tag!r} or starting with {part.marker!r}; {describe(chosen)}")
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
+    skip = {*known, *taken, *bound(training.setup), "cmp"}
+    helpers = functions(earlier, "\n".join(cell.source for cell in chosen), skip)
     sources, capped, left = [], [], []
     for steps in range(training.steps + 1):
         source = Source("")
         texts, constant, capped = _capped(chosen, taken, training.steps_name, gradients, steps)
         _append(source, prelude(constant), "the constants taken from earlier cells")
         _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
+        _append(source, "".join(helper + "\n" for helper in helpers.values()), "the functions of earlier cells")
         left = _append_cells(source, chosen, texts, gradients) or left
         _append(source, _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
@@ -78,6 +81,8 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         source.notes.append(f"{describe(chosen)} ({marked_only}; {how})")
         if taken:
             source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
+        if helpers:
+            source.notes.append("functions taken from earlier cells: " + ", ".join(helpers))
     return sources
 
 
