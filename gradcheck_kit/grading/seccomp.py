@@ -24,7 +24,9 @@ It refuses file locks (``flock``, and ``fcntl``'s record locks): children graded
 time saw each other's locks on a file both may read, a channel as fast as they could poll.
 It refuses System V IPC and POSIX message queues: as root each child has an IPC namespace of
 its own, but graded by an ordinary user children share the user's, and a segment a child made
-outlived it (``shmget``: its second run, or a classmate, attached it).
+outlived it (``shmget``: its second run, or a classmate, attached it). It refuses ``unshare``
+and ``setns``: a child made itself a user namespace (and in it a network namespace), which
+nothing it is graded on needs and which opens the kernel's least-trodden code to it.
 The filter knows the syscall numbers of x86_64 and aarch64; elsewhere :func:`refuse_calls`
 installs nothing and says so.
 """
@@ -56,9 +58,13 @@ _X86_64_IPC = (29, 30, 31, *range(64, 72), 220, *range(240, 246))
 _REFUSED_CALLS = {
     # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup,
     #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit, flock,
-    #                          System V shared memory, semaphores and message queues, POSIX message queues))
-    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC)),
-    "aarch64": (0xC00000B7, (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198))),
+    #                          System V shared memory, semaphores and message queues, POSIX message queues,
+    #                          unshare, setns))
+    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308)),
+    "aarch64": (
+        0xC00000B7,
+        (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268),
+    ),
     # aarch64's 180-197: mq_open .. mq_getsetattr, msgget .. msgsnd, semget .. semop, shmget .. shmdt
 }
 """Each machine's calls refused outright (``setrlimit``: glibc sets limits through ``prlimit64``)."""
@@ -71,10 +77,10 @@ def supported() -> bool:
 
 
 def refuse_calls() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache, file-lock and
-    IPC calls and from setting a resource limit (reading one still works); False where the machine is not one the
-    filter knows, or the kernel was built without seccomp filters (``EINVAL``): nothing is installed there, and
-    they stay open to the child."""
+    """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache, file-lock, IPC
+    and namespace calls and from setting a resource limit (reading one still works); False where the machine is
+    not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``): nothing is installed
+    there, and they stay open to the child."""
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]
