@@ -3,9 +3,9 @@
 An assignment declares the names its notebook defines (``Assignment.names``: the
 lecture's hyperparameters, data tensors, ``plt`` as :data:`NOOP`). Simple constants a
 student defined in earlier cells (``BATCH_SIZE = 32``, ``n = batch_size``, literals and
-arithmetic on them) are taken too, and so are the functions an earlier cell defines that
-the cell calls (``def tanh_backward(y, dy): ...`` in a helpers cell). Anything else the cell
-relies on is a NameError that says so.
+arithmetic on them) are taken too, and so are the functions another cell defines that
+the cell calls (``def tanh_backward(y, dy): ...`` in a helpers cell, above it or, run first,
+below). Anything else the cell relies on is a NameError that says so.
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ def constants(sources: Iterable[str], known: Mapping[str, Any]) -> dict[str, int
 
 
 def functions(sources: Iterable[str], code: str, skip: Collection[str]) -> dict[str, str]:
-    """The top-level, undecorated ``def`` statements of ``sources`` (the last of each name, as the notebook holds
-    it) that ``code`` calls before defining, and those they call in turn, by name in definition order; never one
-    named in ``skip`` (the grader's own ``cmp``, the forward's values, the assignment's names)."""
+    """The top-level, undecorated ``def`` statements of ``sources`` (the last of each name: give the cells below the
+    graded ones first, a student may have run them first, then those above, whose definition the notebook holds
+    when run in order) that ``code`` calls before defining, and those they call in turn; never one named in
+    ``skip`` (the grader's own ``cmp``, the forward's values, the assignment's names)."""
     defined: dict[str, str] = {}
     for source in sources:
         try:

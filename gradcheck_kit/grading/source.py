@@ -211,9 +211,10 @@ def notebook_source(
     segments = [(1, text.count("\n"), "the constants taken from earlier cells")] if taken else []
     left = superseded(runs, gradients)
     kept = [cell for cell in runs if cell not in left]
-    helpers = functions(earlier, "\n".join(cell.source for cell in kept), {*known, *taken, "cmp"})
+    others = [cell.source for cell in cells if cell.number > runs[0].number and cell not in runs]
+    helpers = functions([*others, *earlier], "\n".join(cell.source for cell in kept), {*known, *taken, "cmp"})
     if helpers:
-        segments.append((text.count("\n") + 1, sum(map(_lines, helpers.values())), "the functions of earlier cells"))
+        segments.append((text.count("\n") + 1, sum(map(_lines, helpers.values())), "the functions of other cells"))
         text += "".join(helper + "\n" for helper in helpers.values())
     for cell in kept:
         segments.append((text.count("\n") + 1, cell.source.count("\n") + 1, f"cell {cell.number}"))
@@ -222,7 +223,7 @@ def notebook_source(
     if taken:
         note += "; constants taken from earlier cells: " + ", ".join(taken)
     if helpers:
-        note += "; functions taken from earlier cells: " + ", ".join(helpers)
+        note += "; functions taken from other cells: " + ", ".join(helpers)
     source = Source(text, [note], segments)
     for cell, missing, why in skipped(every, chosen, runs, gradients, tag, marker):
         source.notes.append(f"cell {cell.number} was not run: {why}{_assigns(missing)}")

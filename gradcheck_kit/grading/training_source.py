@@ -58,14 +58,15 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     earlier = [cell.source for cell in cells if cell.number < chosen[0].number]
     taken = {name: value for name, value in constants(earlier, known).items() if name not in known}
     skip = {*known, *taken, *bound(training.setup), "cmp"}
-    helpers = functions(earlier, "\n".join(cell.source for cell in chosen), skip)
+    others = [cell.source for cell in cells if cell.number > chosen[0].number and cell not in chosen]
+    helpers = functions([*others, *earlier], "\n".join(cell.source for cell in chosen), skip)
     sources, capped, left = [], [], []
     for steps in range(training.steps + 1):
         source = Source("")
         texts, constant, capped = _capped(chosen, taken, training.steps_name, gradients, steps)
         _append(source, prelude(constant), "the constants taken from earlier cells")
         _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
-        _append(source, "".join(helper + "\n" for helper in helpers.values()), "the functions of earlier cells")
+        _append(source, "".join(helper + "\n" for helper in helpers.values()), "the functions of other cells")
         left = _append_cells(source, chosen, texts, gradients) or left
         _append(source, _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
@@ -82,7 +83,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         if taken:
             source.notes.append("constants taken from earlier cells: " + ", ".join(taken))
         if helpers:
-            source.notes.append("functions taken from earlier cells: " + ", ".join(helpers))
+            source.notes.append("functions taken from other cells: " + ", ".join(helpers))
     return sources
 
 

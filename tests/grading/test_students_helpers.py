@@ -1,8 +1,8 @@
 """Helper functions as students write them: defined in a cell of their own above the exercise (or beside the
 lecture's ``cmp``) and called from the exercise's cell, or from Exercise 4's training loop. The call was a
-NameError ('the exercise may rely only on ...'): Exercise 1 11/26, Exercise 4 0/7. The functions an earlier
-cell defines that the graded cells call are taken, as simple constants are; the lecture's own ``cmp`` is not
-(the grader's stays, which compares nothing in the sandbox)."""
+NameError ('the exercise may rely only on ...'): Exercise 1 11/26, Exercise 4 0/7. The functions another cell
+defines that the graded cells call are taken (one below them too: the student ran it first); the lecture's own
+``cmp`` is not (the grader's stays, which compares nothing in the sandbox)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [_code(LECTURE_CMP + HELPERS), _code(ex1)]}
     (folder / "helpers_above.ipynb").write_text(json.dumps(notebook))
     (folder / "helpers_in_training.ipynb").write_text(json.dumps(_solution_with_helpers()))
+    below = {**notebook, "cells": [_code(ex1), _code("# helpers, run first\n" + HELPERS)]}
+    (folder / "helpers_below.ipynb").write_text(json.dumps(below))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS)))
 
@@ -68,7 +70,7 @@ def test_a_helper_an_earlier_cell_defines_is_taken_and_the_lectures_cmp_is_not(g
     row = graded.gradebook["helpers_above.ipynb"]
     assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
     assert (
-        "exercise1: graded cells: 2 (the marked cell); functions taken from earlier cells: tanh_backward"
+        "exercise1: graded cells: 2 (the marked cell); functions taken from other cells: tanh_backward"
         in (row["message"])
     )
     assert "t.grad" not in row["message"]  # the lecture's cmp did not run: the grader's compares nothing
@@ -77,4 +79,10 @@ def test_a_helper_an_earlier_cell_defines_is_taken_and_the_lectures_cmp_is_not(g
 def test_a_training_loop_calling_helpers_of_an_earlier_cell_is_judged(graded: Run) -> None:
     row = graded.gradebook["helpers_in_training.ipynb"]
     assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
-    assert "exercise4: functions taken from earlier cells: tanh_backward, bn_backward" in row["message"]
+    assert "exercise4: functions taken from other cells: tanh_backward, bn_backward" in row["message"]
+
+
+def test_a_helper_defined_below_the_exercise_and_run_first_is_taken(graded: Run) -> None:
+    row = graded.gradebook["helpers_below.ipynb"]
+    assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
+    assert "functions taken from other cells: tanh_backward" in row["message"]
