@@ -13,7 +13,7 @@ import pytest
 from gradcheck_kit import Case, registered
 
 from .options import Settings, from_case, from_markers
-from .outcomes import CASE_DOMAIN
+from .outcomes import CASE_DOMAIN, collection_error
 from .results import RESULTS
 from .run import run_cell
 
@@ -110,12 +110,4 @@ def warn_uncollected(session: pytest.Session) -> None:
         try:
             warnings.warn_explicit(GradcheckWarning(message), None, filename=case.source, lineno=case.line or 1)
         except GradcheckWarning:  # warnings are errors (-W error, filterwarnings = error): it was an INTERNALERROR
-            _collection_error(session, Path(case.source), f"{name}:{case.line or 1}: GradcheckWarning: {message}")
-
-
-def _collection_error(session: pytest.Session, path: Path, message: str) -> None:
-    """Report ``message`` as an error collecting ``path``, the way pytest (and pytest-xdist's controller) stops
-    a run whose collection failed."""
-    nodeid = str(path.relative_to(session.config.rootpath)) if path.is_relative_to(session.config.rootpath) else ""
-    report = pytest.CollectReport(nodeid, "failed", longrepr=message, result=[])
-    session.ihook.pytest_collectreport(report=report)
+            collection_error(session, Path(case.source), f"{name}:{case.line or 1}: GradcheckWarning: {message}")

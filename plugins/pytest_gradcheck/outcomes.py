@@ -1,9 +1,11 @@
-"""Each test's outcome as pytest counts it, for the "gradient checks:" line (stdlib and pytest only)."""
+"""Each test's outcome as pytest counts it, for the "gradient checks:" line, and collection errors reported as
+pytest reports its own (stdlib and pytest only)."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +128,11 @@ class Recorder:
         case, device, dtype = (cell["case"], cell["device"], cell["dtype"]) if cell else (name, "", "")
         row = Row(case, device, dtype, "", "", status, message=message, test_id=report.nodeid)
         self.results.record(report.nodeid, Report([row]).records(), [])
+
+
+def collection_error(session: pytest.Session, path: Path, message: str) -> None:
+    """Report ``message`` as an error collecting ``path``, the way pytest (and pytest-xdist's controller) stops
+    a run whose collection failed."""
+    nodeid = str(path.relative_to(session.config.rootpath)) if path.is_relative_to(session.config.rootpath) else ""
+    report = pytest.CollectReport(nodeid, "failed", longrepr=message, result=[])
+    session.ihook.pytest_collectreport(report=report)

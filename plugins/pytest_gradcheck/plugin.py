@@ -18,7 +18,7 @@ import pytest
 
 from . import junit
 from .options import add_options, from_command_line, from_ini, known_names
-from .outcomes import WHERE, Recorder
+from .outcomes import WHERE, Recorder, collection_error
 from .report_paths import report_paths
 from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
 
@@ -81,20 +81,35 @@ def pytest_make_collect_report(
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A ``gradcheck`` marker with an unknown option or a mistyped value is a usage error before any test runs
     (it was an error at the test's setup, after the others had run); with ``--gradcheck``, warn about cases
-    registered where no collector will ever find them."""
-    from .options import from_markers
-
-    for item in session.items:
+    registered where no collector will ever find them. First, so that a pytest-xdist worker ships its
+    collection without the tests it leaves out."""
+    for item in list(session.items):
         markers = list(item.iter_markers("gradcheck"))
         if any(marker.args or marker.kwargs for marker in markers):
-            from_markers(markers)
+            _check_markers(session, item, markers)
     if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules and _warns(session.config):
         from .items import warn_uncollected
 
         warn_uncollected(session)
+
+
+def _check_markers(session: pytest.Session, item: pytest.Item, markers: list[pytest.Mark]) -> None:
+    """Raise the usage error of ``item``'s mistyped ``gradcheck`` markers; a pytest-xdist worker instead reports it
+    as an error collecting the test's module and leaves the test out: a usage error raised in a worker ended the
+    run in an INTERNALERROR that never said it."""
+    from .options import from_markers
+
+    try:
+        from_markers(markers)
+    except pytest.UsageError as error:
+        if not hasattr(session.config, "workerinput"):
+            raise
+        collection_error(session, item.path, str(error))
+        session.items.remove(item)
 
 
 def _warns(config: pytest.Config) -> bool:

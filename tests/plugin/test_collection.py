@@ -190,6 +190,31 @@ def test_a_mistyped_gradcheck_marker_is_a_usage_error_before_any_test_runs(
     assert "test_first PASSED" not in result.stdout.str() and "Traceback" not in result.stderr.str()
 
 
+@pytest.mark.parametrize("marker", MISTYPED_MARKERS)
+def test_under_xdist_a_mistyped_gradcheck_marker_is_said_and_its_test_not_run(
+    project: pytest.Pytester, marker: str
+) -> None:
+    """A worker's usage error is more than pytest-xdist handles: the run ended in an INTERNALERROR ('assert not
+    crashitem') and the marker's problem was never said. Each worker reports it as an error collecting the test's
+    module, once, and leaves the test out; the others run, as xdist runs them beside any collection error."""
+    project.makepyfile(
+        test_marked=f"""
+        import pytest
+
+        def test_first():
+            pass
+
+        @pytest.mark.{marker}
+        def test_half(gradcheck):
+            pass
+        """
+    )
+    result = project.runpytest_subprocess("test_marked.py", "-n", "2")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR collecting test_marked.py*", "@pytest.mark.gradcheck*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 @pytest.mark.parametrize(
     ("args", "ini", "said"),
     [
