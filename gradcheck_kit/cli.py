@@ -8,6 +8,7 @@ at all (every cell skipped) unless ``--allow-skipped``.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -48,8 +49,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_check(commands)
     add_grading_commands(commands)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _take_extras(args, extras)
     return args.run(args)
+
+
+def _take_extras(args: argparse.Namespace, extras: list[str]) -> None:
+    """What argparse left over. Paths given after an option (``grade a.py --out o b.py``) are more of the command's
+    paths, as a shell user means them (argparse took them for unrecognized arguments); an option the command does
+    not have is a usage error naming the closest one it has (``--timout``: did you mean --timeout?)."""
+    unknown = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
+    if not unknown:
+        name, kind = args.more
+        setattr(args, name, [*getattr(args, name), *map(kind, extras)])
+        return
+    known = [option for action in args.parser._actions for option in action.option_strings]
+    close = difflib.get_close_matches(unknown[0], known, n=1)
+    args.parser.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; did you mean {close[0]}?" if close else ""))
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
@@ -65,7 +82,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--allow-skipped", action="store_true", help="exit 0, not 5, when every cell was skipped")
     add_judging(check)
     add_outputs(check)
-    check.set_defaults(run=_run_check)
+    check.set_defaults(run=_run_check, parser=check, more=("paths", str))
 
 
 def _run_check(args: argparse.Namespace) -> int:

@@ -364,3 +364,12 @@ def test_check_runs_where_the_system_has_no_cpu_affinity(tiny: Path) -> None:
     command = [sys.executable, "-c", code, "check", str(tiny), "--compact", "--case", "tiny-right"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
+def test_a_mistyped_option_names_the_one_meant(tiny: Path) -> None:
+    """'--cmpact' said 'gradcheck-kit: error: unrecognized arguments: --cmpact', not which option was meant."""
+    result = cli("check", tiny, "--cmpact")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "gradcheck-kit check: error: unrecognized arguments: --cmpact; did you mean --compact?"
+    )

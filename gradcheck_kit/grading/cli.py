@@ -114,7 +114,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="draw the inputs from N (default: a fresh secret seed, or on --resume "
         "the one the gradebook recorded); the gradebook records it, so staff can reproduce a grade",
     )
-    grade.set_defaults(run=_run_grade)
+    grade.set_defaults(run=_run_grade, parser=grade, more=("submissions", Path))
     join = subparsers.add_parser(
         "merge",
         help="join the outputs of `grade --shard` runs",
@@ -123,7 +123,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     join.add_argument("shards", nargs="+", type=Path, metavar="SHARD_DIR", help="a --out folder of one shard")
     join.add_argument("--out", required=True, type=Path, metavar="DIR", help="where the merged results are written")
-    join.set_defaults(run=_run_merge)
+    join.set_defaults(run=_run_merge, parser=join, more=("shards", Path))
 
 
 MAX_SECONDS = 86400

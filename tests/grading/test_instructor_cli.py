@@ -52,6 +52,19 @@ def test_the_help_says_the_defaults_and_the_exit_statuses_as_they_are() -> None:
     assert "exit status: 0 merged; 2 the shards cannot be merged" in _help(*main, "merge")
 
 
+def test_submissions_on_both_sides_of_an_option_are_all_graded_and_a_mistyped_option_is_named(tmp_path: Path) -> None:
+    """A submission added at the end of a command line (``grade a.py --out o b.py``) was 'gradcheck-kit: error:
+    unrecognized arguments: b.py', and '--timout 5' said only 'unrecognized arguments: --timout', neither under the
+    command's name. The first grades both; the second names the option meant."""
+    out = tmp_path / "out"
+    run = _grade(CORRECT, "--out", out, SAMPLES / "ones_dC.py")
+    assert (run.returncode, run.stderr) == (0, "")
+    assert _rows(out) == 2
+    run = _grade("--out", tmp_path / "typo", "--timout", "5", CORRECT)
+    line = "gradcheck-kit grade: error: unrecognized arguments: --timout; did you mean --timeout?"
+    assert _usage_error(run, tmp_path / "typo").splitlines()[-1] == line
+
+
 def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run = _grade("--out", out, CORRECT, tmp_path / "submisions")
