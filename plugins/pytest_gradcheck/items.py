@@ -77,7 +77,10 @@ def case_items(parent: pytest.Collector, cases: Sequence[Case]) -> list[CaseItem
         if case.name in claimed:
             continue
         claimed.add(case.name)
-        settings = settings_for(parent, case)
+        try:
+            settings = settings_for(parent, case)
+        except pytest.UsageError as error:  # a mistyped pytestmark: said in one line, not with the plugin's frames
+            raise parent.CollectError(str(error)) from None
         items.extend(CaseItem.for_cell(parent, case, device, dtype) for device, dtype in _cells(case, settings))
     return items
 

@@ -72,12 +72,17 @@ def _test_module(file_path: Path, parent: pytest.Collector) -> bool:
 def pytest_make_collect_report(
     collector: pytest.Collector,
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-    """With ``--gradcheck``, a test module's items are followed by the cases it registers."""
+    """With ``--gradcheck``, a test module's items are followed by the cases it registers; a case they cannot be
+    made for (a mistyped ``pytestmark``) fails the module's collection, as in a case file (it was a usage error
+    raised from this hook, which a pytest-xdist worker swallowed: 'no tests ran', nothing said)."""
     report = yield
     if report.passed and collector.config.getoption("gradcheck") and type(collector) is pytest.Module:
         from .items import case_items, registered_in
 
-        report.result.extend(case_items(collector, registered_in(collector.path)))
+        try:
+            report.result.extend(case_items(collector, registered_in(collector.path)))
+        except pytest.Collector.CollectError as error:
+            return pytest.CollectReport(report.nodeid, "failed", longrepr=str(error), result=[])
     return report
 
 

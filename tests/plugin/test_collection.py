@@ -215,6 +215,31 @@ def test_under_xdist_a_mistyped_gradcheck_marker_is_said_and_its_test_not_run(
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.parametrize("flags", [[], ["-n", "2"]])
+@pytest.mark.parametrize("module", ["gradcheck_marked", "test_marked"])
+def test_a_mistyped_pytestmark_of_a_module_registering_cases_is_one_collection_error(
+    project: pytest.Pytester, module: str, flags: list[str]
+) -> None:
+    """A case file's mistyped ``pytestmark`` was an error collecting it with the plugin's frames (twice under
+    -n 2); a test module's was a usage error serially and, under -n 2, said nothing at all: 'no tests ran'."""
+    project.makepyfile(
+        **{
+            module: """
+            import pytest
+            from gradcheck_kit import register
+            from gradcheck_tiny import GRAPH, RIGHT
+
+            pytestmark = pytest.mark.gradcheck(dtypes="flaot64")
+            register("marked", GRAPH, RIGHT)
+            """
+        }
+    )
+    result = project.runpytest_subprocess("--gradcheck", "-k", "marked", *flags)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*ERROR collecting {module}.py*", "@pytest.mark.gradcheck: unknown dtype 'flaot64'*"])
+    assert "options.py" not in result.stdout.str() and "INTERNALERROR" not in result.stdout.str()
+
+
 @pytest.mark.parametrize(
     ("args", "ini", "said"),
     [
