@@ -254,13 +254,13 @@ def run_case(
     skipped rows with the reason. ``cross`` adds, for each pair of usable devices, the manual
     gradients of one judged against autograd on the other. ``tolerance`` overrides the case's."""
     devices, dtypes, fd = list(devices or case.devices), list(dtypes or case.dtypes), list(fd)
-    _refuse_fd(fd, [parse_dtype(d) for d in dtypes])
+    _refuse_fd(fd, [parse_dtype(str(d)) for d in dtypes])
     reports = []
     for device in devices:
         reason = skip_reason(device)
         for dtype in dtypes:
             if reason:
-                reports.append(Report([_cell_row(case.name, device, parse_dtype(dtype), SKIPPED, reason)]))
+                reports.append(Report([_cell_row(case.name, device, parse_dtype(str(dtype)), SKIPPED, reason)]))
                 continue
             reports.append(
                 check(
@@ -274,7 +274,7 @@ def run_case(
                     variables=case.variables,
                     name_rule=case.name_rule,
                     rule=rule or case.rule,
-                    fd=fd if parse_dtype(dtype) == torch.float64 else (),
+                    fd=fd if parse_dtype(str(dtype)) == torch.float64 else (),
                     timeout=case.timeout,
                 )
             )
@@ -656,7 +656,10 @@ def _reaches(tensor: torch.Tensor, captured: Capture) -> bool:
 
 def _loss_row(case: str, device: str, dtype: str, grad_name: str, value: Any) -> list[Row]:
     """A failing row for a gradient of the loss that is not 1 (``dloss = 2.0``; d(loss)/d(loss) is 1 by
-    definition, and a backward that starts from another value scales everything after it); none when it is 1."""
+    definition, and a backward that starts from another value scales everything after it); none when it is 1.
+    A numpy array counts as the tensor it holds."""
+    if hasattr(value, "__array__") and not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value)
     if isinstance(value, torch.Tensor):
         number = _one_number(value)
     elif isinstance(value, numbers.Number) and not isinstance(value, bool):
@@ -670,13 +673,14 @@ def _loss_row(case: str, device: str, dtype: str, grad_name: str, value: Any) ->
     return [Row(case, device, dtype, grad_name, "()", cmp.MISMATCH, message=message)]
 
 
-def _plain(number: numbers.Number) -> float | complex:
-    """A number (a numpy scalar too) as Python's own, whose repr shows every digit that differs from 1."""
-    return (
-        complex(number)
-        if isinstance(number, numbers.Complex) and not isinstance(number, numbers.Real)
-        else float(number)
-    )
+def _plain(number: numbers.Number) -> int | float | complex:
+    """A number (a numpy scalar too) as Python's own, whose repr shows every digit that differs from 1 (an int
+    as it is: 10**400 has no float)."""
+    if isinstance(number, numbers.Integral):
+        return int(number)
+    if isinstance(number, numbers.Complex) and not isinstance(number, numbers.Real):
+        return complex(number)
+    return float(number)  # a Real, or a Decimal (no numbers.Real)
 
 
 def _one_number(tensor: torch.Tensor) -> complex | float | None:

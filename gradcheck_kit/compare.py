@@ -395,7 +395,7 @@ class _Segments:
         """Whether each segment of ``a`` and ``b`` differs anywhere (a count; 0 or 1 for a whole tensor, which
         ``torch.equal`` answers in one pass with no temporary)."""
         if self.lengths is None:
-            return torch.tensor(float(not torch.equal(a, b)), dtype=torch.float64)
+            return torch.tensor(float(not torch.equal(a, b)), dtype=torch.float64, device=self.device)
         return self.sum(a != b)
 
     def argmax(self, values: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import dataclasses
 import importlib.util
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -186,7 +186,7 @@ def validate_arguments(
     for kind, given in (("devices", devices), ("dtypes", dtypes)):
         if given is not None and not given:
             refuse(kind, "at least one name", given)
-    if isinstance(variables, (list, tuple, set, frozenset)) and not variables:
+    if isinstance(variables, Sized) and not len(variables):
         refuse("variables", "at least one name (None checks every variable)", variables)
     for device in devices or ():
         parse_device(device)

@@ -422,6 +422,8 @@ def _squared_mean(x, w):
         ("torch.ones(4)", "got a tensor of shape (4,)"),
         ("__import__('numpy').float32(2.0)", "got 2.0"),
         ("1.0000001", "got 1.0000001"),
+        ("10**40", "got 10000000000000000000000000000000000000000"),
+        ("torch.tensor([2.0]).numpy()", "got 2.0"),
     ],
 )
 def test_a_gradient_of_the_loss_other_than_one_fails(given, got):

@@ -103,6 +103,8 @@ def test_fd_without_a_float64_cell_is_refused_before_anything_runs(makemore):
         run_case(case, dtypes=("float32", "float16"), fd=["bnvar"])
     rows = {(r.dtype, r.variable): r.fd for r in run_case(case, fd=["bnvar"]).rows}
     assert rows[("float64", "bnvar")] == "fd 3/3 ok" and rows[("float32", "bnvar")] == ""
+    as_dtypes = run_case(case, dtypes=(torch.float32, torch.float64), fd=["bnvar"])  # torch's own dtypes, too
+    assert {(r.dtype, r.variable): r.fd for r in as_dtypes.rows} == rows
 
 
 def test_a_zero_gradient_where_the_loss_curves_is_judged_not_called_a_kink():

@@ -282,8 +282,9 @@ def test_a_typo_in_variables_is_an_error_not_zero_checks():
 
 def test_no_variables_at_all_is_refused_not_an_empty_report():
     """``variables=[]`` made a Report without a row (passed False, printed as nothing)."""
-    with pytest.raises(ValueError, match=r"variables expected at least one name \(None checks every variable\)"):
-        check(GRAPH, SUBMISSIONS / "correct.py", variables=[])
+    for nothing in ([], {}.keys()):
+        with pytest.raises(ValueError, match=r"variables expected at least one name \(None checks every variable\)"):
+            check(GRAPH, SUBMISSIONS / "correct.py", variables=nothing)
 
 
 @pytest.mark.parametrize(
