@@ -16,6 +16,11 @@ _LOCK = threading.Lock()
 
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse(source, filename)``, never concurrently with another call of this function."""
+    """``ast.parse(source, filename)``, never concurrently with another call of this function. A source nesting
+    past what the parser can hold (``x = 1`` then 100,000 ``+1``) is the submission's SyntaxError, not the
+    grader's RecursionError or MemoryError."""
     with _LOCK:
-        return ast.parse(source, filename)
+        try:
+            return ast.parse(source, filename)
+        except (RecursionError, MemoryError) as error:
+            raise SyntaxError(f"the source nests too deeply to be parsed ({type(error).__name__})") from None

@@ -27,6 +27,7 @@ def said(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "empty_notebook.ipynb": _notebook("", "# nothing yet"),
         "unmarked_syntax.ipynb": _notebook("import torch", "dlogprobs = torch.zeros_like(logprobs\ndprobs = 1"),
         "broken_nbformat3.ipynb": json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": "none"}),
+        "nests_deeply.py": "x = 1" + "+1" * 100000 + "\n",
     }
     for name, text in made.items():
         (folder / name).write_text(text)
@@ -65,3 +66,11 @@ def test_an_empty_submission_is_invalid_and_says_it_is_empty(said: Run, submissi
     row = said.gradebook[submission]
     assert (row["status"], float(row["score"])) == ("invalid", 0)
     assert row["message"].startswith("the submission is empty: ")
+
+
+def test_a_source_nesting_past_the_parser_is_the_students_error_not_the_graders(said: Run) -> None:
+    """``x = 1`` and 100,000 ``+1``: the grader's own parse raised RecursionError, a 'grader-error' row asking staff
+    to re-grade a submission that can never parse."""
+    row = said.gradebook["nests_deeply.py"]
+    assert (row["status"], float(row["score"])) == ("error", 0), row["message"]
+    assert "the source nests too deeply to be parsed" in row["message"]
