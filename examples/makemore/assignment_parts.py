@@ -7,7 +7,8 @@ Exercise 1 is ``assignment.py``'s (26 gradients from the cell tagged ``exercise1
 in one expression), Exercise 3 ``dhprebn`` from the ``exercise3`` cell (the batchnorm backward in one
 formula), 2 points each. Exercise 4 runs the ``exercise4`` training cell with ``max_steps`` capped at 3
 and judges the seven parameter gradients of the step its loop ends on (1 point each) against autograd on
-that step's parameters and minibatch. The gradebook has one row per student and a column per part.
+that step's parameters and minibatch, with the forward the cell really runs (the lecture's, or batchnorm's
+variance without Bessel's correction). The gradebook has one row per student and a column per part.
 """
 
 import inspect
@@ -38,6 +39,14 @@ def training_forward(C, W1, b1, W2, b2, bngain, bnbias, Xb, Yb):
     return loss
 
 
+def training_forward_biased(C, W1, b1, W2, b2, bngain, bnbias, Xb, Yb):
+    """The same with batchnorm's variance without Bessel's correction (``unbiased=False``, as the BatchNorm paper
+    and ``nn.BatchNorm1d`` in training do): a loop written so is judged on it, with its own backward."""
+    hprebn = C[Xb].view(Xb.shape[0], -1) @ W1 + b1
+    bnraw = (hprebn - hprebn.mean(0, keepdim=True)) * (hprebn.var(0, keepdim=True, unbiased=False) + 1e-5) ** -0.5
+    return F.cross_entropy((bngain * bnraw + bnbias).tanh() @ W2 + b2, Yb)
+
+
 SETUP = f"VOCAB_SIZE, N_EMBD, BLOCK_SIZE = {VOCAB_SIZE}, {N_EMBD}, {BLOCK_SIZE}\n" + textwrap.dedent(
     inspect.getsource(init_params)
 )
@@ -52,7 +61,13 @@ EXERCISE_4 = replace(
     points=dict.fromkeys(("C", "W1", "b1", "W2", "b2", "bngain", "bnbias"), 1.0),
     tag="exercise4",
     marker="# Exercise 4",
-    training=Training(training_forward, batch=("Xb", "Yb"), steps=3, setup=SETUP),
+    training=Training(
+        training_forward,
+        batch=("Xb", "Yb"),
+        steps=3,
+        setup=SETUP,
+        variants={"batchnorm's variance without Bessel's correction": training_forward_biased},
+    ),
 )
 
 ASSIGNMENT = replace(

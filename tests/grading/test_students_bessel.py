@@ -1,8 +1,9 @@
 """Exercise 4 with batchnorm's variance computed without Bessel's correction (``unbiased=False``, as the BatchNorm
 paper and ``nn.BatchNorm1d`` do in training), the lecture's subtlety: a step is judged against the forward the
 cell really runs. An assignment that lists that forward among its training's ``variants`` passes a backward right
-for it (1/7 before: judged on the lecture's unbiased forward) and fails one that kept the lecture's n/(n-1); an
-assignment that does not says the cell's loss is not its forward's, naming both."""
+for it (1/7 before: judged on the lecture's unbiased forward) and fails one that kept the lecture's n/(n-1); the
+shipped assignment_parts.py lists it; an assignment that does not says the cell's loss is not its forward's, naming
+both."""
 
 from __future__ import annotations
 
@@ -16,28 +17,15 @@ PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
 SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
 BIASED = ("bnvar = hprebn.var(0, keepdim=True, unbiased=True)", "bnvar = hprebn.var(0, keepdim=True, unbiased=False)")
 BESSEL = "- n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0)"
-VARIANTS = f"""
+WITHOUT_VARIANTS = f"""
 import sys
 from dataclasses import replace
 
 sys.path.insert(0, {str(PARTS.parent)!r})
-import torch.nn.functional as F
 from assignment_parts import ASSIGNMENT as PARTS
 
-
-def biased(C, W1, b1, W2, b2, bngain, bnbias, Xb, Yb):
-    hprebn = C[Xb].view(Xb.shape[0], -1) @ W1 + b1
-    bnraw = (hprebn - hprebn.mean(0, keepdim=True)) * (hprebn.var(0, keepdim=True, unbiased=False) + 1e-5) ** -0.5
-    return F.cross_entropy(torch_tanh(bngain * bnraw + bnbias) @ W2 + b2, Yb)
-
-
-def torch_tanh(x):
-    return x.tanh()
-
-
 EX4 = PARTS.parts[3]
-WHAT = "batchnorm's variance without Bessel's correction"
-EX4 = replace(EX4, training=replace(EX4.training, variants={{WHAT: biased}}))
+EX4 = replace(EX4, training=replace(EX4.training, variants={{}}))
 ASSIGNMENT = replace(PARTS, parts=(*PARTS.parts[:3], EX4))
 """
 
@@ -63,9 +51,8 @@ def _graded(folder: Path, assignment: Path) -> Run:
 
 @pytest.fixture(scope="module")
 def with_variant(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    folder = tmp_path_factory.mktemp("bessel_variant")
-    (folder / "assignment_variants.py").write_text(VARIANTS)
-    return _graded(folder, folder / "assignment_variants.py")
+    """The shipped assignment, which lists the biased forward among Exercise 4's variants."""
+    return _graded(tmp_path_factory.mktemp("bessel_variant"), PARTS)
 
 
 def test_a_backward_right_for_the_forward_the_cell_runs_passes(with_variant: Run) -> None:
@@ -85,7 +72,8 @@ def test_a_backward_right_only_for_the_lectures_forward_fails_where_bessel_matte
 
 
 def test_without_the_variant_the_message_says_the_cells_loss_is_not_the_forwards(tmp_path: Path) -> None:
-    run = _graded(tmp_path, PARTS)
+    (tmp_path / "assignment_without.py").write_text(WITHOUT_VARIANTS)
+    run = _graded(tmp_path, tmp_path / "assignment_without.py")
     row = run.gradebook["biased.ipynb"]
     assert "exercise4: the cell's loss (" in row["message"]
     assert ") is not the exercise's forward's (" in row["message"]
