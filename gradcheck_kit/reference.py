@@ -43,6 +43,7 @@ round-off differs from element to element, and where autograd happens to be exac
 is not (3 medians of a normal spread is 2 standard deviations)."""
 
 _MEASURED = frozenset({OK, MISMATCH, NONFINITE})
+_HALF = (torch.float16, torch.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def _confirmed(
     within autograd's own error in bfloat16, may round to autograd's value bitwise, and a wrong small row beside
     large ones stays under a tensor-wide bound). A backward that accumulates in float32 misses the gold by 1e-7,
     far below; one the float64 run cannot give keeps its pass."""
-    if comparison.status != OK or float64_run is None or dtype not in (torch.float16, torch.bfloat16):
+    if comparison.status != OK or float64_run is None or dtype not in _HALF:
         return comparison
     again = _float64_gradient(float64_run, name, gold)
     if again is None:
@@ -213,15 +214,19 @@ def _confirmed(
 def _float64_gradient(
     float64_run: Callable[[], Mapping[str, Any]], name: str, gold: torch.Tensor
 ) -> torch.Tensor | None:
-    """The float64 run's real floating gradient for ``name`` in the gold's shape, or None (it could not run, or
-    gave something else: a shape or type the cell's own row already judges)."""
+    """The float64 run's real floating gradient for ``name`` in the gold's shape, or None: it could not run, gave
+    something else (a shape or type the cell's own row already judges), or rounded another gradient to half
+    precision on the way (``dy = (...).half()``, mixed precision written out: ``name``'s then carries that
+    rounding, as large as the mistakes looked for; its own final cast is allowed for by :func:`_confirmed`)."""
     try:
-        value = float64_run().get(name)
+        values = float64_run()
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 refutes nothing
         return None
+    value = values.get(name)
     if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.shape != gold.shape:
         return None
-    return dense(value.detach())
+    halved = [n for n, v in values.items() if n != name and isinstance(v, torch.Tensor) and v.dtype in _HALF]
+    return None if halved else dense(value.detach())
 
 
 def local_spread(errors: torch.Tensor) -> torch.Tensor:

@@ -213,7 +213,7 @@ def _against_gold(
     judged = _at_floors(captured, comparisons, manuals, round_off, errors)
     nonzero = {n: c for n, c in judged.items() if _nonzero_in_float64(captured, reference, comparisons, n)}
     claim = f"at the round-off floor of {_name(autograd.dtype)}, where the float64 gold is no round-off"
-    judged.update(_confirmed_in_float64(reference, nonzero, comparisons, in_float64, claim))
+    judged.update(_confirmed_in_float64(reference, nonzero, comparisons, in_float64, claim, wide_only=True))
     peers = [name for name in floors if name not in round_off and name in reference.variables]
     flipped = forwards.flipped() if forwards is not None and peers else ""
     dtype = _name(autograd.dtype)
@@ -247,9 +247,12 @@ def _confirmed_in_float64(
     comparisons: Mapping[str, cmp.Comparison],
     in_float64: Callable[[], Mapping[str, Any]] | None,
     claim: str,
+    wide_only: bool = False,
 ) -> dict[str, cmp.Comparison]:
     """The passes (``claim``: on what grounds) that the same backward run in float64 on the gold's inputs does not
-    refute; one it refutes keeps its mismatch, saying so. One that cannot run there stands.
+    refute; one it refutes keeps its mismatch, saying so. One that cannot run there stands, and with ``wide_only``
+    so does one whose gradient that run did not make in float64: at the round-off floor a float32 sum's own
+    rounding (``dw = torch.zeros(4); dw += ...`` in a loop) is as large as the gradient.
 
     A lower-precision cell passes peers of autograd (step 3) and gradients at the round-off floor (step 2) on what
     it cannot tell apart: where a row of the gradient is ill-conditioned (a raw feature offset by 1000) autograd
@@ -259,7 +262,9 @@ def _confirmed_in_float64(
     if not passed or in_float64 is None:
         return dict(passed)
     try:
-        again = in_float64_verdicts(reference, list(passed), in_float64())
+        values = in_float64()
+        names = [name for name in passed if not wide_only or _made_in_float64(values.get(name))]
+        again = in_float64_verdicts(reference, names, values)
     except Exception:  # noqa: BLE001 - a backward that cannot run in float64 confirms nothing and refutes nothing
         return dict(passed)
     confirmed = dict(passed)
@@ -270,6 +275,11 @@ def _confirmed_in_float64(
             )
             confirmed[name] = replace(comparisons[name], message=f"{note}; {comparisons[name].message}")
     return confirmed
+
+
+def _made_in_float64(value: Any) -> bool:
+    """A gradient the float64 run made in float64 (or complex128)."""
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.float64, torch.complex128)
 
 
 def _near_peers(

@@ -119,3 +119,22 @@ def test_a_right_backward_in_half_precision_passes_even_when_it_rounds_more_than
         for backward in (TANH_BACKWARD, accumulating):
             report = check(_tanh_regression(seed, 30.0), backward, dtype=dtype)
             assert report.passed, [(r.variable, r.message) for r in report.failures]
+
+
+@pytest.mark.parametrize(("dtype", "cast"), [("float16", ".half()"), ("bfloat16", ".to(torch.bfloat16)")])
+def test_a_backward_rounding_an_intermediate_to_the_cells_dtype_on_purpose_passes(dtype, cast):
+    """Mixed precision written out: dy kept in the cell's dtype by name (a no-op in the cell), dw accumulated in
+    float32. Its float64 run rounds dy to half precision too, and dw carries that rounding: no mistake (85 of 128
+    elements 'still missed the gold' when the float64 run's dw was taken as a float64 computation)."""
+
+    def inputs():
+        g = torch.Generator().manual_seed(0)
+        return {"x": torch.randn(32, 16, generator=g), "w": torch.randn(16, 8, generator=g).requires_grad_()}
+
+    graph = Graph("amp", "y = x @ w\nz = torch.tanh(y)\nloss = z.sum()", inputs)
+    backward = (
+        f"dz = torch.ones_like(z)\ndy = ((1 - z.float()**2) * dz.float()){cast}\n"
+        "dw = (x.T.float() @ dy.float()).to(w.dtype)\n"
+    )
+    report = check(graph, backward, dtype=dtype)
+    assert report.passed, [(r.variable, r.message) for r in report.failures]
