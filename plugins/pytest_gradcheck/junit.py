@@ -8,14 +8,12 @@ same properties move to the ``<testsuite>``, named ``<node id>::<variable>.statu
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from _pytest.junitxml import xml_key  # the LogXML of --junitxml; record_testsuite_property reads it the same way
 
-OURS = re.compile(r"^(?P<variable>.+)\.(?P<kind>status|maxdiff)$")
-"""Names of the properties the plugin adds (``run.properties``); the variable part may hold a colon (a case
-``attn:v2`` checked twice, a device ``cuda:0`` among several cells), which left them inside an xunit2 testcase."""
+MINE = "gradcheck_properties"
+"""Attribute of a test report: where the plugin's own properties are among its ``user_properties``, so that they,
+and not a test's own ``deploy.status`` or ``w.status``, move (also from pytest-xdist workers, with the report)."""
 ADDED = pytest.StashKey[list[tuple[str, object]]]()
 """The properties the plugin added to a test in its current attempt."""
 
@@ -33,21 +31,13 @@ def forget(item: pytest.Item) -> None:
     item.stash[ADDED] = []
 
 
-def ours(properties: list[tuple[str, object]]) -> list[tuple[str, object]]:
-    """The plugin's own properties among a test's: ``<variable>.status`` holding a row status, and the
-    ``<variable>.maxdiff`` beside one; a test's own ``http.status = 200`` is left where it is."""
-    if not any(OURS.match(name) for name, _ in properties):
-        return []
-    from gradcheck_kit.compare import STATUSES  # torch: only once a property looks like one of ours
-    from gradcheck_kit.report import ERROR, SKIPPED
-
-    statuses = {*STATUSES, ERROR, SKIPPED}
-    checked = {
-        match["variable"]
-        for name, value in properties
-        if (match := OURS.match(name)) and match["kind"] == "status" and value in statuses
-    }
-    return [(name, value) for name, value in properties if (match := OURS.match(name)) and match["variable"] in checked]
+def mark(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Say on ``report`` which of its properties the plugin added to ``item`` (by position: values such as a NaN
+    maxdiff do not compare equal once they have crossed from a worker, and a test may name one of its own alike)."""
+    added = item.stash.get(ADDED, [])
+    positions = [i for i, prop in enumerate(report.user_properties) if any(prop is mine for mine in added)]
+    if positions:
+        setattr(report, MINE, positions)
 
 
 class SuiteProperties:
@@ -62,10 +52,11 @@ class SuiteProperties:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        mine = ours(list(report.user_properties))
-        if not mine:
+        positions = set(getattr(report, MINE, ()))
+        if not positions:
             return
-        report.user_properties = [prop for prop in report.user_properties if prop not in mine]
+        mine = [prop for i, prop in enumerate(report.user_properties) if i in positions]
+        report.user_properties = [prop for i, prop in enumerate(report.user_properties) if i not in positions]
         if report.when == "teardown":
             self.moved[report.nodeid] = [(f"{report.nodeid}::{name}", value) for name, value in mine]
 

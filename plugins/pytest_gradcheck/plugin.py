@@ -160,6 +160,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     (the case's ``register()`` call, the test's ``gradcheck(...)`` call), not inside pytest; its
     short-summary message is the headline alone, so the table is printed once even on CI or ``-vv``."""
     report = yield
+    junit.mark(item, report)
     if report.when == "teardown" and hasattr(item.config, "workeroutput"):
         _hand_over(item, report)
     if report.when == "setup" and "gradcheck" in getattr(item, "fixturenames", ()):

@@ -250,6 +250,40 @@ def test_a_tests_own_properties_that_look_like_ours_stay_in_its_testcase(
     assert props == {"http.status": "200", "build.status": "green", "fit.maxdiff": "0.5"}
 
 
+@pytest.mark.parametrize("flags", [[], ["-n", "2"]])
+def test_under_xunit2_only_the_plugins_own_properties_move_to_the_suite(
+    project: pytest.Pytester, flags: list[str]
+) -> None:
+    """The plugin took any ``*.status`` holding a row status for its own: a project's ``deploy.status = ok`` was
+    moved to the suite and renamed, in every project with the plugin installed, gradients checked or not (and
+    the look imported torch). Only the properties the plugin added move now."""
+    project.makepyfile(
+        test_own="""
+        from gradcheck_tiny import GRAPH, RIGHT
+
+        def test_plain(record_property):
+            record_property("deploy.status", "ok")
+
+        def test_checked(gradcheck, record_property):
+            record_property("fit.maxdiff", 0.5)
+            record_property("w.status", "skipped")
+            gradcheck(GRAPH, RIGHT)
+        """
+    )
+    project.runpytest_subprocess("test_own.py", "--junitxml", "junit.xml", "-W", "ignore::pytest.PytestWarning", *flags)
+    root = ET.parse(project.path / "junit.xml").getroot()
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    own = {name: [(p.get("name"), p.get("value")) for p in case.iter("property")] for name, case in cases.items()}
+    assert own == {
+        "test_plain": [("deploy.status", "ok")],
+        "test_checked": [("fit.maxdiff", "0.5"), ("w.status", "skipped")],
+    }
+    moved = [p.get("name") for p in root.find("testsuite").find("properties")]
+    assert moved == [
+        f"test_own.py::test_checked::{name}" for name in ("h.maxdiff", "h.status", "w.maxdiff", "w.status")
+    ]
+
+
 def test_junit_xunit1_keeps_properties_per_testcase_and_cell(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_fixture_cells="""
