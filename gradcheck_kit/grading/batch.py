@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 from collections.abc import Callable, Sequence
@@ -64,6 +65,17 @@ def _record(pending: set[Future[Graded]], outputs: Outputs, grader: Grader, prog
             progress.advance()
 
 
+def _finish_running(pending: set[Future[Graded]], outputs: Outputs, grader: Grader, progress: Progress | None) -> None:
+    """Wait for the submissions still running after Ctrl-C and keep their results. Ctrl-C again cannot end them
+    sooner (a run ends at its limit); it used to throw their results away and wait all the same, so it is let
+    pass here."""
+    finished = False
+    while not finished:
+        with contextlib.suppress(KeyboardInterrupt):
+            _record(pending, outputs, grader, progress)
+            finished = True
+
+
 def grade_all(
     grader: Grader,
     paths: Sequence[Path | Submission],
@@ -112,7 +124,7 @@ def grade_all(
                 running = sum(not future.cancelled() for future in pending)
                 if on_stop is not None and running:
                     on_stop(running)
-                _record(pending, outputs, grader, progress)
+                _finish_running(pending, outputs, grader, progress)
                 raise
     finally:
         torch.set_num_threads(threads)

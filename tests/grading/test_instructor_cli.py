@@ -285,6 +285,32 @@ def test_sigterm_stops_as_ctrl_c_does_and_says_so(tmp_path: Path) -> None:
     assert _rows(out) == 8
 
 
+def test_ctrl_c_twice_keeps_the_submission_running(tmp_path: Path) -> None:
+    """A second Ctrl-C while the submission running finished threw its result away and waited for it all the same
+    (a run ends at its limit): the row it earned was lost."""
+    root = tmp_path / "class"
+    root.mkdir()
+    (root / "a.py").write_bytes(CORRECT.read_bytes())
+    for number in range(3):
+        (root / f"z{number}.py").write_text("import time\ntime.sleep(60)\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--out", str(out)]
+    command += ["--timeout", "4", "--jobs", "1", "--quiet", "--seed", "1", str(root)]
+    restore = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=restore) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _rows(out) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # z0 is running
+        process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    rows = (out / "gradebook.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:4] for row in rows] == [["a.py", "26", "26", "graded"], ["z0.py", "0", "26", "timeout"]]
+
+
 def test_ctrl_c_while_the_assignment_loads_is_no_traceback(tmp_path: Path) -> None:
     """Ctrl-C while the assignment loaded its data (makemore's names: seconds) was a KeyboardInterrupt traceback
     through the instructor's data.py (exit -2)."""
