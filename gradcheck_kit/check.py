@@ -518,7 +518,11 @@ def _with_fd(
 ) -> Report:
     """Add the finite-difference spot check's one-line summary to the rows of the variables in ``fd``."""
     manual = {name: _given(values, captured.variables[name], rule) for name in fd}
-    samples = spot_check(captured.graph, manual, fd, reference=captured, draw=draw)
+    try:
+        samples = spot_check(captured.graph, manual, fd, reference=captured, draw=draw)
+    except Exception as error:  # noqa: BLE001 - a spot check that cannot run leaves the verdicts as they are
+        note = f"fd not run: {type(error).__name__}: {error}"
+        return Report([replace(row, fd=note) if row.variable in fd else row for row in report.rows], report.tensors)
     rows = [_judged_by_fd(replace(row, fd=summarize(samples.get(row.variable, []))), samples) for row in report.rows]
     return Report(rows, report.tensors)
 

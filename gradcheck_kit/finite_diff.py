@@ -10,6 +10,7 @@ earlier tensor shares its storage, so the nudge reaches that tensor's later uses
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .capture import Capture, _run_forward, convert_inputs
+from .capture import Capture, Variable, _run_forward, convert_graph, convert_inputs
 from .compare import compare_all
 from .draw import Draw
 from .graph import Graph
@@ -28,6 +29,9 @@ KINK = "kink"
 MANUAL = "manual"
 BOTH = "both"
 NEITHER = "neither"
+UNSETTLED = "unsettled"
+"""The central difference moved with its step (``h`` against ``2h``) beyond the tolerance: truncation (a curve
+too sharp for ``h``, ``log`` near 0) or the rounding of large intermediates (timestamps of 1.7e9), not judged."""
 AUTOGRAD = "autograd"
 """The manual gradient agrees with finite differences and autograd does not (a wrong custom autograd.Function)."""
 UNRELIABLE = frozenset({BOTH, NEITHER, AUTOGRAD})
@@ -52,6 +56,8 @@ class Sample:
     forward: float
     backward: float
     verdict: str
+    wider: float | None = None
+    """The central difference at ``2h``, measured when the verdict would say autograd is wrong (:data:`UNSETTLED`)."""
 
 
 def spot_check(
@@ -82,7 +88,7 @@ def spot_check(
         indices = _indices(tuple(variable.value.shape), samples, generator)
         given = manual.get(name)
         found[name] = [
-            _sample(partial(nudged_loss, draw, name, index), index, given, variable.grad, loss0, h) for index in indices
+            _sample(partial(nudged_loss, draw, name, index), index, given, variable, loss0, h) for index in indices
         ]
     return found
 
@@ -91,12 +97,14 @@ def nudged_loss(source: Graph | Draw, name: str, index: tuple[int, ...], delta: 
     """The float64 CPU loss with element ``index`` of variable ``name`` moved by ``delta``
     (on the draw's inputs and random state; a graph is drawn afresh)."""
     draw = source if isinstance(source, Draw) else Draw.of(source)
+    cpu, memo = torch.device("cpu"), {}  # the forward's own module and tensors are cast as the inputs are
+    graph = convert_graph(draw.graph, cpu, torch.float64, memo)
     inputs = {
         k: v.detach() if isinstance(v, torch.Tensor) else v
-        for k, v in convert_inputs(draw.inputs, torch.device("cpu"), torch.float64).items()
+        for k, v in convert_inputs(draw.inputs, cpu, torch.float64, memo).items()
     }
     with torch.no_grad(), draw.replay():
-        namespace = _run_forward(draw.graph, inputs, _Nudge(name, index, delta))
+        namespace = _run_forward(graph, inputs, _Nudge(name, index, delta))
     return float(namespace[draw.graph.loss])
 
 
@@ -126,13 +134,18 @@ def summarize(samples: list[Sample]) -> str:
     """One line for a row: how many samples agree, and the first one that does not."""
     if not samples:
         return ""
-    judged = [s for s in samples if s.verdict != KINK]
+    judged = [s for s in samples if s.verdict not in (KINK, UNSETTLED)]
     kinks = [s for s in samples if s.verdict == KINK]
+    unsettled = [s for s in samples if s.verdict == UNSETTLED]
     agree = sum(s.verdict in (OK, AUTOGRAD) for s in judged)
     parts = [f"fd {agree}/{len(judged)} ok"]
     if kinks:
         k = kinks[0]
         parts.append(f"kink at {k.index} (one-sided {k.forward:.4g} vs {k.backward:.4g}), not judged")
+    if unsettled:
+        u = unsettled[0]
+        moved = "a step of h moves no value" if u.wider is None else f"step h {u.central:.6g} vs 2h {u.wider:.6g}"
+        parts.append(f"unsettled at {u.index} ({moved}), not judged")
     wrong = next((s for s in judged if s.verdict != OK), None)  # autograd's own disagreement is said too
     if wrong is not None:
         parts.append(f"{_WHO[wrong.verdict]} at {wrong.index}: {_values(wrong)}")
@@ -156,18 +169,29 @@ def _sample(
     loss: Callable[[float], float],
     index: tuple[int, ...],
     manual: Any,
-    autograd: torch.Tensor,
+    variable: Variable,
     loss0: float,
     h: float,
 ) -> Sample:
+    """One element nudged by ``h`` each way; the differences divide by the steps its float64 value really took
+    (at 1.7e9 a step of 1e-5 moves it by a multiple of 2.4e-7: 1% off, and autograd was called wrong)."""
+    at = float(variable.value[index])
+    up, down = (at + h) - at, at - (at - h)
+    value, reference = _element(manual, index), variable.grad[index].item()
+    if not up or not down:  # the step is below the value's resolution: nothing moves
+        return Sample(index, value, reference, math.nan, math.nan, math.nan, UNSETTLED)
     plus, minus = loss(h), loss(-h)
-    forward, backward, central = (plus - loss0) / h, (loss0 - minus) / h, (plus - minus) / (2 * h)
-    value = _element(manual, index)
-    reference = autograd[index].item()
+    forward, backward, central = (plus - loss0) / up, (loss0 - minus) / down, (plus - minus) / (up + down)
     if _apart(forward, backward) and _kink(loss, loss0, h, forward - backward):
         return Sample(index, value, reference, central, forward, backward, KINK)
-    verdict = _verdict(value, reference, central, round_off(plus, minus, h))
-    return Sample(index, value, reference, central, forward, backward, verdict)
+    noise = round_off(plus, minus, h)
+    verdict = _verdict(value, reference, central, noise)
+    if verdict not in UNRELIABLE:
+        return Sample(index, value, reference, central, forward, backward, verdict)
+    wide = ((at + 2 * h) - at) + (at - (at - 2 * h))
+    wider = (loss(2 * h) - loss(-2 * h)) / wide  # autograd refuted only by a difference that stays put
+    settled = abs(central - wider) <= TOLERANCE.atol + 2 * noise + TOLERANCE.rtol * abs(wider)
+    return Sample(index, value, reference, central, forward, backward, verdict if settled else UNSETTLED, wider)
 
 
 def _apart(forward: float, backward: float) -> bool:

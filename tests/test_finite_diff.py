@@ -189,3 +189,67 @@ def test_the_round_off_of_a_large_loss_is_no_disagreement():
         ("x", "ok"),
         ("y", "mismatch"),
     ]
+
+
+def test_differences_that_move_with_their_step_or_with_the_values_resolution_refute_nothing():
+    """``log`` of probabilities near 3e-4: the central difference carries h^2 f''' / 6 (1 in 3000), and raw
+    timestamps of 1.7e9 move by multiples of 2.4e-7 under a step of 1e-5 (1%): both read as 'autograd is wrong', a
+    failing graph row for exact gradients. The first is now unsettled (h against 2h) and not judged; the second
+    divides by the step the value really took and agrees."""
+
+    def probabilities():
+        g = torch.Generator().manual_seed(0)
+        return {"p": (3e-4 * (1 + 0.1 * torch.rand(6, generator=g, dtype=torch.float64))).requires_grad_()}
+
+    logs = check(
+        Graph("logp", "lp = torch.log(p)\nloss = -lp.sum()", probabilities),
+        "dlp = -torch.ones_like(lp)\ndp = dlp / p\n",
+        dtype="float64",
+        fd=["p"],
+    )
+    assert logs.passed and "unsettled at (" in logs["p"].fd and "), not judged" in logs["p"].fd, logs["p"].fd
+
+    def timestamps():
+        g = torch.Generator().manual_seed(0)
+        t = (1.7e9 + 1000 * torch.rand(64, generator=g, dtype=torch.float64)).requires_grad_()
+        return {"t": t, "w": torch.tensor(0.01, dtype=torch.float64, requires_grad=True)}
+
+    centred = Graph("timestamps", "tc = t - t.mean()\ny = tc * w\nloss = (y * y).mean()", timestamps)
+    right = "dy = 2 * y / y.numel()\ndw = (dy * tc).sum()\ndtc = dy * w\ndt = dtc - dtc.mean()\n"
+    report = check(centred, right, dtype="float64", fd=["t"])
+    assert report.passed and report["t"].fd == "fd 3/3 ok", report["t"].fd
+
+
+class _Tanh(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):
+        h = x @ self.weight.T
+        a = torch.tanh(h)
+        loss = a.sum()
+        return loss
+
+
+def _insists_on_its_values(w):
+    assert float(w.detach()[0]) == 0.5, "w[0] moved"
+    y = w * 2
+    loss = y.sum()
+    return loss
+
+
+def test_finite_differences_nudge_the_module_the_forward_is_and_never_crash_the_check():
+    """The nudged runs used the forward's own float32 module with float64 inputs: a traceback out of check() (or a
+    false kink). A forward that cannot run nudged leaves its rows as judged, saying why fd did not run."""
+    inputs = {"x": torch.randn(2, 4, generator=torch.Generator().manual_seed(1))}
+    module = check(
+        Graph("module", _Tanh(), lambda: dict(inputs)),
+        "da = torch.ones_like(a)\ndh = (1 - a**2) * da\ndweight = dh.T @ x\n",
+        dtype="float64",
+        fd=["weight"],
+    )
+    assert module.passed and module["weight"].fd == "fd 3/3 ok", module["weight"].fd
+    fussy = Graph("fussy", _insists_on_its_values, lambda: {"w": torch.tensor([0.5, 1.0]).requires_grad_()})
+    report = check(fussy, "dy = torch.ones_like(y)\ndw = 2 * dy\n", dtype="float64", fd=["w"])
+    assert report.passed and report["w"].fd.startswith("fd not run: GraphError: "), report["w"].fd
