@@ -113,10 +113,13 @@ def _validate_fd(args: argparse.Namespace, cases: list[Case]) -> None:
         raise UsageError(f"--fd: no variable {unknown} in the selected cases; variables: {sorted(known)}")
 
 
-def fd_of(case: Case, fd: list[str]) -> list[str]:
-    """The names of --fd this case has: the spot check is asked of the cases that have the variable (another
-    case, a float32 one without it, was an error row and failed the run)."""
-    return [name for name in fd if name in _variables(case)] if fd else []
+def fd_of(case: Case, fd: list[str], dtypes: list[str] | None = None) -> list[str]:
+    """The names of --fd this case has, where it runs a float64 cell (``dtypes``: --dtype, else the case's): the
+    spot check is asked of the cases that have the variable (another case, a float32 one without it, was an error
+    row and failed the run) and of those it can run in (a float32-only case beside a float64 one was a traceback)."""
+    if not fd or "float64" not in (dtypes or case.dtypes):
+        return []
+    return [name for name in fd if name in _variables(case)]
 
 
 def _variables(case: Case) -> set[str]:

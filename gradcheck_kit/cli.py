@@ -95,7 +95,9 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"gradcheck-kit check: {error}", file=sys.stderr)
         return 2
     reports = [
-        run_case(case, unique(args.device), unique(args.dtype), **{**options, "fd": fd_of(case, options["fd"])})
+        run_case(
+            case, unique(args.device), unique(args.dtype), **{**options, "fd": fd_of(case, options["fd"], args.dtype)}
+        )
         for case in prepared(cases, args)
     ]
     report = Report.merge([Report(broken), *reports])

@@ -373,3 +373,27 @@ def test_a_mistyped_option_names_the_one_meant(tiny: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         "gradcheck-kit check: error: unrecognized arguments: --cmpact; did you mean --compact?"
     )
+
+
+TWO_CASES = """
+import torch
+from gradcheck_kit import Graph, register
+def inputs():
+    g = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, 3, generator=g), "w": torch.randn(3, 2, generator=g).requires_grad_()}
+G = Graph("small", "y = x @ w\\nz = torch.tanh(y)\\nloss = (z * z).sum()", inputs)
+B = "dz = 2 * z\\ndy = (1 - z**2) * dz\\ndw = x.T @ dy\\n"
+register("both", G, B, dtypes=("float32", "float64"))
+register("float32_only", G, B, dtypes=("float32",))
+"""
+
+
+def test_fd_runs_in_the_cases_with_a_float64_cell_and_skips_a_float32_only_one(tmp_path):
+    """``--fd w`` over a case with float64 and one without: a ValueError traceback (exit 1) out of the second."""
+    (tmp_path / "gradcheck_two.py").write_text(TWO_CASES)
+    done = cli("check", tmp_path, "--fd", "w", "--json", tmp_path / "out.json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+    fd = {(r["case"], r["dtype"], r["variable"]): r["fd"] for r in rows}
+    assert fd[("both", "float64", "w")] == "fd 3/3 ok"
+    assert fd[("float32_only", "float32", "w")] == "" and fd[("both", "float32", "w")] == ""
