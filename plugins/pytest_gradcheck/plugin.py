@@ -166,16 +166,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "setup" and "gradcheck" in getattr(item, "fixturenames", ()):
         report.keywords["gradcheck"] = 1  # a test using the fixture is a gradient check, as a case is (outcomes.py)
     where = getattr(call.excinfo.value, WHERE, None) if call.excinfo else None
-    if where is None or report.when != "call":
-        return report
-    path, line = _relative(where[0], item.config.rootpath), where[1]
+    if where is not None and report.when == "call":
+        _at_the_check(report, _relative(where[0], item.config.rootpath), where[1])
+    return report
+
+
+def _at_the_check(report: pytest.TestReport, path: str, line: int) -> None:
+    """Point ``report``'s skip or failure at the check that raised it (file, line), its message the headline."""
     if report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (path, line, report.longrepr[2])
     crash = getattr(report.longrepr, "reprcrash", None)
     if report.failed and crash is not None:
         crash.path, crash.lineno = path, line
         crash.message = crash.message.split("\n", 1)[0]
-    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
