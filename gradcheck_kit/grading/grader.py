@@ -243,11 +243,13 @@ class Grader:
         unclaimed: Collection[str] = (),
         ended: Mapping[str, Any] | None = None,
     ) -> Graded:
-        judged = self._judge(part, handed_in, message, unclaimed=unclaimed)
+        judged = self._judge(part, handed_in, "" if status == INVALID else message, unclaimed=unclaimed)
         rows = [
             source.explain(not_reached(row, run, source), part.name_rule.format(name=row.variable))
             for row in judged.rows
         ]
+        if status == INVALID:
+            rows = not_graded(rows, message)
         if part.shape_policy == LENIENT:
             rows = [self._lenient(part, row, handed_in.get(row.variable)) for row in rows]
         how = _changes(source)
@@ -441,6 +443,12 @@ def run_once_more_if_lost(
         if not lost(run):
             break
     return run, kept
+
+
+def not_graded(rows: Iterable[Row], reason: str) -> list[Row]:
+    """The rows of a part that never ran (no cell to grade, a file that cannot be read), each missing gradient
+    saying why: the engine's 'the backward stopped before assigning it' was untrue, nothing had run."""
+    return [replace(row, message=f"not graded: {reason}") if row.status == MISSING else row for row in rows]
 
 
 def judge(

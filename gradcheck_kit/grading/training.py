@@ -36,6 +36,7 @@ from .grader import (
     Grader,
     found,
     judge,
+    not_graded,
     not_reached,
     part_result,
     run_once_more_if_lost,
@@ -89,7 +90,7 @@ def grade_training(
         path = found(chosen)
         sources = training_sources(path, part, grader.known, grader.seed)
     except SubmissionError as error:
-        rows = _missing(grader, part, str(error), RunResult("invalid"), Source(""))
+        rows = not_graded(_missing(grader, part, "", RunResult("invalid"), Source("")), str(error))
         return part_result(part, name, (INVALID, str(error)), rows, [], Source(""), grader.seed)
     runs: list[RunResult] = []
     start: dict[str, torch.Tensor] | None = None

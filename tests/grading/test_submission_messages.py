@@ -74,3 +74,19 @@ def test_a_source_nesting_past_the_parser_is_the_students_error_not_the_graders(
     row = said.gradebook["nests_deeply.py"]
     assert (row["status"], float(row["score"])) == ("error", 0), row["message"]
     assert "the source nests too deeply to be parsed" in row["message"]
+
+
+def test_a_part_that_cannot_be_graded_says_why_on_each_gradient_not_that_it_stopped(tmp_path: Path) -> None:
+    """A .py under the four-part assignment: each of Exercise 4's rows read 'no dW2: the backward stopped before
+    assigning it (exercise4 is graded from a notebook's training cell; ...)', though nothing had run."""
+    parts = Path(__file__).resolve().parents[2] / "examples" / "makemore" / "assignment_parts.py"
+    out = tmp_path / "out"
+    run = Run(
+        out,
+        grade(
+            out, [HERE.parents[2] / "examples" / "makemore" / "submissions" / "correct.py"], "--assignment", str(parts)
+        ),
+    )
+    rows = [r for r in run.variables if r["variable"].startswith("exercise4:")]
+    assert len(rows) == 7 and all(r["status"] == "missing" for r in rows)
+    assert all(r["message"].startswith("not graded: exercise4 is graded from a notebook's training cell") for r in rows)
