@@ -34,8 +34,15 @@ _ATTRIBUTES = {
     "next_functions": "autograd's graph (grad_fn)",
     "__closure__": "walking closures",
     "cell_contents": "walking closures",
+    "jit": "TorchScript (torch.jit runs its own autograd calls)",
+    "CompilationUnit": "TorchScript (torch.jit runs its own autograd calls)",
+    "ops": "torch.ops (operators called by name, grad mode among them)",
+    "_builtins": "torch's builtin operator table",
+    "preadv": "reading files around the page cache (preadv)",
+    "posix_fadvise": "steering the page cache (posix_fadvise)",
 }
 _MODULES = {
+    "torch.jit": "TorchScript (torch.jit runs its own autograd calls)",
     "ctypes": "ctypes",
     "_ctypes": "ctypes",
     "importlib": "importlib",

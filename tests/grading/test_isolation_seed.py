@@ -67,6 +67,19 @@ def test_review_names_each_back_door_and_leaves_ordinary_code_alone() -> None:
     assert review("def (") == ""
 
 
+def test_review_flags_torchscript_operators_by_name_and_page_cache_probes() -> None:
+    """The hostile round's jit/aten autograd back door (26/26 before the zygote closed it) and its page-cache
+    channel went unflagged: staff had nothing to read."""
+    assert "TorchScript" in review((HOSTILE / "aten_autograd.py").read_text())
+    probes = review((HOSTILE / "page_cache.py").read_text())
+    assert "posix_fadvise" in probes and "preadv" in probes
+    assert (
+        review("import torch\nadd = torch.ops.aten.add")
+        == "line 2: uses torch.ops (operators called by name, grad mode among them)"
+    )
+    assert review("dW = (x.T @ dh).T\nops = 3") == ""
+
+
 def test_review_reads_identifiers_as_python_does() -> None:
     """Fullwidth letters are the same identifier to Python (NFKC), so they cannot slip past the review."""
     assert review("e = torch.autograd.Variable._execution_engine.ｒｕｎ_backward") == (
