@@ -18,9 +18,9 @@ HALF_PRECISION = frozenset({torch.float16, torch.bfloat16})
 """Dtypes whose round-off is a share of a gradient as large as a mistake's: the reference rule judges them."""
 
 
-def parse_dtype(name: str) -> torch.dtype:
-    """``"float32"`` (or ``"torch.float32"``) -> ``torch.float32``; an error lists the choices."""
-    key = name.removeprefix("torch.")
+def parse_dtype(name: str | torch.dtype) -> torch.dtype:
+    """``"float32"`` (or ``"torch.float32"``, or torch's own) -> ``torch.float32``; an error lists the choices."""
+    key = str(name).removeprefix("torch.")
     if key not in DTYPES:
         raise ValueError(f"unknown dtype {name!r}: expected one of {', '.join(DTYPES)}")
     return DTYPES[key]

@@ -132,7 +132,7 @@ def register(
         tolerance,
         dict(overrides or {}),
         tuple(dict.fromkeys(devices or ("cpu",))),
-        tuple(dict.fromkeys(dtypes or ("float32",))),
+        tuple(dict.fromkeys(str(dtype).removeprefix("torch.") for dtype in dtypes or ("float32",))),
         name_rule,
         None if variables is None else tuple(variables),
         source,

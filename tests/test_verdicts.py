@@ -306,6 +306,16 @@ def test_register_refuses_mistyped_arguments(arguments, fragment):
     assert fragment in str(error.value)
 
 
+def test_register_takes_torch_dtypes_as_their_names():
+    """``dtypes=(torch.float64,)`` was an AttributeError out of register() (a collection error in a case file)."""
+    from gradcheck_kit import register
+
+    case = register("torch-dtypes", tiny_graph(1.0), "dy = torch.ones_like(y)\ndw = dy", dtypes=(torch.float64,))
+    assert case.dtypes == ("float64",)
+    with pytest.raises(ValueError, match="unknown dtype torch.int64"):
+        register("torch-int", tiny_graph(1.0), "dw = 1", dtypes=(torch.int64,))
+
+
 def test_ctrl_c_in_a_backward_stops_the_run():
     with pytest.raises(KeyboardInterrupt):
         check(tiny_graph(1.0), "raise KeyboardInterrupt")
