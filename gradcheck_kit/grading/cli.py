@@ -26,6 +26,7 @@ from .collect import (
     Submission,
     beside_a_notebook,
     collect,
+    holds_results,
     not_a_submission,
     other_files,
 )
@@ -374,7 +375,7 @@ def _earlier_results(folder: Path, out: Path) -> list[Path]:
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_dir() and (path / GRADEBOOK).is_file() and os.path.abspath(path) != os.path.abspath(out)
+        if path.is_dir() and holds_results(path) and os.path.abspath(path) != os.path.abspath(out)
     )
 
 

@@ -27,6 +27,8 @@ from .submission import SubmissionError, is_notebook, read_regular
 
 METADATA = "submission_metadata.yml"
 GRADEBOOK = "gradebook.csv"
+RESULTS_HEADER = "submission,score,max_score,status"
+"""How the grader's gradebook begins (:func:`holds_results`)."""
 """What ``grade`` writes in its ``--out``: a folder holding it is an earlier run's results, never a student."""
 GRADABLE = (".py", ".ipynb")
 """The extensions of files to grade, in any case (``Solution.PY``)."""
@@ -302,8 +304,18 @@ def _subfolders(folder: Path, skip: Collection[Path]) -> list[Path]:
         if path.is_dir()
         and not _leftover(path.name)
         and Path(os.path.abspath(path)) not in skip
-        and not (path / GRADEBOOK).is_file()
+        and not holds_results(path)
     )
+
+
+def holds_results(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier run's results: a gradebook.csv with the grader's own header (a student's
+    own gradebook.csv of another shape, handed in beside the work, leaves the folder a student's)."""
+    try:
+        with (folder / GRADEBOOK).open(encoding="utf-8", errors="replace") as file:
+            return file.readline().startswith(RESULTS_HEADER)
+    except OSError:
+        return False
 
 
 def _names(paths: list[Path]) -> list[str]:

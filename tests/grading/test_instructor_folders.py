@@ -211,23 +211,25 @@ def test_a_download_of_one_file_and_unzipped_folders_says_it_is_graded_as_one(tm
 
 
 def test_a_student_folder_holding_a_gradebook_is_named_not_dropped_unsaid(tmp_path: Path) -> None:
-    """A folder holding a gradebook.csv is taken for an earlier run's results and left out; a student who handed
-    one in beside the work (their own run of the grader, --out .) had no row and no word. Stderr names it now, and
-    given by itself (class/*) it is graded."""
+    """A folder holding the grader's own gradebook.csv is an earlier run's results and left out, named on stderr; a
+    student who handed in a gradebook.csv of another shape beside the work (their own notes) is graded: any file
+    of that name dropped the folder (no row, then no word). Given by itself (class/*) a results folder is graded."""
     root = tmp_path / "class"
     _copy(CORRECT, root / "alice" / "hw4.py")
     _copy(CORRECT, root / "bob" / "hw4.py")
     (root / "bob" / "gradebook.csv").write_text("submission,score\nhw4.py,26\n")
+    _copy(CORRECT, root / "carol" / "hw4.py")
+    (root / "carol" / "gradebook.csv").write_text("submission,score,max_score,status,message\nhw4.py,26,26,graded,\n")
     command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
     run = subprocess.run(
         [*command, "--out", str(tmp_path / "one"), str(root)], cwd=ROOT, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert _scores(tmp_path / "one") == {"alice": "26"}
+    assert _scores(tmp_path / "one") == {"alice": "26", "bob": "26"}
     assert run.stderr.strip() == (
-        f"gradcheck-kit grade: skipped in {root} as the results of an earlier run (they hold gradebook.csv): bob; "
+        f"gradcheck-kit grade: skipped in {root} as the results of an earlier run (they hold gradebook.csv): carol; "
         "if one is a student's, give it by itself"
     )
     glob = [*command, "--out", str(tmp_path / "each"), *map(str, sorted(root.iterdir()))]
     assert subprocess.run(glob, cwd=ROOT, capture_output=True).returncode == 0
-    assert _scores(tmp_path / "each") == {"alice": "26", "bob": "26"}
+    assert _scores(tmp_path / "each") == {"alice": "26", "bob": "26", "carol": "26"}
