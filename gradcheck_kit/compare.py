@@ -312,9 +312,9 @@ def _measure_flat(
     tolerances = [t.at_scale(scale or 0.0) for t, scale in zip(tolerances, scales, strict=True)]
     rtol, atol = segments.spread([t.rtol for t in tolerances]), segments.spread([t.atol for t in tolerances])
     excess = (b_abs * rtol).add_(atol).neg_().add_(diff)  # diff - (|b| rtol + atol), rounded step by step as written
-    mismatch = (excess <= 0).logical_not_()  # NaN differences mismatch
+    mismatch = excess > 0 if both_finite else (excess <= 0).logical_not_()  # NaN differences mismatch
     denominator = torch.maximum(af.abs_(), b_abs, out=af)
-    torch.maximum(denominator, _at_least_tiny(atol), out=denominator)
+    _floor_at_tiny(denominator, atol)
     worst = segments.argmax(excess if both_finite else torch.nan_to_num(excess, nan=math.inf))
     columns = [
         segments.differ(ia, ib),
@@ -408,12 +408,13 @@ class _Segments:
         return hits[torch.searchsorted(hits, starts)]
 
 
-def _at_least_tiny(atol: float | torch.Tensor) -> torch.Tensor:
-    """The floor of the relative error's denominator: ``atol``, never below the smallest float64."""
+def _floor_at_tiny(denominator: torch.Tensor, atol: float | torch.Tensor) -> None:
+    """Floor the relative error's denominator, in place, at ``atol``, never below the smallest float64 (NaN stays)."""
     tiny = torch.finfo(torch.float64).tiny
-    return (
-        atol.clamp_min(tiny) if isinstance(atol, torch.Tensor) else torch.tensor(max(atol, tiny), dtype=torch.float64)
-    )
+    if isinstance(atol, torch.Tensor):
+        torch.maximum(denominator, atol.clamp_min(tiny), out=denominator)
+    else:
+        denominator.clamp_min_(max(atol, tiny))
 
 
 def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
