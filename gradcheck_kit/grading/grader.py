@@ -492,7 +492,8 @@ def part_result(
     seed: int | None,
 ) -> Graded:
     """One part's result: the points of each graded variable whose row is ok, the source's and every run's
-    notes, the last run's output, every run's time, and why staff should read the source."""
+    notes (each once: a helper called 26 times gave its ignored error 26 times), the last run's output, every run's
+    time, and why staff should read the source."""
     results = [
         VariableResult(
             part.name_rule.format(name=row.variable),
@@ -504,7 +505,7 @@ def part_result(
         if row.variable in part.points
     ]
     status, message = outcome
-    notes = [*source.notes, *(source.locate(note) for run in runs for note in run.notes)]
+    notes = list(dict.fromkeys([*source.notes, *(source.locate(note) for run in runs for note in run.notes)]))
     score = sum(result.points for result in results)
     output, seconds = (runs[-1].output if runs else ""), sum(run.seconds for run in runs)
     graded = Graded(name, status, message, score, part.max_score, results, output, seconds, notes)

@@ -20,6 +20,13 @@ def _notebook(*sources: str, version: int = 4) -> str:
     return json.dumps({"cells": cells, "metadata": {}, "nbformat": version, "nbformat_minor": 5})
 
 
+CORRECT = Path(__file__).resolve().parents[2] / "examples" / "makemore" / "submissions" / "correct.py"
+HELPER_CMP = (
+    "def cmp(s, dt, t):\n    print(s, torch.allclose(dt, t.grad))\n"
+    'cmp("logprobs", dlogprobs, logprobs)\ncmp("probs", dprobs, probs)\n'
+)
+
+
 @pytest.fixture(scope="module")
 def said(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("messages")
@@ -28,6 +35,7 @@ def said(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "unmarked_syntax.ipynb": _notebook("import torch", "dlogprobs = torch.zeros_like(logprobs\ndprobs = 1"),
         "broken_nbformat3.ipynb": json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": "none"}),
         "nests_deeply.py": "x = 1" + "+1" * 100000 + "\n",
+        "helper_cmp.py": CORRECT.read_text() + HELPER_CMP,
     }
     for name, text in made.items():
         (folder / name).write_text(text)
@@ -90,3 +98,11 @@ def test_a_part_that_cannot_be_graded_says_why_on_each_gradient_not_that_it_stop
     rows = [r for r in run.variables if r["variable"].startswith("exercise4:")]
     assert len(rows) == 7 and all(r["status"] == "missing" for r in rows)
     assert all(r["message"].startswith("not graded: exercise4 is graded from a notebook's training cell") for r in rows)
+
+
+def test_an_ignored_error_a_helper_repeats_is_said_once(said: Run) -> None:
+    """The student's own cmp reading t.grad (None in the sandbox) raised at each call: the same 'ignored' note came
+    once per call (26 times for the lecture's cell)."""
+    row = said.gradebook["helper_cmp.py"]
+    assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
+    assert row["message"].count("(in a statement that only looks at values; ignored)") == 1, row["message"]
