@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .capture import Capture, Variable
+from .parsing import parse
 
 
 def contribution(variable: Variable, consumer: Variable, captured: Capture) -> torch.Tensor | None:
@@ -75,7 +76,7 @@ def code_of(source: str) -> str:
 def _parse(source: str, target: str) -> tuple[ast.Expression, CodeType] | None:
     """The right-hand side of ``target = ...``, as a tree and compiled; ``None`` for any other line."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):

@@ -29,6 +29,8 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+from .parsing import parse
+
 OBSERVE = "__gradcheck_observe__"
 """The name the rewritten code calls after each binding statement: ``OBSERVE(names, line)``."""
 FINISH = "__gradcheck_finish__"
@@ -57,7 +59,7 @@ class InstrumentError(Exception):
 @functools.lru_cache(maxsize=256)
 def module_code(source: str, filename: str) -> types.CodeType:
     """``source`` (module-level forward code) compiled with an observation after each binding."""
-    tree = ast.parse(source, filename)
+    tree = parse(source, filename)
     tree.body = _instrument(tree.body, None)
     return compile(ast.fix_missing_locations(tree), filename, "exec")
 
@@ -103,7 +105,7 @@ def _function_node(code: types.CodeType) -> ast.FunctionDef:
         ) from None
     text = "".join(lines)
     indented = text[:1].isspace()
-    tree = ast.parse("if 1:\n" + text if indented else text, code.co_filename)
+    tree = parse("if 1:\n" + text if indented else text, code.co_filename)
     node = tree.body[0].body[0] if indented else tree.body[0]
     if not isinstance(node, ast.FunctionDef):
         kind = "an async def" if isinstance(node, ast.AsyncFunctionDef) else "not a def"

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..magic_lines import NEWLINE, NOT_RUN, unrun_magic, without_magic
 from ..notebook.reads import reads
-from .parsing import parse
+from ..parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
 _TRAINS = frozenset({"step", "zero_grad"})

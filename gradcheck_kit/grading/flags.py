@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import unicodedata
 
-from .parsing import parse
+from ..parsing import parse
 
 _ATTRIBUTES = {
     "_C": "torch._C (torch's C internals)",

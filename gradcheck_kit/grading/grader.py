@@ -23,6 +23,7 @@ from ..capture import Capture
 from ..check import evaluate
 from ..compare import MISSING, OK, SHAPE
 from ..draw import Draw
+from ..parsing import parse
 from ..reference import gold
 from ..report import Report, Row
 from .assignment import Assignment
@@ -30,7 +31,6 @@ from .collect import Submission, choose
 from .flags import review
 from .given import given_names
 from .launch import Zygote
-from .parsing import parse
 from .runtime import MAX_UNCLAIMED, UNCLAIMED
 from .sandbox import LOST, Limits, OnCommit, RunResult, Sandbox, Settings, payload_cap
 from .source import Source

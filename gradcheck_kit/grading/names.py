@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from ..notebook.reads import reads
-from .parsing import parse
+from ..parsing import parse
 
 NOOP = "<gradcheck-kit no-op>"
 """Declare a name as this to make it a no-op in the sandbox: ``names={"plt": NOOP}``; every attribute,

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..compare import MISSING
 from ..magic_lines import unrun_magic
+from ..parsing import parse
 from ..report import Row
 from .cells import (
     Cell,
@@ -43,7 +44,6 @@ from .cells import (
     unassigned,
 )
 from .names import constants, functions, prelude
-from .parsing import parse
 
 _LINE = re.compile(r"\bline (\d+)\b")
 _LISTED = 6

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..notebook.reads import reads
+from ..parsing import parse
 from .assignment import Assignment
 from .cells import Cell, bound, code_cells, describe, marked, part_of_series, runs_something
 from .names import constants, functions, prelude
-from .parsing import parse
 from .source import Source
 from .submission import SubmissionError, notebook_of
 

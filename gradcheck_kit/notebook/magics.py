@@ -21,6 +21,7 @@ from ..capture import Capture, capture
 from ..check import evaluate
 from ..graph import Graph
 from ..manual import gradient_pattern, run_manual
+from ..parsing import parse
 from ..report import SKIPPED, Report, Row
 from . import state
 from .reads import reads
@@ -150,7 +151,7 @@ def _without_backward(code: str) -> tuple[str, list[int]]:
     before it. Under ``%%forward`` the capture runs the backward and keeps every gradient; a forward that already
     ran it captures nothing, and the loops' ``p`` and ``t`` would be variables of their own."""
     try:
-        body = ast.parse(code).body
+        body = parse(code).body
     except SyntaxError:
         return code, []
     lines = code.split("\n")
@@ -182,7 +183,7 @@ def _bound(code: str) -> set[str]:
 
 def _names(code: str) -> list[ast.Name]:
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return []
     return [node for node in ast.walk(tree) if isinstance(node, ast.Name)]

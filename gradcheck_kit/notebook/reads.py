@@ -13,12 +13,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from ..parsing import parse
+
 
 def reads(code: str) -> list[str]:
     """Names ``code`` reads before binding them, in first-read order (none when it is not Python:
     running it will say why)."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return []
     walk = _Reads()

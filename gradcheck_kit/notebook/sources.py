@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from ..capture import Capture
+from ..parsing import parse
 from .tensors import Sources
 
 
@@ -40,7 +41,7 @@ def from_cells(cells: Iterable[str], names: Iterable[str]) -> Sources:
 def _assignments(cell: str) -> dict[str, tuple[int, str]]:
     """Top-level ``name = ...`` statements of a cell: name -> (line, source line); {} if not Python."""
     try:
-        body = ast.parse(cell).body
+        body = parse(cell).body
     except SyntaxError:
         return {}
     lines = cell.splitlines()

@@ -13,8 +13,8 @@ import pytest
 from grading_support import SAMPLES, Run, grade_command
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from gradcheck_kit import parsing
 from gradcheck_kit.compare import MISSING
-from gradcheck_kit.grading import parsing
 from gradcheck_kit.grading.cells import blank_magics, named
 from gradcheck_kit.grading.source import Source, exported_notebook, notebook_source
 from gradcheck_kit.report import Row

@@ -34,7 +34,6 @@ def said(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "empty_notebook.ipynb": _notebook("", "# nothing yet"),
         "unmarked_syntax.ipynb": _notebook("import torch", "dlogprobs = torch.zeros_like(logprobs\ndprobs = 1"),
         "broken_nbformat3.ipynb": json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": "none"}),
-        "nests_deeply.py": "x = 1" + "+1" * 100000 + "\n",
         "helper_cmp.py": CORRECT.read_text() + HELPER_CMP,
     }
     for name, text in made.items():
@@ -76,10 +75,14 @@ def test_an_empty_submission_is_invalid_and_says_it_is_empty(said: Run, submissi
     assert row["message"].startswith("the submission is empty: ")
 
 
-def test_a_source_nesting_past_the_parser_is_the_students_error_not_the_graders(said: Run) -> None:
+def test_a_source_nesting_past_the_parser_is_the_students_error_not_the_graders(tmp_path: Path) -> None:
     """``x = 1`` and 100,000 ``+1``: the grader's own parse raised RecursionError, a 'grader-error' row asking staff
-    to re-grade a submission that can never parse."""
-    row = said.gradebook["nests_deeply.py"]
+    to re-grade a submission that can never parse. Graded on its own: beside classmates in this in-process run,
+    one classmate's notebook was once a grader-error too (a RecursionError during ast construction, seen in CI
+    only; every parse now holds one process-wide lock, gradcheck_kit.parsing)."""
+    (tmp_path / "nests_deeply.py").write_text("x = 1" + "+1" * 100000 + "\n")
+    out = tmp_path / "out"
+    row = Run(out, grade(out, [tmp_path / "nests_deeply.py"])).gradebook["nests_deeply.py"]
     assert (row["status"], float(row["score"])) == ("error", 0), row["message"]
     assert "the source nests too deeply to be parsed" in row["message"]
 

@@ -1,10 +1,11 @@
-"""``ast.parse`` for the grader's worker threads, one parse at a time.
+"""``ast.parse`` for every parse gradcheck-kit makes, one at a time in the process.
 
 CPython 3.11's parser keeps its recursion-depth bookkeeping per interpreter, not per
 thread: two threads parsing at once can fail with ``SystemError: AST constructor
-recursion depth mismatch`` (python/cpython#106905), which turned a correct submission
-into a ``grader-error`` row under ``--jobs 2``. A parse costs well under a millisecond
-next to a sandbox run, so holding a lock around it costs nothing measurable.
+recursion depth mismatch`` or a false ``RecursionError`` (python/cpython#106905), which turned a
+correct submission into a ``grader-error`` row under ``--jobs 2``, also when the other parse was the check
+engine's own (capture's forward, the hints' consumers) beside a submission nesting 100,000 deep. A parse
+costs well under a millisecond next to a sandbox run, so holding a lock around it costs nothing measurable.
 """
 
 from __future__ import annotations
