@@ -135,8 +135,10 @@ def judge(
         _forgiven(c, n, in_float64, rule.k * FORGIVEN * error + f)
         for n, c, error, f in zip(names, decided, errors, floors, strict=True)
     ]
+    confirming = captured.dtype in _HALF and any(c.status == OK for c in decided)
+    again = _float64_gradients(float64_run) if confirming else {}
     decided = [
-        _confirmed(c, n, g, float64_run, captured.dtype, scale) for n, c, g in zip(names, decided, golds, strict=True)
+        _confirmed(c, g, again.get(n), captured.dtype, scale) for n, c, g in zip(names, decided, golds, strict=True)
     ]
     return {
         name: Judged(_explain(c, rule, error, f), c.maxdiff, error, f)
@@ -162,71 +164,79 @@ def _forgiven(
 
 
 def _confirmed(
-    comparison: Comparison,
-    name: str,
-    gold: torch.Tensor,
-    float64_run: Callable[[], Mapping[str, Any]] | None,
-    dtype: torch.dtype,
-    scale: float,
+    comparison: Comparison, gold: torch.Tensor, again: torch.Tensor | None, dtype: torch.dtype, scale: float
 ) -> Comparison:
-    """A row the rule passed in float16 or bfloat16, failed where the same backward run in float64 misses the gold
-    by :data:`KEPT_SHARE` of the cell dtype's resolution at that element, beyond what the run's own output dtype
-    holds, float64's default tolerance and the gold's own rounding at the backward's ``scale`` (``db1``, zero in
-    exact arithmetic, is round-off in both): the cell's round-off hid a mistake in the formula (1% on one row is
-    within autograd's own error in bfloat16, may round to autograd's value bitwise, and a wrong small row beside
-    large ones stays under a tensor-wide bound). A backward that accumulates in float32 misses the gold by 1e-7,
-    far below; one the float64 run cannot give keeps its pass."""
-    if comparison.status != OK or float64_run is None or dtype not in _HALF:
-        return comparison
-    again = _float64_gradient(float64_run, name, gold)
-    if again is None:
+    """A row the rule passed in float16 or bfloat16, failed where ``again`` (the same backward run in float64, see
+    :func:`_float64_gradients`) misses the gold by :data:`KEPT_SHARE` of the cell dtype's resolution at that
+    element, beyond what the run's own output dtype holds, float64's default tolerance and the gold's own rounding
+    at the backward's ``scale`` (``db1``, zero in exact arithmetic, is round-off in both): the cell's round-off hid
+    a mistake in the formula (1% on one row is within autograd's own error in bfloat16, may round to autograd's
+    value bitwise, and a wrong small row beside large ones stays under a tensor-wide bound). A backward that
+    accumulates in float32 misses the gold by 1e-7, far below; one the float64 run cannot give keeps its pass."""
+    if comparison.status != OK or again is None or again.shape != gold.shape:
         return comparison
     g, m = gold, _to_gold(again)
     float64 = resolve(None, GOLD_DTYPE).at_scale(_finite_max(g.abs()))
     allowance = KEPT_SHARE * torch.finfo(dtype).eps * g.abs() + (g.to(again.dtype).to(g.dtype) - g).abs()
     floor = float64.atol + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
     excess = (m - g).abs() - allowance - (floor + float64.rtol * g.abs())
-    strays = (excess > 0) & torch.isfinite(g)
+    cell = str(dtype).removeprefix("torch.")
+    return _strayed(
+        comparison,
+        (excess > 0) & torch.isfinite(g),
+        excess,
+        m,
+        g,
+        lambda count, index, manual, golden: (
+            f"within the rule's bound in {cell}, but the same backward run in float64 still misses the gold at "
+            f"{count}/{g.numel()} elements (a mistake in the formula that {cell}'s round-off hid, or a backward "
+            f"rounding on purpose); worst at index {index}: manual {manual:.6g} in float64 vs gold {golden:.6g}"
+        ),
+    )
+
+
+def _float64_gradients(float64_run: Callable[[], Mapping[str, Any]] | None) -> dict[str, torch.Tensor]:
+    """The float64 run's real floating gradients by variable name, looked at once: none when it could not run;
+    none but its own for a gradient when it rounded another to half precision on the way (``dy = (...).half()``,
+    mixed precision written out: the rest then carry that rounding, as large as the mistakes looked for; a
+    gradient's own final cast is allowed for by :func:`_confirmed`)."""
+    try:
+        values = {} if float64_run is None else float64_run()
+    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 refutes nothing
+        return {}
+    gradients = {
+        n: dense(v.detach()) for n, v in values.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+    }
+    halved = {n for n, v in gradients.items() if v.dtype in _HALF}
+    return {n: v for n, v in gradients.items() if not halved - {n}}
+
+
+def _strayed(
+    comparison: Comparison,
+    strays: torch.Tensor,
+    excess: torch.Tensor,
+    manual: torch.Tensor,
+    gold: torch.Tensor,
+    says: Callable[[int, tuple[int, ...], float, float], str],
+) -> Comparison:
+    """``comparison`` failed at the elements ``strays`` marks, its worst the one of largest ``excess``, with the
+    message ``says(count, index, manual there, gold there)``; as it was when none strays."""
     count = int(strays.sum())
     if not count:
         return comparison
     worst = int(torch.where(strays, excess, -math.inf).reshape(-1).argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), g.shape))
-    flat_m, flat_g = m.reshape(-1)[worst].item(), g.reshape(-1)[worst].item()
-    cell = str(dtype).removeprefix("torch.")
-    message = (
-        f"within the rule's bound in {cell}, but the same backward run in float64 still misses the gold at "
-        f"{count}/{g.numel()} elements (a mistake in the formula that {cell}'s round-off hid, or a backward rounding "
-        f"on purpose); worst at index {index}: manual {flat_m:.6g} in float64 vs gold {flat_g:.6g}"
-    )
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), gold.shape))
+    flat_m, flat_g = manual.reshape(-1)[worst].item(), gold.reshape(-1)[worst].item()
     return replace(
         comparison,
         status=MISMATCH,
         approximate=False,
         mismatched=count,
-        message=message,
+        message=says(count, index, flat_m, flat_g),
         worst_index=index,
         worst_manual=flat_m,
         worst_reference=flat_g,
     )
-
-
-def _float64_gradient(
-    float64_run: Callable[[], Mapping[str, Any]], name: str, gold: torch.Tensor
-) -> torch.Tensor | None:
-    """The float64 run's real floating gradient for ``name`` in the gold's shape, or None: it could not run, gave
-    something else (a shape or type the cell's own row already judges), or rounded another gradient to half
-    precision on the way (``dy = (...).half()``, mixed precision written out: ``name``'s then carries that
-    rounding, as large as the mistakes looked for; its own final cast is allowed for by :func:`_confirmed`)."""
-    try:
-        values = float64_run()
-    except Exception:  # noqa: BLE001 - a backward that cannot run in float64 refutes nothing
-        return None
-    value = values.get(name)
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.shape != gold.shape:
-        return None
-    halved = [n for n, v in values.items() if n != name and isinstance(v, torch.Tensor) and v.dtype in _HALF]
-    return None if halved else dense(value.detach())
 
 
 def local_spread(errors: torch.Tensor) -> torch.Tensor:
@@ -261,26 +271,16 @@ def _locally(
     bound = rule.k * local_spread(torch.where(finite, (a - g).abs(), 0.0)) + (
         rounding if rule.floor is None else rule.floor
     )
-    strays = ((m - g).abs() > bound) & finite
-    count = int(strays.sum())
-    if not count:
-        return comparison
-    worst = int(torch.where(strays, (m - g).abs() - bound, -math.inf).reshape(-1).argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), m.shape))
-    flat_m, flat_g = m.reshape(-1)[worst].item(), g.reshape(-1)[worst].item()
-    message = (
-        f"{count}/{m.numel()} elements are further from the gold than {rule.k:g}x autograd's error where they lie; "
-        f"worst at index {index}: manual {flat_m:.6g} vs gold {flat_g:.6g}"
-    )
-    return replace(
+    return _strayed(
         comparison,
-        status=MISMATCH,
-        approximate=False,
-        mismatched=count,
-        message=message,
-        worst_index=index,
-        worst_manual=flat_m,
-        worst_reference=flat_g,
+        ((m - g).abs() > bound) & finite,
+        (m - g).abs() - bound,
+        m,
+        g,
+        lambda count, index, manual, golden: (
+            f"{count}/{m.numel()} elements are further from the gold than {rule.k:g}x autograd's error where they "
+            f"lie; worst at index {index}: manual {manual:.6g} vs gold {golden:.6g}"
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..notebook.reads import reads
@@ -62,18 +62,23 @@ def constants(sources: Iterable[str], known: Mapping[str, Any]) -> dict[str, int
     """Top-level ``NAME = <literal arithmetic>`` of ``sources`` in order, each evaluated without running any
     code; a later binding of a name that is not such a constant drops it."""
     taken: dict[str, Any] = {}
+    for _, statement in _top_statements(sources):
+        for name, value in _bindings(statement, {**known, **taken}):
+            if value is None:
+                taken.pop(name, None)
+            else:
+                taken[name] = value
+    return taken
+
+
+def _top_statements(sources: Iterable[str]) -> Iterator[tuple[str, ast.stmt]]:
+    """Each top-level statement of each source that parses, in order, with its source."""
     for source in sources:
         try:
             tree = parse(source)
         except (SyntaxError, ValueError):
             continue
-        for statement in tree.body:
-            for name, value in _bindings(statement, {**known, **taken}):
-                if value is None:
-                    taken.pop(name, None)
-                else:
-                    taken[name] = value
-    return taken
+        yield from ((source, statement) for statement in tree.body)
 
 
 def functions(sources: Iterable[str], code: str, skip: Collection[str]) -> dict[str, str]:
@@ -82,15 +87,10 @@ def functions(sources: Iterable[str], code: str, skip: Collection[str]) -> dict[
     when run in order) that ``code`` calls before defining, and those they call in turn; never one named in
     ``skip`` (the grader's own ``cmp``, the forward's values, the assignment's names)."""
     defined: dict[str, str] = {}
-    for source in sources:
-        try:
-            tree = parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        for statement in tree.body:
-            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and not statement.decorator_list:
-                defined.pop(statement.name, None)
-                defined[statement.name] = ast.get_source_segment(source, statement) or ""
+    for source, statement in _top_statements(sources):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and not statement.decorator_list:
+            defined.pop(statement.name, None)
+            defined[statement.name] = ast.get_source_segment(source, statement) or ""
     wanted = [name for name in reads(code) if name in defined and name not in skip]
     taken: set[str] = set()
     while wanted:
