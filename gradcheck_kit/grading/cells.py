@@ -31,6 +31,8 @@ from ..parsing import parse
 
 _LOADS = frozenset({"open", "read_text", "read_bytes", "readlines", "load", "loadtxt", "read_csv", "urlretrieve"})
 _TRAINS = frozenset({"step", "zero_grad"})
+_RUN_WORDS = ("backward", "data", *_LOADS, *_TRAINS)
+"""The names :func:`runs_something` looks for; a source without any of them runs none of it."""
 _ASSIGNS = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", "&=", "|=", "^=", ">>=", "<<="})
 _RUNS = "it trains, calls .backward() or loads data, and such a cell is never graded"
 _HEADING = 5
@@ -438,7 +440,13 @@ def _count(cells: Sequence[Cell], noun: str) -> str:
 
 
 def runs_something(source: str) -> bool:
-    """The cell trains (a loop updating ``.data`` or stepping an optimizer), calls ``.backward()`` or loads data."""
+    """The cell trains (a loop updating ``.data`` or stepping an optimizer), calls ``.backward()`` or loads data.
+
+    An ASCII source naming none of those is not parsed (the grader asks this of every ``.py`` submission, and
+    the parse and walk cost more than judging its gradients); a non-ASCII one may spell them in other
+    characters that Python's identifiers normalise, and is."""
+    if source.isascii() and not any(word in source for word in _RUN_WORDS):
+        return False
     tree = _parse(source)
     for node in ast.walk(tree) if tree else ():
         if isinstance(node, ast.Call):

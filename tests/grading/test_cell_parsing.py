@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gradcheck_kit import parsing
 from gradcheck_kit.compare import MISSING
-from gradcheck_kit.grading.cells import blank_magics, named
+from gradcheck_kit.grading.cells import blank_magics, named, runs_something
 from gradcheck_kit.grading.source import Source, exported_notebook, notebook_source
 from gradcheck_kit.report import Row
 
@@ -242,3 +242,21 @@ def test_a_bound_timed_expression_and_bound_shell_output_are_python(graded: Run)
     did not run (0/26)."""
     row = _row(graded, "bound_magics")
     assert (row["status"], float(row["score"])) == ("graded", 26), row["message"]
+
+
+@pytest.mark.parametrize(
+    ("source", "runs"),
+    [
+        ("dlogits = logits.softmax(1)\ndh = dlogits @ W2.T\n", False),
+        ("# the backward pass, by hand\ndh = dlogits @ W2.T\n", False),
+        ("loss.backward()\n", True),
+        ("words = open('names.txt').read().splitlines()\n", True),
+        ("for p in parameters:\n    p.data += -0.1 * p.grad\n", True),
+        ("\uff4f\uff50\uff45\uff4e('names.txt')\n", True),
+        ("loss.\uff42ackward()  # \u00e9\n", True),
+    ],
+)
+def test_what_runs_something_is_read_from_the_code_not_its_spelling(source: str, runs: bool) -> None:
+    """Sources that name no training, backward or loading word are answered without parsing; one spelling them
+    in full-width letters (Python normalises identifiers) is parsed and caught all the same."""
+    assert runs_something(source) is runs
