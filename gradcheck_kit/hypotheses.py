@@ -278,6 +278,35 @@ def scatter(e: Evidence) -> str:
     )
 
 
+def tied(e: Evidence) -> str:
+    """Wrong only where the variable's forward values tie, the gradient shared out another way within each tie:
+    a max, amax or max-pool over equal elements has many right subgradients, and autograd's is one convention
+    (``amax`` and a full ``max()`` split it evenly, ``max(dim)`` gives it all to the index it returns)."""
+    m, r, value = e.manual, e.reference, e.variable.value
+    if value.shape != m.shape or not value.is_floating_point():
+        return ""
+    wrong = ~e.agree(m, r)
+    values = value.detach().to(r.device, torch.float64)[wrong]
+    if not bool(wrong.any()) or not bool(torch.isfinite(values).all()):
+        return ""
+    ties, group, sizes = torch.unique(values, return_inverse=True, return_counts=True)
+    if bool((sizes < 2).any()):
+        return ""
+    differences = (m - r)[wrong]
+    net = torch.zeros(len(ties), dtype=torch.float64, device=r.device).index_add_(0, group, differences)
+    moved = torch.zeros_like(net).index_add_(0, group, differences.abs())
+    if not bool((net.abs() <= e.tol * (moved + r.abs().max())).all()):
+        return ""
+    shares = r[wrong]
+    even = bool(e.agree(shares, torch.zeros_like(net).index_add_(0, group, shares)[group] / sizes[group]).all())
+    convention = "splits it evenly between them" if even else "gives it all to one of them (the index max(dim) returns)"
+    return (
+        f"wrong only at {int(wrong.sum())} elements where {e.variable.name} has tied values, with the same total "
+        f"gradient over each tie: any split between tied maxima is a valid subgradient, but autograd {convention}; "
+        f"share it the same way"
+    )
+
+
 def some_rows(e: Evidence) -> str:
     """Wrong only in a few rows (or columns, or elements of a vector): say which, with counts."""
     m, r = e.manual, e.reference
@@ -303,6 +332,7 @@ BY_VALUE: Sequence[Test] = (
     missing_branch,
     scatter,
     pasted,
+    tied,
     some_rows,
 )
 

@@ -1,0 +1,44 @@
+"""Verdicts on hand-derived models with unusual but real inputs (round 20): statuses and hints a user can trust."""
+
+import pytest
+import torch
+
+from gradcheck_kit import Graph, check
+
+TIED = torch.tensor([[1.0, 3.0, 3.0, 0.5], [2.0, 2.0, 1.0, 0.0]])
+
+
+def tied_graph(reduction: str) -> Graph:
+    """``m = x.amax(1)`` or ``x.max(1).values`` over rows whose maximum is tied (3, 3 and 2, 2)."""
+
+    def inputs():
+        return {"x": TIED.clone().requires_grad_()}
+
+    def forward_tied(x):
+        m = x.amax(1) if reduction == "amax" else x.max(1).values
+        loss = (m * torch.tensor([1.0, 2.0])).sum()
+        return loss
+
+    return Graph(f"tied_{reduction}", forward_tied, inputs)
+
+
+@pytest.mark.parametrize(
+    ("reduction", "pick", "convention"),
+    [("amax", "argmax", "splits it evenly"), ("max", "[2, 1]", "gives it all to one"), ("amax", "[2, 1]", "evenly")],
+)
+def test_a_gradient_sharing_a_tied_maximum_another_way_is_hinted_as_a_tie(reduction, pick, convention):
+    """autograd's amax splits a tied maximum's gradient, max(dim) picks one index; a manual gradient giving it all
+    to another tied element is a valid subgradient that is not autograd's: the hint says so, not 'wrong rows'."""
+    index = "x.argmax(1)" if pick == "argmax" else f"torch.tensor({pick})"
+    backward = f"dm = torch.tensor([1.0, 2.0])\ndx = torch.zeros_like(x)\ndx[torch.arange(2), {index}] = dm"
+    row = check(tied_graph(reduction), backward)["x"]
+    assert row.status == "mismatch", row
+    assert "tied values" in row.hint and convention in row.hint, row.hint
+
+
+def test_a_wrong_gradient_at_a_tie_that_changes_the_total_is_not_hinted_as_a_tie():
+    """Doubling the gradient of one tied element changes the tie's total: a mistake, not a convention."""
+    backward = "dm = torch.tensor([1.0, 2.0])\nmask = (x == x.amax(1, keepdim=True)).float()\ndx = mask * dm[:, None]"
+    backward += "\ndx = dx / mask.sum(1, keepdim=True)\ndx[0, 1] *= 2"
+    row = check(tied_graph("amax"), backward)["x"]
+    assert row.status == "mismatch" and "tied" not in row.hint, row
