@@ -294,8 +294,9 @@ def _say_nested_work(given: list[Path], submissions: list[Submission], single: b
         nested = _nested_work(folder) if folder in graded and folder.is_dir() else []
         if nested:
             names = ", ".join(path.name for path in nested)
+            holds = f"folders {names} hold" if len(nested) > 1 else f"folder {names} holds"
             _note(
-                f"{folder} is graded as one student's work, though its folders {names} hold .py files or notebooks; "
+                f"{folder} is graded as one student's work, though its {holds} .py files or notebooks; "
                 f"if they are other students' work, give them one by one ({folder}/*)"
             )
 

@@ -58,7 +58,12 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     folder, and any holding a gradebook, are outputs of ``grade`` (an --out inside the class folder), never
     students."""
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
-    found = [entry for argument in arguments for entry in _found_in(argument, single, skip)]
+    parents = Counter(Path(os.path.abspath(argument)).parent for argument in arguments)
+    found = [
+        entry
+        for argument in arguments
+        for entry in _found_in(argument, single, skip, parents[Path(os.path.abspath(argument)).parent] > 1)
+    ]
     found = _with_people(_once(found))
     if not single and not any(_has_work(path) for path, _ in found):
         given = " in " + ", ".join(map(str, arguments)) if arguments else ""
@@ -71,10 +76,11 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     ]
 
 
-def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tuple[Path, dict[str, str]]]:
+def _found_in(argument: Path, single: bool, skip: Collection[Path], globbed: bool) -> list[tuple[Path, dict[str, str]]]:
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
     path that names nothing. A link given is followed only to a class folder: a glob (``class/*``) gives a
-    student's own links too, which must earn nothing."""
+    student's own links too, which must earn nothing. ``globbed``: other arguments share its folder, as a glob
+    of the class gives them, so a folder of one folder of work is a student's, not a class of one."""
     _check_exists(argument)
     if single or not argument.is_dir():
         return [(argument, {})]
@@ -83,11 +89,18 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path]) -> list[tupl
         people = read_metadata((folder / METADATA).read_text(encoding="utf-8", errors="replace"))
         return [(student, people.get(student.name, {})) for student in _subfolders(folder, skip)]
     folders = _subfolders(folder, skip)
-    if not _holds_work(folder) and folders:
+    if not _holds_work(folder) and folders and not (globbed and _work_one_level_down(folders)):
         return [(student, {}) for student in folders]
     if _is_download(folder):
         return [(path, {}) for path in _top_files(folder) + folders]
     return [(argument, {})]  # one student's: a link stays one, for choose() to refuse
+
+
+def _work_one_level_down(folders: list[Path]) -> bool:
+    """Whether ``folders``, the only folders of a folder with no work at its top, may be one student's work one
+    level down (``alice/hw4/backprop.ipynb``, an upload unzipped into its own folder): a single folder holding work.
+    Given alone, such a folder is a class of one student (``section/carol/hw4.py``)."""
+    return len(folders) == 1 and bool(_work_files(folders[0]))
 
 
 def not_a_submission(path: Path) -> bool:
