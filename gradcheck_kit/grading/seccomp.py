@@ -27,6 +27,9 @@ its own, but graded by an ordinary user children share the user's, and a segment
 outlived it (``shmget``: its second run, or a classmate, attached it). It refuses ``unshare``
 and ``setns``: a child made itself a user namespace (and in it a network namespace), which
 nothing it is graded on needs and which opens the kernel's least-trodden code to it.
+It refuses file notifications (``inotify``, ``fanotify``, and ``fcntl``'s ``F_NOTIFY`` and leases): a
+child watching a file every child may read (the standard library's ``antigravity.py``) heard each time a
+classmate graded at the same time opened it (59 opens in 3 s), the lock channel again.
 The filter knows the syscall numbers of x86_64 and aarch64; elsewhere :func:`refuse_calls`
 installs nothing and says so.
 """
@@ -49,8 +52,9 @@ _RETURN = 0x06  # BPF_RET | BPF_K
 _ALLOW = 0x7FFF0000
 _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
 _NR, _ARCH, _ARGUMENT = 0, 4, (16, 24, 32)  # offsets in struct seccomp_data (arguments: the low word first)
-_LOCK_COMMANDS = (5, 6, 7, 36, 37, 38)
-"""fcntl's F_GETLK, F_SETLK, F_SETLKW and their open-file-description forms F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW."""
+_LOCK_COMMANDS = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
+"""fcntl's F_GETLK, F_SETLK, F_SETLKW, their open-file-description forms F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, and
+F_SETLEASE, F_GETLEASE, F_NOTIFY (a lease or a directory's notifications: another process's open seen)."""
 
 _X32_BIT = 0x40000000
 _X86_64_IPC = (29, 30, 31, *range(64, 72), 220, *range(240, 246))
@@ -59,11 +63,15 @@ _REFUSED_CALLS = {
     # machine: (AUDIT_ARCH_*, (add_key, request_key, keyctl, socket, io_uring_setup,
     #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit, flock,
     #                          System V shared memory, semaphores and message queues, POSIX message queues,
-    #                          unshare, setns))
-    "x86_64": (0xC000003E, (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308)),
+    #                          unshare, setns, inotify_init1, inotify_add_watch, fanotify_init, fanotify_mark,
+    #                          and x86_64's inotify_init))
+    "x86_64": (
+        0xC000003E,
+        (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308, 294, 254, 300, 301, 253),
+    ),
     "aarch64": (
         0xC00000B7,
-        (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268),
+        (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268, 26, 27, 262, 263),
     ),
     # aarch64's 180-197: mq_open .. mq_getsetattr, msgget .. msgsnd, semget .. semop, shmget .. shmdt
 }
@@ -77,10 +85,10 @@ def supported() -> bool:
 
 
 def refuse_calls() -> bool:
-    """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache, file-lock, IPC
-    and namespace calls and from setting a resource limit (reading one still works); False where the machine is
-    not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``): nothing is installed
-    there, and they stay open to the child."""
+    """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache, file-lock, file
+    notification, IPC and namespace calls and from setting a resource limit (reading one still works); False where
+    the machine is not one the filter knows, or the kernel was built without seccomp filters (``EINVAL``): nothing is
+    installed there, and they stay open to the child."""
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]
@@ -101,7 +109,8 @@ def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bo
     architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
     cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, ``limits`` (prlimit64) is refused
     when it sets a limit (its third argument, the new limit, is not NULL; reading one passes), ``locks`` (fcntl)
-    when its command takes or asks about a record lock, the rest pass."""
+    when its command takes or asks about a record lock or a lease, or asks for a folder's notifications; the rest
+    pass."""
     lines: list[tuple[str, int, int | str, int | str, int]] = [
         ("", _LOAD_WORD, 0, 0, _ARCH),
         ("", _JUMP_EQUAL, 0, "refuse", arch),

@@ -1,0 +1,65 @@
+"""Hostile submissions of the twentieth round, graded by the command in a subprocess: what reached past the
+sandbox before (the channel they used, shown on themselves), and is refused now."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sysconfig
+from pathlib import Path
+
+import pytest
+from grading_support import SAMPLES, grade_command, read_csv
+
+from gradcheck_kit.grading import seccomp
+
+UNREAD = Path(sysconfig.get_paths()["stdlib"]) / "antigravity.py"
+"""A file every child may read and nothing imports."""
+NOTIFICATIONS = """
+import ctypes, fcntl, os, select
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(name, result):
+    print(name, "errno", ctypes.get_errno() if result < 0 else "taken")
+fd = libc.inotify_init1(0)
+attempt("inotify", fd)
+if fd >= 0:
+    attempt("watch", libc.inotify_add_watch(fd, {path!r}.encode(), 0x20))  # IN_OPEN
+    os.close(os.open({path!r}, os.O_RDONLY))
+    print("heard its own open", bool(select.select([fd], [], [], 1)[0]))
+libc.syscall.restype = ctypes.c_long
+attempt("fanotify", libc.syscall({fanotify_init}, 0x200, 0))  # FAN_CLASS_NOTIF | FAN_REPORT_FID
+folder = os.open({folder!r}, os.O_RDONLY)
+for name, command, argument in (("dnotify", 1026, 0x80000001), ("lease", 1024, fcntl.F_RDLCK)):
+    try:
+        fcntl.fcntl(folder if name == "dnotify" else os.open({path!r}, os.O_RDONLY), command, argument)
+    except OSError as error:
+        print(name, "errno", error.errno)
+    else:
+        print(name, "taken")
+"""
+FANOTIFY_INIT = {"x86_64": 300, "aarch64": 262}
+
+
+def _first_gradients() -> str:
+    """The three gradients correct.py computes first: what each hostile submission here honestly earns."""
+    return "\n".join((SAMPLES / "correct.py").read_text().splitlines()[2:6])
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+def test_a_child_can_watch_no_file_for_a_classmates_reads(tmp_path: Path) -> None:
+    """inotify, fanotify, F_NOTIFY and leases tell one process when another opens a file both may read: a child
+    graded beside a classmate heard each of its opens of antigravity.py (59 in 3 s under --jobs 2), a channel as
+    fast as file locks were. Shown here on the child's own open; before, every watch was taken and the open
+    heard. Now each is refused (EPERM) and the three gradients still count."""
+    source = NOTIFICATIONS.format(
+        path=str(UNREAD), folder=str(UNREAD.parent), fanotify_init=FANOTIFY_INIT[platform.machine()]
+    )
+    submission = tmp_path / "watches.py"
+    submission.write_text(_first_gradients() + source)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("graded", 3), row["message"]
+    output = json.loads((tmp_path / "out" / "watches" / "results.json").read_text())["output"]
+    for name in ("inotify", "fanotify", "dnotify", "lease"):
+        assert f"{name} errno 1\n" in output, output
+    assert "heard its own open" not in output
