@@ -14,10 +14,12 @@ so a submission could send over UDP what it was handed (a classmate graded at th
 received it) or the forward's values to a machine that runs autograd for it. Nothing a
 submission needs opens a socket. It refuses what reads or resets which pages of a file the
 kernel holds (``mincore``, ``cachestat``, ``preadv2``/``pwritev2``, whose ``RWF_NOWAIT`` fails on
-a page not held, ``fadvise64``, ``readahead``): the page cache is the machine's, so a child
-could write bits into it (evict a file of torch's headers, or read it) and its second run read
-them back, the keyring cheat in plain Python (6/26 for no work). Reading a page and timing it
-stays possible, a far noisier channel. It refuses setting a resource limit: a child that
+a page not held, ``fadvise64``, ``readahead``, and ``io_setup``: Linux AIO's reads take ``RWF_NOWAIT``
+too, and told a child whether a file was cached, -EAGAIN or its bytes): the page cache is the machine's,
+so a child could write bits into it (evict a file of torch's headers, or read it) and its second run read
+them back, the keyring cheat in plain Python (6/26 for no work). Reading a page and timing it, or
+counting its major page faults (``getrusage``), stays possible: a one-way channel now, as nothing a
+child may call evicts a page it cached. It refuses setting a resource limit: a child that
 lowered its own CPU hard limit to its soft one and ignored SIGXCPU was killed by the kernel's
 SIGKILL, which reads as a run the sandbox lost (run again, then "crashed", not "timeout").
 It refuses file locks (``flock``, and ``fcntl``'s record locks): children graded at the same
@@ -64,14 +66,16 @@ _REFUSED_CALLS = {
     #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit, flock,
     #                          System V shared memory, semaphores and message queues, POSIX message queues,
     #                          unshare, setns, inotify_init1, inotify_add_watch, fanotify_init, fanotify_mark,
-    #                          and x86_64's inotify_init))
+    #                          io_setup, and x86_64's inotify_init))
     "x86_64": (
         0xC000003E,
-        (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308, 294, 254, 300, 301, 253),
+        (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308)
+        + (294, 254, 300, 301, 206, 253),
     ),
     "aarch64": (
         0xC00000B7,
-        (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268, 26, 27, 262, 263),
+        (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268)
+        + (26, 27, 262, 263, 0),
     ),
     # aarch64's 180-197: mq_open .. mq_getsetattr, msgget .. msgsnd, semget .. semop, shmget .. shmdt
 }

@@ -4,6 +4,7 @@ sandbox before (the channel they used, shown on themselves), and is refused now.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sysconfig
 from pathlib import Path
@@ -63,3 +64,46 @@ def test_a_child_can_watch_no_file_for_a_classmates_reads(tmp_path: Path) -> Non
     for name in ("inotify", "fanotify", "dnotify", "lease"):
         assert f"{name} errno 1\n" in output, output
     assert "heard its own open" not in output
+
+
+AIO_PROBE = """
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+context = ctypes.c_ulong(0)
+if libc.syscall({io_setup}, 1, ctypes.byref(context)) < 0:
+    print("io_setup errno", ctypes.get_errno())
+else:
+    buffer = ctypes.create_string_buffer(4096)
+    fd = os.open({path!r}, os.O_RDONLY)
+    # struct iocb: an IOCB_CMD_PREAD of 4096 bytes at 0 with aio_rw_flags RWF_NOWAIT (8)
+    iocb = struct.pack("<QIIHhIQQqQII", 0, 0, 8, 0, 0, fd, ctypes.addressof(buffer), 4096, 0, 0, 0, 0)
+    held = ctypes.create_string_buffer(iocb)
+    libc.syscall({io_submit}, context, 1, (ctypes.c_void_p * 1)(ctypes.addressof(held)))
+    event = ctypes.create_string_buffer(32)
+    libc.syscall({io_getevents}, context, 1, 1, event, None)
+    print("read without waiting:", struct.unpack("<QQqq", event.raw)[2])
+"""
+AIO_CALLS = {"x86_64": (206, 209, 208), "aarch64": (0, 2, 4)}
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+@pytest.mark.skipif(os.geteuid() != 0, reason="evicting a file of the standard library from the page cache needs root")
+def test_a_child_cannot_ask_linux_aio_whether_a_page_is_cached(tmp_path: Path) -> None:
+    """The page-cache probe of hostile/page_cache.py through Linux AIO: a read with RWF_NOWAIT, refused as preadv2's
+    is, answered -EAGAIN (-11) on a file the test evicted from the page cache, its bytes on one cached, the bit a
+    first run leaves for its reference-free second. Now io_setup is refused (EPERM)."""
+    io_setup, io_submit, io_getevents = AIO_CALLS[platform.machine()]
+    source = AIO_PROBE.format(path=str(UNREAD), io_setup=io_setup, io_submit=io_submit, io_getevents=io_getevents)
+    submission = tmp_path / "probes_cache.py"
+    submission.write_text(_first_gradients() + source)
+    fd = os.open(UNREAD, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("graded", 3), row["message"]
+    output = json.loads((tmp_path / "out" / "probes_cache" / "results.json").read_text())["output"]
+    assert "io_setup errno 1\n" in output, output
