@@ -136,8 +136,8 @@ def _probed_in_float32(
     physical constant, ``y = 6.6e-34 * w``), float32 computes it to its own relative precision, and the floor
     (``NOISE_EPS`` epsilons of the flow, 10^19 times such a gradient) would pass any error: the strict judgement
     stands. Without a float32 run that reproduces the cell's forward (no draw to run, a forward that fails or
-    diverges in float32) the floor applies unconfirmed, as before, and so it does where float32 underflows to a
-    round-off of its own (a gradient below 10^-45).
+    diverges in float32) the floor applies unconfirmed, as before. A float32 value that underflowed where float32
+    holds round-off of the flow refutes the floor too (:func:`_underflowed`).
     """
     probe = _float32_probe(gold, captured)
     if probe is None:
@@ -150,9 +150,20 @@ def _probed_in_float32(
             continue
         error = _autograd_error(variable.grad, captured, name)
         scale = comparisons[name].scale or 0.0
-        if error is None or not error < ROUND_OFF_SHARE * scale:
+        small = _underflowed(variable.grad, scale, floor / (NOISE_EPS * _eps(torch.float64)))
+        if not small and (error is None or not error < ROUND_OFF_SHARE * scale):
             unconfirmed[name] = floor
     return unconfirmed
+
+
+def _underflowed(grad: torch.Tensor, scale: float, flowing_in: float) -> bool:
+    """The float32 run's gradient underflowed (zero or subnormal) where the float64 value is below float32's range
+    too, although float32 holds round-off of the gradient flowing in (``eps x flowing_in`` is a normal number): the
+    gradient is genuinely small, not round-off of that flow (``x @ w`` on inputs of 1e-30 makes ``dw`` 1e-60, which a
+    transposed or 1% wrong formula matched at the floor, 10^17 times it, as float32's zeros looked like round-off)."""
+    tiny = torch.finfo(torch.float32).tiny
+    below = 0.0 < scale < tiny and _finite_magnitude(grad) < tiny
+    return below and _eps(torch.float32) * flowing_in >= tiny
 
 
 def _flows_in_float64(probe: Capture, variable: Variable) -> bool:

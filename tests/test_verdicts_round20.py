@@ -42,3 +42,29 @@ def test_a_wrong_gradient_at_a_tie_that_changes_the_total_is_not_hinted_as_a_tie
     backward += "\ndx = dx / mask.sum(1, keepdim=True)\ndx[0, 1] *= 2"
     row = check(tied_graph("amax"), backward)["x"]
     assert row.status == "mismatch" and "tied" not in row.hint, row
+
+
+def tiny_inputs_graph() -> Graph:
+    """``h = x @ w`` on inputs of 1e-30: ``dw`` is 1e-60, genuinely small, and a float32 run underflows it to 0."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(4, 3, generator=generator) * 1e-30
+        return {"x": x, "w": torch.randn(3, 3, generator=generator).requires_grad_()}
+
+    def forward_tiny(x, w):
+        h = x @ w
+        loss = (h * h).sum()
+        return loss
+
+    return Graph("tiny_inputs", forward_tiny, inputs)
+
+
+@pytest.mark.parametrize(("mistake", "wrong"), [("transposed", "(x.T @ dh).T"), ("1% off", "x.T @ dh * 1.01")])
+def test_a_gradient_float32_underflows_is_not_forgiven_as_round_off_in_float64(mistake, wrong):
+    """In float64 a wrong ``dw`` of 1e-60 was judged at the round-off floor of the gradient flowing in (1e-43): the
+    float32 run meant to refute that floor underflowed to zeros, which looked like round-off. The right one passes."""
+    graph = tiny_inputs_graph()
+    row = check(graph, f"dh = 2 * h\ndw = {wrong}", dtype="float64")["w"]
+    assert row.status == "mismatch", (mistake, row.message)
+    assert check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float64").passed
