@@ -302,11 +302,16 @@ def _say_nested_work(given: list[Path], submissions: list[Submission], single: b
 
 
 def _nested_work(folder: Path) -> list[Path]:
-    """The subfolders of ``folder`` (not hidden, not what zips and Python leave) that hold a .py file or notebook."""
+    """The subfolders of ``folder`` (not hidden, not what zips and Python leave, not a Python package) that hold a
+    .py file or notebook."""
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_dir() and not path.name.startswith(".") and path.name not in LEFTOVERS and _holds_work(path)
+        if path.is_dir()
+        and not path.name.startswith(".")
+        and path.name not in LEFTOVERS
+        and not (path / "__init__.py").is_file()  # a helper package
+        and _holds_work(path)
     )
 
 

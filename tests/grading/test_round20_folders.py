@@ -31,3 +31,24 @@ def test_a_student_whose_work_sits_one_level_down_is_named_after_the_student(tmp
     out = tmp_path / "out"
     assert grade_command(out, sorted(root.iterdir())) == 0
     assert _scores(out) == {"alice": "26", "bob": "26"}
+
+
+def test_a_download_of_one_file_and_unzipped_folders_is_a_row_per_student(tmp_path: Path) -> None:
+    """A Canvas download where one student handed in a .py and two a zip (unzipped into folders) was graded as one
+    submission named after the download, 26/26 from one of the unzipped notebooks, the two others dropped (only a
+    note on stderr). Each is a row now; a student's folder with a helper package beside the work stays one."""
+    root = tmp_path / "download"
+    _copy(CORRECT, root / "smith_john_111_hw4.py")
+    _copy(NOTEBOOK, root / "doe_jane_222_hw4" / "backprop.ipynb")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "lee_kim_333_hw4" / "backprop.py")
+    out = tmp_path / "out"
+    assert grade_command(out, [root]) == 0
+    assert _scores(out) == {"doe_jane_222_hw4": "26", "lee_kim_333_hw4": "25", "smith_john_111_hw4.py": "26"}
+    student = tmp_path / "alice"
+    _copy(CORRECT, student / "backprop.py")
+    for package in ("utils", "models"):
+        (student / package).mkdir()
+        (student / package / "layers.py").write_text("def tanh_backward(h, dh):\n    return (1 - h**2) * dh\n")
+        (student / package / "__init__.py").write_text("")
+    assert grade_command(tmp_path / "one", [student]) == 0
+    assert _scores(tmp_path / "one") == {"alice": "26"}
