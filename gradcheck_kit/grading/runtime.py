@@ -413,18 +413,10 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
     namespace = GradientNamespace(
         {**materialize(values), **builtins}, job["tracked"], link, job["independent"], job.get("given")
     )
-    try:
-        tree = ast.parse(source, filename)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # 1+1+...+1, - - ... -1: too deep
-        line = getattr(error, "lineno", None)
-        deep = "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
-        message = f"{type(error).__name__}: {error}{deep}"
-        link.send({"op": "error", "kind": "syntax", "message": message, "line": line})
-        tree = ast.Module(body=[], type_ignores=[])
-    plan = roles(tree.body, job["tracked"])
+    statements, plan = _statements(source, filename, job["tracked"], link)
     pending = _pending(plan)
     unreached: set[str] = set()
-    for index, (statement, role) in enumerate(zip(tree.body, plan, strict=True)):
+    for index, (statement, role) in enumerate(zip(statements, plan, strict=True)):
         namespace.start(role)
         before = namespace.stamps(role)
         try:
@@ -443,6 +435,23 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
         namespace.draft(pending[index], statement.lineno)
     namespace.finish(unreached)
     link.send({"op": "done"})
+
+
+def _statements(
+    source: str, filename: str, tracked: Mapping[str, str], link: Link
+) -> tuple[list[ast.stmt], list[Role]]:
+    """The submission's top-level statements and their roles; none, the error sent, when it cannot be parsed or
+    nests too deeply to be read (``1+1+...+1``: 2,000 terms parsed, then reading the roles ran out of recursion, and
+    the row blamed the sandbox: "the sandbox failed before the submission ran")."""
+    try:
+        tree = ast.parse(source, filename)
+        return tree.body, roles(tree.body, tracked)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # 1+1+...+1, - - ... -1: too deep
+        line = getattr(error, "lineno", None)
+        deep = "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
+        message = f"{type(error).__name__}: {error}{deep}"
+        link.send({"op": "error", "kind": "syntax", "message": message, "line": line})
+        return [], []
 
 
 def _stamp(value: Any) -> tuple[int, ...]:

@@ -107,3 +107,15 @@ def test_a_child_cannot_ask_linux_aio_whether_a_page_is_cached(tmp_path: Path) -
     assert (row["status"], float(row["score"])) == ("graded", 3), row["message"]
     output = json.loads((tmp_path / "out" / "probes_cache" / "results.json").read_text())["output"]
     assert "io_setup errno 1\n" in output, output
+
+
+def test_a_source_too_deep_to_read_its_statements_is_the_submissions_error_not_the_sandboxs(tmp_path: Path) -> None:
+    """2,000 terms of ``1+1+...`` parse, but reading the statements' roles ran out of recursion outside the child's
+    guard: 'the sandbox failed before the submission ran: RecursionError'. The source is refused as one nesting
+    too deeply to be parsed, as a deeper one already was."""
+    submission = tmp_path / "deep.py"
+    submission.write_text(_first_gradients() + "\nx = " + "+".join(["1"] * 2000) + "\n")
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert row["status"] == "error", row["message"]
+    assert "nests too deeply" in row["message"] and "sandbox" not in row["message"], row["message"]
