@@ -299,7 +299,7 @@ def tied(e: Evidence) -> str:
         return ""
     shares = r[wrong]
     even = bool(e.agree(shares, torch.zeros_like(net).index_add_(0, group, shares)[group] / sizes[group]).all())
-    convention = "splits it evenly between them" if even else "gives it all to one of them (the index max(dim) returns)"
+    convention = "splits it evenly between them" if even else "gives it all to one (the index max(dim) or a pool picks)"
     return (
         f"wrong only at {int(wrong.sum())} elements where {e.variable.name} has tied values, with the same total "
         f"gradient over each tie: any split between tied maxima is a valid subgradient, but autograd {convention}; "

@@ -36,6 +36,22 @@ def test_a_gradient_sharing_a_tied_maximum_another_way_is_hinted_as_a_tie(reduct
     assert "tied values" in row.hint and convention in row.hint, row.hint
 
 
+def test_a_max_pool_gradient_on_the_other_tied_element_is_hinted_as_a_tie():
+    """A max-pool window over two equal values: autograd gives the gradient to the one it picked."""
+
+    def inputs():
+        return {"x": torch.tensor([[1.0, 1.0, 0.0, 2.0, 2.0, 2.0]]).requires_grad_()}
+
+    def forward_pool(x):
+        p = torch.nn.functional.max_pool1d(x[None], 2, 2)[0]
+        loss = (p * x.new_tensor([[1.0, 2.0, 3.0]])).sum()
+        return loss
+
+    backward = "dp = x.new_tensor([[1.0, 2.0, 3.0]])\ndx = torch.zeros_like(x)\ndx[0, [1, 3, 5]] = dp[0]"
+    row = check(Graph("pool", forward_pool, inputs), backward)["x"]
+    assert row.status == "mismatch" and "tied values" in row.hint and "pool" in row.hint, row.hint
+
+
 def test_a_wrong_gradient_at_a_tie_that_changes_the_total_is_not_hinted_as_a_tie():
     """Doubling the gradient of one tied element changes the tie's total: a mistake, not a convention."""
     backward = "dm = torch.tensor([1.0, 2.0])\nmask = (x == x.amax(1, keepdim=True)).float()\ndx = mask * dm[:, None]"
