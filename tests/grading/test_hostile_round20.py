@@ -119,3 +119,19 @@ def test_a_source_too_deep_to_read_its_statements_is_the_submissions_error_not_t
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
     assert row["status"] == "error", row["message"]
     assert "nests too deeply" in row["message"] and "sandbox" not in row["message"], row["message"]
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+def test_a_child_that_has_itself_traced_and_stops_is_its_own_status_not_the_graders(tmp_path: Path) -> None:
+    """PTRACE_TRACEME made the process waiting for the child (its namespace's init) its tracer; a signal then
+    stopped it, the stop was read as its end, and the zygote failed to put it as an exit status: 'grader-error',
+    'not the submission's doing: re-grade it', the first gradient lost. Now ptrace is refused and the signal ends
+    the child: crashed by that signal, keeping what it handed in; the classmate graded after it is unaffected."""
+    submission = tmp_path / "traced.py"
+    source = "import ctypes, os, signal\nctypes.CDLL(None).ptrace(0, 0, 0, 0)\nos.kill(os.getpid(), signal.SIGUSR1)\n"
+    submission.write_text(_first_gradients() + "\n" + source)
+    assert grade_command(tmp_path / "out", [submission, SAMPLES / "correct.py"], timeout=120) == 0
+    rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
+    assert (rows["traced.py"]["status"], float(rows["traced.py"]["score"])) == ("crashed", 3), rows["traced.py"]
+    assert "signal 10" in rows["traced.py"]["message"]
+    assert (rows["correct.py"]["status"], float(rows["correct.py"]["score"])) == ("graded", 26)
