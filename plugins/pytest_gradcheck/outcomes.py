@@ -20,6 +20,9 @@ CASE_DOMAIN = "gradcheck "
 """How a case item's location (its ``reportinfo``) begins: a test's start tells the controller it is a case."""
 CRASHED = "the pytest-xdist worker running this check crashed (a segfault, an out-of-memory kill?): nothing was judged"
 """The row of a check whose worker died; xdist's own message names the worker, which changes from run to run."""
+CHECK = "gradcheck-check"
+"""Keyword the plugin puts on the setup report of a gradient check (a case item, a test using its fixture): the
+``gradcheck`` keyword is also any test's own marker of that name, and a project's own fixture of that name."""
 KINDS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 """Outcomes in the order pytest's own summary line gives them."""
 
@@ -87,7 +90,7 @@ class Recorder:
         if rows is not None and not self.worker:
             self.results.merge({report.nodeid: rows}, {report.nodeid: getattr(report, "gradcheck_plots", [])})
         kind = outcome(report)
-        if report.when == "setup" and "gradcheck" in report.keywords and not self.worker:
+        if report.when == "setup" and CHECK in report.keywords and not self.worker:
             self._set_up(report, kind)
         if report.when == "???" and report.failed and report.nodeid in self.started:
             self._crashed(report)

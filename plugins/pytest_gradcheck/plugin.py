@@ -18,7 +18,7 @@ import pytest
 
 from . import junit
 from .options import add_options, from_command_line, from_ini, known_names
-from .outcomes import WHERE, Recorder, collection_error
+from .outcomes import CHECK, WHERE, Recorder, collection_error
 from .report_paths import report_paths
 from .results import PLOTS_KEY, RESULTS, WORKER_KEY, Results
 
@@ -91,10 +91,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """A ``gradcheck`` marker with an unknown option or a mistyped value is a usage error before any test runs
     (it was an error at the test's setup, after the others had run); with ``--gradcheck``, warn about cases
     registered where no collector will ever find them. First, so that a pytest-xdist worker ships its
-    collection without the tests it leaves out."""
+    collection without the tests it leaves out. Only gradient checks' markers are read: a project's own
+    ``gradcheck`` marker on its other tests (``eps=1e-6`` for torch.autograd.gradcheck) is its own business."""
     for item in list(session.items):
         markers = list(item.iter_markers("gradcheck"))
-        if any(marker.args or marker.kwargs for marker in markers):
+        if any(marker.args or marker.kwargs for marker in markers) and _is_check(item):
             _check_markers(session, item, markers)
     if session.config.getoption("gradcheck") and "gradcheck_kit" in sys.modules and _warns(session.config):
         from .items import warn_uncollected
@@ -123,6 +124,17 @@ def _warns(config: pytest.Config) -> bool:
     ...//id=``) each still say it, rather than none."""
     worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
     return worker == "gw0" or not re.fullmatch(r"gw\d+", worker)
+
+
+def _is_check(item: pytest.Item) -> bool:
+    """Whether ``item`` is a gradient check: a registered case, or a test whose ``gradcheck`` fixture is this
+    plugin's (a project's own fixture of that name, wrapping torch.autograd.gradcheck, overrides it)."""
+    items = sys.modules.get("pytest_gradcheck.items")  # imported whenever a case item was made
+    if items is not None and isinstance(item, items.CaseItem):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.get("gradcheck") if info is not None else None
+    return bool(definitions) and getattr(definitions[-1].func, "__module__", None) == __name__
 
 
 @pytest.fixture
@@ -163,8 +175,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     junit.mark(item, report)
     if report.when == "teardown" and hasattr(item.config, "workeroutput"):
         _hand_over(item, report)
-    if report.when == "setup" and "gradcheck" in getattr(item, "fixturenames", ()):
-        report.keywords["gradcheck"] = 1  # a test using the fixture is a gradient check, as a case is (outcomes.py)
+    if report.when == "setup" and _is_check(item):
+        report.keywords[CHECK] = 1  # what outcomes.py counts and reports as a gradient check
     where = getattr(call.excinfo.value, WHERE, None) if call.excinfo else None
     if where is not None and report.when == "call":
         _at_the_check(report, _relative(where[0], item.config.rootpath), where[1])
