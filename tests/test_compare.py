@@ -203,3 +203,16 @@ def test_a_complex_gradients_worst_element_is_named_with_its_part():
     comparison = compare(manual, reference, Tolerance(1.3e-6, 1e-5))
     assert comparison.message.startswith("1/10 real and imaginary parts mismatched; worst at index (2,), its imaginary")
     assert comparison.worst_index == (2,)
+
+
+def test_a_difference_that_overflows_float64_in_a_batch_is_measured_not_raised() -> None:
+    """Batched beside another pair, a float64 gradient whose difference from autograd overflows (1.7e308 against
+    -1.7e308) under a tolerance whose bound overflows too leaves its excess NaN: the segmented search for the
+    worst element found no maximum and raised IndexError; it reports what comparing the pair alone reports."""
+    manual = torch.tensor([1.7e308, 5.0, 0.0], dtype=torch.float64)
+    autograd = torch.tensor([-1.7e308, 1.0, 0.0], dtype=torch.float64)
+    tolerance = Tolerance(2.0, 1e-8)
+    batched, other = compare_all([(manual, autograd, tolerance), (manual, manual, tolerance)])
+    alone = compare(manual, autograd, tolerance)
+    assert (batched.status, batched.worst_index, batched.mismatched) == (alone.status, alone.worst_index, 1)
+    assert batched.status == "mismatch" and other.status == "ok"
