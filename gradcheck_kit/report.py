@@ -84,6 +84,8 @@ class Row:
         return "; ".join(parts)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a CSV field begins that spreadsheets read as a formula."""
 COLUMNS = tuple(f.name for f in fields(Row))
 """Column names of every tabular view, in order (other tools read them: keep them)."""
 INTEGER_COLUMNS = ("mismatched", "numel", "line")
@@ -179,11 +181,12 @@ class Report:
         """CSV with one row per case × device × dtype × variable; booleans as True/False, NaN and Inf as
         ``nan`` and ``inf``, an empty field for no figure. Each value is written as it is, never through a
         column's dtype (a NaN maxdiff was an empty field, as if nothing had been measured, and one
-        non-finite ulp turned every ulp of the report into a rounded float)."""
+        non-finite ulp turned every ulp of the report into a rounded float). A text that a spreadsheet would
+        take for a formula (a case named ``=HYPERLINK(...)``, a message starting with ``-``) is led by ``'``."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(COLUMNS)
-        writer.writerows([_text(record[column]) for column in COLUMNS] for record in self.records())
+        writer.writerows([_csv_field(record[column]) for column in COLUMNS] for record in self.records())
         return _write(path, text.getvalue())
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -331,6 +334,16 @@ def _escape_prose(text: str) -> str:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _csv_field(value: Any) -> str:
+    """``value`` as a CSV field; a text starting as a formula does in Excel, LibreOffice or Google Sheets
+    (``= + - @``, a tab, a carriage return) led by ``'``, which they show as text (OWASP's CSV injection
+    advice): a case name ``=HYPERLINK(...)`` was a live link, and ``=cmd|...`` in a message ran. Numbers,
+    negative ones included, are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return _text(value)
 
 
 def _short(value: float | None) -> str:

@@ -169,3 +169,18 @@ def test_pivot_keeps_two_tests_checking_one_case_apart():
     assert list(frame.index.names) == ["test_id", "case", "variable"]
     assert frame[("cpu", "float32")].tolist() == ["ok", "mismatch"]
     assert list(sample().pivot().index.names) == ["case", "variable"], "rows without test ids keep their index"
+
+
+def test_csv_leads_texts_a_spreadsheet_would_run_as_formulas_with_a_quote():
+    """A case named ``=HYPERLINK("http://x","ce")`` was a live link in Excel, LibreOffice and Google Sheets, and a
+    message starting ``=``, ``+``, ``-`` or ``@`` a formula; numbers, negative ones too, stay numbers."""
+    row = replace(
+        sample().rows[0], case='=HYPERLINK("http://x","ce")', message="-2+3 off", hint="@sum", worst_manual=-0.5
+    )
+    record = next(csv.DictReader(io.StringIO(Report([row]).to_csv())))
+    assert (record["case"], record["message"], record["hint"]) == (
+        '\'=HYPERLINK("http://x","ce")',
+        "'-2+3 off",
+        "'@sum",
+    )
+    assert (record["worst_manual"], record["variable"], record["status"]) == ("-0.5", "probs", "mismatch")
