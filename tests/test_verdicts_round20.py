@@ -84,3 +84,31 @@ def test_a_gradient_float32_underflows_is_not_forgiven_as_round_off_in_float64(m
     row = check(graph, f"dh = 2 * h\ndw = {wrong}", dtype="float64")["w"]
     assert row.status == "mismatch", (mistake, row.message)
     assert check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float64").passed
+
+
+def overflowing_graph() -> Graph:
+    """``h = x @ w`` on inputs of about 300: ``dw`` is about 6e5, past float16's largest 65504, for autograd too."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(8, 4, generator=generator) * 300
+        return {"x": x, "w": torch.randn(4, 4, generator=generator).requires_grad_()}
+
+    def forward_overflow(x, w):
+        h = x @ w
+        loss = (h * h).sum()
+        return loss
+
+    return Graph("overflow", forward_overflow, inputs)
+
+
+def test_a_gradient_that_overflows_float16_for_autograd_too_is_not_blamed_on_the_backward():
+    """The rule judged the right float16 ``dw`` (inf where autograd is inf) against the finite float64 gold: 'NaN or
+    Inf where autograd is finite', a lie; it is autograd's own overflow, as the cell's comparison says. A mistake on
+    the one finite element still fails on its value."""
+    graph = overflowing_graph()
+    right = check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float16")["w"]
+    assert right.status == "graph" and "autograd itself is non-finite" in right.message, right.message
+    assert "where autograd is finite" not in right.message
+    wrong = check(graph, "dh = 2 * h\ndw = 2 * (x.T @ dh)", dtype="float16")["w"]
+    assert wrong.status == "mismatch", wrong.message
