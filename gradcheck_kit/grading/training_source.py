@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     others = [cell.source for cell in cells if cell.number > chosen[0].number and cell not in chosen]
     helpers = functions([*others, *earlier], "\n".join(cell.source for cell in chosen), skip)
     sources, capped, left = [], [], []
+    chosen, inert = _without_backward(chosen) if not part.allow_autograd else (chosen, [])
     for steps in range(training.steps + 1):
         source = Source("")
         texts, constant, capped = _capped(chosen, taken, training.steps_name, gradients, steps)
@@ -74,7 +76,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
     if not capped:
         how = f"no `{training.steps_name} = ...` nor training loop over range(...) to cap: its loop ran as written"
         sources = sources[-1:]
-    how = "; ".join([how, *left])
+    how = "; ".join([how, *left, *inert])
     marked_only = "the marked cell" + "".join(
         f" and cell {cell.number}, split from it" for cell in chosen if not marked(cell, part.tag, part.marker)
     )
@@ -124,6 +126,48 @@ def _init_above(group: list[Cell], before: Cell, part: Assignment, known: Mappin
         return False
     needed = set(reads("\n".join(cell.source for cell in group))) - set(known)
     return bool(needed & (bound(before.source) - set(constants([before.source], known))))
+
+
+def _without_backward(chosen: list[Cell]) -> tuple[list[Cell], list[str]]:
+    """The chosen cells with each statement that only calls ``.backward(...)`` made a ``pass`` in place, and the
+    note naming them. The lecture's loop keeps ``loss.backward()`` "for correctness comparisons, delete it later!":
+    left in, it stopped a loop whose own gradients were right (autograd is not allowed). Nothing it would compute
+    is read: ``.grad`` reads None in the sandbox, so a loop stepping with ``p.grad`` still fails."""
+    cells, where = [], []
+    for cell in chosen:
+        text, lines = inert_backward(cell.source)
+        cells.append(replace(cell, source=text))
+        where.extend(f"cell {cell.number} line {line}" for line in lines)
+    note = f"its .backward() ({', '.join(where)}) is not run: autograd is not allowed, the gradients judged are its own"
+    return cells, [note] if where else []
+
+
+def inert_backward(code: str) -> tuple[str, list[int]]:
+    """``code`` with each expression statement calling ``<expr>.backward(...)`` replaced in place by ``pass`` (its
+    other lines blanked), and the lines they began on; ``code`` as it is when it does not parse."""
+    try:
+        tree = parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and node.value.func.attr == "backward"
+    ]
+    lines = code.split("\n")
+    for node in calls:
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        head, tail = lines[first].encode(), lines[last].encode()  # ast's columns count UTF-8 bytes
+        rest = tail[node.end_col_offset or 0 :].decode()
+        if first == last:
+            lines[first] = head[: node.col_offset].decode() + "pass" + rest
+            continue
+        lines[first] = head[: node.col_offset].decode() + "pass"
+        lines[first + 1 : last + 1] = [""] * (last - first - 1) + [rest]
+    return "\n".join(lines), sorted(node.lineno for node in calls)
 
 
 def _append_cells(source: Source, chosen: list[Cell], texts: list[str], gradients: Collection[str]) -> list[str]:

@@ -1,0 +1,73 @@
+"""Round 20, Exercise 4 as students hand it in: the lecture's training loop keeps its ``loss.backward()`` ("use this
+for correctness comparisons, delete it later!") beside a right backward of the student's own. Graded in-process with
+the shipped parts assignment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from grading_support import ROOT, Run, grade
+
+PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
+LOSS = "        loss = F.cross_entropy(logits, Yb)  # loss function\n"
+BACKWARD = (
+    "        for p in parameters:\n"
+    "            p.grad = None\n"
+    "        loss.backward()  # use this for correctness comparisons, delete it later!\n"
+)
+GRADS = "        grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]\n"
+
+
+def _exercise4(edit) -> dict:
+    """The shipped solution notebook with its Exercise 4 cell's source passed through ``edit``."""
+    notebook = json.loads(SOLUTION.read_text())
+    (cell,) = [cell for cell in notebook["cells"] if "exercise4" in cell["metadata"].get("tags", [])]
+    cell["source"] = edit("".join(cell["source"]))
+    return notebook
+
+
+def _keeps_backward(source: str) -> str:
+    """The lecture's loop: autograd on (no ``torch.no_grad()``), ``loss.backward()`` kept after the forward."""
+    assert LOSS in source and "with torch.no_grad():" in source
+    return source.replace("with torch.no_grad():", "if True:").replace(LOSS, LOSS + BACKWARD)
+
+
+def _steps_on_autograd(source: str) -> str:
+    """The same loop handing in autograd's gradients as its own."""
+    assert GRADS in source
+    return _keeps_backward(source).replace(
+        GRADS, GRADS + "        grads = dC, dW1, db1, dW2, db2, dbngain, dbnbias = [p.grad for p in parameters]\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("round20_training")
+    for name, edit in (("keeps_backward", _keeps_backward), ("steps_on_autograd", _steps_on_autograd)):
+        (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
+    out = folder / "out"
+    return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
+
+
+def test_a_loop_keeping_the_lectures_backward_call_is_judged_on_its_own_gradients(graded: Run) -> None:
+    """Every step's seven gradients were right, yet the part was an error, 0/7: 'AutogradNotAllowed at cell 17 line
+    36: loss.backward() ...'. The call is not run now, and the feedback says so."""
+    row = graded.gradebook["keeps_backward.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+    line = _keeps_backward(_source()).split("\n").index(BACKWARD.splitlines()[-1]) + 1
+    assert f"its .backward() (cell 17 line {line}) is not run: autograd is not allowed" in row["message"]
+
+
+def test_a_loop_handing_in_autograds_gradients_earns_nothing(graded: Run) -> None:
+    """The call not run, ``.grad`` still reads None: the gradients handed in are no tensors."""
+    row = graded.gradebook["steps_on_autograd.ipynb"]
+    assert row["exercise4"] == "0", row["message"]
+    variables = [row for row in graded.variables if row["submission"] == "steps_on_autograd.ipynb"]
+    assert {row["status"] for row in variables if row["variable"].startswith("exercise4:")} != {"ok"}
+
+
+def _source() -> str:
+    (cell,) = [c for c in json.loads(SOLUTION.read_text())["cells"] if "exercise4" in c["metadata"].get("tags", [])]
+    return "".join(cell["source"])
