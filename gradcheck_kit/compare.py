@@ -331,7 +331,7 @@ def _measure_flat(
     ]
     if not all_finite:
         columns += [segments.sum(mismatch & finite), segments.sum(~finite)]
-    table = torch.stack([c.double() for c in columns], dim=-1).reshape(len(segments.starts), -1).tolist()
+    table = segments.table(columns)
     return [
         Stats(
             exact=row[0] == 0,
@@ -381,10 +381,11 @@ class _Segments:
             return values.max()
         return torch.segment_reduce(values.double(), "max", lengths=self.lengths, unsafe=True)
 
-    def zeros(self) -> torch.Tensor:
+    def zeros(self) -> torch.Tensor | float:
         """A zero for each segment: the count of a condition that holds nowhere."""
-        shape = () if self.lengths is None else (len(self.starts),)
-        return torch.zeros(shape, dtype=torch.float64, device=self.device)
+        if self.lengths is None:
+            return 0.0
+        return torch.zeros(len(self.starts), dtype=torch.float64, device=self.device)
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Each segment's sum (a count, for a bool tensor), as float64 (a whole tensor's: 0-d, in its sum's dtype)."""
@@ -392,12 +393,21 @@ class _Segments:
             return values.sum()
         return torch.segment_reduce(values.double(), "sum", lengths=self.lengths, unsafe=True)
 
-    def differ(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def differ(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | float:
         """Whether each segment of ``a`` and ``b`` differs anywhere (a count; 0 or 1 for a whole tensor, which
         ``torch.equal`` answers in one pass with no temporary)."""
         if self.lengths is None:
-            return torch.tensor(float(not torch.equal(a, b)), dtype=torch.float64, device=self.device)
+            return float(not torch.equal(a, b))
         return self.sum(a != b)
+
+    def table(self, columns: Sequence[torch.Tensor | float]) -> list[list[float]]:
+        """The figures as one row per segment. A whole tensor's on the CPU are read one by one (a number each, or
+        a 0-d tensor): stacking ten scalars into one table cost more than reading them, where one read per figure
+        on a GPU would wait for it ten times."""
+        if self.lengths is None and self.device.type == "cpu":
+            return [[float(column) for column in columns]]
+        stacked = [torch.as_tensor(c, dtype=torch.float64, device=self.device) for c in columns]
+        return torch.stack(stacked, dim=-1).reshape(len(self.starts), -1).tolist()
 
     def argmax(self, values: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         """Flat position of each segment's first largest value (0-d for a whole tensor), and a whole tensor's
