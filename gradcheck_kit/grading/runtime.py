@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import functools
 import gc
 import os
 import sys
 import traceback
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from difflib import get_close_matches as close_matches
 from typing import Any
 
@@ -187,7 +188,7 @@ class Link:
     def commit(self, variable: str, value: Any, reply: bool) -> Any:
         """Hand in the student's value for ``variable``; with ``reply``, return the grader's reference. A value
         byte for byte its last draft is sent as ``drafted``, without its payload: the grader has it already."""
-        fields, payload = ({"kind": "missing"}, b"") if value is _MISSING else encode_value(value)
+        fields, payload = ({"kind": "missing"}, b"") if value is _MISSING else _encoded(value)
         if self._drafts.pop(variable, None) == (fields, payload):
             fields, payload = {"kind": "drafted"}, b""
         self.send({"op": "commit", "variable": variable, "reply": reply, **fields}, payload)
@@ -200,7 +201,7 @@ class Link:
 
     def draft(self, variable: str, value: Any) -> None:
         """The student's value for ``variable`` as assigned, not yet committed: kept if the run never ends."""
-        fields, payload = encode_value(value)
+        fields, payload = _encoded(value)
         self.send({"op": "draft", "variable": variable, **fields}, payload)
         if len(payload) <= _KEPT_DRAFT:
             self._drafts[variable] = (fields, payload)
@@ -209,12 +210,26 @@ class Link:
 
     def alter(self, variable: str, value: Any, line: int) -> None:
         """A value already handed in for ``variable`` was changed in place at ``line``: send it as it ended up."""
-        fields, payload = encode_value(value)
+        fields, payload = _encoded(value)
         self.send({"op": "altered", "variable": variable, "line": line, **fields}, payload)
 
     def note(self, message: str) -> None:
         """Something the grader should tell the student that does not stop the run."""
         self.send({"op": "note", "message": message})
+
+
+def _encoded(value: Any) -> tuple[dict[str, Any], bytes]:
+    """:func:`.channel.encode_value`'s fields and payload, or only the value's type (``unsupported_tensor`` for a
+    plain tensor) when it cannot be encoded: a nested tensor, or a subclass whose ``__torch_function__`` refuses
+    ``detach``, ended the run ("the sandbox failed before the submission ran") and lost every later statement.
+    Running out of memory while copying it is raised, as the submission's own failure."""
+    try:
+        return encode_value(value)
+    except Exception as error:
+        if _out_of_memory(error):
+            raise
+        kind = "unsupported_tensor" if type(value) is torch.Tensor else type(value).__name__[:100]
+        return {"kind": "other", "type": kind}, b""
 
 
 class GradientNamespace(dict):
@@ -432,9 +447,23 @@ def execute(source: str, filename: str, values: Mapping[str, Any], job: Mapping[
             namespace.settle(statement.lineno)
             namespace.rescaled(before, statement.lineno)
             namespace.rebound(statement.lineno)
-        namespace.draft(pending[index], statement.lineno)
-    namespace.finish(unreached)
+        if not _handed(functools.partial(namespace.draft, pending[index], statement.lineno), link, filename, source):
+            unreached = set().union(*(later.writes for later in plan[index + 1 :]))
+            break
+    _handed(functools.partial(namespace.finish, unreached), link, filename, source)
     link.send({"op": "done"})
+
+
+def _handed(send: Callable[[], None], link: Link, filename: str, source: str) -> bool:
+    """Run ``send`` (values handed to the grader); False, with the failure reported as the submission's, when
+    copying a value failed: a gradient too large to copy within the memory limit is out of memory, not "the
+    sandbox failed before the submission ran"."""
+    try:
+        send()
+    except BaseException as error:  # noqa: BLE001 - what the submission's values do is reported, never raised
+        link.send(_describe_error(error, filename, source))
+        return False
+    return True
 
 
 def _statements(
@@ -503,7 +532,7 @@ def _describe_error(error: BaseException, filename: str, source: str) -> dict[st
             f"constants of earlier cells; {undefined[:100]!r} is none of them)"
         )
     kind = "exception"
-    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "allocate" in text):
+    if _out_of_memory(error):
         kind = "memory"
     elif isinstance(error, SystemExit):
         kind, text = "exit", f"the submission called sys.exit({text})"
@@ -517,6 +546,16 @@ def _describe_error(error: BaseException, filename: str, source: str) -> dict[st
         "message": f"{name}{where}: {text}" if text else f"{name}{where}",
         "line": line,
     }
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is running out of memory: Python's MemoryError, or torch's allocator failing."""
+    if isinstance(error, MemoryError):
+        return True
+    try:
+        return isinstance(error, RuntimeError) and "allocate" in str(error)
+    except Exception:  # a hostile __str__
+        return False
 
 
 def install_output(limit: int) -> BoundedOutput:

@@ -135,3 +135,43 @@ def test_a_child_that_has_itself_traced_and_stops_is_its_own_status_not_the_grad
     assert (rows["traced.py"]["status"], float(rows["traced.py"]["score"])) == ("crashed", 3), rows["traced.py"]
     assert "signal 10" in rows["traced.py"]["message"]
     assert (rows["correct.py"]["status"], float(rows["correct.py"]["score"])) == ("graded", 26)
+
+
+SNEAKY = """
+class Sneaky(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.detach:
+            raise RuntimeError("not today")
+        return super().__torch_function__(func, types, args, kwargs or {})
+dC = torch.zeros_like(C).as_subclass(Sneaky)
+demb = torch.nested.nested_tensor([torch.zeros(3), torch.zeros(2)])
+dW1 = torch.zeros_like(W1)
+"""
+
+
+def test_a_gradient_that_cannot_be_copied_is_named_by_its_type_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A tensor subclass whose __torch_function__ refuses detach, or a nested tensor, raised while the child copied
+    it for the grader, outside any statement: 'the sandbox failed before the submission ran: RuntimeError: not
+    today', and every later statement was lost (W1 'not reached'). Now each is handed in as its type ('expected a
+    tensor, got Sneaky') and the run goes on."""
+    submission = tmp_path / "sneaky.py"
+    submission.write_text(_first_gradients() + SNEAKY)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("graded", 3), row["message"]
+    variables = {r["variable"]: r for r in read_csv(tmp_path / "out" / "variables.csv")}
+    assert (variables["C"]["status"], variables["C"]["message"]) == ("not_tensor", "expected a tensor, got Sneaky")
+    assert variables["emb"]["status"] == "not_tensor"
+    assert variables["W1"]["status"] == "mismatch", variables["W1"]  # assigned after them: it ran
+
+
+def test_a_gradient_too_large_to_copy_within_the_memory_limit_is_out_of_memory(tmp_path: Path) -> None:
+    """A 160 MB gradient under --memory 256 fits, but copying it for the grader does not: the row said 'the
+    sandbox failed before the submission ran'; it is the submission's 'memory' now, keeping what it handed in."""
+    submission = tmp_path / "large.py"
+    submission.write_text(_first_gradients() + "\ndC = torch.zeros(40_000_000)\n")
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("memory", 3), row["message"]
+    assert "sandbox" not in row["message"]
