@@ -139,3 +139,32 @@ def test_a_dtype_assert_at_the_end_of_the_backward_does_not_escape_the_float64_c
     forgot = f"dh = 2 * (h - t) / h.numel()\ndw = x.T @ dh\nassert dw.dtype == torch.{dtype}\n"
     assert check(graph, forgot, dtype=dtype)["w"].status == "mismatch"
     assert check(graph, forgot.replace("x.T @ dh", "x.T @ dh + 0.2 * w"), dtype=dtype).passed
+
+
+def kink_graph(step: str) -> Graph:
+    """Integer-valued inputs: ``h = x @ W`` is exactly 0, -1 or 1 at some elements, on a ReLU's or clamp's kink."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randint(-2, 3, (8, 4), generator=generator).float()
+        return {"x": x, "W": torch.randint(-2, 3, (4, 4), generator=generator).float().requires_grad_()}
+
+    def forward_kink(x, W):
+        h = x @ W
+        c = h.relu() if step == "relu" else h.clamp(-1.0, 1.0)
+        loss = (c * torch.arange(1.0, 5.0)).sum()
+        return loss
+
+    return Graph(f"kink_{step}", forward_kink, inputs)
+
+
+@pytest.mark.parametrize(
+    ("step", "mask", "convention"),
+    [("relu", "(h >= 0)", "mask with > 0"), ("clamp", "((h > -1) & (h < 1))", "mask with >= and <=")],
+)
+def test_a_mask_that_takes_the_other_side_of_a_kink_is_hinted_as_such(step, mask, convention):
+    """``h >= 0`` for a ReLU (autograd: relu'(0) = 0) or a clamp's bounds left out (autograd passes them): a
+    mismatch exactly where ``h`` sits on the kink, whose hint said only 'wrong only in 3/8 rows'."""
+    backward = f"dc = torch.arange(1.0, 5.0).expand(8, 4)\ndh = dc * {mask}\ndW = x.T @ dh"
+    row = check(kink_graph(step), backward)["h"]
+    assert row.status == "mismatch" and "a kink of `c = " in row.hint and convention in row.hint, row.hint
