@@ -136,7 +136,19 @@ def select(
             how += f", and {_listed_cells(later)} further down, assigning only gradients not assigned above"
         return sorted([*chosen, *later], key=lambda cell: cell.number), how
     chosen = [cell for cell in _this_part(cells, mine, tag, marker) if _unmarked_work(cell, gradients, tag, marker)]
-    return chosen, "the cells that assign the gradients"
+    return _below_the_mark(chosen, mine, gradients), "the cells that assign the gradients"
+
+
+def _below_the_mark(chosen: list[Cell], mine: Sequence[Cell], gradients: Collection[str]) -> list[Cell]:
+    """``chosen`` less the cells above this part's marked cell that assign a gradient a cell below it assigns: the
+    lecture's Exercise 2 is a marked cell checking the loss, then the backward cell, and a cell above the mark
+    assigning ``dlogits`` is then the previous exercise's work (Exercise 1 one gradient per cell, with notes between
+    them), not a first half of this one. Work above an untouched template is still this part's."""
+    if not mine:
+        return chosen
+    below = [cell for cell in chosen if cell.number > mine[0].number]
+    done = set().union(*(assigned(cell.source, gradients) for cell in below))
+    return [cell for cell in chosen if cell in below or not assigned(cell.source, gradients) & done]
 
 
 def continuation(

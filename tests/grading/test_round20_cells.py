@@ -1,0 +1,64 @@
+"""Round 20, which cells are a part's work in notebooks laid out as the lecture's: Exercise 2 as a marked cell that
+checks the loss, then the backward cell, below Exercise 1's work split with notes between its cells. Graded
+in-process with the shipped parts assignment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from grading_support import ROOT, Run, grade
+
+PARTS = ROOT / "examples" / "makemore" / "assignment_parts.py"
+SOLUTION = ROOT / "examples" / "makemore" / "backprop_ninja_solution.ipynb"
+EXERCISE_2 = (
+    "# Exercise 2: backprop through cross_entropy but all in one go\n"
+    "loss_fast = F.cross_entropy(logits, Yb)\n"
+    "print(loss_fast.item(), 'diff:', (loss_fast - loss).item())"
+)
+BACKWARD_2 = "# backward pass\ndlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n"
+
+
+def _cell(kind: str, source: str, tags: tuple[str, ...] = ()) -> dict:
+    cell = {"cell_type": kind, "metadata": {"tags": list(tags)} if tags else {}, "source": source}
+    return {**cell, "execution_count": None, "outputs": []} if kind == "code" else cell
+
+
+def _lecture_layout() -> dict:
+    """The solution notebook with Exercise 1 split after ``dnorm_logits`` by a note (the rest, ``dlogits = ...`` on,
+    below it) and Exercise 2 as the lecture lays it out: the marked cell checks the loss, the next cell is the
+    backward. Untagged, as the lecture's own notebook is."""
+    notebook = json.loads(SOLUTION.read_text())
+    cells = notebook["cells"]
+    for cell in cells:
+        cell["metadata"].pop("tags", None)
+    (one,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("# Exercise 1")]
+    work = "".join(cells[one]["source"]).split("\ncmp(")[0]
+    head, tail = work.split("\ndlogits = dnorm_logits.clone()\n")
+    cells[one]["source"] = head
+    (two,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("%%backward\n# Exercise 2")]
+    cells[two : two + 1] = [_cell("code", EXERCISE_2), _cell("code", BACKWARD_2)]
+    cells[one + 1 : one + 1] = [
+        _cell("markdown", "now through the max and the second layer"),
+        _cell("code", "dlogits = dnorm_logits.clone()\n" + tail),
+    ]
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder: Path = tmp_path_factory.mktemp("round20_cells")
+    (folder / "lecture_layout.ipynb").write_text(json.dumps(_lecture_layout()))
+    out = folder / "out"
+    return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
+
+
+def test_exercise_1s_work_above_exercise_2s_marked_cell_is_not_exercise_2s(graded: Run) -> None:
+    """Exercise 2's marked cell assigns nothing (it checks the loss), so its cells were every cell of its stretch
+    assigning ``dlogits``: Exercise 1's second half, after the note, too. That ran first and stopped at
+    'NameError ... dnorm_logits': an error, 0/2 for a right Exercise 2. The cell below the mark is Exercise 2's."""
+    row = graded.gradebook["lecture_layout.ipynb"]
+    assert (row["status"], row["exercise1"], row["exercise2"]) == ("graded", "26", "2"), row["message"]
+    number = [cell["source"] for cell in _lecture_layout()["cells"]].index(BACKWARD_2) + 1
+    assert f"exercise2: graded cells: {number} (the cells that assign the gradients)" in row["message"]
