@@ -233,7 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--naive", type=int, default=6, help="submissions to time the naive baseline on")
+    parser.add_argument("--naive", type=int, default=6, help="submissions to time the naive baseline on (0: none)")
     parser.add_argument("--layers", action="store_true", help="measure the cost of each isolation layer instead")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --layers")
     args = parser.parse_args()
@@ -256,7 +256,7 @@ def main() -> None:
         spawned, _ = isolated(grader, paths, Path(folder) / "spawned", args.jobs, [])
         end_to_end = command(paths, Path(folder) / "command", args.jobs)
         per_bare = bare(grader, paths[:40])
-        per_naive = naive(paths[: args.naive], args.jobs)
+        per_naive = naive(paths[: args.naive], args.jobs) if args.naive > 0 else None
     graded = len(paths)
     rate = graded / seconds
     print(f"isolated grading, --jobs {args.jobs}: {graded} submissions in {seconds:.2f} s = {rate:.1f} submissions/s")
@@ -275,12 +275,15 @@ def main() -> None:
     print(f"grader peak memory: {half.peak_at_half:.0f} MB after half the class, {peak:.0f} MB after all of it")
     print(f"grader resident memory: {half.resident_at_half:.0f} MB after half the class, {resident:.0f} MB at the end")
     print(f"whole process tree (grader, zygotes, children), peak proportional set size: {tree.peak_mb:.0f} MB")
-    print(
-        f"naive baseline (fresh python per submission, {args.jobs} at a time): {per_naive:.2f} s each, "
-        f"timed on {args.naive} "
-        f"and extrapolated: {args.count} would take {per_naive * args.count:.0f} s ({1 / per_naive:.2f}/s), "
-        f"{per_naive * rate:.0f}x slower"
-    )
+    if per_naive is None:
+        print("naive baseline: not timed (--naive 0)")
+    else:
+        print(
+            f"naive baseline (fresh python per submission, {args.jobs} at a time): {per_naive:.2f} s each, "
+            f"timed on {args.naive} "
+            f"and extrapolated: {args.count} would take {per_naive * args.count:.0f} s ({1 / per_naive:.2f}/s), "
+            f"{per_naive * rate:.0f}x slower"
+        )
     print(
         f"goal >= 25 submissions/s (200 in under 8 s): {'met' if rate >= 25 else 'NOT met'}; issue 14's >= 50/s: "
         f"{'met' if rate >= 50 else 'NOT met'}"
