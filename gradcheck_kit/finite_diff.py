@@ -32,6 +32,8 @@ NEITHER = "neither"
 UNSETTLED = "unsettled"
 """The central difference moved with its step (``h`` against ``2h``) beyond the tolerance: truncation (a curve
 too sharp for ``h``, ``log`` near 0) or the rounding of large intermediates (timestamps of 1.7e9), not judged."""
+NOT_RUN = "not run"
+"""The variable cannot be nudged as checked (a name bound twice, a complex or empty tensor): nothing is judged."""
 AUTOGRAD = "autograd"
 """The manual gradient agrees with finite differences and autograd does not (a wrong custom autograd.Function)."""
 UNRELIABLE = frozenset({BOTH, NEITHER, AUTOGRAD})
@@ -58,6 +60,8 @@ class Sample:
     verdict: str
     wider: float | None = None
     """The central difference at ``2h``, measured when the verdict would say autograd is wrong (:data:`UNSETTLED`)."""
+    reason: str = ""
+    """Why the variable was not nudged (:data:`NOT_RUN`)."""
 
 
 def spot_check(
@@ -85,12 +89,29 @@ def spot_check(
         variable = reference.variables.get(name)
         if variable is None or variable.grad is None:
             continue
-        indices = _indices(tuple(variable.value.shape), samples, generator)
-        given = manual.get(name)
-        found[name] = [
-            _sample(partial(nudged_loss, draw, name, index), index, given, variable, loss0, h) for index in indices
-        ]
+        refused = _unnudgeable(variable)
+        if not refused:
+            indices = _indices(tuple(variable.value.shape), samples, generator)
+            loss = partial(nudged_loss, draw, name)
+            try:
+                found[name] = [_sample(partial(loss, i), i, manual.get(name), variable, loss0, h) for i in indices]
+                continue
+            except Exception as error:  # noqa: BLE001 - one variable that cannot be nudged leaves the others judged
+                refused = f"{type(error).__name__}: {error}"
+        found[name] = [Sample((), None, math.nan, math.nan, math.nan, math.nan, NOT_RUN, reason=refused)]
     return found
+
+
+def _unnudgeable(variable: Variable) -> str:
+    """Why ``variable`` cannot be spot-checked, or "": a name bound twice is nudged at its first binding while its
+    gradient is of another tensor (a right backward's ``h = h.tanh()`` read as a wrong autograd, a failing row)."""
+    if variable.problem:
+        return variable.problem
+    if variable.value.is_complex():
+        return f"{variable.name} is complex, and the spot check nudges real values"
+    if variable.value.numel() == 0:
+        return f"{variable.name} has no elements"
+    return ""
 
 
 def nudged_loss(source: Graph | Draw, name: str, index: tuple[int, ...], delta: float) -> float:
@@ -134,6 +155,8 @@ def summarize(samples: list[Sample]) -> str:
     """One line for a row: how many samples agree, and the first one that does not."""
     if not samples:
         return ""
+    if samples[0].verdict == NOT_RUN:
+        return f"fd not run: {samples[0].reason}"
     judged = [s for s in samples if s.verdict not in (KINK, UNSETTLED)]
     kinks = [s for s in samples if s.verdict == KINK]
     unsettled = [s for s in samples if s.verdict == UNSETTLED]

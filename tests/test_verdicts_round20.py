@@ -168,3 +168,50 @@ def test_a_mask_that_takes_the_other_side_of_a_kink_is_hinted_as_such(step, mask
     backward = f"dc = torch.arange(1.0, 5.0).expand(8, 4)\ndh = dc * {mask}\ndW = x.T @ dh"
     row = check(kink_graph(step), backward)["h"]
     assert row.status == "mismatch" and "a kink of `c = " in row.hint and convention in row.hint, row.hint
+
+
+def _rebound(x, w):
+    h = x * w
+    h = h.tanh()
+    loss = h.sum()
+    return loss
+
+
+def _rebound_inputs():
+    generator = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(4, generator=generator), "w": torch.randn(4, generator=generator).requires_grad_()}
+
+
+def test_fd_on_a_name_bound_twice_is_not_run_rather_than_blaming_autograd():
+    """``fd=['h']`` with ``h = h.tanh()`` nudged the first ``h`` against the gradient of the second: a right backward
+    failed on a graph row saying 'autograd disagrees with finite differences ... the forward's own derivative is
+    wrong'. The name is unchecked, and its spot check is not run, saying why."""
+    report = check(
+        Graph("rebound", _rebound, _rebound_inputs),
+        "dw = (1 - torch.tanh(x * w) ** 2) * x",
+        dtype="float64",
+        fd=["h", "w"],
+    )
+    assert report.passed, report.to_table()
+    assert report["h"].status == "unchecked" and report["h"].fd.startswith("fd not run: h is bound"), report["h"].fd
+    assert report["w"].fd == "fd 3/3 ok"
+
+
+def test_fd_on_a_complex_variable_says_why_and_leaves_the_others_checked():
+    """A complex intermediate among ``fd=`` names made the whole spot check 'fd not run: RuntimeError: value cannot
+    be converted to type double without overflow', on the real parameter's row too."""
+
+    def forward_mixed(z, w):
+        a = z * w
+        loss = (a * a.conj()).real.sum()
+        return loss
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        z = torch.randn(4, dtype=torch.complex128, generator=generator)
+        return {"z": z, "w": torch.randn(4, dtype=torch.float64, generator=generator).requires_grad_()}
+
+    backward = "da = 2 * a\ndw = (da.conj() * z).real"
+    report = check(Graph("mixed", forward_mixed, inputs), backward, dtype="float64", fd=["a", "w"])
+    assert report["a"].fd == "fd not run: a is complex, and the spot check nudges real values", report["a"].fd
+    assert report["w"].fd == "fd 3/3 ok", report.to_table()
