@@ -47,6 +47,8 @@ _CAP_FACTOR = 64
 _ZYGOTE_GRACE = 10.0
 _ZYGOTE_START = 120.0
 """Seconds a zygote may take to import torch and load the forward values."""
+_CONTROLS = {chr(code): f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\n\t"}
+"""C0 and C1 control characters and DEL, but newline and tab, as their ``\\xNN`` escapes."""
 
 
 class SandboxError(Exception):
@@ -316,9 +318,9 @@ def _heard(events: Reader, header: dict[str, Any], heard: RunResult, settings: S
     bounded, without stopping the run."""
     if header.get("op") == "note":
         events.skip(header, deadline)
-        heard.notes += [str(header.get("message", ""))[:1000]][: _MAX_NOTES - len(heard.notes)]
+        heard.notes += [printable(header.get("message", ""), 1000)][: _MAX_NOTES - len(heard.notes)]
         return
-    variable, line = str(header.get("variable"))[:200], header.get("line")
+    variable, line = printable(header.get("variable"), 200), header.get("line")
     value = _commit_value(events, header, settings.payload_caps, deadline)
     if not (variable in settings.payload_caps or variable in settings.tracked.values()):
         return  # kept only for the names graded or tracked: a flood of other names cannot fill the grader
@@ -332,7 +334,7 @@ def _drafted(events: Reader, header: dict[str, Any], heard: RunResult, deadline:
     """The value of a commit that says it is byte for byte its variable's last draft (sent without payload):
     that draft as the grader read it; naming a draft never sent breaks the channel."""
     events.skip(header, deadline)
-    variable = str(header.get("variable"))[:200]
+    variable = printable(header.get("variable"), 200)
     if variable not in heard.drafts:
         raise ChannelError(f"a commit of {variable!r} names a draft that was never sent")
     return heard.drafts[variable]
@@ -362,7 +364,7 @@ def _commit_value(events: Reader, header: dict[str, Any], caps: Mapping[str, int
 
 
 def _answer(header: dict[str, Any], value: Any, answer: _Answer, deadline: float) -> None:
-    variable = str(header.get("variable"))[:200]
+    variable = printable(header.get("variable"), 200)
     wants_reference = header.get("reply") is True
     reference = answer.on_commit(variable, value, wants_reference)
     if not wants_reference:
@@ -379,9 +381,20 @@ def _clean_error(header: dict[str, Any]) -> dict[str, Any]:
     line = header.get("line")
     return {
         "kind": str(header.get("kind", "exception"))[:20],
-        "message": str(header.get("message", ""))[:1000],
+        "message": printable(header.get("message", ""), 1000),
         "line": line if type(line) is int else None,
     }
+
+
+def printable(value: Any, limit: int) -> str:
+    """What a child said (a message, a variable's name), at most ``limit`` characters, its control characters but
+    newlines and tabs written as escapes: a NUL in one student's error message made the gradebook unreadable to
+    Python 3.10's csv (``--resume`` and ``merge`` then failed for the whole class), and an ANSI escape in it ran in
+    the terminal of whoever printed the gradebook."""
+    text = str(value)[:limit]
+    if text.isprintable():
+        return text
+    return "".join(_CONTROLS.get(character, character) for character in text)
 
 
 def _kill_group(pid: int) -> None:

@@ -175,3 +175,22 @@ def test_a_gradient_too_large_to_copy_within_the_memory_limit_is_out_of_memory(t
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
     assert (row["status"], float(row["score"])) == ("memory", 3), row["message"]
     assert "sandbox" not in row["message"]
+
+
+def test_control_characters_a_child_says_reach_no_gradebook(tmp_path: Path) -> None:
+    """An error message and a note holding a NUL, an ANSI escape and a CR: the gradebook held them raw, so Python
+    3.10's csv could not read it ('line contains NUL': --resume and merge failed for the whole class) and printing
+    it ran the escape. They are written as escapes now; the classmate's row reads back."""
+    submission = tmp_path / "controls.py"
+    note = "raise ValueError('note \\x00\\x1b]0;title\\x07')\n"  # a statement that only looks: a note
+    error = "def fails():\n    raise ValueError('looked \\x00 \\x1b[2J \\r')\ndC = fails()\n"
+    submission.write_text(_first_gradients() + "\n" + note + error)
+    assert grade_command(tmp_path / "out", [submission, SAMPLES / "correct.py"], timeout=120) == 0
+    written = (tmp_path / "out" / "gradebook.csv").read_bytes()
+    assert not any(byte in written for byte in (b"\x00", b"\x1b", b"\x07")), written
+    rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
+    assert (rows["controls.py"]["status"], float(rows["controls.py"]["score"])) == ("error", 3)
+    assert "looked \\x00 \\x1b[2J \\x0d" in rows["controls.py"]["message"], rows["controls.py"]["message"]
+    assert float(rows["correct.py"]["score"]) == 26
+    notes = json.loads((tmp_path / "out" / "controls" / "results.json").read_text())["output"]
+    assert "\x00" not in notes and "\x1b" not in notes and "note \\x00\\x1b]0;title\\x07" in notes, notes
