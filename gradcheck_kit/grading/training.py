@@ -157,10 +157,22 @@ def _undone(
     lr = reported.get(STATE + LR)
     if ended is None or not _tensor(lr) or lr.numel() != 1:
         return None
-    gradients = {name: reported.get(name) for name in part.points}
-    if not all(_tensor(value) and value.shape == ended[name].shape for name, value in gradients.items()):
+    gradients = {name: _as_parameter(reported.get(name), ended[name]) for name in part.points}
+    if any(value is None for value in gradients.values()):
         return None
-    return {name: ended[name] + float(lr) * gradients[name] for name in part.points}
+    return {name: ended[name] + float(lr) * gradients[name] for name in part.points}  # type: ignore[operator]
+
+
+def _as_parameter(gradient: Any, parameter: torch.Tensor) -> torch.Tensor | None:
+    """``gradient`` in its parameter's shape as the cell's update ``p.data += -lr * grad`` applied it: as it is, or
+    reshaped when it differs by size-1 dimensions only (a ``dbngain`` of shape (200,) for ``bngain`` (1, 200)
+    broadcasts to it); None when it is no tensor or of another shape."""
+    if not _tensor(gradient):
+        return None
+    if gradient.shape == parameter.shape:
+        return gradient
+    squeezed = [size for size in gradient.shape if size != 1] == [size for size in parameter.shape if size != 1]
+    return gradient.reshape(parameter.shape) if squeezed else None
 
 
 def _same(found: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> bool:
@@ -186,8 +198,8 @@ def _updated_after(
     them after the backward of the step judged (the lecture's loop; the template breaks before that update)."""
     moved, gradients = [], []
     for name in part.points:
-        gradient = reported.get(name)
-        if not _tensor(gradient) or gradient.shape != start[name].shape or start[name].shape != ended[name].shape:
+        gradient = _as_parameter(reported.get(name), start[name])
+        if gradient is None or start[name].shape != ended[name].shape:
             return False
         moved.append((start[name] - ended[name]).double().flatten())
         gradients.append(gradient.double().flatten())

@@ -42,10 +42,29 @@ def _steps_on_autograd(source: str) -> str:
     )
 
 
+LAST_STEP = (
+    "        if i == max_steps - 1:\n"
+    "            break  # keep the last step's parameters: the next two cells check its gradients\n"
+)
+DBNGAIN = "        dbngain = (bnraw * dhpreact).sum(0, keepdim=True)\n"
+
+
+def _dbngain_flat_updating_after(source: str) -> str:
+    """The lecture's loop (it updates after the backward, no break before the last update) with ``dbngain`` of
+    shape (200,), the reduced dimension dropped: ``bngain.data += -lr * dbngain`` broadcasts it."""
+    assert LAST_STEP in source and DBNGAIN in source
+    return source.replace(LAST_STEP, "").replace(DBNGAIN, DBNGAIN.replace(", keepdim=True", ""))
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("round20_training")
-    for name, edit in (("keeps_backward", _keeps_backward), ("steps_on_autograd", _steps_on_autograd)):
+    edits = {
+        "keeps_backward": _keeps_backward,
+        "steps_on_autograd": _steps_on_autograd,
+        "dbngain_flat": _dbngain_flat_updating_after,
+    }
+    for name, edit in edits.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
@@ -66,6 +85,16 @@ def test_a_loop_handing_in_autograds_gradients_earns_nothing(graded: Run) -> Non
     assert row["exercise4"] == "0", row["message"]
     variables = [row for row in graded.variables if row["submission"] == "steps_on_autograd.ipynb"]
     assert {row["status"] for row in variables if row["variable"].startswith("exercise4:")} != {"ok"}
+
+
+def test_a_gradient_the_update_broadcasts_costs_only_its_own_point(graded: Run) -> None:
+    """The update moved ``bngain`` by ``lr * dbngain`` broadcast from (200,); the layout check took the loop for
+    one that updates before the backward and judged step 1 on the moved parameters: 1/7, every gradient but db1 a
+    mismatch, and 'the cell runs another forward'. Only dbngain's shape is wrong now."""
+    row = graded.gradebook["dbngain_flat.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "6"), row["message"]
+    assert "exercise4: step 1: dbngain shape;" in row["message"]
+    assert "runs another forward" not in row["message"]
 
 
 def _source() -> str:
