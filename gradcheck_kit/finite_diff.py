@@ -20,6 +20,7 @@ import torch
 
 from .capture import Capture, Variable, _run_forward, convert_graph, convert_inputs
 from .compare import compare_all
+from .consumers import code_of
 from .draw import Draw
 from .graph import Graph
 from .tolerance import Tolerance
@@ -89,7 +90,7 @@ def spot_check(
         variable = reference.variables.get(name)
         if variable is None or variable.grad is None:
             continue
-        refused = _unnudgeable(variable)
+        refused = _unnudgeable(variable, reference)
         if not refused:
             indices = _indices(tuple(variable.value.shape), samples, generator)
             loss = partial(nudged_loss, draw, name)
@@ -102,15 +103,35 @@ def spot_check(
     return found
 
 
-def _unnudgeable(variable: Variable) -> str:
+def _unnudgeable(variable: Variable, captured: Capture) -> str:
     """Why ``variable`` cannot be spot-checked, or "": a name bound twice is nudged at its first binding while its
-    gradient is of another tensor (a right backward's ``h = h.tanh()`` read as a wrong autograd, a failing row)."""
+    gradient is of another tensor (a right backward's ``h = h.tanh()`` read as a wrong autograd, a failing row), and
+    a view's nudge moves the tensor it views (:func:`_shared_later`)."""
     if variable.problem:
         return variable.problem
-    if variable.value.is_complex():
-        return f"{variable.name} is complex, and the spot check nudges real values"
     if variable.value.numel() == 0:
         return f"{variable.name} has no elements"
+    if variable.value.is_complex():
+        return f"{variable.name} is complex, and the spot check nudges real values"
+    return _shared_later(variable, captured)
+
+
+def _shared_later(variable: Variable, captured: Capture) -> str:
+    """Why a nudge of ``variable`` would reach another path, or "": it shares its memory with another variable (a
+    view, ``hv = h.view(-1)``, ``hT = h.T``) that a later step uses, and the in-place nudge moves that use too, while
+    autograd's gradient is through ``variable`` alone (a right backward failed, autograd 'refuted')."""
+    storage = variable.value.untyped_storage().data_ptr()
+    for other in captured.variables.values():
+        earlier = other.line < variable.line  # a nudge at the earlier binding reaches the view as it should
+        if not earlier or other.name in variable.aliases or other.value.untyped_storage().data_ptr() != storage:
+            continue
+        for name in other.consumers:
+            step = captured.variables.get(name)
+            if step is not None and step.line > variable.line:
+                return (
+                    f"{variable.name} shares its memory with {other.name} (a view), which `{code_of(step.source)}` "
+                    f"(line {step.line}) uses after it: a nudge of one moves the other"
+                )
     return ""
 
 
