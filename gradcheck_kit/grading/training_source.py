@@ -70,7 +70,7 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         _append(source, f"torch.manual_seed({_derived(seed)})\n" + training.setup, "the assignment's setup")
         _append(source, "".join(helper + "\n" for helper in helpers.values()), "the functions of other cells")
         left = _append_cells(source, chosen, texts, gradients) or left
-        _append(source, _EPILOGUE, "the grader's step and learning rate report")
+        _append(source, _from_grads(part) + _EPILOGUE, "the grader's step and learning rate report")
         sources.append(source)
     how = f"{' and '.join(capped)} capped at 0 (no step) to {training.steps}, one run each"
     if not capped:
@@ -311,6 +311,20 @@ def _binds(code: str, name: str) -> bool:
         return True
     return any(
         isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name for node in ast.walk(tree)
+    )
+
+
+def _from_grads(part: Assignment) -> str:
+    """Code binding each gradient the cell left unbound or None from the lecture's ``grads`` list, by its parameter's
+    place in ``parameters`` (the same objects): a loop whose backward is a function returning that list (``grads =
+    manual_backward(...)``) never names ``dC``, and was 0/7 for right gradients, 'not tensors (got NoneType)'."""
+    return "".join(
+        f"try:\n    {gradient}\nexcept NameError:\n    {gradient} = None\n"
+        f"if {gradient} is None:\n    try:\n"
+        f"        {gradient} = next(g for p, g in zip(parameters, grads, strict=True) if p is {name})\n"
+        "    except Exception:\n        pass\n"
+        for name in part.points
+        if (gradient := part.name_rule.format(name=name))
     )
 
 

@@ -56,6 +56,20 @@ def _dbngain_flat_updating_after(source: str) -> str:
     return source.replace(LAST_STEP, "").replace(DBNGAIN, DBNGAIN.replace(", keepdim=True", ""))
 
 
+def _backward_in_a_function(source: str) -> str:
+    """The loop's backward moved into a function above the loop returning the lecture's ``grads`` list: the loop
+    never names ``dC``, ``dW1``, ... (``grads = manual_backward()``, then the update over ``zip(parameters,
+    grads)``)."""
+    lines = source.split("\n")
+    first = lines.index("        dlogits = F.softmax(logits, 1)")
+    last = next(i for i, line in enumerate(lines) if line.startswith("        dC = "))
+    assert lines[last + 1] + "\n" == GRADS
+    body = [line[4:] for line in lines[first : last + 1]] + ["    return [dC, dW1, db1, dW2, db2, dbngain, dbnbias]"]
+    loop = lines[:first] + ["        grads = manual_backward()"] + lines[last + 2 :]
+    start = next(i for i, line in enumerate(loop) if line.startswith("with torch.no_grad():"))
+    return "\n".join(loop[:start] + ["def manual_backward():", *body, "", ""] + loop[start:])
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("round20_training")
@@ -63,6 +77,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "keeps_backward": _keeps_backward,
         "steps_on_autograd": _steps_on_autograd,
         "dbngain_flat": _dbngain_flat_updating_after,
+        "backward_function": _backward_in_a_function,
     }
     for name, edit in edits.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
@@ -95,6 +110,13 @@ def test_a_gradient_the_update_broadcasts_costs_only_its_own_point(graded: Run) 
     assert (row["status"], row["exercise4"]) == ("graded", "6"), row["message"]
     assert "exercise4: step 1: dbngain shape;" in row["message"]
     assert "runs another forward" not in row["message"]
+
+
+def test_a_loop_handing_its_gradients_over_in_the_lectures_grads_list_is_judged(graded: Run) -> None:
+    """``grads = manual_backward()``: the gradients are only in ``grads``, zipped with ``parameters`` by the update.
+    Right at every step, it was 0/7, 'dC, ... are not tensors when the training cell ends (got NoneType)'."""
+    row = graded.gradebook["backward_function.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
 
 
 def _source() -> str:
