@@ -8,7 +8,6 @@ give byte-identical output.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -237,7 +236,7 @@ class Report:
 
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML page: one table per cell, failing rows coloured, and under each
-        table the heatmaps of its failing variables as embedded PNGs (root causes unfolded)."""
+        table the heatmaps of its failing variables drawn as SVG around embedded PNGs (root causes unfolded)."""
         page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gradcheck-kit report</title>{_STYLE}</head>"
         page += f"<body>{_html_summary(self)}{self._html(roots_only=False)}</body></html>\n"
         return _write(path, page)
@@ -378,7 +377,8 @@ table.gck.gck th,table.gck.gck td{text-align:left}
 .gck-plot{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:0 0 1em}
 .gck-plot summary{cursor:pointer;padding:2px 0}
 .gck-plot summary b{color:#a01010}
-.gck-plot img{display:block;max-width:100%;border:1px solid #ddd;margin:4px 0}
+.gck-plot figure{margin:4px 0}
+.gck-plot svg{display:block;max-width:100%;height:auto;border:1px solid #ddd}
 .gck-summary{font:14px/1.5 system-ui,sans-serif;margin:0 0 1.5em}
 .gck-summary h1{font-size:18px;margin:0 0 4px}
 .gck-summary ul{margin:0;padding-left:1.5em}
@@ -428,12 +428,13 @@ def _html_heatmaps(rows: list[Row], tensors: dict[Key, tuple[Any, Any]]) -> str:
         return f"<p class='gck-plot'>{html.escape(plot.MISSING_MATPLOTLIB)}</p>"
     blocks = []
     for row, (manual, reference) in kept:
-        image = base64.b64encode(plot.png(manual, reference, _plot_title(row))).decode("ascii")
         label = f"<b>{html.escape(row.variable)}</b> {html.escape(row.status)}"
         label += f": {html.escape(row.hint)}" if row.hint else ""
+        image = plot.svg(manual, reference, _plot_title(row))
+        name = html.escape(f"heatmaps of {row.variable}")
         blocks.append(
             f"<details class='gck-plot'{' open' if row.root_cause else ''}><summary>{label}</summary>"
-            f"<img alt='heatmaps of {html.escape(row.variable)}' src='data:image/png;base64,{image}'></details>"
+            f"<figure role='img' aria-label='{name}'>{image}</figure></details>"
         )
     return "".join(blocks)
 

@@ -30,7 +30,8 @@ def inputs() -> dict:
 
 
 GRAPH = Graph("small", FORWARD, inputs)
-IMAGE = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
+IMAGE = re.compile(r"href='data:image/png;base64,([A-Za-z0-9+/=]+)'")
+HEATMAPS = re.compile(r"<figure role='img' aria-label='heatmaps of (\w+)'>")
 
 
 def test_failing_variables_get_embedded_png_heatmaps_and_passing_ones_none():
@@ -38,18 +39,19 @@ def test_failing_variables_get_embedded_png_heatmaps_and_passing_ones_none():
     failing = [row.variable for row in report.rows if row.failed]
     assert failing == ["p", "h", "W"]
     page = report.to_html()
+    assert HEATMAPS.findall(page) == ["p", "h", "W"]
     images = IMAGE.findall(page)
-    assert len(images) == 3
+    assert len(images) == 3 * 6, "three panels and their colour bars per gradient"
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert "<details class='gck-plot' open><summary><b>p</b> mismatch: sign flipped" in page
     assert "<details class='gck-plot'><summary><b>h</b>" in page
-    assert not IMAGE.findall(check(GRAPH, RIGHT).to_html())
+    assert not HEATMAPS.findall(check(GRAPH, RIGHT).to_html())
 
 
 def test_jupyter_view_draws_only_the_root_causes():
     report = check(GRAPH, RIGHT.replace("dp = 2 * p / n", "dp = -2 * p / n"))
     view = report._repr_html_()
-    assert len(IMAGE.findall(view)) == 1
+    assert HEATMAPS.findall(view) == ["p"]
     assert "<summary><b>p</b> mismatch" in view and "<tr class='fail'>" in view
 
 
@@ -74,7 +76,7 @@ def test_plot_of_a_wrong_shape_views_it_in_autograds_shape_or_drops_the_differen
 def test_nonfinite_gradients_are_drawn_too():
     report = check(GRAPH, WRONG.replace("dW = -(x.T @ dh)", "dW = x.T @ dh / 0"))
     assert report["W"].status == "nonfinite"
-    assert len(IMAGE.findall(report.to_html())) == 1
+    assert HEATMAPS.findall(report.to_html()) == ["W"]
 
 
 def test_plot_of_a_passing_or_unknown_variable_says_why_not():
@@ -96,7 +98,7 @@ def test_without_matplotlib_the_page_says_how_to_get_heatmaps(monkeypatch):
     monkeypatch.setattr(plot_module, "available", lambda: False)
     page = check(GRAPH, WRONG).to_html()
     assert "pip install &#x27;gradcheck-kit[plot]&#x27;" in page
-    assert not IMAGE.findall(page)
+    assert not HEATMAPS.findall(page) and not IMAGE.findall(page)
 
 
 def test_cli_html_report_has_the_table_and_heatmaps(tmp_path):
@@ -114,7 +116,7 @@ def test_cli_html_report_has_the_table_and_heatmaps(tmp_path):
     assert main(["check", str(case), "--html", str(out)]) == 1
     page = out.read_text()
     assert "<table class='gck'>" in page and "small-wrong [cpu-float32]" in page
-    assert len(IMAGE.findall(page)) == 1
+    assert HEATMAPS.findall(page) == ["W"]
     assert "<b>W</b> mismatch: sign flipped" in page
 
 
@@ -159,3 +161,41 @@ def test_a_single_wrong_element_of_a_large_gradient_shows_in_the_difference(shap
         pixels, *_ = difference.images[0].make_image(canvas.get_renderer(), unsampled=False)
         assert (torch.as_tensor(pixels[..., :3].copy()).sum(-1) > 60).any(), place
         assert "largest of each" in difference.get_title()
+
+
+@pytest.mark.parametrize("shape", [(700, 700), (3000, 250)])
+def test_the_html_heatmaps_show_a_single_wrong_element_of_a_large_gradient(shape):
+    """The page draws each panel as a PNG of at most 220 cells a side: a block keeps its largest value, so one
+    wrong element of a (700, 700) gradient is a bright cell of the difference, and the panel says so."""
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    reference = torch.zeros(shape, dtype=torch.float64)
+    for place in [(shape[0] // 2 + k, shape[1] // 3 + k) for k in range(3)]:
+        manual = reference.clone()
+        manual[place] = 1.0
+        drawn = plot_module.svg(manual, reference, "w")
+        difference = Image.open(io.BytesIO(base64.b64decode(IMAGE.findall(drawn)[4]))).convert("RGB")
+        pixels = (
+            torch.frombuffer(bytearray(difference.tobytes()), dtype=torch.uint8)
+            .int()
+            .reshape(difference.height, difference.width, 3)
+        )
+        bright = (pixels.sum(-1) > 60).nonzero()
+        assert len(bright), place
+        rows, columns = bright[:, 0].float().mean() / difference.height, bright[:, 1].float().mean() / difference.width
+        near = (max(0.02, 2 / difference.height), max(0.02, 2 / difference.width))  # within a drawn cell or two
+        assert abs(rows - place[0] / shape[0]) < near[0] and abs(columns - place[1] / shape[1]) < near[1], place
+        assert "largest of each" in drawn
+
+
+def test_the_html_heatmaps_label_their_panels_ticks_and_colour_bars():
+    """What the figure's panels say, the page's say: titles with shapes, ticks in elements, colour scales with
+    their own exponent."""
+    pytest.importorskip("matplotlib")
+    bias = torch.arange(12.0).reshape(1, 12) * 1e-7
+    drawn = plot_module.svg(-bias, bias, "b: mismatch")
+    texts = re.findall(r"<text [^>]*>([^<]*)</text>", drawn)
+    assert texts[0] == "b: mismatch" and {"manual (1, 12)", "autograd (1, 12)", "|manual - autograd|"} <= set(texts)
+    assert "10" in texts and any(re.fullmatch(r"-?\d(\.\d)?e-0\d", text) for text in texts), texts
+    assert plot_module.svg(-bias, bias) == plot_module.svg(-bias, bias)
