@@ -125,7 +125,7 @@ def judge(
     floors = [_floor(rule, g, captured.dtype, scale) for g in golds]
     bounds = [rule.k * error + f for error, f in zip(errors, floors, strict=True)]
     judged_against = [
-        _where_autograd_overflows(captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)
+        _where_both_overflow(manuals[n], captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)
     ]
     decided = compare_all(
         [(_to_gold(manuals[n]), g, Tolerance(0.0, b)) for n, g, b in zip(names, judged_against, bounds, strict=True)]
@@ -287,12 +287,14 @@ def _locally(
     )
 
 
-def _where_autograd_overflows(grad: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
-    """The gold, but autograd's own value where that is not finite in the cell's dtype: a float16 ``dW`` of 6e5
-    overflows to inf for any formula, autograd's too, and judged against the finite gold a right backward was
-    'NaN or Inf where autograd is finite'; there the row is judged as the cell's own comparison judges it."""
+def _where_both_overflow(manual: Any, grad: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """The gold, but autograd's own value where it and the manual gradient are both not finite in the cell's dtype:
+    a float16 ``dW`` of 6e5 overflows to inf for any formula, autograd's too, and judged against the finite gold a
+    right backward was 'NaN or Inf where autograd is finite'; there the row is judged as the cell's own comparison
+    judges it. A manual value that stays finite where autograd overflows is still judged against the gold."""
     cell = _to_gold(dense(grad))
-    return torch.where(torch.isfinite(cell), gold, cell)
+    finite = torch.isfinite(cell) | torch.isfinite(_to_gold(dense(manual)))
+    return torch.where(finite, gold, cell)
 
 
 def _finite_error(grad: torch.Tensor, gold: torch.Tensor) -> float:
