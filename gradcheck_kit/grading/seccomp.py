@@ -57,6 +57,8 @@ _RETURN = 0x06  # BPF_RET | BPF_K
 _ALLOW = 0x7FFF0000
 _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
 _NR, _ARCH, _ARGUMENT = 0, 4, (16, 24, 32)  # offsets in struct seccomp_data (arguments: the low word first)
+Checks = tuple[tuple[int, int], ...]
+"""``(argument, value)`` pairs a call's arguments must match."""
 _LOCK_COMMANDS = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
 """fcntl's F_GETLK, F_SETLK, F_SETLKW, their open-file-description forms F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, and
 F_SETLEASE, F_GETLEASE, F_NOTIFY (a lease or a directory's notifications: another process's open seen)."""
@@ -84,6 +86,22 @@ _REFUSED_CALLS = {
 }
 """Each machine's calls refused outright (``setrlimit``: glibc sets limits through ``prlimit64``)."""
 _PRLIMIT64_AND_FCNTL = {"x86_64": (302, 72), "aarch64": (261, 25)}
+_ITSELF = ((0, 0),)
+"""The first argument, a pid, is 0: the calling process."""
+_OWN_PROCESS = ((0, 0), (1, 0))
+"""setpriority's ``which`` is PRIO_PROCESS and ``who`` is 0: the calling process."""
+_OWN_IO = ((0, 1), (1, 0))
+"""ioprio_set's ``which`` is IOPRIO_WHO_PROCESS and ``who`` is 0: the calling process."""
+_ONLY_ITSELF = {
+    # machine: ((sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr, setpriority, ioprio_set), with
+    #           the (argument, value) pairs that make each one the caller's own)
+    "x86_64": ((142, _ITSELF), (144, _ITSELF), (203, _ITSELF), (314, _ITSELF), (141, _OWN_PROCESS), (251, _OWN_IO)),
+    "aarch64": ((118, _ITSELF), (119, _ITSELF), (122, _ITSELF), (274, _ITSELF), (140, _OWN_PROCESS), (30, _OWN_IO)),
+}
+"""Calls that change how a process is scheduled, allowed on the caller only (by pid 0, not by its own pid): graded as
+an ordinary user, children share the grader's uid and see every pid, and a child made the zygote ``SCHED_IDLE``,
+pinned it to one CPU, and set the niceness of every process of the uid (``PRIO_USER``: the grader, the classmates
+graded beside it, the instructor's whole session) to 19, and each classmate forked after it inherited that."""
 
 
 def supported() -> bool:
@@ -99,7 +117,8 @@ def refuse_calls() -> bool:
     if not supported():
         return False
     arch, calls = _REFUSED_CALLS[platform.machine()]
-    program = _program(arch, calls, *_PRLIMIT64_AND_FCNTL[platform.machine()], x32=platform.machine() == "x86_64")
+    machine = platform.machine()
+    program = _program(arch, calls, *_PRLIMIT64_AND_FCNTL[machine], x32=machine == "x86_64", own=_ONLY_ITSELF[machine])
     filters = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *line) for line in program))
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -111,13 +130,16 @@ def refuse_calls() -> bool:
     return True
 
 
-def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bool) -> list[tuple[int, int, int, int]]:
+def _program(
+    arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bool, own: tuple[tuple[int, Checks], ...] = ()
+) -> list[tuple[int, int, int, int]]:
     """The filter as ``(code, jump if true, jump if false, k)`` lines (jumps count the lines skipped): another
     architecture's calls are refused (no Python program makes them; their numbers mean other things, so they
     cannot be checked), x32 calls on x86_64 are refused, ``calls`` are refused, ``limits`` (prlimit64) is refused
     when it sets a limit (its third argument, the new limit, is not NULL; reading one passes), ``locks`` (fcntl)
-    when its command takes or asks about a record lock or a lease, or asks for a folder's notifications; the rest
-    pass."""
+    when its command takes or asks about a record lock or a lease, or asks for a folder's notifications, each call
+    of ``own`` unless each of its ``(argument, value)`` checks holds (the argument's low word: the kernel reads
+    these arguments as ints); the rest pass."""
     lines: list[tuple[str, int, int | str, int | str, int]] = [
         ("", _LOAD_WORD, 0, 0, _ARCH),
         ("", _JUMP_EQUAL, 0, "refuse", arch),
@@ -126,6 +148,7 @@ def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bo
         *[("", _JUMP_EQUAL, "refuse", 0, call) for call in calls],
         ("", _JUMP_EQUAL, "limits", 0, limits),
         ("", _JUMP_EQUAL, "locks", 0, locks),
+        *[("", _JUMP_EQUAL, f"own {call}", 0, call) for call, _ in own],
         ("", _RETURN, 0, 0, _ALLOW),
         ("refuse", _RETURN, 0, 0, _REFUSE),
         ("limits", _LOAD_WORD, 0, 0, _ARGUMENT[2]),
@@ -138,6 +161,7 @@ def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bo
         *[("", _JUMP_EQUAL, "refuse a lock", 0, command) for command in _LOCK_COMMANDS],
         ("", _RETURN, 0, 0, _ALLOW),
         ("refuse a lock", _RETURN, 0, 0, _REFUSE),
+        *[line for call, checks in own for line in _only_if(f"own {call}", checks)],
     ]
     where = {label: index for index, (label, *_) in enumerate(lines) if label}
 
@@ -145,6 +169,16 @@ def _program(arch: int, calls: tuple[int, ...], limits: int, locks: int, x32: bo
         return where[target] - index - 1 if isinstance(target, str) else target  # BPF jumps only forwards
 
     return [(code, skip(true, index), skip(false, index), k) for index, (_, code, true, false, k) in enumerate(lines)]
+
+
+def _only_if(label: str, checks: Checks) -> list[tuple[str, int, int | str, int | str, int]]:
+    """Lines from ``label`` that let a call pass only when each ``(argument, value)`` of ``checks`` holds."""
+    refuse = f"refuse {label}"
+    lines: list[tuple[str, int, int | str, int | str, int]] = []
+    for argument, value in checks:
+        lines += [("", _LOAD_WORD, 0, 0, _ARGUMENT[argument]), ("", _JUMP_EQUAL, 0, refuse, value)]
+    lines[0] = (label, *lines[0][1:])
+    return [*lines, ("", _RETURN, 0, 0, _ALLOW), (refuse, _RETURN, 0, 0, _REFUSE)]
 
 
 def _check(result: int) -> None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
-from grading_support import SAMPLES, grade_command, read_csv
+from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade_command, read_csv
 
-from gradcheck_kit.grading import seccomp
+from gradcheck_kit.grading import confine, landlock, seccomp
 
 UNREAD = Path(sysconfig.get_paths()["stdlib"]) / "antigravity.py"
 """A file every child may read and nothing imports."""
@@ -194,3 +198,55 @@ def test_control_characters_a_child_says_reach_no_gradebook(tmp_path: Path) -> N
     assert float(rows["correct.py"]["score"]) == 26
     notes = json.loads((tmp_path / "out" / "controls" / "results.json").read_text())["output"]
     assert "\x00" not in notes and "\x1b" not in notes and "note \\x00\\x1b]0;title\\x07" in notes, notes
+
+
+RESCHEDULES = """
+import os
+for name, call in (
+    ("idle", lambda: os.sched_setscheduler(os.getppid(), os.SCHED_IDLE, os.sched_param(0))),
+    ("affinity", lambda: os.sched_setaffinity(os.getppid(), {0})),
+    ("nice", lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)),
+    ("user", lambda: os.setpriority(os.PRIO_USER, os.getuid(), 19)),
+    ("own", lambda: os.setpriority(os.PRIO_PROCESS, 0, 1)),
+):
+    try:
+        call()
+    except OSError as error:
+        print(name, "errno", error.errno)
+    else:
+        print(name, "taken")
+"""
+NOBODY = ["setpriv", f"--reuid={confine.NOBODY}", f"--regid={confine.NOBODY}", "--clear-groups"]
+
+
+def _can_run_as_nobody() -> bool:
+    """Root here, setpriv to become uid 65534, and the Landlock an ordinary user's grading needs."""
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None and landlock.scopes_signals(landlock.abi())
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+@pytest.mark.skipif(not _can_run_as_nobody(), reason="needs root to become uid 65534, and Landlock ABI 6")
+def test_as_an_ordinary_user_a_child_reschedules_no_process_but_itself() -> None:
+    """Graded by an ordinary user, a child shares the grader's uid: it made its zygote SCHED_IDLE, pinned it to one
+    CPU and set the niceness of every process of the uid to 19 (each 'taken'), and the classmate graded after it
+    ran at niceness 19. Now each is refused (EPERM); changing its own niceness still works."""
+    folder = Path(tempfile.mkdtemp(prefix="gradcheck-round20-"))
+    try:
+        folder.chmod(0o777)
+        (folder / "a_reschedules.py").write_text(_first_gradients() + RESCHEDULES)
+        probe = "\nimport os\nprint('niceness', os.getpriority(os.PRIO_PROCESS, 0))\n"
+        (folder / "b_classmate.py").write_text(_first_gradients() + probe)
+        command = [*NOBODY, sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT)]
+        command += ["--out", str(folder / "out"), "--quiet", "--timeout", "5", "--jobs", "1"]
+        command += [str(folder / "a_reschedules.py"), str(folder / "b_classmate.py")]
+        assert subprocess.run(command, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+        outputs = {
+            name: json.loads((folder / "out" / name / "results.json").read_text())["output"]
+            for name in ("a_reschedules", "b_classmate")
+        }
+    finally:
+        shutil.rmtree(folder)
+    for name in ("idle", "affinity", "nice", "user"):
+        assert f"{name} errno 1\n" in outputs["a_reschedules"], outputs["a_reschedules"]
+    assert "own taken\n" in outputs["a_reschedules"]
+    assert "niceness 0\n" in outputs["b_classmate"], outputs["b_classmate"]
