@@ -13,7 +13,9 @@ import html
 import io
 import json
 import math
+import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -354,10 +356,25 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(path: str | Path | None, text: str) -> str:
-    """Write ``text`` to ``path`` (its folders created), if given; return the text."""
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text, encoding="utf-8")
+    """Write ``text`` to ``path`` (its folders created), if given, through a temporary file beside it put in its
+    place at once; return the text. Written in place, two runs ending together (``tox -p``, two CI jobs sharing
+    the ini's report path) could leave one's text with the other's tail, and an interrupted write half a page; a
+    folder where no new file can be made is written in place."""
+    if path is None:
+        return text
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+    except PermissionError:
+        temporary.unlink(missing_ok=True)
+        target.write_text(text, encoding="utf-8")
+        return text
+    try:
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
     return text
 
 

@@ -184,3 +184,16 @@ def test_csv_leads_texts_a_spreadsheet_would_run_as_formulas_with_a_quote():
         "'@sum",
     )
     assert (record["worst_manual"], record["variable"], record["status"]) == ("-0.5", "probs", "mismatch")
+
+
+def test_a_report_file_is_replaced_whole(tmp_path):
+    """Two runs writing one report path (``tox -p`` under one ini's ``gradcheck_report``) wrote it in place: a
+    longer report's tail could outlive a shorter one's text, and a reader of the earlier file saw it change under
+    it. The new text now takes the path at once; the earlier file stays whole, and no temporary is left."""
+    path = tmp_path / "out" / "report.csv"
+    write(Report(sample().rows * 50), path)
+    with open(path, encoding="utf-8") as earlier:
+        write(sample(), path)
+        assert earlier.read() == Report(sample().rows * 50).to_csv()
+    assert path.read_text(encoding="utf-8") == sample().to_csv()
+    assert [p.name for p in path.parent.iterdir()] == ["report.csv"]
