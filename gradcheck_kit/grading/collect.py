@@ -58,11 +58,11 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     folder, and any holding a gradebook, are outputs of ``grade`` (an --out inside the class folder), never
     students."""
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
-    parents = Counter(Path(os.path.abspath(argument)).parent for argument in arguments)
+    students = _student_parents(arguments)
     found = [
         entry
         for argument in arguments
-        for entry in _found_in(argument, single, skip, parents[Path(os.path.abspath(argument)).parent] > 1)
+        for entry in _found_in(argument, single, skip, Path(os.path.abspath(argument)).parent in students)
     ]
     found = _with_people(_once(found))
     if not single and not any(_has_work(path) for path, _ in found):
@@ -76,11 +76,26 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     ]
 
 
+def _student_parents(arguments: Sequence[Path]) -> set[Path]:
+    """The folders whose entries were given as students, as a glob of the class (``class/*``) gives them: several
+    arguments in one folder, one of them a file to grade or a folder with work at its top (a student's). Class
+    folders given side by side (``sec1 sec2``) hold their work in subfolders."""
+    given: dict[Path, list[Path]] = {}
+    for argument in arguments:
+        given.setdefault(Path(os.path.abspath(argument)).parent, []).append(argument)
+    return {
+        parent
+        for parent, entries in given.items()
+        if len(entries) > 1 and any(_gradable(entry) if not entry.is_dir() else _holds_work(entry) for entry in entries)
+    }
+
+
 def _found_in(argument: Path, single: bool, skip: Collection[Path], globbed: bool) -> list[tuple[Path, dict[str, str]]]:
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
     path that names nothing. A link given is followed only to a class folder: a glob (``class/*``) gives a
     student's own links too, which must earn nothing. ``globbed``: other arguments share its folder, as a glob
-    of the class gives them, so a folder of one folder of work is a student's, not a class of one."""
+    of the class gives them (:func:`_student_parents`), so a folder of one folder of work is a student's, not a
+    class of one."""
     _check_exists(argument)
     if single or not argument.is_dir():
         return [(argument, {})]

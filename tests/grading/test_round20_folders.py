@@ -52,3 +52,15 @@ def test_a_download_of_one_file_and_unzipped_folders_is_a_row_per_student(tmp_pa
         (student / package / "__init__.py").write_text("")
     assert grade_command(tmp_path / "one", [student]) == 0
     assert _scores(tmp_path / "one") == {"alice": "26"}
+
+
+def test_class_folders_given_side_by_side_are_classes_however_few_their_students(tmp_path: Path) -> None:
+    """``grade sec1 sec2``, sec1 holding one student's folder: two class folders, not a glob of students, so alice of
+    sec1 keeps her name (sec1/alice beside sec2/alice), not the section's."""
+    root = tmp_path / "course"
+    _copy(CORRECT, root / "sec1" / "alice" / "hw.py")
+    _copy(SAMPLES / "sign_dlogprobs.py", root / "sec2" / "alice" / "hw.py")
+    _copy(NOTEBOOK, root / "sec2" / "bob" / "hw.ipynb")
+    out = tmp_path / "out"
+    assert grade_command(out, [root / "sec1", root / "sec2"]) == 0
+    assert _scores(out) == {"sec1/alice": "26", "sec2/alice": "25", "bob": "26"}
