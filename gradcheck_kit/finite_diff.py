@@ -155,15 +155,51 @@ def numerical_gradient(
 ) -> tuple[torch.Tensor, float]:
     """The central-difference gradient of the loss for every element of ``name`` (2·numel forward runs), and the
     largest round-off it can carry (:func:`round_off`)."""
+    slopes = numerical_slopes(source, name, shape, None, h)
+    return slopes.central, slopes.noise
+
+
+@dataclass(frozen=True)
+class Slopes:
+    """Central differences of every element, and at a kink the interval between its one-sided differences."""
+
+    central: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    noise: float
+
+    def at_kinks(self, manual: Any) -> torch.Tensor:
+        """The central differences, but ``manual``'s own value where it lies between a kink's one-sided slopes:
+        every value there is a subgradient, and a right backward takes one side's (a ReLU's 0 at 0), never the
+        central difference's average of both."""
+        if not isinstance(manual, torch.Tensor) or manual.shape != self.central.shape or manual.is_complex():
+            return self.central
+        value = manual.detach().to("cpu", torch.float64)
+        inside = (value >= self.low) & (value <= self.high) & (self.low < self.high)
+        return torch.where(inside, value, self.central)
+
+
+def numerical_slopes(
+    source: Graph | Draw, name: str, shape: tuple[int, ...], loss0: float | None, h: float = 1e-5
+) -> Slopes:
+    """:func:`numerical_gradient`'s differences, with the kinks among them (given the unnudged ``loss0``): where
+    the one-sided differences stay apart from ``h`` to ``2h`` (:func:`_kink`), the interval between them."""
     draw = source if isinstance(source, Draw) else Draw.of(source)
-    grad = torch.zeros(shape, dtype=torch.float64)
+    central = torch.zeros(shape, dtype=torch.float64)
+    low, high = central.clone(), central.clone()
     noise = 0.0
-    for flat in range(grad.numel()):
+    for flat in range(central.numel()):
         index = _unravel(flat, shape)
-        plus, minus = nudged_loss(draw, name, index, h), nudged_loss(draw, name, index, -h)
-        grad[index] = (plus - minus) / (2 * h)
+        loss = partial(nudged_loss, draw, name, index)
+        plus, minus = loss(h), loss(-h)
+        central[index] = low[index] = high[index] = (plus - minus) / (2 * h)
         noise = max(noise, round_off(plus, minus, h))
-    return grad, noise
+        if loss0 is None:
+            continue
+        forward, backward = (plus - loss0) / h, (loss0 - minus) / h
+        if _apart(forward, backward) and _kink(loss, loss0, h, forward - backward):
+            low[index], high[index] = min(forward, backward), max(forward, backward)
+    return Slopes(central, low, high, noise)
 
 
 def round_off(plus: float, minus: float, h: float) -> float:

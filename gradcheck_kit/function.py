@@ -19,7 +19,7 @@ from .check import check, evaluate
 from .compare import MISSING
 from .devices import parse_dtype
 from .draw import Draw
-from .finite_diff import TOLERANCE, numerical_gradient
+from .finite_diff import TOLERANCE, numerical_slopes
 from .graph import Graph
 from .manual import run_manual
 from .reference import Rule
@@ -70,12 +70,13 @@ def _against_finite_differences(
 ) -> Report:
     draw = Draw.of(graph)
     captured = draw.capture("cpu", torch.float64)
+    result = run_manual(manual, captured.namespace)
     noise = {}
     for n in wanted:
         variable = captured.variables.get(n) or _unreached(captured, n)
-        grad, noise[n] = numerical_gradient(draw, n, tuple(variable.value.shape))
-        captured.variables[n] = replace(variable, grad=grad)
-    result = run_manual(manual, captured.namespace)
+        slopes = numerical_slopes(draw, n, tuple(variable.value.shape), captured.loss.item())
+        noise[n] = slopes.noise
+        captured.variables[n] = replace(variable, grad=slopes.at_kinks(result.values.get(f"d{n}")))
     overrides = {} if tolerance else {n: Tolerance(TOLERANCE.rtol, TOLERANCE.atol + noise[n]) for n in wanted}
     report = evaluate(
         captured,

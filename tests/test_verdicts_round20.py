@@ -240,3 +240,37 @@ def test_fd_on_a_view_whose_base_is_used_later_is_not_run_rather_than_blaming_au
     assert report.passed, report.to_table()
     assert report["hv"].fd.startswith("fd not run: hv shares its memory with h"), report["hv"].fd
     assert report["h"].fd == "fd 3/3 ok" and report["w"].fd == "fd 3/3 ok", report.to_table()
+
+
+class _ClampAtZero(torch.autograd.Function):
+    """A ReLU by hand: its backward takes relu'(0) = 0, as autograd does."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0)
+
+
+class _WrongAtZero(_ClampAtZero):
+    """The same, but 5x the upstream gradient at 0: outside both one-sided slopes."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0) + 5 * g * (x == 0)
+
+
+def test_check_function_against_finite_differences_takes_a_kinks_one_sided_slope():
+    """At x = 0 the central difference of a ReLU is the average of its slopes (0.5 of the upstream), and the right
+    backward's relu'(0) = 0 was a mismatch; a value outside both one-sided slopes still fails."""
+    from gradcheck_kit.function import check_function
+
+    x = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    right = check_function(_ClampAtZero, {"x": x})
+    assert right.passed, right.to_table()
+    assert check_function(_WrongAtZero, {"x": x})["x"].status == "mismatch"
