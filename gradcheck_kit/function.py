@@ -112,12 +112,20 @@ def _nones_named(report: Report, name: str) -> Report:
 
 
 def _labelled(report: Report, reference: str) -> Report:
-    """The report with its messages and hints naming the reference it was judged against, not "autograd"."""
+    """The report with its messages and hints naming the reference it was judged against, not "autograd"; the
+    note that autograd's gradient comes through the custom Function is left out, as no autograd is the reference
+    (it read "finite differences's gradient of x comes through the custom finite differences.Function")."""
     rows = [
-        replace(row, message=row.message.replace("autograd", reference), hint=row.hint.replace("autograd", reference))
+        replace(row, message=row.message.replace("autograd", reference), hint=_without_custom(row.hint, reference))
         for row in report.rows
     ]
     return Report(rows, report.tensors)
+
+
+def _without_custom(hint: str, reference: str) -> str:
+    """``hint`` less its custom-Function note (the last part, :func:`.diagnose.hint`), naming ``reference`` where it
+    named autograd."""
+    return hint.split("autograd's gradient of ")[0].removesuffix("; ").replace("autograd", reference)
 
 
 def _graph(name: str, forward: Callable[..., Any], inputs: Mapping[str, Any], upstream: torch.Tensor) -> Graph:

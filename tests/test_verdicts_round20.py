@@ -265,6 +265,20 @@ class _WrongAtZero(_ClampAtZero):
         return g * (x > 0) + 5 * g * (x == 0)
 
 
+class _HalfSquare(torch.autograd.Function):
+    """``x * x`` with the backward's factor 2 forgotten."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return x * g
+
+
 def test_check_function_against_finite_differences_takes_a_kinks_one_sided_slope():
     """At x = 0 the central difference of a ReLU is the average of its slopes (0.5 of the upstream), and the right
     backward's relu'(0) = 0 was a mismatch; a value outside both one-sided slopes still fails."""
@@ -274,3 +288,13 @@ def test_check_function_against_finite_differences_takes_a_kinks_one_sided_slope
     right = check_function(_ClampAtZero, {"x": x})
     assert right.passed, right.to_table()
     assert check_function(_WrongAtZero, {"x": x})["x"].status == "mismatch"
+
+
+def test_check_function_against_finite_differences_does_not_call_them_a_custom_function():
+    """The hint of a wrong backward judged against finite differences read "finite differences's gradient of x
+    comes through the custom finite differences.Function ...": the note is about autograd, which is not used."""
+    from gradcheck_kit.function import check_function
+
+    x = torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    row = check_function(_HalfSquare, {"x": x})["x"]
+    assert row.status == "mismatch" and row.hint == "off by a factor 1/2", row.hint
