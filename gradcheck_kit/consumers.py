@@ -33,14 +33,22 @@ def contribution(variable: Variable, consumer: Variable, captured: Capture) -> t
     leaf = variable.value.detach().requires_grad_(True)
     scope[variable.name] = leaf
     try:
-        with torch.enable_grad():
-            output = eval(code, _globals(captured), scope)  # noqa: S307 - the user's own forward line
+        output = _rerun(code, _globals(captured), scope, captured.device)
     except Exception:  # noqa: BLE001 - a line that does not re-run alone gives no contribution
         return None
     if not (isinstance(output, torch.Tensor) and output.requires_grad and output.shape == consumer.grad.shape):
         return None
     (grad,) = torch.autograd.grad(output, leaf, consumer.grad, allow_unused=True)
     return torch.zeros_like(variable.value) if grad is None else grad
+
+
+def _rerun(code: CodeType, globals_: dict[str, Any], scope: dict[str, Any], device: torch.device) -> Any:
+    """The line's value, the caller's random state left as it was: a failing check's hints re-ran a dropout line and
+    advanced it, so a script's later draws depended on whether its check failed. (A re-run mask that differs from
+    the forward's is caught by the hints, which use a contribution only when all of them sum to autograd's.)"""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        return eval(code, globals_, scope)  # noqa: S307 - the user's own forward line
 
 
 def gather_index(variable: Variable, consumer: Variable, captured: Capture) -> tuple[str, torch.Tensor] | None:

@@ -298,3 +298,31 @@ def test_check_function_against_finite_differences_does_not_call_them_a_custom_f
     x = torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
     row = check_function(_HalfSquare, {"x": x})["x"]
     assert row.status == "mismatch" and row.hint == "off by a factor 1/2", row.hint
+
+
+def _dropped(x, W):
+    h = x @ W
+    d = h * (torch.rand_like(h) > 0.5) * 2
+    s = h.tanh()
+    loss = (d * s).sum()
+    return loss
+
+
+def test_a_failing_checks_hints_leave_the_callers_random_state_as_it_was():
+    """The hints re-run a consumer's line to find a missing branch; re-running a dropout line drew random numbers
+    from the caller's generator, so a script's later draws depended on whether its check failed."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "x": torch.randn(6, 4, generator=generator),
+            "W": torch.randn(4, 4, generator=generator).requires_grad_(),
+        }
+
+    missing = "dd = s.clone()\nds = d.clone()\ndh = ds * (1 - s ** 2)\ndW = x.T @ dh"
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    report = check(Graph("dropped", _dropped, inputs), missing)
+    assert report["h"].status == "mismatch" and "add that branch" in report["h"].hint, report["h"].hint
+    assert torch.equal(torch.rand(3), expected)
