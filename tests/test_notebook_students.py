@@ -113,3 +113,22 @@ def test_cmp_with_its_tensors_the_other_way_round_says_so(kernel: str) -> None:
         in (shown[1])
     )
     assert "cmp('h', dh, h)" in shown[1] and "call h.retain_grad()" not in shown[1]
+
+
+def test_a_backward_cell_that_does_not_parse_says_so_and_runs_nothing(kernel: str) -> None:
+    """A tab pasted into a ``%%backward`` cell: Jupyter runs nothing of a cell that does not parse, yet the check
+    said 'every gradient had been assigned and is judged as it stood'. It says the cell does not parse, where, and
+    keeps what the notebook held (``dh`` of the cell before)."""
+    setup = (
+        "%load_ext gradcheck_kit\nimport torch\ng = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(4, 3, generator=g)\nw = torch.randn(3, 2, generator=g, requires_grad=True)"
+    )
+    forward = "%%forward\nh = x @ w\ny = h.tanh()\nloss = y.sum()"
+    right = "%%backward\ndy = torch.ones_like(y)\ndh = (1 - y**2) * dy"
+    tabbed = "%%backward\ndh = torch.zeros_like(h)\n\tdw = x.T @ dh"
+    shown = _run(kernel, setup, forward, right, tabbed, "print(bool((dh != 0).all()))")
+    assert "%%backward [cpu-float32]: 2/2 ok" in shown[2]
+    assert shown[3] == (
+        "%%backward: the cell does not parse, so nothing in it ran: IndentationError: unexpected indent (line 3)\n"
+    )
+    assert shown[4] == "True\n"

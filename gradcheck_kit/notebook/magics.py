@@ -70,6 +70,10 @@ class GradcheckMagics(Magics):
             print(f"%%backward: {unknown} are not variables of the forward; it has {list(captured.variables)}")
             return
         code = _numbered_as_in_the_notebook(self.shell.transform_cell(cell))
+        unparsed = _syntax_error(code)
+        if unparsed:
+            print(f"%%backward: the cell does not parse, so nothing in it ran: {unparsed}")
+            return
         result = run_manual(code, _backward_inputs(code, captured, self.shell.user_ns))
         self.shell.user_ns.update(result.values)
         if result.error:
@@ -175,6 +179,17 @@ def _plumbing(statement: ast.stmt) -> bool:
         targets = statement.targets
         return statement.value.value is None and all(isinstance(t, ast.Attribute) and t.attr == "grad" for t in targets)
     return False
+
+
+def _syntax_error(code: str) -> str:
+    """``IndentationError: unexpected indent (line 3)`` when ``code`` does not parse, else "". Jupyter runs nothing of
+    such a cell; the check said 'every gradient had been assigned and is judged as it stood' of a cell that
+    assigned none."""
+    try:
+        parse(code)
+    except SyntaxError as error:
+        return f"{type(error).__name__}: {error.msg} (line {error.lineno})"
+    return ""
 
 
 def _bound(code: str) -> set[str]:
