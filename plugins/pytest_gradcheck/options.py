@@ -80,9 +80,10 @@ def add_options(parser: pytest.Parser) -> None:
         action="append",
         metavar="PATH",
         help="write every checked variable to PATH, format from the extension: "
-        f"{' '.join(REPORT_SUFFIXES)}; folders are created (repeatable)",
+        f"{' '.join(REPORT_SUFFIXES)}; folders are created; ~ and $VARS expanded, as --junitxml's (repeatable)",
     )
-    parser.addini("gradcheck_report", "report files, as --gradcheck-report", type="paths")
+    # "args", not "paths": a $VAR is expanded before the path is put under the ini file's folder (report_paths)
+    parser.addini("gradcheck_report", "report files, as --gradcheck-report, under the ini file's folder", type="args")
 
 
 def _add(parser: pytest.Parser, group: Any, name: str, action: str, help: str) -> None:

@@ -5,6 +5,7 @@ Standard library and pytest only, so the check costs a plain run nothing.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +20,22 @@ def report_paths(config: pytest.Config) -> list[Path]:
     """The report files asked for (command line, else ini), each checked now, before any test runs.
 
     A format that cannot be told from the suffix or a place that cannot be written is a
-    usage error at startup, not a traceback after the run.
+    usage error at startup, not a traceback after the run. ``~`` and ``$VARS`` are expanded, as pytest expands
+    ``--junitxml``'s (a CI's ``$RUNNER_TEMP/gradcheck.json`` was written to a folder named ``$RUNNER_TEMP``);
+    the ini file's paths are then under its folder.
     """
-    paths = [Path(p) for p in config.getoption("gradcheck_report") or []] or list(config.getini("gradcheck_report"))
+    given = [_expanded(p) for p in config.getoption("gradcheck_report") or []]
+    folder = config.inipath.parent if config.inipath is not None else config.invocation_params.dir
+    paths = given or [folder / _expanded(p) for p in config.getini("gradcheck_report")]
     for path in paths:
         problem = unwritable(path)
         if problem:
             raise pytest.UsageError(f"--gradcheck-report / gradcheck_report: {problem}")
     return paths
+
+
+def _expanded(text: str) -> Path:
+    return Path(os.path.expanduser(os.path.expandvars(text)))
 
 
 def unwritable(path: Path) -> str | None:
