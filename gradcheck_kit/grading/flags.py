@@ -9,6 +9,7 @@ changes no score: it is a column in the gradebook with the reasons, for a person
 from __future__ import annotations
 
 import ast
+import re
 import unicodedata
 
 from ..parsing import parse
@@ -58,18 +59,34 @@ _STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn")
 _WORDS = (*_ATTRIBUTES, *(module.rsplit(".", 1)[-1] for module in _MODULES), *_CALLS)
 """An identifier that any reason needs (an attribute, the last part of a module's dotted name, a called name)."""
 MAX_REASONS = 5
+MAX_REVIEWED = 128 * 1024
+"""Most characters of a source reviewed by parsing it (a submission of the lecture's size is a few thousand): the
+grader parsed an 8 MB source of ``a=1`` lines, which the sandbox then refused to run, for 38 s and 4.7 GB, under
+the lock every parse of the run waits for. A larger source is flagged by the words it holds instead."""
+_WHOLE_WORDS = re.compile("|".join(rf"\b{re.escape(word)}\b" for word in sorted(set(_WORDS), key=len, reverse=True)))
 
 
 def review(source: str) -> str:
     """``""`` for an ordinary submission, else the reasons to look at it, ``; ``-separated (at most five)."""
     if not _may_reach(source):
         return ""
+    if len(source) > MAX_REVIEWED:
+        return _too_large(source)
     try:
         tree = parse(source)
     except (SyntaxError, ValueError):
         return ""
     found = sorted({(node.lineno, reason) for node in ast.walk(tree) if (reason := _reason(node))})
     return "; ".join(f"line {line}: {reason}" for line, reason in found[:MAX_REASONS])
+
+
+def _too_large(source: str) -> str:
+    """The flag of a source too large to parse for review: the words it holds that a reason needs, or ``""``."""
+    text = source if source.isascii() else unicodedata.normalize("NFKC", source)
+    words = list(dict.fromkeys(match.group() for match in _WHOLE_WORDS.finditer(text)))
+    if not words:
+        return ""
+    return f"too large to review ({len(source):,} characters); it mentions {', '.join(words[:MAX_REASONS])}"
 
 
 def _may_reach(source: str) -> bool:

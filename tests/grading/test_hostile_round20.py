@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -250,3 +251,17 @@ def test_as_an_ordinary_user_a_child_reschedules_no_process_but_itself() -> None
         assert f"{name} errno 1\n" in outputs["a_reschedules"], outputs["a_reschedules"]
     assert "own taken\n" in outputs["a_reschedules"]
     assert "niceness 0\n" in outputs["b_classmate"], outputs["b_classmate"]
+
+
+def test_a_huge_source_is_not_parsed_in_the_grader_to_be_reviewed(tmp_path: Path) -> None:
+    """4 MB of ``a=1`` lines mentioning ctypes: the sandbox refuses to run it (over 1 MiB), but the grader first
+    parsed all of it to look for torch internals, about 2.5 GB and 20 s under the lock every parse of the run waits
+    for (8 MB: 5.1 GB, 59 s), enough for two such students under --jobs 2 to run a grading machine out of memory.
+    Now a source that large is flagged by the words it holds, unparsed."""
+    submission = tmp_path / "huge.py"
+    submission.write_text("import ctypes\n" + "a=1\n" * 1_000_000)
+    assert grade_command(tmp_path / "out", [submission], timeout=300) == 0
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest process ever waited for
+    assert largest < 1.2e9, f"a process of the run grew to {largest / 1e9:.2f} GB"
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert row["status"] == "invalid" and "ctypes" in row["flagged"], row
