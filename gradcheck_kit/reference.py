@@ -122,7 +122,8 @@ def judge(
     golds = [_to_gold(dense(reference.variables[name].grad)) for name in names]
     errors = [_finite_error(captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)]
     scale = max((_finite_max(g.abs()) for g in golds), default=0.0)
-    floors = [_floor(rule, g, captured.dtype, scale) for g in golds]
+    rounding = [_rounding_dtype(captured.variables[n].grad, captured.dtype) for n in names]
+    floors = [_floor(rule, g, d, scale) for g, d in zip(golds, rounding, strict=True)]
     bounds = [rule.k * error + f for error, f in zip(errors, floors, strict=True)]
     judged_against = [
         _where_both_overflow(manuals[n], captured.variables[n].grad, g) for n, g in zip(names, golds, strict=True)
@@ -131,8 +132,8 @@ def judge(
         [(_to_gold(manuals[n]), g, Tolerance(0.0, b)) for n, g, b in zip(names, judged_against, bounds, strict=True)]
     )
     decided = [
-        _locally(c, manuals[n], captured.variables[n].grad, g, rule, captured.dtype, scale)
-        for n, c, g in zip(names, decided, golds, strict=True)
+        _locally(c, manuals[n], captured.variables[n].grad, g, rule, d, scale)
+        for n, c, g, d in zip(names, decided, golds, rounding, strict=True)
     ]
     decided = [
         _forgiven(c, n, in_float64, rule.k * FORGIVEN * error + f)
@@ -340,8 +341,16 @@ def _floor(rule: Rule, gold_grad: torch.Tensor, dtype: torch.dtype, scale: float
     rounding, taken at the ``scale`` of the whole backward (a gradient that cancels to ~0 has no scale)."""
     if rule.floor is not None:
         return rule.floor
-    representation = _finite_max((gold_grad.to(dtype).to(GOLD_DTYPE) - gold_grad).abs())
+    parts = as_real(gold_grad)
+    representation = _finite_max((parts.to(dtype).to(GOLD_DTYPE) - parts).abs())
     return representation + FLOOR_EPS * torch.finfo(GOLD_DTYPE).eps * scale
+
+
+def _rounding_dtype(grad: torch.Tensor, dtype: torch.dtype) -> torch.dtype:
+    """The dtype a gradient's parts round to in a ``dtype`` cell: the cell's, but a complex gradient keeps its own
+    (a half-precision cell casts no complex tensor; rounded to the real ``dtype`` its imaginary part was discarded,
+    with a UserWarning out of the check)."""
+    return grad.real.dtype if grad.is_complex() else dtype
 
 
 def _to_gold(tensor: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,7 @@
 """Verdicts on hand-derived models with unusual but real inputs (round 20): statuses and hints a user can trust."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -326,3 +328,32 @@ def test_a_failing_checks_hints_leave_the_callers_random_state_as_it_was():
     report = check(Graph("dropped", _dropped, inputs), missing)
     assert report["h"].status == "mismatch" and "add that branch" in report["h"].hint, report["h"].hint
     assert torch.equal(torch.rand(3), expected)
+
+
+def _complex_weighted(z, w):
+    a = z * w
+    b = (a * a.conj()).real
+    loss = b.sum()
+    return loss
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_complex_gradient_in_a_half_precision_cell_is_judged_without_a_casting_warning(dtype):
+    """The rule's floor rounded the complex gold to the cell's real dtype: torch warned 'Casting complex values to
+    real discards the imaginary part' out of the check. The parts round to the gradient's own dtype now; a 0.1%
+    mistake in the imaginary parts still fails."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        z = torch.randn(64, dtype=torch.complex64, generator=generator).requires_grad_()
+        return {"z": z, "w": torch.randn(64, generator=generator).requires_grad_()}
+
+    graph = Graph("complex_weighted", _complex_weighted, inputs)
+    right = "db = torch.ones_like(b)\nda = 2 * a * db\ndz = da * w\ndw = (da.conj() * z).real.to(w.dtype)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = check(graph, right, dtype=dtype)
+    assert report.passed, report.to_table()
+    assert not [w for w in caught if "imaginary part" in str(w.message)]
+    wrong = right.replace("dz = da * w", "dz = da * w\ndz = dz + 1e-3j * dz.imag")
+    assert check(graph, wrong, dtype=dtype)["z"].status == "mismatch"
