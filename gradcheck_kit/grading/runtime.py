@@ -477,10 +477,18 @@ def _statements(
         return tree.body, roles(tree.body, tracked)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # 1+1+...+1, - - ... -1: too deep
         line = getattr(error, "lineno", None)
-        deep = "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
-        message = f"{type(error).__name__}: {error}{deep}"
+        said = f": {error}" if str(error) else ""  # a MemoryError says nothing
+        message = f"{type(error).__name__}{said}{_why_unparsed(error)}"
         link.send({"op": "error", "kind": "syntax", "message": message, "line": line})
         return [], []
+
+
+def _why_unparsed(error: BaseException) -> str:
+    """What a parse that failed without a syntax error ran out of: recursion (``1+1+...+1``) or memory (260,000
+    lines of ``a=1`` within the memory limit, which said "nests too deeply" before)."""
+    if isinstance(error, MemoryError):
+        return " (the source is too large to be parsed within the memory limit)"
+    return "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
 
 
 def _stamp(value: Any) -> tuple[int, ...]:

@@ -265,3 +265,14 @@ def test_a_huge_source_is_not_parsed_in_the_grader_to_be_reviewed(tmp_path: Path
     assert largest < 1.2e9, f"a process of the run grew to {largest / 1e9:.2f} GB"
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
     assert row["status"] == "invalid" and "ctypes" in row["flagged"], row
+
+
+def test_a_source_too_large_to_parse_in_the_memory_limit_says_so(tmp_path: Path) -> None:
+    """Just under 1 MiB of ``a=1`` lines runs out of memory being parsed in the child under --memory 256: the row
+    said 'MemoryError: (the source nests too deeply to be parsed)', though nothing in it nests."""
+    submission = tmp_path / "long.py"
+    submission.write_text("a=1\n" * 262_000)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert row["status"] == "error", row["message"]
+    assert "too large to be parsed within the memory limit" in row["message"], row["message"]
