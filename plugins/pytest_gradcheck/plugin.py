@@ -128,13 +128,18 @@ def _warns(config: pytest.Config) -> bool:
 
 def _is_check(item: pytest.Item) -> bool:
     """Whether ``item`` is a gradient check: a registered case, or a test whose ``gradcheck`` fixture is this
-    plugin's (a project's own fixture of that name, wrapping torch.autograd.gradcheck, overrides it)."""
+    plugin's, or a conftest's override requesting it (``functools.partial(gradcheck, dtypes=...)``); a project's
+    own fixture of that name (wrapping torch.autograd.gradcheck) overrides it and is not."""
     items = sys.modules.get("pytest_gradcheck.items")  # imported whenever a case item was made
     if items is not None and isinstance(item, items.CaseItem):
         return True
     info = getattr(item, "_fixtureinfo", None)
-    definitions = info.name2fixturedefs.get("gradcheck") if info is not None else None
-    return bool(definitions) and getattr(definitions[-1].func, "__module__", None) == __name__
+    for definition in reversed(info.name2fixturedefs.get("gradcheck", ()) if info is not None else ()):
+        if getattr(definition.func, "__module__", None) == __name__:
+            return True
+        if "gradcheck" not in definition.argnames:  # an override that does not wrap the plugin's fixture
+            return False
+    return False
 
 
 @pytest.fixture
