@@ -230,7 +230,9 @@ def test_the_magics_explain_misuse_without_a_traceback(kernel):
     assert "no dx was assigned" in shown[7]
     assert "%%backward [cpu-float32]: skipped: the cell assigned no d<name> gradient" in shown[8]
     assert "names no forward variable (there is no 'xx'); did you mean dx?" in shown[9]
-    assert shown[10].startswith("%%backward: the cell stopped: SyntaxError") and "skipped" in shown[10]
+    assert shown[10] == (
+        "%%backward: the cell does not parse, so nothing in it ran: SyntaxError: '(' was never closed (line 2)\n"
+    )
     assert shown[11].startswith("%%forward: nothing captured: ") and "SyntaxError" in shown[11]
 
 
