@@ -379,7 +379,7 @@ def in_float64_verdicts(reference: Capture, names: list[str], in64: Mapping[str,
     values = {n: _as_gold(in64[n], reference.variables[n].grad) for n in names}
     pairs = [(values[n], reference.variables[n].grad, _own_default(in64[n])) for n in names]
     compared = dict(zip(names, cmp.compare_all(pairs), strict=True))
-    compared.update(round_off(reference, compared, values, dict.fromkeys(names, True), None))
+    compared.update(round_off(reference, compared, values, dict.fromkeys(names, True), reference))
     return compared
 
 

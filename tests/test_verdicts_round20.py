@@ -62,12 +62,13 @@ def test_a_wrong_gradient_at_a_tie_that_changes_the_total_is_not_hinted_as_a_tie
     assert row.status == "mismatch" and "tied" not in row.hint, row
 
 
-def tiny_inputs_graph() -> Graph:
-    """``h = x @ w`` on inputs of 1e-30: ``dw`` is 1e-60, genuinely small, and a float32 run underflows it to 0."""
+def tiny_inputs_graph(size: float = 1e-30) -> Graph:
+    """``h = x @ w`` on inputs of ``size``: ``dw`` is ``size**2``, genuinely small, and float32 underflows it (1e-60
+    to 0; 1e-44, from inputs of 1e-22, to a few subnormal steps)."""
 
     def inputs():
         generator = torch.Generator().manual_seed(0)
-        x = torch.randn(4, 3, generator=generator) * 1e-30
+        x = torch.randn(4, 3, generator=generator) * size
         return {"x": x, "w": torch.randn(3, 3, generator=generator).requires_grad_()}
 
     def forward_tiny(x, w):
@@ -357,3 +358,12 @@ def test_a_complex_gradient_in_a_half_precision_cell_is_judged_without_a_casting
     assert not [w for w in caught if "imaginary part" in str(w.message)]
     wrong = right.replace("dz = da * w", "dz = da * w\ndz = dz + 1e-3j * dz.imag")
     assert check(graph, wrong, dtype=dtype)["z"].status == "mismatch"
+
+
+def test_a_float32_gradient_in_subnormals_is_not_confirmed_by_a_float64_run_at_the_round_off_floor():
+    """In a float32 cell on inputs of 1e-22, ``dw`` (1e-44) is a few subnormal steps, autograd's own value is far off
+    the gold, and the same backward run in float64 decides: that run was judged at the round-off floor of the flow
+    (1e-35), so a 1% wrong ``dw`` 'matched the gold' and passed. Its float32 probe now refutes that floor."""
+    graph = tiny_inputs_graph(1e-22)
+    assert check(graph, "dh = 2 * h\ndw = x.T @ dh * 1.01")["w"].status == "mismatch"
+    assert check(graph, "dh = 2 * h\ndw = x.T @ dh").passed
