@@ -132,3 +132,24 @@ def test_a_backward_cell_that_does_not_parse_says_so_and_runs_nothing(kernel: st
         "%%backward: the cell does not parse, so nothing in it ran: IndentationError: unexpected indent (line 3)\n"
     )
     assert shown[4] == "True\n"
+
+
+def test_cmp_given_the_gradient_or_a_detached_copy_as_third_argument_says_which(kernel: str) -> None:
+    """``cmp('h', dh, h.grad)`` (two gradients compared) and ``cmp('h', dh, h.detach())``: each said 'h has no .grad:
+    call h.retain_grad() before loss.backward()', untrue of the notebook's h, and the cell's table said 'no cmp
+    call since the cell began'."""
+    setup = (
+        "import torch\nfrom gradcheck_kit.notebook import cmp\ng = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(4, 3, generator=g)\nw = torch.randn(3, 2, generator=g, requires_grad=True)\n"
+        "h = x @ w\nh.retain_grad()\nloss = h.tanh().sum()\nloss.backward()\ndh = 1 - h.detach().tanh()**2"
+    )
+    shown = _run(kernel, setup, "cmp('h', dh, h.grad)", "cmp('h', dh, h.detach())")
+    assert shown[1].startswith(
+        "h               | NOT CHECKED: the third argument is h.grad, the gradient itself: "
+        "the call is cmp('h', dh, h)\n"
+    )
+    assert shown[2].startswith(
+        "h               | NOT CHECKED: the third argument is h without its .grad (a .detach() or .data of it): "
+        "pass h itself\n"
+    )
+    assert all("cmp [cpu-float32]: skipped: nothing checked: h not checked (above)" in text for text in shown[1:])

@@ -60,7 +60,11 @@ class Cmp:
         a skipped row when there is none."""
         if not self._pairs:
             dtype = str(torch.get_default_dtype()).removeprefix("torch.")
-            return Report([Row(CASE, "cpu", dtype, "", "", SKIPPED, message="no cmp call since the cell began")])
+            unchecked = ", ".join(label for label, _, _ in self._calls.values())
+            message = (
+                f"nothing checked: {unchecked} not checked (above)" if unchecked else "no cmp call since the cell began"
+            )
+            return Report([Row(CASE, "cpu", dtype, "", "", SKIPPED, message=message)])
         return self._evaluate(self._capture(), list(self._pairs))
 
     def end_of_cell(self) -> Report | None:

@@ -32,12 +32,40 @@ def unchecked(name: str, tensor: Any, manual: Any = None) -> str:
         why = f"the second argument holds a .grad and the third none: the call is cmp('{name}', d{name}, {name})"
     elif not isinstance(tensor, torch.Tensor):
         why = f"expected the forward tensor as third argument, got {type(tensor).__name__}"
+    elif taken := _taken_from(tensor):
+        why = taken
     else:
         why = (
             f"{name} has no .grad: call {name}.retain_grad() before loss.backward(), "
             f"or run the forward cell under %%forward"
         )
     return f"{name:15s} | NOT CHECKED: {why}"
+
+
+def _taken_from(tensor: torch.Tensor) -> str:
+    """What the third argument is when it comes from a notebook tensor that holds a ``.grad``: that gradient itself
+    (``cmp('logits', dlogits, logits.grad)``), or the tensor without it (``h.detach()``, ``h.data``); "" when it
+    is neither, or outside IPython. 'call h.retain_grad()' was untrue of both: the notebook's h had its .grad."""
+    running = shell()
+    for name, value in (running.user_ns if running is not None else {}).items():
+        if name.startswith("_") or value is tensor or not _holds_grad(value):
+            continue
+        if value.grad is tensor:
+            return f"the third argument is {name}.grad, the gradient itself: the call is cmp('{name}', d{name}, {name})"
+        if _same_data(value, tensor):
+            return f"the third argument is {name} without its .grad (a .detach() or .data of it): pass {name} itself"
+    return ""
+
+
+def _same_data(value: torch.Tensor, tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is ``value``'s data under another tensor object (``.detach()``, ``.data``)."""
+    return (
+        tensor.shape == value.shape
+        and tensor.dtype == value.dtype
+        and tensor.device == value.device
+        and tensor.data_ptr() == value.data_ptr()
+        and tensor.stride() == value.stride()
+    )
 
 
 def _holds_grad(value: Any) -> bool:
