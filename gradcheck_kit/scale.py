@@ -373,8 +373,10 @@ def _in_float64(
 
 def in_float64_verdicts(reference: Capture, names: list[str], in64: Mapping[str, Any]) -> dict[str, cmp.Comparison]:
     """The same backward's float64 gradients (``in64``, computed on the gold's inputs) judged against the gold at
-    float64's own default, its round-off floor included (``db1``, zero in exact arithmetic, is round-off there
-    too): the one judgement behind step 4 and the reference rule's second chance (:func:`.reference.judge`)."""
+    float64's own default, its round-off floor included where a float32 run of the gold's draw shows autograd's
+    value is round-off, as in a float64 cell (``db1``, zero in exact arithmetic, is round-off there too; a
+    genuinely small ``dw`` of 1e-44 is not): the one judgement behind step 4 and the reference rule's second
+    chance (:func:`.reference.judge`)."""
     names = [name for name in names if isinstance(in64.get(name), torch.Tensor) and name in reference.variables]
     values = {n: _as_gold(in64[n], reference.variables[n].grad) for n in names}
     pairs = [(values[n], reference.variables[n].grad, _own_default(in64[n])) for n in names]
