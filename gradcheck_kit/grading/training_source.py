@@ -97,7 +97,7 @@ def training_cells(
     before them that bind what they read (the loop marked, its init above it: ``g``, ``C``, ``parameters``),
     never a cell marked for a part of the series, nor one before them that loads data, trains or binds only names
     the grader gives (``Xtr``)."""
-    group = [cell for cell in cells if marked(cell, part.tag, part.marker)]
+    group = _last_attempt([cell for cell in cells if marked(cell, part.tag, part.marker)], gradients)
     if not group:
         return []
     by_number = {cell.number: cell for cell in cells}
@@ -109,6 +109,14 @@ def training_cells(
         group.insert(0, before)
         before = by_number.get(before.number - 1)
     return group
+
+
+def _last_attempt(group: list[Cell], gradients: Collection[str]) -> list[Cell]:
+    """The marked cells from the last one holding a training loop on, when several hold one: a copied training cell
+    (a first attempt that raised, its fixed copy below it) counts alone, as a copied backward cell does. Both ran
+    as one cell, and the first attempt's error stopped the fixed copy: 0/7 for right gradients."""
+    loops = [cell for cell in group if training_loop(cell.source, gradients) is not None]
+    return group[group.index(loops[-1]) :] if len(loops) > 1 else group
 
 
 def _loop_below(group: list[Cell], after: Cell, part: Assignment, gradients: Collection[str]) -> bool:

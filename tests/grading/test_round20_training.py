@@ -70,6 +70,21 @@ def _backward_in_a_function(source: str) -> str:
     return "\n".join(loop[:start] + ["def manual_backward():", *body, "", ""] + loop[start:])
 
 
+def _copied_after_a_broken_attempt() -> dict:
+    """The Exercise 4 cell copied below itself, the first attempt left with a typo (``dhh``) that raised: the
+    student fixed the copy and ran it."""
+    notebook = json.loads(SOLUTION.read_text())
+    (index,) = [i for i, cell in enumerate(notebook["cells"]) if "exercise4" in cell["metadata"].get("tags", [])]
+    fixed = notebook["cells"][index]
+    source = "".join(fixed["source"])
+    assert "dhpreact = (1.0 - h**2) * dh\n" in source
+    broken = dict(
+        fixed, id="broken", source=source.replace("dhpreact = (1.0 - h**2) * dh\n", "dhpreact = (1.0 - h**2) * dhh\n")
+    )
+    notebook["cells"].insert(index, broken)
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("round20_training")
@@ -81,6 +96,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     }
     for name, edit in edits.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
+    (folder / "copied.ipynb").write_text(json.dumps(_copied_after_a_broken_attempt()))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
 
@@ -117,6 +133,14 @@ def test_a_loop_handing_its_gradients_over_in_the_lectures_grads_list_is_judged(
     Right at every step, it was 0/7, 'dC, ... are not tensors when the training cell ends (got NoneType)'."""
     row = graded.gradebook["backward_function.ipynb"]
     assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+
+
+def test_a_copied_training_cell_counts_alone(graded: Run) -> None:
+    """Both copies are marked and hold the loop; they ran as one cell, and the first attempt's NameError (dhh) was
+    the part's: an error, 0/7. The last copy counts alone, as a copied backward cell does."""
+    row = graded.gradebook["copied.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+    assert "exercise4: graded cells: 18 (the marked cell;" in row["message"]
 
 
 def _source() -> str:
