@@ -11,7 +11,9 @@ def pivot(records: Sequence[dict[str, Any]], value: str) -> Any:
 
     Rows of a report that carries test ids (the pytest plugin's) are led by their ``test_id``: two tests
     checking one case were one line, the later test's figure hiding the earlier's. A cell with no
-    variables (skipped, error) fills its column with its status, so the reason a column is empty stays visible.
+    variables (skipped, error) fills its column with its status, so the reason a column is empty stays visible; a
+    case with no variable in any cell (every cell skipped: ``--device cuda`` on a CPU machine) is one row of them,
+    where the pivot was an empty table.
     """
     import pandas as pd
 
@@ -24,6 +26,8 @@ def pivot(records: Sequence[dict[str, Any]], value: str) -> Any:
     whole_cell = {
         (*_row_key(r, names)[:-1], r["device"], r["dtype"]): r["status"] for r in records if not r["variable"]
     }
+    cases = {key[:-1] for key in index}
+    index += list(dict.fromkeys((*key[:-2], "") for key in whole_cell if key[:-2] not in cases))
     for key, status in whole_cell.items():
         for row_key in index:
             if row_key[:-1] == key[:-2]:

@@ -367,3 +367,20 @@ def test_a_float32_gradient_in_subnormals_is_not_confirmed_by_a_float64_run_at_t
     graph = tiny_inputs_graph(1e-22)
     assert check(graph, "dh = 2 * h\ndw = x.T @ dh * 1.01")["w"].status == "mismatch"
     assert check(graph, "dh = 2 * h\ndw = x.T @ dh").passed
+
+
+def test_the_pivot_of_a_case_skipped_in_every_cell_shows_its_status():
+    """``--device cuda --pivot status`` on a machine without CUDA printed an empty table: the skipped cells had no
+    variable row to fill. The case is now one row of its cells' statuses."""
+
+    def inputs():
+        return {"w": torch.ones(2, requires_grad=True)}
+
+    def forward_plain(w):
+        loss = (w * w).sum()
+        return loss
+
+    table = check(Graph("plain", forward_plain, inputs), "dw = 2 * w", device="cuda")
+    if table.rows[0].status != "skipped":
+        pytest.skip("CUDA is available here")
+    assert table.pivot("status").to_numpy().tolist() == [["skipped"]]
