@@ -13,7 +13,7 @@ from .options import Settings
 WORKER_KEY = "gradcheck_rows"
 """Key of the rows in pytest-xdist's ``workeroutput``, which carries them to the controller."""
 PLOTS_KEY = "gradcheck_plots"
-"""Key of the failing gradients (as nested lists) in ``workeroutput``, for the HTML report's heatmaps."""
+"""Key of the failing gradients (shapes and float64 bytes) in ``workeroutput``, for the HTML report's heatmaps."""
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Results:
     names already collected, the recorded rows, the failing gradients kept for heatmaps, each test's
     pytest outcome, and the report paths that could not be written.
 
-    Rows are plain dicts (``Report.records()``) and gradients nested lists, so they cross from
+    Rows are plain dicts (``Report.records()``) and gradients shapes and float64 bytes, so they cross from
     xdist workers unchanged.
     """
 

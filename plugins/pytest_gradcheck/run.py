@@ -162,7 +162,7 @@ def properties(report: Report, by_case: bool = False) -> list[tuple[str, object]
 
 
 def plots(report: Report) -> list[dict[str, Any]]:
-    """The failing gradients as plain lists (they cross from xdist workers), for the HTML heatmaps."""
+    """The failing gradients as shapes and bytes (they cross from xdist workers), for the HTML heatmaps."""
     kept = []
     for key, (manual, reference) in report.tensors.items():
         if manual.numel() <= PLOT_LIMIT and reference.numel() <= PLOT_LIMIT and not manual.is_complex():
@@ -171,5 +171,7 @@ def plots(report: Report) -> list[dict[str, Any]]:
 
 
 def _plain(tensor: Any) -> dict[str, Any]:
-    values = tensor.detach().cpu().double()
-    return {"shape": list(values.shape), "values": values.flatten().tolist()}
+    """The tensor as its shape and float64 bytes: as a list of floats, sixteen failing 700x700 gradients took
+    19 s to hand over in a serial run and 95 s under -n 2 (execnet), for a second's checking."""
+    values = tensor.detach().cpu().double().contiguous()
+    return {"shape": list(values.shape), "values": values.numpy().tobytes()}

@@ -97,4 +97,4 @@ def _tensors(nodeid: str, plots: list[dict[str, Any]]) -> dict[tuple[str, ...], 
 
 
 def _tensor(plain: dict[str, Any]) -> torch.Tensor:
-    return torch.tensor(plain["values"], dtype=torch.float64).reshape(plain["shape"])
+    return torch.frombuffer(bytearray(plain["values"]), dtype=torch.float64).reshape(plain["shape"])
