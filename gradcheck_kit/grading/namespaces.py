@@ -30,6 +30,11 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_NOATIME, _MS_BIN
 _MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _MNT_DETACH = 2
 _PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
+_UNCOVERED = ("/dev", "/proc", "/tmp")
+"""Top-level folders :func:`private_mounts` leaves visible: devices (``/dev/null``; ``/dev/shm`` is made private),
+and the two it replaces."""
+_readable: list[str] = []
+"""What a child may read, as :func:`expose` was told it in the zygote (computed again where it was not)."""
 
 _cloned = False
 """True in a child :func:`fork_child` made with ``clone``: only there do its namespaces exist."""
@@ -88,14 +93,19 @@ def cloned() -> bool:
 
 
 def private_mounts(workdir: str) -> None:
-    """In a child forked with ``mounts``, before it drops root: fresh, small ``/tmp``, ``/dev/shm`` and workdir
-    that vanish with it (whatever it leaves, however deep, costs the zygote nothing to remove), and a ``/proc``
-    of its own PID namespace (no other process, so no other command line). The fallback where Landlock is
-    missing, as it costs about 5 ms a child; leaves the child in its workdir; raises OSError if refused. Does
-    nothing in a child made by the ``os.fork`` fallback, whose mounts would be the whole machine's."""
+    """In a child forked with ``mounts``, before it drops root: every top-level folder but ``/dev``, ``/proc``
+    and ``/tmp`` covered by a read-only tmpfs holding only what a child may read (:func:`.confine.readable_paths`,
+    the paths Landlock would grant) and its workdir; fresh, small ``/tmp``, ``/dev/shm`` and workdir that vanish
+    with it (whatever it leaves, however deep, costs the zygote nothing to remove), and a ``/proc`` of its own PID
+    namespace (no other process, so no other command line). The fallback where Landlock is missing; leaves the
+    child in its workdir; raises OSError if refused. Does nothing in a child made by the ``os.fork`` fallback,
+    whose mounts would be the whole machine's. Without the covers a child read a classmate's submission and the
+    grader's --out (gradebook.csv, variables.csv, each results.json) in a class graded under ``/var/tmp``, and
+    left files in ``/var/tmp``."""
     if not _cloned:
         return
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    _cover_all_but([*(_readable or _readable_paths()), workdir])
     for folder in _PRIVATE_FOLDERS:
         if os.path.isdir(folder):
             _private_tmpfs(folder)
@@ -108,6 +118,28 @@ def private_mounts(workdir: str) -> None:
     os.chdir(workdir)
 
 
+def _cover_all_but(kept: list[str]) -> None:
+    """Cover each top-level folder (not a link, nor ``/dev``, ``/proc`` or ``/tmp``) with a read-only tmpfs that
+    holds only the paths of ``kept`` beneath it, at their own names; raises OSError if one cannot be covered."""
+    for name in sorted(os.listdir("/")):
+        folder = f"/{name}"
+        if folder in _UNCOVERED or os.path.islink(folder) or not os.path.isdir(folder):
+            continue
+        inside: list[str] = []
+        for path in sorted(path for path in set(kept) if _beneath(path, folder) and os.path.exists(path)):
+            if not any(_beneath(path, other) for other in inside):
+                inside.append(path)
+        if not _cover(folder, inside):
+            raise OSError(f"could not cover {folder}")
+
+
+def _readable_paths() -> list[str]:
+    """:func:`.confine.readable_paths`, imported here (confine needs nothing of this module's)."""
+    from .confine import readable_paths
+
+    return readable_paths()
+
+
 def expose(paths: Iterable[str], uid: int, keep: str) -> list[str]:
     """Let ``uid`` reach each of ``paths`` where a folder above it is closed to that uid (Python under pyenv's
     ``/root``, mode 700: the standard library then does not import in a child). In a mount namespace of this
@@ -115,7 +147,9 @@ def expose(paths: Iterable[str], uid: int, keep: str) -> list[str]:
     holding nothing but ``paths``, bind-mounted at their own names, so every module keeps its path. A folder
     above ``keep`` (the workdirs' folder, which the grader must see too) is left as it is. Returns the folders
     covered; none where nothing is closed, or where the namespace is refused (the imports then fail as before)."""
-    closed = _closed_folders(paths, uid, keep)
+    global _readable
+    _readable = sorted(set(paths))
+    closed = _closed_folders(_readable, uid, keep)
     if not closed or not own_mounts():
         return []
     return [folder for folder, inside in closed.items() if _cover(folder, inside)]

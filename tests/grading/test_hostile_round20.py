@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade_command, read_csv
+from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade, grade_command, read_csv
 
-from gradcheck_kit.grading import confine, landlock, seccomp
+from gradcheck_kit.grading import confine, landlock, namespaces, seccomp
 
 UNREAD = Path(sysconfig.get_paths()["stdlib"]) / "antigravity.py"
 """A file every child may read and nothing imports."""
@@ -276,3 +276,46 @@ def test_a_source_too_large_to_parse_in_the_memory_limit_says_so(tmp_path: Path)
     (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
     assert row["status"] == "error", row["message"]
     assert "too large to be parsed within the memory limit" in row["message"], row["message"]
+
+
+READS_THE_CLASS = """
+import os
+for path in ({classmate!r}, {gradebook!r}):
+    try:
+        print(open(path).read()[:40].replace("\\n", " "))
+    except OSError as error:
+        print("refused", type(error).__name__)
+try:
+    open({leftover!r}, "w").close()
+    print("left a file")
+except OSError as error:
+    print("refused", type(error).__name__)
+"""
+
+
+@pytest.mark.skipif(not namespaces.available(), reason="the mount namespace fallback needs root")
+def test_without_landlock_a_child_reads_no_classmate_nor_the_results_and_writes_nothing(monkeypatch) -> None:
+    """Without Landlock, root children got a private /tmp only: with the class and --out under /var/tmp, a child
+    read a classmate's submission and the gradebook, and left a file in /var/tmp for its second run. Every
+    top-level folder is covered now but for what a child may read, as Landlock would grant it."""
+    monkeypatch.setattr(landlock, "abi", lambda: 0)  # inherited by the zygotes the command forks from this process
+    folder = Path(tempfile.mkdtemp(prefix="gradcheck-round20-", dir="/var/tmp"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy(SAMPLES / "correct.py", folder / "a_classmate.py")
+        out, leftover = folder / "out", folder / "leftover"
+        source = READS_THE_CLASS.format(
+            classmate=str(folder / "a_classmate.py"), gradebook=str(out / "gradebook.csv"), leftover=str(leftover)
+        )
+        (folder / "b_reader.py").write_text(_first_gradients() + source)
+        notebook = folder / "c_notebook.ipynb"
+        shutil.copy(SAMPLES / "notebook.ipynb", notebook)
+        assert grade(out, [folder / "a_classmate.py", folder / "b_reader.py", notebook]) == 0
+        scores = {row["submission"]: row["score"] for row in read_csv(out / "gradebook.csv")}
+        output = json.loads((out / "b_reader" / "results.json").read_text())["output"]
+        left = leftover.exists()
+    finally:
+        shutil.rmtree(folder)
+    assert scores == {"a_classmate.py": "26", "b_reader.py": "3", "c_notebook.ipynb": "26"}
+    assert output.count("refused") == 3 and "Exercise 1" not in output, output
+    assert not left
