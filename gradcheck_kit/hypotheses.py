@@ -310,11 +310,20 @@ def _kinks(tensor: object) -> tuple[frozenset[float], str]:
     names = {"Clamp": ("_saved_min", "_saved_max"), "Hardtanh": ("_saved_min_val", "_saved_max_val")}
     names["Threshold"] = ("_saved_threshold",)
     attributes = next((a for prefix, a in names.items() if kind.startswith(prefix)), ())
-    bounds = [getattr(node, a, None) for a in attributes]
-    points = frozenset(float(b) for b in bounds if isinstance(b, (int, float)) and not isinstance(b, bool))
+    points = frozenset(b for b in (_saved_number(node, a) for a in attributes) if b is not None)
     if kind.startswith("Threshold"):
         return points, "0 (the input must exceed the threshold: mask with >)"
     return points, "the gradient passed through at the bounds (mask with >= and <=)"
+
+
+def _saved_number(node: object, attribute: str) -> float | None:
+    """A number autograd's ``node`` saved (a clamp's scalar bound), or None: a tensor bound (``clamp(t0, t1)``) is
+    freed once the backward ran, and reading it raises."""
+    try:
+        value = getattr(node, attribute, None)
+    except RuntimeError:
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def tied(e: Evidence) -> str:

@@ -384,3 +384,20 @@ def test_the_pivot_of_a_case_skipped_in_every_cell_shows_its_status():
     if table.rows[0].status != "skipped":
         pytest.skip("CUDA is available here")
     assert table.pivot("status").to_numpy().tolist() == [["skipped"]]
+
+
+def test_a_clamp_between_tensor_bounds_gets_a_hint_not_a_traceback():
+    """The kink hint read a clamp's saved bounds; tensor bounds (``x.clamp(lo, hi)``) are freed once autograd ran,
+    and reading them raised out of check() for a backward that masked the bounds out."""
+
+    def inputs():
+        return {"x": torch.tensor([-1.0, 0.0, 0.5, 1.0, 2.0]).requires_grad_()}
+
+    def forward_clamped(x):
+        c = x.clamp(torch.zeros(5), torch.ones(5))
+        loss = (c * x.new_tensor([1.0, 2, 3, 4, 5])).sum()
+        return loss
+
+    backward = "dc = x.new_tensor([1.0, 2, 3, 4, 5])\ndx = dc * ((x > 0) & (x < 1))"
+    row = check(Graph("clamped", forward_clamped, inputs), backward)["x"]
+    assert row.status == "mismatch" and "wrong only in 2/5 elements" in row.hint, row.hint
