@@ -34,7 +34,10 @@ child watching a file every child may read (the standard library's ``antigravity
 classmate graded at the same time opened it (59 opens in 3 s), the lock channel again. It refuses ``ptrace``: a
 child that made itself traced (``PTRACE_TRACEME``) by the process above it, which waits for it as its namespace's
 init, then sent itself a signal, stopped, and the stop was read as its end, which the zygote could not put as
-an exit status: a ``grader-error`` row, "not the submission's doing", its zygote started again twice.
+an exit status: a ``grader-error`` row, "not the submission's doing", its zygote started again twice. It refuses
+``execve`` and ``execveat``: a child that cannot start a process could still replace itself with any program it may
+read, a fresh interpreter out of reach of what the child closes (a Python under ``/usr/lib``, or the dynamic loader
+running one), with the grader's channel still open on its descriptors; nothing a submission needs runs a program.
 The filter knows the syscall numbers of x86_64 and aarch64; elsewhere :func:`refuse_calls`
 installs nothing and says so.
 """
@@ -71,16 +74,16 @@ _REFUSED_CALLS = {
     #                          mincore, cachestat, preadv2, pwritev2, fadvise64, readahead, setrlimit, flock,
     #                          System V shared memory, semaphores and message queues, POSIX message queues,
     #                          unshare, setns, inotify_init1, inotify_add_watch, fanotify_init, fanotify_mark,
-    #                          io_setup, ptrace, and x86_64's inotify_init))
+    #                          io_setup, ptrace, execve, execveat, and x86_64's inotify_init))
     "x86_64": (
         0xC000003E,
         (248, 249, 250, 41, 425, 27, 451, 327, 328, 221, 187, 160, 73, *_X86_64_IPC, 272, 308)
-        + (294, 254, 300, 301, 206, 101, 253),
+        + (294, 254, 300, 301, 206, 101, 59, 322, 253),
     ),
     "aarch64": (
         0xC00000B7,
         (217, 218, 219, 198, 425, 232, 451, 286, 287, 223, 213, 164, 32, *range(180, 198), 97, 268)
-        + (26, 27, 262, 263, 0, 117),
+        + (26, 27, 262, 263, 0, 117, 221, 281),
     ),
     # aarch64's 180-197: mq_open .. mq_getsetattr, msgget .. msgsnd, semget .. semop, shmget .. shmdt
 }
@@ -111,7 +114,7 @@ def supported() -> bool:
 
 def refuse_calls() -> bool:
     """From now on, this process and its threads get ``EPERM`` from the keyring, socket, page-cache, file-lock, file
-    notification, IPC, namespace and tracing calls and from setting a resource limit (reading one still works);
+    notification, IPC, namespace, tracing and exec calls and from setting a resource limit (reading one still works);
     False where the machine is not one the filter knows, or the kernel was built without seccomp filters
     (``EINVAL``): nothing is installed there, and they stay open to the child."""
     if not supported():

@@ -3,6 +3,7 @@ sandbox before (the channel they used, shown on themselves), and is refused now.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -319,3 +320,27 @@ def test_without_landlock_a_child_reads_no_classmate_nor_the_results_and_writes_
     assert scores == {"a_classmate.py": "26", "b_reader.py": "3", "c_notebook.ipynb": "26"}
     assert output.count("refused") == 3 and "Exercise 1" not in output, output
     assert not left
+
+
+LOADER = sorted(glob.glob("/lib64/ld-linux*.so*") + glob.glob("/lib/ld-linux*.so*"))
+EXECS = """
+import os
+os.execv({loader!r}, [{loader!r}, "--version"])
+"""
+
+
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter knows x86_64 and aarch64 only")
+@pytest.mark.skipif(not LOADER, reason="no glibc dynamic loader to run")
+def test_a_child_cannot_replace_itself_with_another_program(tmp_path: Path) -> None:
+    """A child may start no process, but execv replaced it with any program it may read, here the dynamic loader,
+    which printed its version into the feedback (it runs any program it may read: a Python under /usr/lib, a fresh
+    interpreter none of the child's closed doors reach, with the grader's channel on its descriptors 3 and 4).
+    Now exec is refused: PermissionError, and the gradients handed in before still count."""
+    submission = tmp_path / "execs.py"
+    submission.write_text(_first_gradients() + EXECS.format(loader=LOADER[0]))
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert (row["status"], float(row["score"])) == ("error", 3), row["message"]
+    assert "PermissionError" in row["message"]
+    output = json.loads((tmp_path / "out" / "execs" / "results.json").read_text())["output"]
+    assert "ld.so" not in output, output
