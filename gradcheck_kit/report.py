@@ -430,7 +430,8 @@ def _html_cell(cell: tuple[str, str, str], rows: list[Row]) -> str:
         tds = "".join(f"<td>{html.escape(v)}</td>" for v in values)
         lines.append(f"<tr class='{kind}'>{tds}</tr>")
     caption = html.escape(_cell_title(cell, rows))
-    return f"<table class='gck'><caption>{caption}</caption><tr>{head}</tr>{''.join(lines)}</table>"
+    header = f"<tr>{head}</tr>" if lines else ""  # a skipped or error cell says why in its caption alone
+    return f"<table class='gck'><caption>{caption}</caption>{header}{''.join(lines)}</table>"
 
 
 def _html_heatmaps(rows: list[Row], tensors: dict[Key, tuple[Any, Any]]) -> str:

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from gradcheck_kit import Graph, Report, check
+from gradcheck_kit import Graph, Report, Row, check
 from gradcheck_kit import plot as plot_module
 from gradcheck_kit.cli import main
 
@@ -199,3 +199,13 @@ def test_the_html_heatmaps_label_their_panels_ticks_and_colour_bars():
     assert texts[0] == "b: mismatch" and {"manual (1, 12)", "autograd (1, 12)", "|manual - autograd|"} <= set(texts)
     assert "10" in texts and any(re.fullmatch(r"-?\d(\.\d)?e-0\d", text) for text in texts), texts
     assert plot_module.svg(-bias, bias) == plot_module.svg(-bias, bias)
+
+
+def test_a_skipped_or_error_cell_is_its_caption_without_an_empty_table():
+    """A cell with no variables (CUDA absent, a forward that raised) drew the column headers over no row, which
+    reads as a table that lost its contents; the Markdown view already gives such a cell its title alone."""
+    skipped = Row("demo", "cuda", "float32", "", "", "skipped", message="CUDA is not available")
+    page = Report.merge([Report([skipped]), check(GRAPH, RIGHT)]).to_html()
+    tables = re.findall(r"<table class='gck'>.*?</table>", page)
+    assert len(tables) == 2 and "CUDA is not available" in tables[0]
+    assert "<th>" not in tables[0] and "<th>name</th>" in tables[1]
