@@ -579,11 +579,38 @@ class _Forwards:
         name, count, numel = self._first(off)
         if not name:
             return ""
-        return (
+        differs = (
             f"{name} differs between the {_name(self.dtypes[0])} and {_name(self.dtypes[1])} runs of the forward "
-            f"at {count}/{numel} elements, by more than rounding explains: a random draw that depends on the dtype "
-            f"(torch.rand_like, randn_like in the forward: draw it in inputs()), or a forward too ill-conditioned "
-            f"for {_name(self.dtypes[0])} (check it in a wider dtype)"
+            f"at {count}/{numel} elements, by more than rounding explains"
+        )
+        return f"{differs}: {self._out_of_range() or self._unexplained()}"
+
+    def _out_of_range(self) -> str:
+        """The value furthest upstream that the wider run holds beyond the cell dtype's normal range, said as the
+        cause (``w * 1e-7`` in float16 is subnormal, with a few significant bits; 1e5 overflows it); "" when none
+        does, or below it in no more than 1% of its elements (a value crossing zero)."""
+        info, cell = torch.finfo(self.dtypes[0]), _name(self.dtypes[0])
+        size = self.b.abs()
+        for flags, share, beyond in (
+            (torch.isfinite(size) & (size > info.max), 0.0, f"beyond {cell}'s largest {info.max:.5g}"),
+            ((size > 0) & (size < info.tiny), 0.01, f"below {cell}'s smallest normal number {info.tiny:.2g}"),
+        ):
+            counts = torch.segment_reduce(flags.double(), "sum", lengths=self.lengths, unsafe=True).tolist()
+            found = [(n, int(c), k) for n, c, k in zip(self.names, counts, self.lengths.tolist(), strict=True)]
+            upstream = [(n, c, k) for n, c, k in reversed(found) if c > share * k]
+            if upstream:
+                name, count, numel = upstream[0]
+                return (
+                    f"{name} holds values {beyond} at {count}/{numel} elements, where {cell} keeps few significant "
+                    f"bits or none (scale them into range, or check in a wider dtype)"
+                )
+        return ""
+
+    def _unexplained(self) -> str:
+        """The causes of a divergence when no value leaves the cell dtype's range."""
+        return (
+            "a random draw that depends on the dtype (torch.rand_like, randn_like in the forward: draw it in "
+            f"inputs()), or a forward too ill-conditioned for {_name(self.dtypes[0])} (check it in a wider dtype)"
         )
 
     def flipped(self) -> str:

@@ -401,3 +401,22 @@ def test_a_clamp_between_tensor_bounds_gets_a_hint_not_a_traceback():
     backward = "dc = x.new_tensor([1.0, 2, 3, 4, 5])\ndx = dc * ((x > 0) & (x < 1))"
     row = check(Graph("clamped", forward_clamped, inputs), backward)["x"]
     assert row.status == "mismatch" and "wrong only in 2/5 elements" in row.hint, row.hint
+
+
+def test_a_forward_underflowing_half_precision_is_said_so_not_blamed_on_a_random_draw():
+    """``y = w * 1e-7`` is subnormal in float16 (a few significant bits): the rule cannot judge the forward, and its
+    error named 'a random draw that depends on the dtype' first. It names the value below float16's range."""
+
+    def inputs():
+        return {"w": torch.randn(16, generator=torch.Generator().manual_seed(0)).requires_grad_()}
+
+    def forward_tiny(w):
+        y = w * 1e-7
+        z = y.sin() * 1e4
+        loss = z.sum()
+        return loss
+
+    backward = "dz = torch.ones_like(z)\ndy = dz * 1e4 * y.cos()\ndw = dy * 1e-7"
+    row = check(Graph("underflow", forward_tiny, inputs), backward, dtype="float16").rows[0]
+    assert row.status == "error" and "y holds values below float16's smallest normal number" in row.message, row
+    assert "random draw" not in row.message
