@@ -169,14 +169,15 @@ def own_mounts() -> bool:
 def bounded_folder(folder: str, owner: int) -> bool:
     """Cover ``folder`` with a tmpfs of :data:`WORKDIR_BYTES` and :data:`_WORKDIR_FILES` files, owned by ``owner``
     (a child's workdir: with plain files capped at the output limit, a loop writing new ones filled 1.4 GB of the
-    grader's disk, or of its memory where ``/tmp`` is a tmpfs, in 4 s). Only in a mount namespace of this
-    process's own (:func:`own_mounts`); False where there is none or the mount is refused (the folder stays a
-    plain one)."""
+    grader's disk, or of its memory where ``/tmp`` is a tmpfs, in 4 s), from which nothing runs (``noexec``: an
+    extension module the child wrote there was imported, native code of its own with no ctypes in the source). Only
+    in a mount namespace of this process's own (:func:`own_mounts`); False where there is none or the mount is
+    refused (the folder stays a plain one)."""
     if not _own:
         return False
     options = f"size={WORKDIR_BYTES},nr_inodes={_WORKDIR_FILES},mode=0700,uid={owner},gid={owner}"
     try:
-        _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+        _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, options)
     except OSError:
         return False
     return True
@@ -271,7 +272,7 @@ def _unmount(target: str) -> None:
 
 
 def _private_tmpfs(folder: str) -> None:
-    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={WORKDIR_BYTES},mode=1777")
+    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, f"size={WORKDIR_BYTES},mode=1777")
 
 
 def _mount(source: str, target: str, kind: str | None, flags: int, data: str | None) -> None:

@@ -344,3 +344,31 @@ def test_a_child_cannot_replace_itself_with_another_program(tmp_path: Path) -> N
     assert "PermissionError" in row["message"]
     output = json.loads((tmp_path / "out" / "execs" / "results.json").read_text())["output"]
     assert "ld.so" not in output, output
+
+
+LOADS_ITS_OWN = """
+import glob, os, shutil, sys
+dynload = [entry for entry in sys.path if entry.endswith("lib-dynload")]
+(found,) = glob.glob(os.path.join(dynload[0], "xxlimited.cpython-*.so"))
+shutil.copy(found, os.path.basename(found))
+sys.path.insert(0, os.getcwd())
+try:
+    import xxlimited
+    print("loaded from", "the workdir" if xxlimited.__file__.startswith(os.getcwd()) else xxlimited.__file__)
+except ImportError as error:
+    print("refused", error)
+"""
+
+
+@pytest.mark.skipif(not namespaces.available(), reason="the workdir is a tmpfs of the zygote's own as root only")
+def test_a_child_cannot_run_native_code_it_wrote(tmp_path: Path) -> None:
+    """An extension module written into the workdir was imported and ran: a compiled one of the student's own,
+    carried in the source as bytes, reaches libtorch's C++ (grad mode, autograd) with no ctypes, nothing flagged.
+    Shown with a copy of the standard library's xxlimited. The workdir is mounted noexec now: the import fails."""
+    submission = tmp_path / "loads.py"
+    submission.write_text(_first_gradients() + LOADS_ITS_OWN)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    (row,) = read_csv(tmp_path / "out" / "gradebook.csv")
+    assert float(row["score"]) == 3, row["message"]
+    output = json.loads((tmp_path / "out" / "loads" / "results.json").read_text())["output"]
+    assert "refused" in output and "loaded from" not in output, output
