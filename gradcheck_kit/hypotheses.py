@@ -280,40 +280,42 @@ def scatter(e: Evidence) -> str:
 
 def kinked(e: Evidence) -> str:
     """Wrong only where the variable sits exactly on a kink of the step consuming it (a ReLU's 0, a clamp's bound):
-    there the derivative is a convention, and autograd's is ``relu'(0) = 0`` and ``1`` at a clamp's bound."""
+    there the derivative is a convention, and the hint says autograd's, as the values show it (relu'(0) = 0, a
+    clamp passes its bounds, a hardtanh does not)."""
     m, r, value = e.manual, e.reference, e.variable.value
     if value.shape != m.shape or not value.is_floating_point():
         return ""
     wrong = ~e.agree(m, r)
     points = torch.unique(value.detach().to(r.device, torch.float64)[wrong]).tolist()
-    found = next(((c, k) for c in e.variable.consumers if (k := _kinks(e.captured.namespace.get(c)))[0]), None)
-    if not points or found is None or not set(points) <= found[1][0]:
+    found = next(((c, k) for c in e.variable.consumers if (k := _kinks(e.captured.namespace.get(c)))), None)
+    if not points or found is None or not set(points) <= found[1]:
         return ""
     consumer = e.captured.variables.get(found[0])
     step = f"`{code_of(consumer.source)}` (line {consumer.line})" if consumer is not None else found[0]
     where = ", ".join(f"{p:g}" for p in points)
+    if not bool(r[wrong].any()):
+        convention = "autograd's gradient there is 0 (relu'(0) = 0, sign(0) = 0: compare strictly, > rather than >=)"
+    elif not bool(m[wrong].any()):
+        convention = "autograd passes the gradient there (a clamp keeps its bounds: compare with >= and <=)"
+    else:
+        convention = "autograd takes another one-sided derivative there"
+    count = int(wrong.sum())
     return (
-        f"wrong only at {int(wrong.sum())} elements where {e.variable.name} is exactly {where}, a kink of {step}: "
-        f"autograd's derivative there is a convention, {found[1][1]}"
+        f"wrong only at {count} element{'s' if count > 1 else ''} where {e.variable.name} is exactly {where}, a kink "
+        f"of {step}: {convention}"
     )
 
 
-def _kinks(tensor: object) -> tuple[frozenset[float], str]:
-    """The inputs at which the step that made ``tensor`` has a kink, and autograd's convention there (none when it
-    is not such a step)."""
+def _kinks(tensor: object) -> frozenset[float]:
+    """The inputs at which the step that made ``tensor`` has a kink (none when it is not such a step)."""
     node = getattr(tensor, "grad_fn", None)
     kind = type(node).__name__
-    if kind.startswith(("ReluBackward", "LeakyReluBackward")):
-        return frozenset({0.0}), "the slope of the side below (relu'(0) = 0: mask with > 0, not >= 0)"
-    if kind.startswith("AbsBackward"):
-        return frozenset({0.0}), "0 (sign(0) = 0)"
+    if kind.startswith(("ReluBackward", "AbsBackward", "LeakyReluBackward")):
+        return frozenset({0.0})
     names = {"Clamp": ("_saved_min", "_saved_max"), "Hardtanh": ("_saved_min_val", "_saved_max_val")}
     names["Threshold"] = ("_saved_threshold",)
     attributes = next((a for prefix, a in names.items() if kind.startswith(prefix)), ())
-    points = frozenset(b for b in (_saved_number(node, a) for a in attributes) if b is not None)
-    if kind.startswith("Threshold"):
-        return points, "0 (the input must exceed the threshold: mask with >)"
-    return points, "the gradient passed through at the bounds (mask with >= and <=)"
+    return frozenset(b for b in (_saved_number(node, a) for a in attributes) if b is not None)
 
 
 def _saved_number(node: object, attribute: str) -> float | None:

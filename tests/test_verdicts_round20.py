@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gradcheck_kit import Graph, check
 
@@ -141,7 +142,8 @@ def test_a_dtype_assert_at_the_end_of_the_backward_does_not_escape_the_float64_c
 
 
 def kink_graph(step: str) -> Graph:
-    """Integer-valued inputs: ``h = x @ W`` is exactly 0, -1 or 1 at some elements, on a ReLU's or clamp's kink."""
+    """Integer-valued inputs: ``h = x @ W`` is exactly 0, -1 or 1 at some elements, on a ReLU's, clamp's or
+    hardtanh's kink."""
 
     def inputs():
         generator = torch.Generator().manual_seed(0)
@@ -150,7 +152,8 @@ def kink_graph(step: str) -> Graph:
 
     def forward_kink(x, W):
         h = x @ W
-        c = h.relu() if step == "relu" else h.clamp(-1.0, 1.0)
+        steps = {"relu": h.relu, "clamp": lambda: h.clamp(-1.0, 1.0), "hardtanh": lambda: F.hardtanh(h)}
+        c = steps[step]()
         loss = (c * torch.arange(1.0, 5.0)).sum()
         return loss
 
@@ -159,11 +162,16 @@ def kink_graph(step: str) -> Graph:
 
 @pytest.mark.parametrize(
     ("step", "mask", "convention"),
-    [("relu", "(h >= 0)", "mask with > 0"), ("clamp", "((h > -1) & (h < 1))", "mask with >= and <=")],
+    [
+        ("relu", "(h >= 0)", "compare strictly"),
+        ("clamp", "((h > -1) & (h < 1))", "compare with >= and <="),
+        ("hardtanh", "((h >= -1) & (h <= 1))", "compare strictly"),
+    ],
 )
 def test_a_mask_that_takes_the_other_side_of_a_kink_is_hinted_as_such(step, mask, convention):
-    """``h >= 0`` for a ReLU (autograd: relu'(0) = 0) or a clamp's bounds left out (autograd passes them): a
-    mismatch exactly where ``h`` sits on the kink, whose hint said only 'wrong only in 3/8 rows'."""
+    """``h >= 0`` for a ReLU (autograd: relu'(0) = 0), a clamp's bounds left out (autograd passes them) or a
+    hardtanh's kept (autograd does not): a mismatch exactly where ``h`` sits on the kink, whose hint said only 'wrong
+    only in 3/8 rows', and then told a hardtanh's inclusive mask to be inclusive."""
     backward = f"dc = torch.arange(1.0, 5.0).expand(8, 4)\ndh = dc * {mask}\ndW = x.T @ dh"
     row = check(kink_graph(step), backward)["h"]
     assert row.status == "mismatch" and "a kink of `c = " in row.hint and convention in row.hint, row.hint
