@@ -50,6 +50,9 @@ class Cell:
     tags: tuple[str, ...]
     source: str
     kind: str = "code"
+    heading: str = ""
+    """The first line of the markdown cell right before this one, when that cell holds no code (``## Exercise 4:
+    putting it all together``): a marker there marks this cell, as its own first lines would."""
 
 
 def code_cells(notebook: Any) -> list[Cell]:
@@ -70,8 +73,23 @@ def notebook_cells(notebook: Any) -> list[Cell]:
         tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()  # never a substring
         kind = str(cell.get("cell_type"))
         kind = (kind == "code" and unrun_magic(source)) or kind
-        found.append(Cell(number, tags, blank_magics(source), kind))
+        heading = _markdown_heading(found[-1]) if found and kind == "code" else ""
+        found.append(Cell(number, tags, blank_magics(source), kind, heading))
     return found
+
+
+def _markdown_heading(cell: Cell) -> str:
+    """The first non-blank line of ``cell`` when it is a markdown cell holding no code (prose, or headings only),
+    else "". A student who deletes the template's ``# Exercise 4`` comment keeps the notebook's heading above the
+    cell; code typed into a markdown cell marks nothing below it."""
+    if cell.kind != "markdown":
+        return ""
+    try:
+        if parse(cell.source).body:
+            return ""
+    except (SyntaxError, ValueError):
+        pass
+    return next((line.strip() for line in NEWLINE.split(cell.source) if line.strip()), "")
 
 
 def never_runs(cell: Cell) -> str:
@@ -96,6 +114,23 @@ def blank_magics(source: str) -> str:
 def marked(cell: Cell, tag: str | None, marker: str | None) -> bool:
     """The cell carries the tag, or :func:`mark` finds the marker's own number in it."""
     return (tag is not None and tag in cell.tags) or (marker is not None and mark(cell, marker) == _series(marker)[1])
+
+
+def marked_cells(cells: Sequence[Cell], tag: str | None, marker: str | None) -> list[Cell]:
+    """The cells :func:`marked` for this part; when there is none, the code cells right below a markdown heading
+    carrying the marker (:attr:`Cell.heading`): a student who deleted the template's ``# Exercise 4`` comment lines
+    keeps the notebook's ``## Exercise 4`` above the cell (its training cell was 'no cell tagged ...', 0/7)."""
+    mine = [cell for cell in cells if marked(cell, tag, marker)]
+    if mine or marker is None:
+        return mine
+    pattern, own = _series(marker)
+    return [
+        cell
+        for cell in cells
+        if (found := pattern.match(cell.heading))
+        and (int(found[1]) if found[1] else own) == own
+        and not _elsewhere(cell, tag, marker)
+    ]
 
 
 def series_line(line: str, marker: str) -> bool:
@@ -123,7 +158,7 @@ def select(
     """The cells to grade and how they were chosen (for the feedback): the marked cells and their continuation
     when they assign a gradient or do not parse (the run then names the SyntaxError), else the cells that assign
     one (before the next part's marked cell, when this part has one)."""
-    mine = [cell for cell in cells if marked(cell, tag, marker)]
+    mine = marked_cells(cells, tag, marker)
     if any(assigned(cell.source, gradients) or _parse(cell.source) is None for cell in mine):
         after = continuation(cells, mine, gradients, tag, marker)
         how = "the marked cell" if len(mine) == 1 else "the marked cells"
@@ -173,7 +208,8 @@ def later_work(
     only prints (the exercise's work split with notes between its halves), that assign gradients none of the
     cells before them assigns, and none that one does: the student's only answer for those gradients. A cell
     assigning again a gradient already assigned (a scratch copy, another part's unmarked work) is not one."""
-    _, _, high = bounds(cells, [cell for cell in chosen if marked(cell, tag, marker)], tag, marker)
+    mine = marked_cells(cells, tag, marker)
+    _, _, high = bounds(cells, [cell for cell in chosen if cell in mine], tag, marker)
     done = set().union(*(assigned(cell.source, gradients) for cell in chosen))
     found = []
     for cell in cells:
@@ -203,9 +239,10 @@ def skipped(
     assigns: the cell, those gradients, and why it was not run. A ``chosen`` cell left out (it does not parse) is
     listed even when it assigns none of them."""
     done = set().union(*(assigned(cell.source, gradients) for cell in runs))
-    by_mark = any(marked(cell, tag, marker) for cell in chosen)
     code = [cell for cell in cells if cell.kind == "code"]
-    stretch = bounds(code, [cell for cell in code if marked(cell, tag, marker)], tag, marker)
+    mine = marked_cells(code, tag, marker)
+    by_mark = any(cell in mine for cell in chosen)
+    stretch = bounds(code, mine, tag, marker)
     found = []
     for cell in cells:
         if cell in runs:
@@ -320,7 +357,7 @@ def unassigned(cells: Sequence[Cell], gradients: Collection[str], tag: str | Non
     """Why no cell of this part's stretch of the notebook (:func:`bounds`) was graded although one holds work:
     ``cell 13 assigns dlogit, not dlogits`` (a name a letter or a suffix away from a gradient: ``dlogits_fast``),
     ``cell 11 assigns dlogprobs, ... but calls .backward(), ...`` (the forward pasted above the exercise)."""
-    mine = [cell for cell in cells if marked(cell, tag, marker)]
+    mine = marked_cells(cells, tag, marker)
     stretch = sorted({*mine, *_this_part(cells, mine, tag, marker)}, key=lambda cell: cell.number)
     found = []
     for cell in stretch:

@@ -24,7 +24,7 @@ from typing import Any
 from ..notebook.reads import reads
 from ..parsing import parse
 from .assignment import Assignment
-from .cells import Cell, bound, code_cells, describe, marked, part_of_series, runs_something
+from .cells import Cell, bound, code_cells, describe, marked_cells, part_of_series, runs_something
 from .names import constants, functions, prelude
 from .source import Source
 from .submission import SubmissionError, notebook_of
@@ -78,7 +78,9 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         sources = sources[-1:]
     how = "; ".join([how, *left, *inert])
     marked_only = "the marked cell" + "".join(
-        f" and cell {cell.number}, split from it" for cell in chosen if not marked(cell, part.tag, part.marker)
+        f" and cell {cell.number}, split from it"
+        for cell in chosen
+        if cell not in marked_cells(cells, part.tag, part.marker)
     )
     for source in sources:
         source.notes.append(f"{describe(chosen)} ({marked_only}; {how})")
@@ -97,7 +99,7 @@ def training_cells(
     before them that bind what they read (the loop marked, its init above it: ``g``, ``C``, ``parameters``),
     never a cell marked for a part of the series, nor one before them that loads data, trains or binds only names
     the grader gives (``Xtr``)."""
-    group = _last_attempt([cell for cell in cells if marked(cell, part.tag, part.marker)], gradients)
+    group = _last_attempt(marked_cells(cells, part.tag, part.marker), gradients)
     if not group:
         return []
     by_number = {cell.number: cell for cell in cells}

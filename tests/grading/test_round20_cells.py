@@ -46,10 +46,23 @@ def _lecture_layout() -> dict:
     return notebook
 
 
+def _headings_only() -> dict:
+    """The solution notebook, untagged, its code cells' ``# Exercise N`` comment lines deleted: only the notebook's
+    markdown headings (``## Exercise 4: putting it all together``) say where each exercise is."""
+    notebook = json.loads(SOLUTION.read_text())
+    for cell in notebook["cells"]:
+        cell["metadata"].pop("tags", None)
+        if cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).split("\n")
+            cell["source"] = "\n".join(line for line in lines if not line.startswith("# Exercise"))
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder: Path = tmp_path_factory.mktemp("round20_cells")
     (folder / "lecture_layout.ipynb").write_text(json.dumps(_lecture_layout()))
+    (folder / "headings_only.ipynb").write_text(json.dumps(_headings_only()))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
 
@@ -62,3 +75,15 @@ def test_exercise_1s_work_above_exercise_2s_marked_cell_is_not_exercise_2s(grade
     assert (row["status"], row["exercise1"], row["exercise2"]) == ("graded", "26", "2"), row["message"]
     number = [cell["source"] for cell in _lecture_layout()["cells"]].index(BACKWARD_2) + 1
     assert f"exercise2: graded cells: {number} (the cells that assign the gradients)" in row["message"]
+
+
+def test_a_markdown_heading_above_a_cell_marks_it_when_no_cell_is_marked(graded: Run) -> None:
+    """Without the comment lines, Exercise 4's training cell was 'no cell tagged 'exercise4' or starting with
+    '# Exercise 4'', 0/7; each exercise is found below its heading now, as it is graded with its markers."""
+    row = graded.gradebook["headings_only.ipynb"]
+    scores = [row[f"exercise{part}"] for part in range(1, 5)]
+    assert (row["status"], scores) == ("graded", ["26", "2", "2", "7"]), row["message"]
+    number = 1 + next(
+        i for i, cell in enumerate(_headings_only()["cells"]) if "".join(cell["source"]).startswith("# Train the MLP")
+    )
+    assert f"exercise4: graded cells: {number} (the marked cell;" in row["message"]
