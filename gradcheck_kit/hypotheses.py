@@ -342,13 +342,19 @@ def tied(e: Evidence) -> str:
     ties, group, sizes = torch.unique(values, return_inverse=True, return_counts=True)
     if bool((sizes < 2).any()):
         return ""
-    differences = (m - r)[wrong]
+    differences, shares = (m - r)[wrong], r[wrong]
     net = torch.zeros(len(ties), dtype=torch.float64, device=r.device).index_add_(0, group, differences)
     moved = torch.zeros_like(net).index_add_(0, group, differences.abs())
+    total = torch.zeros_like(net).index_add_(0, group, shares)[group]
+    even = bool(e.agree(shares, total / sizes[group]).all())
     if not bool((net.abs() <= e.tol * (moved + r.abs().max())).all()):
-        return ""
-    shares = r[wrong]
-    even = bool(e.agree(shares, torch.zeros_like(net).index_add_(0, group, shares)[group] / sizes[group]).all())
+        whole = even and bool(e.agree(m[wrong], total).all())
+        return (
+            f"each of the {int(wrong.sum())} elements where {e.variable.name} has tied values holds the tie's whole "
+            f"gradient: autograd splits it evenly between them (divide by the number tied)"
+            if whole
+            else ""
+        )
     convention = "splits it evenly between them" if even else "gives it all to one (the index max(dim) or a pool picks)"
     return (
         f"wrong only at {int(wrong.sum())} elements where {e.variable.name} has tied values, with the same total "

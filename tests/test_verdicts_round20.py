@@ -55,6 +55,23 @@ def test_a_max_pool_gradient_on_the_other_tied_element_is_hinted_as_a_tie():
     assert row.status == "mismatch" and "tied values" in row.hint and "pool" in row.hint, row.hint
 
 
+def test_a_gradient_giving_each_tied_maximum_the_whole_of_it_is_hinted_as_such():
+    """``amax`` over a row tied at 3, 3: a mask of the maxima times the upstream gradient gives each tied element
+    all of it (autograd splits it); the hint said only 'wrong only in 1/2 rows'."""
+
+    def inputs():
+        return {"x": torch.tensor([[3.0, 3.0, 1.0], [1.0, 2.0, 0.0]]).requires_grad_()}
+
+    def forward_one_tie(x):
+        m = x.amax(1)
+        loss = (m * x.new_tensor([1.0, 2.0])).sum()
+        return loss
+
+    backward = "dm = x.new_tensor([1.0, 2.0])\ndx = (x == x.amax(1, keepdim=True)).float() * dm[:, None]"
+    row = check(Graph("one_tie", forward_one_tie, inputs), backward)["x"]
+    assert row.status == "mismatch" and "holds the tie's whole gradient" in row.hint, row.hint
+
+
 def test_a_wrong_gradient_at_a_tie_that_changes_the_total_is_not_hinted_as_a_tie():
     """Doubling the gradient of one tied element changes the tie's total: a mistake, not a convention."""
     backward = "dm = torch.tensor([1.0, 2.0])\nmask = (x == x.amax(1, keepdim=True)).float()\ndx = mask * dm[:, None]"
