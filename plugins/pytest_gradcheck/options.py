@@ -53,6 +53,10 @@ KEYS = tuple(f.name for f in fields(Settings))
 GROUPS = (("devices",), ("dtypes",), ("rtol", "atol", "tolerance"), ("check", "maxdiff"), ("rule",), ("timeout",))
 
 
+NUMBERS = ("rtol", "atol", "maxdiff", "timeout")
+"""Options whose value is one number."""
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register the ``gradcheck`` option group and its ini equivalents."""
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck-kit)")
@@ -89,7 +93,16 @@ def add_options(parser: pytest.Parser) -> None:
 def _add(parser: pytest.Parser, group: Any, name: str, action: str, help: str) -> None:
     ini = f"gradcheck_{name}s" if action == "append" else f"gradcheck_{name}"
     group.addoption(f"--gradcheck-{name}", action=action, metavar=name.upper(), help=help)
-    parser.addini(ini, f"as --gradcheck-{name}", type="args" if action == "append" else "string")
+    parser.addini(ini, f"as --gradcheck-{name}", type="args" if action == "append" else _scalar(name), default="")
+
+
+def _scalar(name: str) -> Any:
+    """The ini type of a one-value option: a number may be a TOML number in pytest 9's native TOML configuration
+    (``gradcheck_rtol = 1e-3`` in pytest.toml was refused at startup, 'expects a string, got float'), as pytest's
+    own faulthandler_timeout may; pytest before 9.2 takes no union of types, and reads ini files as strings."""
+    if name in NUMBERS and pytest.version_tuple >= (9, 2):
+        return float | str
+    return "string"
 
 
 def checked(settings: Settings, where: str) -> Settings:
@@ -106,7 +119,8 @@ def from_command_line(config: pytest.Config) -> Settings:
 
 def from_ini(config: pytest.Config) -> Settings:
     """Settings of the ini file: project defaults, which a case's own ``register()`` arguments beat."""
-    return parse({key: config.getini(f"gradcheck_{key}") or None for key in KEYS}, "ini file")
+    values = {key: config.getini(f"gradcheck_{key}") for key in KEYS}
+    return parse({key: None if value in ("", []) else value for key, value in values.items()}, "ini file")
 
 
 def from_case(case: Any) -> Settings:
