@@ -17,6 +17,7 @@ from itertools import combinations, permutations
 import torch
 
 from .capture import Capture, Variable
+from .compare import dense
 from .consumers import code_of, contribution, gather_index
 
 MAX_PERMUTED_DIMS = 5
@@ -282,7 +283,7 @@ def kinked(e: Evidence) -> str:
     """Wrong only where the variable sits exactly on a kink of the step consuming it (a ReLU's 0, a clamp's bound):
     there the derivative is a convention, and the hint says autograd's, as the values show it (relu'(0) = 0, a
     clamp passes its bounds, a hardtanh does not)."""
-    m, r, value = e.manual, e.reference, e.variable.value
+    m, r, value = e.manual, e.reference, dense(e.variable.value)
     if value.shape != m.shape or not value.is_floating_point():
         return ""
     wrong = ~e.agree(m, r)
@@ -332,7 +333,7 @@ def tied(e: Evidence) -> str:
     """Wrong only where the variable's forward values tie, the gradient shared out another way within each tie:
     a max, amax or max-pool over equal elements has many right subgradients, and autograd's is one convention
     (``amax`` and a full ``max()`` split it evenly, ``max(dim)`` gives it all to the index it returns)."""
-    m, r, value = e.manual, e.reference, e.variable.value
+    m, r, value = e.manual, e.reference, dense(e.variable.value)
     if value.shape != m.shape or not value.is_floating_point():
         return ""
     wrong = ~e.agree(m, r)

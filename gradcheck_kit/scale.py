@@ -632,7 +632,7 @@ class _Forwards:
 
 def _flat(value: torch.Tensor) -> torch.Tensor:
     """A forward value as one flat real tensor, without autograd (complex: real and imaginary parts)."""
-    value = value.detach()
+    value = cmp.dense(value.detach())  # a sparse forward value too (a sparse weight): reshape has no sparse kernel
     return cmp.as_real(value).reshape(-1)
 
 
