@@ -140,6 +140,27 @@ def nothing_flows(e: Evidence) -> str:
     )
 
 
+def off_pattern(e: Evidence) -> str:
+    """A sparse variable whose manual gradient is right on its pattern and not zero off it: autograd's gradient of a
+    sparse tensor (``torch.sparse.mm(W, x)``) keeps only the pattern's entries."""
+    value = e.variable.value.detach()
+    if value.layout == torch.strided:
+        return ""
+    coo = (value if value.layout == torch.sparse_coo else value.to_sparse_coo()).coalesce()
+    ones = torch.ones(coo.values().shape, dtype=torch.float64, device=coo.device)
+    pattern = torch.sparse_coo_tensor(coo.indices(), ones, coo.shape).to_dense().to(e.reference.device) != 0
+    m, r = e.manual, e.reference
+    if pattern.shape != m.shape or bool(r[~pattern].any()) or not bool(m[~pattern].any()):
+        return ""
+    if not bool(e.agree(m, r)[pattern].all()):
+        return ""
+    name = e.variable.name
+    return (
+        f"right on {name}'s sparsity pattern, not zero off it: autograd's gradient of a sparse tensor keeps only the "
+        f"entries it has (.sparse_mask({name}))"
+    )
+
+
 def offset(e: Evidence) -> str:
     """manual ≈ autograd + c for one constant c: an accumulation started from ones, not zeros."""
     difference = e.manual - e.reference
@@ -382,6 +403,7 @@ BY_SHAPE: Sequence[Test] = (reshaped, transposed, permuted, missing_sum, broadca
 BY_VALUE: Sequence[Test] = (
     all_zeros,
     nothing_flows,
+    off_pattern,
     factor,
     offset,
     transposed_square,

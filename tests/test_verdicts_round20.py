@@ -476,3 +476,12 @@ def test_a_sparse_parameter_is_judged_not_a_traceback(dtype):
         doubled = check(graph, "dh = 2 * h\ndW = (2 * dh @ x.T).sparse_mask(W)", dtype=dtype)
     assert right.passed, right.to_table()
     assert dense_everywhere["W"].status == "mismatch" and doubled["W"].status == "mismatch"
+
+
+def test_a_dense_gradient_of_a_sparse_parameter_is_hinted_to_keep_its_pattern():
+    """The gradient ``dh @ x.T`` is right on W's pattern and nonzero off it, where autograd's is zero: the hint
+    said nothing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = check(sparse_weight_graph(), "dh = 2 * h\ndW = dh @ x.T")["W"]
+    assert row.status == "mismatch" and "right on W's sparsity pattern" in row.hint and ".sparse_mask(W)" in row.hint
