@@ -113,6 +113,8 @@ def _unnudgeable(variable: Variable, captured: Capture) -> str:
         return f"{variable.name} has no elements"
     if variable.value.is_complex():
         return f"{variable.name} is complex, and the spot check nudges real values"
+    if variable.value.layout != torch.strided:
+        return f"{variable.name} is sparse, and the spot check nudges dense values"
     return _shared_later(variable, captured)
 
 
@@ -120,10 +122,10 @@ def _shared_later(variable: Variable, captured: Capture) -> str:
     """Why a nudge of ``variable`` would reach another path, or "": it shares its memory with another variable (a
     view, ``hv = h.view(-1)``, ``hT = h.T``) that a later step uses, and the in-place nudge moves that use too, while
     autograd's gradient is through ``variable`` alone (a right backward failed, autograd 'refuted')."""
-    storage = variable.value.untyped_storage().data_ptr()
+    storage = _storage(variable.value)
     for other in captured.variables.values():
         earlier = other.line < variable.line  # a nudge at the earlier binding reaches the view as it should
-        if not earlier or other.name in variable.aliases or other.value.untyped_storage().data_ptr() != storage:
+        if not earlier or other.name in variable.aliases or storage is None or _storage(other.value) != storage:
             continue
         for name in other.consumers:
             step = captured.variables.get(name)
@@ -133,6 +135,12 @@ def _shared_later(variable: Variable, captured: Capture) -> str:
                     f"(line {step.line}) uses after it: a nudge of one moves the other"
                 )
     return ""
+
+
+def _storage(tensor: torch.Tensor) -> int | None:
+    """Where ``tensor``'s memory starts, or None for a layout without one storage (a sparse weight: asking raised
+    out of the whole spot check, its dense variables' too)."""
+    return tensor.untyped_storage().data_ptr() if tensor.layout == torch.strided else None
 
 
 def nudged_loss(source: Graph | Draw, name: str, index: tuple[int, ...], delta: float) -> float:
