@@ -184,12 +184,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.keywords[CHECK] = 1  # what outcomes.py counts and reports as a gradient check
     where = getattr(call.excinfo.value, WHERE, None) if call.excinfo else None
     if where is not None and report.when == "call":
-        _at_the_check(report, _relative(where[0], item.config.rootpath), where[1])
+        _at_the_check(report, os.path.abspath(where[0]), where[1])
     return report
 
 
 def _at_the_check(report: pytest.TestReport, path: str, line: int) -> None:
-    """Point ``report``'s skip or failure at the check that raised it (file, line), its message the headline."""
+    """Point ``report``'s skip or failure at the check that raised it (file, line), its message the headline. The
+    path is absolute, as pytest's own: the terminal writes it relative to where pytest was started (it was
+    relative to the rootdir, so a run from a subfolder named 'tests/test_x.py:5', which is not there)."""
     if report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (path, line, report.longrepr[2])
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -267,10 +269,3 @@ def _say(config: pytest.Config, message: str) -> None:
         reporter.write_line(message, red=True)
     else:
         config.get_terminal_writer().line(message, red=True)
-
-
-def _relative(path: str, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(root.resolve()))
-    except ValueError:
-        return path

@@ -218,5 +218,5 @@ def test_a_failure_after_a_failed_check_keeps_its_own_location(project: pytest.P
     project.makepyfile(test_later=SUBTEST_AFTER_A_FAILED_CHECK)
     result = project.runpytest("test_later.py", "--tb=line")
     result.stdout.fnmatch_lines(
-        ["test_later.py:6: Failed: tiny [[]cpu-float32[]]: 1/2 ok*", "*test_later.py:8: AssertionError: the plain*"]
+        ["*test_later.py:6: Failed: tiny [[]cpu-float32[]]: 1/2 ok*", "*test_later.py:8: AssertionError: the plain*"]
     )
