@@ -77,10 +77,9 @@ def training_sources(path: Path, part: Assignment, known: Mapping[str, Any], see
         how = f"no `{training.steps_name} = ...` nor training loop over range(...) to cap: its loop ran as written"
         sources = sources[-1:]
     how = "; ".join([how, *left, *inert])
-    marked_only = "the marked cell" + "".join(
-        f" and cell {cell.number}, split from it"
-        for cell in chosen
-        if cell not in marked_cells(cells, part.tag, part.marker)
+    mine = marked_cells(cells, part.tag, part.marker)
+    marked_only = ("the marked cells" if sum(cell in mine for cell in chosen) > 1 else "the marked cell") + "".join(
+        f" and cell {cell.number}, split from it" for cell in chosen if cell not in mine
     )
     for source in sources:
         source.notes.append(f"{describe(chosen)} ({marked_only}; {how})")
@@ -99,7 +98,7 @@ def training_cells(
     before them that bind what they read (the loop marked, its init above it: ``g``, ``C``, ``parameters``),
     never a cell marked for a part of the series, nor one before them that loads data, trains or binds only names
     the grader gives (``Xtr``)."""
-    group = _last_attempt(marked_cells(cells, part.tag, part.marker), gradients)
+    group = _last_attempt(marked_cells(cells, part.tag, part.marker), gradients, set(part.points))
     if not group:
         return []
     by_number = {cell.number: cell for cell in cells}
@@ -113,12 +112,16 @@ def training_cells(
     return group
 
 
-def _last_attempt(group: list[Cell], gradients: Collection[str]) -> list[Cell]:
-    """The marked cells from the last one holding a training loop on, when several hold one: a copied training cell
-    (a first attempt that raised, its fixed copy below it) counts alone, as a copied backward cell does. Both ran
-    as one cell, and the first attempt's error stopped the fixed copy: 0/7 for right gradients."""
+def _last_attempt(group: list[Cell], gradients: Collection[str], parameters: Collection[str]) -> list[Cell]:
+    """The marked cells from the last one holding a training loop on, when several hold one and that last one binds
+    every parameter itself: a copied training cell (a first attempt that raised, its fixed copy below it) counts
+    alone, as a copied backward cell does. Both ran as one cell, and the first attempt's error stopped the fixed
+    copy: 0/7 for right gradients. A later loop that goes on from the parameters of the first (``# Exercise 4,
+    more steps``) still runs after it."""
     loops = [cell for cell in group if training_loop(cell.source, gradients) is not None]
-    return group[group.index(loops[-1]) :] if len(loops) > 1 else group
+    if len(loops) > 1 and set(parameters) <= bound(loops[-1].source):
+        return group[group.index(loops[-1]) :]
+    return group
 
 
 def _loop_below(group: list[Cell], after: Cell, part: Assignment, gradients: Collection[str]) -> bool:

@@ -85,6 +85,17 @@ def _copied_after_a_broken_attempt() -> dict:
     return notebook
 
 
+def _more_steps_below() -> dict:
+    """The Exercise 4 cell, then a second marked cell running its loop again from the parameters the first left
+    (no init of its own): the two run as one, as in Jupyter."""
+    notebook = json.loads(SOLUTION.read_text())
+    (index,) = [i for i, cell in enumerate(notebook["cells"]) if "exercise4" in cell["metadata"].get("tags", [])]
+    first = notebook["cells"][index]
+    loop = "with torch.no_grad():" + "".join(first["source"]).split("\nwith torch.no_grad():", 1)[1]
+    notebook["cells"].insert(index + 1, dict(first, id="more", source="# Exercise 4: more steps\n" + loop))
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("round20_training")
@@ -97,6 +108,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     for name, edit in edits.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
     (folder / "copied.ipynb").write_text(json.dumps(_copied_after_a_broken_attempt()))
+    (folder / "more_steps.ipynb").write_text(json.dumps(_more_steps_below()))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
 
@@ -141,6 +153,14 @@ def test_a_copied_training_cell_counts_alone(graded: Run) -> None:
     row = graded.gradebook["copied.ipynb"]
     assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
     assert "exercise4: graded cells: 18 (the marked cell;" in row["message"]
+
+
+def test_a_second_training_cell_going_on_from_the_first_runs_after_it(graded: Run) -> None:
+    """Only a copy that initialises every parameter itself counts alone; a loop going on from the first cell's
+    parameters needs them."""
+    row = graded.gradebook["more_steps.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+    assert "exercise4: graded cells: 17, 18 (the marked cells;" in row["message"]
 
 
 def _source() -> str:
