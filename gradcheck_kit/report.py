@@ -358,24 +358,30 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
 def _write(path: str | Path | None, text: str) -> str:
     """Write ``text`` to ``path`` (its folders created), if given, through a temporary file beside it put in its
     place at once; return the text. Written in place, two runs ending together (``tox -p``, two CI jobs sharing
-    the ini's report path) could leave one's text with the other's tail, and an interrupted write half a page; a
-    folder where no new file can be made is written in place."""
-    if path is None:
-        return text
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    the ini's report path) could leave one's text with the other's tail, and an interrupted write half a page. A
+    link is followed to its file; a device or pipe (``/dev/stdout``), and a file in a folder where no new file can
+    be made, are written in place."""
+    if path is not None:
+        target = Path(os.path.realpath(path))  # a link keeps pointing at the report; /dev/stdout stays itself
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (target.exists() and not target.is_file()) or not _replaced(target, text):
+            target.write_text(text, encoding="utf-8")
+    return text
+
+
+def _replaced(target: Path, text: str) -> bool:
+    """Put ``text`` in ``target``'s place through a temporary file beside it; False when none can be made there."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         temporary.write_text(text, encoding="utf-8")
     except PermissionError:
         temporary.unlink(missing_ok=True)
-        target.write_text(text, encoding="utf-8")
-        return text
+        return False
     try:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return text
+    return True
 
 
 _STYLE = """<style>

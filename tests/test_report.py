@@ -4,6 +4,9 @@ import csv
 import io
 import json
 import math
+import os
+import stat
+import threading
 from dataclasses import replace
 
 import pytest
@@ -197,3 +200,23 @@ def test_a_report_file_is_replaced_whole(tmp_path):
         assert earlier.read() == Report(sample().rows * 50).to_csv()
     assert path.read_text(encoding="utf-8") == sample().to_csv()
     assert [p.name for p in path.parent.iterdir()] == ["report.csv"]
+
+
+def test_a_report_path_that_is_a_link_or_a_pipe_is_written_through(tmp_path):
+    """Replacing the report whole (a temporary file put in its place) replaced a link with a file, leaving the
+    linked report as it was, and a pipe (or /dev/stdout) with a file no reader ever saw."""
+    real = tmp_path / "kept" / "report.csv"
+    real.parent.mkdir()
+    real.write_text("earlier\n")
+    link = tmp_path / "report.csv"
+    link.symlink_to(real)
+    sample().to_csv(link)
+    assert link.is_symlink() and real.read_text() == sample().to_csv()
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()), daemon=True)
+    reader.start()
+    sample().to_csv(pipe)
+    reader.join(timeout=30)
+    assert received == [sample().to_csv()] and stat.S_ISFIFO(os.stat(pipe).st_mode)
