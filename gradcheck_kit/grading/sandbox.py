@@ -214,12 +214,13 @@ class Sandbox:
     def _run_child(self, source: str, filename: str, on_commit: OnCommit, output: int, deadline: float) -> RunResult:
         events_r, events_w = os.pipe()
         replies_r, replies_w = os.pipe()
+        written = _own_description(output)
         assert self._zygote is not None
         try:
-            socket.send_fds(self._zygote.control, [b"job"], [events_w, replies_r, output])
+            socket.send_fds(self._zygote.control, [b"job"], [events_w, replies_r, written])
         finally:
-            os.close(events_w)
-            os.close(replies_r)
+            for fd in (events_w, replies_r, written):
+                os.close(fd)
         try:
             pid = self._receive(deadline + _ZYGOTE_GRACE)["pid"]
             try:
@@ -395,6 +396,17 @@ def printable(value: Any, limit: int) -> str:
     if text.isprintable():
         return text
     return "".join(_CONTROLS.get(character, character) for character in text)
+
+
+def _own_description(fd: int) -> int:
+    """A write-only descriptor of the file open at ``fd`` with an open file description of its own (reopened through
+    ``/proc/self/fd``), for the child's output: flags the child sets on its end stay on it. Sharing the grader's, a
+    child's ``fcntl(1, F_SETFL, O_DIRECT)`` made the grader's read of its output fail (EINVAL): 'grader-error ...
+    not the student's fault', the points it had handed in lost. A copy of ``fd`` where ``/proc`` is missing."""
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return os.dup(fd)
 
 
 def _kill_group(pid: int) -> None:

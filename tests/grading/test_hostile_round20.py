@@ -372,3 +372,19 @@ def test_a_child_cannot_run_native_code_it_wrote(tmp_path: Path) -> None:
     assert float(row["score"]) == 3, row["message"]
     output = json.loads((tmp_path / "out" / "loads" / "results.json").read_text())["output"]
     assert "refused" in output and "loaded from" not in output, output
+
+
+def test_flags_a_child_sets_on_its_output_do_not_reach_the_graders_reading_of_it(tmp_path: Path) -> None:
+    """The child's stdout was the grader's own open file: fcntl(1, F_SETFL, O_DIRECT) made the grader's read of the
+    output fail (EINVAL) after the run, 'grader-error ... not the student's fault', its 3 points lost. The child
+    writes through a description of its own now; the row is its own, and the classmate after it is unaffected. (Where
+    the grader's temporary folder takes no O_DIRECT, a tmpfs, the child's fcntl fails and nothing is shown.)"""
+    submission = tmp_path / "direct.py"
+    direct = "import fcntl, os\nprint('before')\ntry:\n    fcntl.fcntl(1, fcntl.F_SETFL, os.O_DIRECT)\n"
+    direct += "except OSError:\n    pass\n"
+    submission.write_text(_first_gradients() + "\n" + direct)
+    assert grade_command(tmp_path / "out", [submission, SAMPLES / "correct.py"], timeout=120) == 0
+    rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
+    assert (rows["direct.py"]["status"], float(rows["direct.py"]["score"])) == ("graded", 3), rows["direct.py"]
+    assert "before" in json.loads((tmp_path / "out" / "direct" / "results.json").read_text())["output"]
+    assert float(rows["correct.py"]["score"]) == 26
