@@ -29,6 +29,7 @@ from .collect import (
     holds_results,
     not_a_submission,
     other_files,
+    student_parents,
 )
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
@@ -290,8 +291,11 @@ def _say_nested_work(given: list[Path], submissions: list[Submission], single: b
     notebooks: a Canvas download where one student handed in a file and others zips (unzipped into folders) is
     that, and was graded as one submission named after the folder, from one of the unzipped notebooks."""
     graded = {submission.path for submission in submissions}
+    students = student_parents(given)
     for folder in [] if single else given:
         nested = _nested_work(folder) if folder in graded and folder.is_dir() else []
+        if len(nested) == 1 and Path(os.path.abspath(folder)).parent in students:
+            continue  # a student's upload unzipped into its own folder, given by a glob of the class
         if nested:
             names = ", ".join(path.name for path in nested)
             holds = f"folders {names} hold" if len(nested) > 1 else f"folder {names} holds"

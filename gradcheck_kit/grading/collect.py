@@ -58,7 +58,7 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     folder, and any holding a gradebook, are outputs of ``grade`` (an --out inside the class folder), never
     students."""
     skip = frozenset() if out is None else {Path(os.path.abspath(out))}
-    students = _student_parents(arguments)
+    students = student_parents(arguments)
     found = [
         entry
         for argument in arguments
@@ -76,7 +76,7 @@ def collect(arguments: Sequence[Path], single: bool = False, out: Path | None = 
     ]
 
 
-def _student_parents(arguments: Sequence[Path]) -> set[Path]:
+def student_parents(arguments: Sequence[Path]) -> set[Path]:
     """The folders whose entries were given as students, as a glob of the class (``class/*``) gives them: several
     arguments in one folder, one of them a file to grade or a folder with work at its top (a student's). Class
     folders given side by side (``sec1 sec2``) hold their work in subfolders."""
@@ -94,7 +94,7 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path], globbed: boo
     """The submissions one argument names, each with who handed it in when the export says; a ValueError for a
     path that names nothing. A link given is followed only to a class folder: a glob (``class/*``) gives a
     student's own links too, which must earn nothing. ``globbed``: other arguments share its folder, as a glob
-    of the class gives them (:func:`_student_parents`), so a folder of one folder of work is a student's, not a
+    of the class gives them (:func:`student_parents`), so a folder of one folder of work is a student's, not a
     class of one."""
     _check_exists(argument)
     if single or not argument.is_dir():

@@ -4,9 +4,11 @@ glob of the class (``class/*``). Each is graded by the CLI in a subprocess."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from grading_support import SAMPLES, grade_command, read_csv
+from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade_command, read_csv
 
 CORRECT = SAMPLES / "correct.py"
 NOTEBOOK = SAMPLES / "notebook.ipynb"
@@ -24,12 +26,17 @@ def _scores(out: Path) -> dict[str, str]:
 
 def test_a_student_whose_work_sits_one_level_down_is_named_after_the_student(tmp_path: Path) -> None:
     """``class/*`` with alice's upload unzipped into its own folder (``alice/hw4/backprop.ipynb``): alice's folder
-    was taken for a class of one student and her row named ``hw4``, the folder no one is called."""
+    was taken for a class of one student and her row named ``hw4``, the folder no one is called. Nothing is said on
+    stderr: a class of zipped uploads, each unzipped into its folder, would have one note per student."""
     root = tmp_path / "class"
     _copy(NOTEBOOK, root / "alice" / "hw4" / "backprop.ipynb")
     _copy(CORRECT, root / "bob" / "backprop.py")
     out = tmp_path / "out"
-    assert grade_command(out, sorted(root.iterdir())) == 0
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
+    run = subprocess.run(
+        [*command, "--out", str(out), *map(str, sorted(root.iterdir()))], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (run.returncode, run.stderr) == (0, "")
     assert _scores(out) == {"alice": "26", "bob": "26"}
 
 
