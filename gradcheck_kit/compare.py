@@ -35,7 +35,7 @@ STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, 
 """Every status a row can have. All but ``ok``, ``extra`` and ``unchecked`` fail the check: ``unchecked`` is
 an intermediate whose own gradient cannot be checked (its name bound twice, its tensor changed in place), while
 the gradients computed from it still are; ``graph`` is a gradient nothing else checks (a parameter read from a
-global, autograd's own value NaN)."""
+global, autograd's own value NaN or infinite, even where the manual value equals it)."""
 
 FAILING = frozenset(STATUSES) - {OK, EXTRA, UNCHECKED}
 WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
@@ -319,7 +319,7 @@ def _measure_flat(
     mismatch = (excess <= 0).logical_not_() if not both_finite else None  # NaN differences mismatch
     columns = [
         segments.differ(ia, ib),
-        segments.max(_ulp_distance(ia, ib)),
+        segments.max(_ulp_distance(ia, ib) if both_finite else _finite_ulps(ia, ib, finite, manual_finite)),
         segments.max(torch.div(diff, denominator, out=denominator)),
         segments.max(diff),
         segments.zeros() if passes else segments.sum(excess > 0 if mismatch is None else mismatch),
@@ -448,6 +448,13 @@ def _ulp_distance(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     return (x - y).abs_().double().where(~opposite, through_zero)
 
 
+def _finite_ulps(ia: torch.Tensor, ib: torch.Tensor, finite: torch.Tensor, manual_finite: torch.Tensor) -> torch.Tensor:
+    """:func:`_ulp_distance` where both values are finite (or the same bits: one infinity on both sides), NaN
+    elsewhere: the bit distance between a NaN and a number (2143289344 for float32) counts nothing."""
+    counted = (finite & manual_finite) | (ia == ib)
+    return _ulp_distance(ia, ib).double().masked_fill_(~counted, math.nan)
+
+
 def _merge(parts: Sequence[Stats], scale: float | None) -> Stats:
     """Join the figures of consecutive chunks of one tensor (all under one tolerance, at ``scale``);
     NaN differences count as the worst."""
@@ -485,8 +492,8 @@ def _conclude(
     tolerance = stats.tolerance or tolerance
     approximate = stats.mismatched == 0
     status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
-    if status == MISMATCH and stats.reference_nonfinite and not stats.mismatched_where_finite:
-        status = GRAPH
+    if status in (MISMATCH, OK) and stats.reference_nonfinite and not stats.mismatched_where_finite:
+        status = GRAPH  # autograd's own NaN or Inf checks nothing, even where the manual value equals it
     worst = _unravel(stats.worst, tuple(reference.shape))
     return Comparison(
         status=status,
