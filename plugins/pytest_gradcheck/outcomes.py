@@ -61,6 +61,8 @@ class Recorder:
         self.worker = worker
         self.started: set[str] = set()
         """Gradient checks whose setup passed: a crash report for one of them is its error row."""
+        self.skips: dict[str, str] = {}
+        """Why each test that skipped as it ran did so, until its teardown says whether it is a gradient check."""
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A case file that could not be imported is an ``error`` row of the report and the step summary, as
@@ -92,6 +94,10 @@ class Recorder:
         kind = outcome(report)
         if report.when == "setup" and CHECK in report.keywords and not self.worker:
             self._set_up(report, kind)
+        if report.when == "call" and kind == "skipped":
+            self.skips[report.nodeid] = _reason(report)
+        elif report.when == "teardown":
+            self._torn_down(report, self.skips.pop(report.nodeid, None))
         if report.when == "???" and report.failed and report.nodeid in self.started:
             self._crashed(report)
         elif report.when == "teardown":
@@ -107,10 +113,23 @@ class Recorder:
         if kind == "skipped":
             from gradcheck_kit.report import SKIPPED  # torch: gradient checks are being run
 
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            self._cell_row(report, SKIPPED, reason.removeprefix("Skipped: "))
+            self._cell_row(report, SKIPPED, _reason(report))
         elif kind is None:
             self.started.add(report.nodeid)
+
+    def _torn_down(self, report: pytest.TestReport, reason: str | None) -> None:
+        """A gradient check that skipped itself as it ran, before checking anything (``pytest.skip()`` in its body,
+        ``unittest.skip`` on a TestCase given the fixture): a ``skipped`` row with the reason, as for a skip marker
+        (pytest counted it skipped, the count and the report left it out)."""
+        if (
+            reason is not None
+            and CHECK in report.keywords
+            and not self.worker
+            and report.nodeid not in self.results.rows
+        ):
+            from gradcheck_kit.report import SKIPPED  # torch: gradient checks are being run
+
+            self._cell_row(report, SKIPPED, reason)
 
     def _crashed(self, report: pytest.TestReport) -> None:
         """pytest-xdist: the worker died running a gradient check (a kernel's segfault, an OOM kill), which pytest
@@ -131,6 +150,12 @@ class Recorder:
         case, device, dtype = (cell["case"], cell["device"], cell["dtype"]) if cell else (name, "", "")
         row = Row(case, device, dtype, "", "", status, message=message, test_id=report.nodeid)
         self.results.record(report.nodeid, Report([row]).records(), [])
+
+
+def _reason(report: pytest.TestReport) -> str:
+    """Why ``report``'s test was skipped, as pytest's summary says it."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
 
 
 def collection_error(session: pytest.Session, path: Path, message: str) -> None:

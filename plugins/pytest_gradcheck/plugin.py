@@ -180,7 +180,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     junit.mark(item, report)
     if report.when == "teardown" and hasattr(item.config, "workeroutput"):
         _hand_over(item, report)
-    if report.when == "setup" and _is_check(item):
+    if report.when != "call" and _is_check(item):
         report.keywords[CHECK] = 1  # what outcomes.py counts and reports as a gradient check
     where = getattr(call.excinfo.value, WHERE, None) if call.excinfo else None
     if where is not None and report.when == "call":
