@@ -157,7 +157,60 @@ def select(
 ) -> tuple[list[Cell], str]:
     """The cells to grade and how they were chosen (for the feedback): the marked cells and their continuation
     when they assign a gradient or do not parse (the run then names the SyntaxError), else the cells that assign
-    one (before the next part's marked cell, when this part has one)."""
+    one (before the next part's marked cell, when this part has one); and the cells below them calling a function
+    they define that assigns the gradients (:func:`callers`)."""
+    chosen, how = _chosen(cells, gradients, tag, marker)
+    calling = callers(cells, chosen, gradients, tag, marker)
+    if calling:
+        how += f", and {_listed_cells(calling)} below, calling the function that assigns them"
+    return sorted([*chosen, *calling], key=lambda cell: cell.number), how
+
+
+def callers(
+    cells: Sequence[Cell], chosen: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
+) -> list[Cell]:
+    """The code cells of this part's stretch below ``chosen`` that call a function a chosen cell defines and none
+    calls, whose ``global`` statement names gradients (``def manual_backprop(): global dlogprobs, ...``, called in
+    the next cell with the ``cmp`` lines): the definition alone assigns nothing, and Exercise 1 was 0/26."""
+    defined = set().union(*(_global_writers(cell.source, gradients) for cell in chosen))
+    if not defined or any(_calls(cell.source, defined) for cell in chosen):
+        return []
+    _, _, high = bounds(cells, [cell for cell in chosen if cell in marked_cells(cells, tag, marker)], tag, marker)
+    return [
+        cell
+        for cell in cells
+        if chosen[-1].number < cell.number < high
+        and cell.kind == "code"
+        and _calls(cell.source, defined)
+        and not _elsewhere(cell, tag, marker)
+        and not runs_something(cell.source)
+    ]
+
+
+def _global_writers(source: str, gradients: Collection[str]) -> set[str]:
+    """The top-level functions of ``source`` whose ``global`` statements name one of ``gradients``."""
+    tree = _parse(source)
+    return {
+        statement.name
+        for statement in (tree.body if tree is not None else [])
+        if isinstance(statement, ast.FunctionDef)
+        and any(isinstance(node, ast.Global) and set(node.names) & set(gradients) for node in ast.walk(statement))
+    }
+
+
+def _calls(source: str, functions: Collection[str]) -> bool:
+    """Whether ``source`` calls one of ``functions`` by name."""
+    tree = _parse(source)
+    return tree is not None and any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+        for node in ast.walk(tree)
+    )
+
+
+def _chosen(
+    cells: Sequence[Cell], gradients: Collection[str], tag: str | None, marker: str | None
+) -> tuple[list[Cell], str]:
+    """The cells :func:`select` grades but for the callers of their functions, and how they were chosen."""
     mine = marked_cells(cells, tag, marker)
     if any(assigned(cell.source, gradients) or _parse(cell.source) is None for cell in mine):
         after = continuation(cells, mine, gradients, tag, marker)

@@ -58,11 +58,34 @@ def _headings_only() -> dict:
     return notebook
 
 
+def _in_a_function(shared: bool) -> dict:
+    """The solution notebook, untagged, Exercise 1's work in ``def manual_backprop():`` (its gradients declared
+    ``global`` when ``shared``, else local, the lecture's ``cmp`` lines inside), called in the cell below it."""
+    notebook = json.loads(SOLUTION.read_text())
+    cells = notebook["cells"]
+    for cell in cells:
+        cell["metadata"].pop("tags", None)
+    (one,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("# Exercise 1")]
+    source = "".join(cells[one]["source"])
+    heading, body = source.split("\n\n", 1)
+    work, checks = body.split("\ncmp(", 1)
+    gradients = sorted({line.split(" ")[0] for line in work.split("\n") if line.startswith("d") and " = " in line})
+    gradients = [name for name in gradients if name.isidentifier()]
+    inside = work + ("" if shared else "\ncmp(" + checks)
+    declared = f"    global {', '.join(gradients)}\n" if shared else ""
+    function = "def manual_backprop():\n" + declared + "".join(f"    {line}\n" for line in inside.split("\n"))
+    cells[one]["source"] = f"{heading}\n\n{function}"
+    cells.insert(one + 1, _cell("code", "manual_backprop()" + ("\ncmp(" + checks if shared else "")))
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder: Path = tmp_path_factory.mktemp("round20_cells")
     (folder / "lecture_layout.ipynb").write_text(json.dumps(_lecture_layout()))
     (folder / "headings_only.ipynb").write_text(json.dumps(_headings_only()))
+    (folder / "global_function.ipynb").write_text(json.dumps(_in_a_function(shared=True)))
+    (folder / "local_function.ipynb").write_text(json.dumps(_in_a_function(shared=False)))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
 
@@ -87,3 +110,11 @@ def test_a_markdown_heading_above_a_cell_marks_it_when_no_cell_is_marked(graded:
         i for i, cell in enumerate(_headings_only()["cells"]) if "".join(cell["source"]).startswith("# Train the MLP")
     )
     assert f"exercise4: graded cells: {number} (the marked cell;" in row["message"]
+
+
+def test_a_function_assigning_the_gradients_as_globals_is_graded_with_the_cell_calling_it(graded: Run) -> None:
+    """The marked cell only defines the function; the call is in the cell below, with the cmp lines. Only the
+    definition ran: 0/26, 'no dlogprobs was assigned'."""
+    row = graded.gradebook["global_function.ipynb"]
+    assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
+    assert "exercise1: graded cells: 9, 10 (the marked cell, and cell 10 below, calling the function" in row["message"]
