@@ -17,6 +17,7 @@ submission should hold.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -238,7 +239,56 @@ def notebook_source(
             f"cell {later.number} assigns again every gradient cell {earlier.number} assigns ({_listed(again)}): "
             f"{how_run}; keep the copy you want graded and delete the other"
         )
+    for cell in kept:
+        for function, local in _local_gradients(cell.source, gradients, kept).items():
+            why = f"cell {cell.number} assigns it only inside {function}(), where it is that function's local variable"
+            source.notes.append(
+                f"cell {cell.number} assigns {_listed(local)} only inside {function}(), as its local variables: "
+                f"declare them global there (global {', '.join(local[:2])}, ...), or return them and assign the result"
+            )
+            source.unrun.update(dict.fromkeys(local, why))
     return source
+
+
+def _local_gradients(source: str, gradients: Collection[str], cells: Sequence[Cell]) -> dict[str, list[str]]:
+    """Function name -> the gradients its body assigns as local variables (no ``global`` for them) that no cell of
+    ``cells`` assigns outside a function: ``def manual_backprop(): dlogprobs = ...`` with the lecture's ``cmp``
+    lines inside, called below. The notebook's ``cmp`` said each was right; none is the notebook's."""
+    try:
+        tree = parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    outside = set().union(*(_top_level(cell.source) for cell in cells)) & set(gradients)
+    found = {}
+    for statement in tree.body:
+        if not isinstance(statement, ast.FunctionDef):
+            continue
+        shared = {name for node in ast.walk(statement) if isinstance(node, ast.Global) for name in node.names}
+        stored = {
+            node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+        }
+        local = sorted(stored & set(gradients) - shared - outside, key=list(gradients).index)
+        if local:
+            found[statement.name] = local
+    return found
+
+
+def _top_level(source: str) -> set[str]:
+    """The names ``source`` binds outside its function and class definitions."""
+    try:
+        tree = parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        pending.extend(ast.iter_child_nodes(node))
+    return names
 
 
 def _lines(text: str) -> int:

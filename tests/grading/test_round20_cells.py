@@ -118,3 +118,16 @@ def test_a_function_assigning_the_gradients_as_globals_is_graded_with_the_cell_c
     row = graded.gradebook["global_function.ipynb"]
     assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
     assert "exercise1: graded cells: 9, 10 (the marked cell, and cell 10 below, calling the function" in row["message"]
+
+
+def test_gradients_local_to_a_function_are_said_to_be_its_local_variables(graded: Run) -> None:
+    """Their values are the function's alone (the cmp lines inside it said right): no gradient is the notebook's, and
+    each row said only 'no dlogprobs was assigned'."""
+    row = graded.gradebook["local_function.ipynb"]
+    assert row["exercise1"] == "0"
+    assert "only inside manual_backprop(), as its local variables: declare them global there" in row["message"]
+    messages = [r["message"] for r in graded.variables if r["submission"] == "local_function.ipynb"]
+    assert (
+        "no dC was assigned; cell 9 assigns it only inside manual_backprop(), where it is that function's local "
+        "variable" in messages
+    )
