@@ -41,6 +41,7 @@ _ATTRIBUTES = {
     "_builtins": "torch's builtin operator table",
     "preadv": "reading files around the page cache (preadv)",
     "posix_fadvise": "steering the page cache (posix_fadvise)",
+    "__dict__": "an object's namespace (__dict__)",
 }
 _MODULES = {
     "torch.jit": "TorchScript (torch.jit runs its own autograd calls)",
@@ -54,9 +55,19 @@ _MODULES = {
     "torch.func": "torch.func transforms",
     "torch._functorch": "functorch internals",
 }
-_CALLS = {"__import__": "__import__", "getattr": "getattr", "eval": "eval", "exec": "exec", "compile": "compile"}
+_CALLS = {
+    "__import__": "__import__",
+    "getattr": "getattr",
+    "eval": "eval",
+    "exec": "exec",
+    "compile": "compile",
+    "vars": "vars (reading a namespace by name)",
+}
+_BY_NAME = ("sys", "modules")
+"""``sys.modules``: a module taken by a name the source can spell in pieces (``sys.modules["ctyp" + "es"]`` reached
+ctypes, which the child has loaded, with no import and no word the review knew)."""
 _STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn")
-_WORDS = (*_ATTRIBUTES, *(module.rsplit(".", 1)[-1] for module in _MODULES), *_CALLS)
+_WORDS = (*_ATTRIBUTES, *(module.rsplit(".", 1)[-1] for module in _MODULES), *_CALLS, _BY_NAME[1])
 """An identifier that any reason needs (an attribute, the last part of a module's dotted name, a called name)."""
 MAX_REASONS = 5
 MAX_REVIEWED = 128 * 1024
@@ -100,6 +111,8 @@ def _may_reach(source: str) -> bool:
 def _reason(node: ast.AST) -> str:
     if isinstance(node, ast.Attribute) and node.attr in _ATTRIBUTES:
         return f"uses {_ATTRIBUTES[node.attr]}"
+    if _sys_modules(node):
+        return "looks modules up by name (sys.modules)"
     if isinstance(node, ast.Import):
         found = [_MODULES[alias.name] for alias in node.names if alias.name in _MODULES]
         return f"imports {found[0]}" if found else ""
@@ -110,6 +123,13 @@ def _reason(node: ast.AST) -> str:
         if node.func.id != "getattr" or _mentions_internals(node, texts):
             return f"calls {_CALLS[node.func.id]}"
     return ""
+
+
+def _sys_modules(node: ast.AST) -> bool:
+    """``sys.modules``, or ``modules`` imported from ``sys``."""
+    if isinstance(node, ast.Attribute):
+        return isinstance(node.value, ast.Name) and (node.value.id, node.attr) == _BY_NAME
+    return isinstance(node, ast.ImportFrom) and node.module == "sys" and any(a.name == "modules" for a in node.names)
 
 
 def _mentions_internals(node: ast.Call, texts: list[str]) -> bool:

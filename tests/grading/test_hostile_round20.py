@@ -388,3 +388,24 @@ def test_flags_a_child_sets_on_its_output_do_not_reach_the_graders_reading_of_it
     assert (rows["direct.py"]["status"], float(rows["direct.py"]["score"])) == ("graded", 3), rows["direct.py"]
     assert "before" in json.loads((tmp_path / "out" / "direct" / "results.json").read_text())["output"]
     assert float(rows["correct.py"]["score"]) == 26
+
+
+BY_NAME = """
+import sys
+kit = sys.modules["ctyp" + "es"]
+print(kit.sizeof(kit.c_int))
+"""
+
+
+def test_a_module_taken_by_a_name_spelt_in_pieces_is_flagged(tmp_path: Path) -> None:
+    """The review looks for ctypes, torch._C and the like by name; sys.modules["ctyp" + "es"] reached ctypes (loaded
+    in every child) with no import and no such word: ctypes used, the flagged column empty. sys.modules, vars() and
+    __dict__ are flagged now."""
+    submission = tmp_path / "by_name.py"
+    submission.write_text(_first_gradients() + BY_NAME)
+    assert grade_command(tmp_path / "out", [submission, SAMPLES / "correct.py"], timeout=120) == 0
+    rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
+    assert rows["by_name.py"]["flagged"] == "line 6: looks modules up by name (sys.modules)", rows["by_name.py"]
+    assert float(rows["by_name.py"]["score"]) == 3
+    assert "4" in json.loads((tmp_path / "out" / "by_name" / "results.json").read_text())["output"]  # it ran
+    assert rows["correct.py"]["flagged"] == ""
