@@ -66,7 +66,7 @@ _CALLS = {
 _BY_NAME = ("sys", "modules")
 """``sys.modules``: a module taken by a name the source can spell in pieces (``sys.modules["ctyp" + "es"]`` reached
 ctypes, which the child has loaded, with no import and no word the review knew)."""
-_STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn")
+_STRINGS = ("_C", "run_backward", "_execution_engine", "ctypes", "grad_fn", "modules")
 _WORDS = (*_ATTRIBUTES, *(module.rsplit(".", 1)[-1] for module in _MODULES), *_CALLS, _BY_NAME[1])
 """An identifier that any reason needs (an attribute, the last part of a module's dotted name, a called name)."""
 MAX_REASONS = 5

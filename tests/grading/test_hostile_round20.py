@@ -19,6 +19,7 @@ import pytest
 from grading_support import ASSIGNMENT, ROOT, SAMPLES, grade, grade_command, read_csv
 
 from gradcheck_kit.grading import confine, landlock, namespaces, seccomp
+from gradcheck_kit.grading.flags import review
 
 UNREAD = Path(sysconfig.get_paths()["stdlib"]) / "antigravity.py"
 """A file every child may read and nothing imports."""
@@ -409,3 +410,8 @@ def test_a_module_taken_by_a_name_spelt_in_pieces_is_flagged(tmp_path: Path) -> 
     assert float(rows["by_name.py"]["score"]) == 3
     assert "4" in json.loads((tmp_path / "out" / "by_name" / "results.json").read_text())["output"]  # it ran
     assert rows["correct.py"]["flagged"] == ""
+
+
+def test_sys_modules_through_getattr_is_flagged_too() -> None:
+    """getattr(sys, "modules") with a plain literal passed as an ordinary attribute read: unflagged, the same door."""
+    assert review('import sys\nkit = getattr(sys, "modules")["ctyp" + "es"]') == "line 2: calls getattr"
