@@ -26,7 +26,7 @@ from .diagnose import hint, root_causes
 from .draw import Draw
 from .finite_diff import AUTOGRAD, BOTH, UNRELIABLE, Sample, spot_check, summarize
 from .forward import container_gap, held_gradient, is_record
-from .graph import Case, Graph, validate_arguments
+from .graph import Case, Graph, refuse_bare_strings, validate_arguments
 from .manual import TIMED_OUT, gradient_pattern, run_manual
 from .reference import Judged, Rule, decided, gold, judge
 from .report import ERROR, SKIPPED, Report, Row
@@ -65,6 +65,7 @@ def check(
     name = case or graph.name
     dtype = parse_dtype(dtype if isinstance(dtype, str) else str(dtype))
     validate_arguments(tolerance, (str(device),), (str(dtype),), name_rule, variables, rule, timeout)
+    refuse_bare_strings(fd=fd)
     fd = list(fd)
     _refuse_fd(fd, [dtype])
     rule = _usable(rule, overrides, tolerance, dtype)
@@ -129,9 +130,11 @@ def _run_in_float64(manual: Any, gold_of: Callable[[], Capture], timeout: float 
     lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there is judged as it
     stood, as the cell's own run is: ``assert dw.dtype == torch.float16`` after its last gradient holds in the cell
     and raises only here, and throwing the run away let a mistake the half-precision bound hides pass unconfirmed;
-    a gradient it never assigned decides nothing. What it prints there is not shown: the student saw its output
-    once, from the run that is reported."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    a gradient it never assigned decides nothing. What it prints there is not shown (the student saw its output
+    once, from the run that is reported), and what it draws leaves the caller's random generator where it was (a
+    script's later draws depended on whether a lower-precision check needed this run)."""
+    silenced = contextlib.redirect_stdout(io.StringIO())
+    with silenced, contextlib.redirect_stderr(io.StringIO()), torch.random.fork_rng(devices=[]):
         result = run_manual(manual, gold_of().namespace, timeout)
     if result.unavailable:
         raise RuntimeError(result.error)
@@ -256,6 +259,7 @@ def run_case(
     """Check a registered case on every device × dtype, in one Report; unavailable devices become
     skipped rows with the reason. ``cross`` adds, for each pair of usable devices, the manual
     gradients of one judged against autograd on the other. ``tolerance`` overrides the case's."""
+    refuse_bare_strings(devices=devices, dtypes=dtypes, fd=fd)
     devices, dtypes, fd = list(devices or case.devices), list(dtypes or case.dtypes), list(fd)
     _refuse_fd(fd, [parse_dtype(str(d)) for d in dtypes])
     reports = []
@@ -645,7 +649,10 @@ def _extras(
                 f"comprehension, say): its gradient cannot be checked; bind it in a statement of its own"
             )
         elif isinstance(held, torch.Tensor):
-            message = f"{grad_name}: {match['name']} does not require grad (an input, not a parameter): no gradient"
+            message = (
+                f"{grad_name}: {match['name']} does not require grad (an input, or made from inputs alone): autograd "
+                f"gives it no gradient"
+            )
         else:
             guess = difflib.get_close_matches(match["name"], list(captured.variables), n=1)
             hint = f"; did you mean {rule.format(name=guess[0])}?" if guess else ""

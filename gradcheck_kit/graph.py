@@ -161,6 +161,14 @@ def _validate_case(name: Any, graph: Any, manual: Any) -> None:
         raise ValueError(f"manual expected a function, code string, Path or NotebookCell, got {type(manual).__name__}")
 
 
+def refuse_bare_strings(**arguments: Any) -> None:
+    """A bare string where names are expected would be read letter by letter (``fd="gamma"`` checked 'g', 'a' and
+    'm'; ``dtypes="float64"`` was 'unknown dtype f'): a ValueError naming the argument and the tuple meant."""
+    for argument, given in arguments.items():
+        if isinstance(given, str):
+            raise ValueError(f"{argument} expected a tuple of names, e.g. ({given!r},), got {given!r}")
+
+
 def validate_arguments(
     tolerance: Any,
     devices: Iterable[str] | None,
@@ -180,9 +188,7 @@ def validate_arguments(
     def refuse(argument: str, expected: str, got: Any) -> None:
         raise ValueError(f"{argument} expected {expected}, got {got!r}")
 
-    for kind, given in (("devices", devices), ("dtypes", dtypes), ("variables", variables)):
-        if isinstance(given, str):
-            refuse(kind, f"a tuple of names, e.g. ({given!r},)", given)
+    refuse_bare_strings(devices=devices, dtypes=dtypes, variables=variables)
     for kind, given in (("devices", devices), ("dtypes", dtypes)):
         if given is not None and not given:
             refuse(kind, "at least one name", given)

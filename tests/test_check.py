@@ -466,3 +466,39 @@ def test_a_gradient_missing_from_its_container_names_what_the_container_holds():
     assert report["model.2.bias"].message == "dmodel has no '2.bias'; it holds '0.bias', '0.weight', '2.weight'"
     assert report["P['w']"].message == "dP has no 'w'; it holds 'W'"
     assert report["model.0.weight"].status == "ok"
+
+
+def _square(x, w):
+    h = x @ w
+    loss = (h**2).sum()
+    return loss
+
+
+def _square_inputs():
+    generator = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(6, 3, generator=generator), "w": torch.randn(3, 2, generator=generator).requires_grad_()}
+
+
+def test_a_bare_string_of_names_is_refused_not_read_letter_by_letter():
+    """``fd="w"`` once checked the letters of a name; ``dtypes="float64"`` was 'unknown dtype f'."""
+    from gradcheck_kit import Case, run_case
+
+    graph = Graph("square", _square, _square_inputs)
+    with pytest.raises(ValueError, match=r"fd expected a tuple of names, e.g. \('gamma',\), got 'gamma'"):
+        check(graph, "dh = 2 * h\ndw = x.T @ dh", dtype="float64", fd="gamma")
+    case = Case("square", graph, "dh = 2 * h\ndw = x.T @ dh")
+    for argument in ("dtypes", "devices", "fd"):
+        with pytest.raises(ValueError, match=f"{argument} expected a tuple of names"):
+            run_case(case, **{argument: "float64" if argument == "dtypes" else "cpu"})
+
+
+def test_the_float64_confirmation_run_leaves_the_callers_random_generator_alone():
+    """A bfloat16 pass is confirmed by the same backward run in float64; a backward that draws a random number
+    advanced the caller's generator once more there, so a script's later draws depended on that run."""
+    backward = "noise = torch.rand(1)\ndh = 2 * h\ndw = x.T @ dh"
+    torch.manual_seed(5)
+    assert check(Graph("square", _square, _square_inputs), backward, dtype="bfloat16").passed
+    after_check = torch.rand(1)
+    torch.manual_seed(5)
+    torch.rand(1)  # the one draw of the cell's own run
+    assert torch.equal(after_check, torch.rand(1))
