@@ -59,6 +59,8 @@ class Capture:
     unseen: list[torch.Tensor] = field(default_factory=list)
     """Leaf tensors that reach the loss from outside the inputs and named steps (a global, an object's
     attribute): their gradients cannot be checked."""
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What the judging works out from this capture once and reuses (:meth:`.scale._Forwards.kept`)."""
 
 
 def capture(

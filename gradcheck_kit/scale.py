@@ -49,6 +49,7 @@ float32 ``dW1`` 0.9% off the gold: the correct backward failed, with a false hin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -210,8 +211,8 @@ def _against_gold(
     gold's own inputs does (:func:`_in_float64`): there manual and gold take the same branches and
     round-off is 10^-16, so a correct formula matches and a wrong one fails by its own size.
     """
-    forwards = _Forwards.of(autograd, reference)
-    if forwards is not None and forwards.diverged():
+    forwards = _Forwards.kept(autograd, reference)
+    if forwards is not None and forwards.diverged:
         return {}
     errors = {name: _autograd_error(cmp.dense(autograd.variables[name].grad), reference, name) for name in floors}
     round_off = {
@@ -226,7 +227,7 @@ def _against_gold(
     claim = f"at the round-off floor of {_name(autograd.dtype)}, where the float64 gold is no round-off"
     judged.update(_confirmed_in_float64(reference, nonzero, comparisons, in_float64, claim, wide_only=True))
     peers = [name for name in floors if name not in round_off and name in reference.variables]
-    flipped = forwards.flipped() if forwards is not None and peers else ""
+    flipped = forwards.flipped if forwards is not None and peers else ""
     dtype = _name(autograd.dtype)
     undecided = dict.fromkeys(peers, f"{dtype} cannot decide it alone ({flipped} between the {dtype} and float64 runs)")
     if peers and not flipped:
@@ -535,7 +536,7 @@ def diverges(cell: Capture, other: Capture) -> str:
     """Which forward value, if any, differs between two runs of one draw by more than rounding can
     explain (over 1% of its elements off by half their size): the runs did not compute the same thing."""
     forwards = _Forwards.of(cell, other)
-    return forwards.diverged() if forwards is not None else ""
+    return forwards.diverged if forwards is not None else ""
 
 
 @dataclass(frozen=True)
@@ -550,6 +551,17 @@ class _Forwards:
     a: torch.Tensor
     b: torch.Tensor
     dtypes: tuple[torch.dtype, torch.dtype]
+
+    @classmethod
+    def kept(cls, cell: Capture, other: Capture) -> _Forwards | None:
+        """:meth:`of`, kept with ``other`` (in its ``derived``) while it is asked of the same ``cell``: the grader
+        judges every submission against one capture and one gold, and concatenating their forward values again
+        for each cost a fifth of judging it. One pair is kept: another cell takes its place, so a gold asked of
+        many captures holds none of them."""
+        kept = other.derived.get("forwards")
+        if kept is None or kept[0] is not cell or kept[1] is not other.variables:
+            kept = other.derived["forwards"] = (cell, other.variables, cls.of(cell, other))
+        return kept[2]
 
     @classmethod
     def of(cls, cell: Capture, other: Capture) -> _Forwards | None:
@@ -569,6 +581,7 @@ class _Forwards:
         segment = torch.repeat_interleave(torch.arange(len(pairs)), lengths)
         return cls([name for name, _, _ in pairs], lengths, segment, a, b, (cell.dtype, other.dtype))
 
+    @functools.cached_property
     def diverged(self) -> str:
         """What :func:`diverges` says of these two runs."""
         magnitude = torch.nan_to_num(self.b.abs(), nan=0.0, posinf=0.0)
@@ -613,6 +626,7 @@ class _Forwards:
             f"inputs()), or a forward too ill-conditioned for {_name(self.dtypes[0])} (check it in a wider dtype)"
         )
 
+    @functools.cached_property
     def flipped(self) -> str:
         """Which value, if any, has an element of another sign (or zero in one run only): a kink or branch taken
         differently, which makes autograd's distance from the gold more than its round-off."""

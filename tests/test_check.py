@@ -502,3 +502,27 @@ def test_the_float64_confirmation_run_leaves_the_callers_random_generator_alone(
     torch.manual_seed(5)
     torch.rand(1)  # the one draw of the cell's own run
     assert torch.equal(after_check, torch.rand(1))
+
+
+def test_the_forwards_judged_against_a_gold_are_kept_for_one_capture_at_a_time():
+    """The grader judges every submission against one capture and one gold: their forward values are concatenated
+    once, not per submission. Asked of another capture (another draw), the gold answers for that one, and keeps
+    only it (a gold asked of many captures must not hold them all)."""
+    from gradcheck_kit import scale
+    from gradcheck_kit.draw import Draw
+
+    def draw(seed):
+        def inputs():
+            generator = torch.Generator().manual_seed(seed)
+            x, w = torch.randn(6, 3, generator=generator), torch.randn(3, 2, generator=generator)
+            return {"x": x, "w": w.requires_grad_()}
+
+        return Draw.of(Graph("square", _square, inputs))
+
+    same, other = draw(0), draw(1)
+    gold = same.capture("cpu", torch.float64)
+    cell, stranger = same.capture("cpu", torch.float32), other.capture("cpu", torch.float32)
+    kept = scale._Forwards.kept(cell, gold)
+    assert kept is scale._Forwards.kept(cell, gold) and kept.diverged == ""
+    assert scale._Forwards.kept(stranger, gold).diverged.startswith("h differs between the float32 and float64 runs")
+    assert scale._Forwards.kept(cell, gold).diverged == "" and len(gold.derived) == 1
