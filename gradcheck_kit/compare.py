@@ -415,8 +415,12 @@ class _Segments:
         if self.lengths is None:
             largest, position = values.max(0)
             return position, float(largest)
-        largest = self.max(values).repeat_interleave(self.lengths)
-        hits = torch.where(largest.isnan(), values.isnan(), values == largest).nonzero().squeeze(1)  # NaN is largest
+        segment_max = self.max(values)
+        largest = segment_max.repeat_interleave(self.lengths)
+        hits = values == largest
+        if bool(segment_max.isnan().any()):  # NaN is the largest, as argmax has it
+            hits = torch.where(largest.isnan(), values.isnan(), hits)
+        hits = hits.nonzero().squeeze(1)
         starts = torch.tensor(self.starts, device=values.device)
         return hits[torch.searchsorted(hits, starts)], None
 
