@@ -167,7 +167,7 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
     if manual is None:
         return Screened(MISSING, "no gradient was given", None)
     if not isinstance(manual, torch.Tensor):
-        return Screened(NOT_TENSOR, f"expected a tensor, got {type(manual).__name__}", None)
+        return Screened(NOT_TENSOR, f"expected a tensor, got {type(manual).__name__}{_number(manual, reference)}", None)
     if manual.is_nested or manual.is_quantized:
         kind = "nested" if manual.is_nested else "quantized"
         return Screened(
@@ -193,6 +193,20 @@ def screen(manual: object, reference: torch.Tensor) -> Screened:
             aligned.to(reference.dtype),
         )
     return Screened(None, "", aligned)
+
+
+def _number(manual: object, reference: torch.Tensor) -> str:
+    """For a plain number given where autograd has one element, the number and autograd's, for a message: the
+    student sees whether only the type is wrong."""
+    if not isinstance(manual, (int, float)) or isinstance(manual, bool) or reference.numel() != 1:
+        return ""
+    try:
+        value = reference.detach().reshape(()).cpu().item()
+    except (RuntimeError, NotImplementedError):  # a meta tensor has no value to show
+        return ""
+    given = repr(manual) if len(repr(manual)) <= 24 else f"{repr(manual)[:21]}..."
+    shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return f" {given} (autograd's value: {shown}): make it a tensor with torch.tensor"
 
 
 def _reshape_remedy(manual: torch.Tensor, reference: torch.Tensor) -> str:

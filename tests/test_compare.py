@@ -226,3 +226,15 @@ def test_a_difference_that_overflows_float64_in_a_batch_is_measured_not_raised()
     alone = compare(manual, autograd, tolerance)
     assert (batched.status, batched.worst_index, batched.mismatched) == (alone.status, alone.worst_index, 1)
     assert batched.status == "mismatch" and other.status == "ok"
+
+
+def test_a_plain_number_for_a_one_element_gradient_is_shown_beside_autograds():
+    """``dloss = 1.0`` or ``db = 0.5`` as Python numbers: 'expected a tensor, got float' did not say whether only
+    the type was wrong."""
+    number = compare(0.5, torch.tensor([0.5]), MAKEMORE)
+    assert number.status == "not_tensor"
+    assert (
+        number.message == "expected a tensor, got float 0.5 (autograd's value: 0.5): make it a tensor with torch.tensor"
+    )
+    assert compare(2.0, torch.ones(3), MAKEMORE).message == "expected a tensor, got float"
+    assert "got int 1000000000000000000000..." in compare(10**400, torch.ones(()), MAKEMORE).message
