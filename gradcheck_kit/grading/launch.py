@@ -133,8 +133,9 @@ def _channels() -> tuple[socket.socket, int, int, int]:
 
 def _forget_the_grading_run() -> None:
     """In a forked zygote's copy of the grader: empty ``sys.argv``, ``sys.orig_argv``, the process's command
-    line (``/proc/self/cmdline``) and the command's parsed arguments and path lists in the frames above, so a
-    submission cannot learn the other submissions or --out from them."""
+    line (``/proc/self/cmdline``) and the command's parsed arguments and lists of paths or submissions in the
+    frames above, so a submission cannot learn the other submissions, who handed them in, or --out from them (a
+    child walking ``sys._getframe().f_back`` read the class's list of submissions, names and emails included)."""
     del sys.argv[1:]
     del sys.orig_argv[1:]
     _blank_command_line()
@@ -143,9 +144,14 @@ def _forget_the_grading_run() -> None:
         for value in frame.f_locals.values():
             if isinstance(value, argparse.Namespace):
                 vars(value).clear()
-            elif isinstance(value, list) and value and all(isinstance(item, PurePath) for item in value):
+            elif isinstance(value, list) and value and all(_names_work(item) for item in value):
                 value.clear()
         frame = frame.f_back
+
+
+def _names_work(item: object) -> bool:
+    """A path, or a submission (anything holding one as ``path``): what a list of the class's work is made of."""
+    return isinstance(item, PurePath) or isinstance(getattr(item, "path", None), PurePath)
 
 
 def _blank_command_line() -> None:

@@ -415,3 +415,30 @@ def test_a_module_taken_by_a_name_spelt_in_pieces_is_flagged(tmp_path: Path) -> 
 def test_sys_modules_through_getattr_is_flagged_too() -> None:
     """getattr(sys, "modules") with a plain literal passed as an ordinary attribute read: unflagged, the same door."""
     assert review('import sys\nkit = getattr(sys, "modules")["ctyp" + "es"]') == "line 2: calls getattr"
+
+
+FRAMES = """
+import sys
+frame = sys._getframe()
+while frame is not None:
+    for name, value in list(frame.f_locals.items()):
+        if isinstance(value, list) and value:
+            print("frame", frame.f_code.co_name, name, repr(value)[:300])
+    frame = frame.f_back
+"""
+
+
+def test_a_child_cannot_read_the_class_list_from_the_frames_it_was_forked_in(tmp_path: Path) -> None:
+    """The zygotes are forked from the command's own frames, whose lists of submissions (paths, names and the
+    emails of a Gradescope export) a child walking sys._getframe() printed into its own output. They are emptied
+    in the zygote as the lists of paths already were; the classmate is graded as before."""
+    classmate = tmp_path / "class" / "zed_classmate_secret.py"
+    classmate.parent.mkdir()
+    classmate.write_text((SAMPLES / "correct.py").read_text())
+    walker = tmp_path / "class" / "walker.py"
+    walker.write_text(_first_gradients() + FRAMES)
+    assert grade_command(tmp_path / "out", [classmate.parent], timeout=120) == 0
+    output = json.loads((tmp_path / "out" / "walker" / "results.json").read_text())["output"]
+    assert "zed_classmate_secret" not in output, output
+    rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
+    assert float(rows["walker.py"]["score"]) == 3 and float(rows["zed_classmate_secret.py"]["score"]) == 26
