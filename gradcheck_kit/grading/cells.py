@@ -53,6 +53,8 @@ class Cell:
     heading: str = ""
     """The first line of the markdown cell right before this one, when that cell holds no code (``## Exercise 4:
     putting it all together``): a marker there marks this cell, as its own first lines would."""
+    count: int | None = None
+    """Its execution count in the saved notebook (``In [12]``), None when it has none."""
 
 
 def code_cells(notebook: Any) -> list[Cell]:
@@ -74,7 +76,9 @@ def notebook_cells(notebook: Any) -> list[Cell]:
         kind = str(cell.get("cell_type"))
         kind = (kind == "code" and unrun_magic(source)) or kind
         heading = _markdown_heading(found[-1]) if found and kind == "code" else ""
-        found.append(Cell(number, tags, blank_magics(source), kind, heading))
+        count = cell.get("execution_count")
+        count = count if type(count) is int else None
+        found.append(Cell(number, tags, blank_magics(source), kind, heading, count))
     return found
 
 
@@ -322,12 +326,25 @@ def superseded(runs: Sequence[Cell], gradients: Collection[str]) -> set[Cell]:
     """The cells of ``runs`` that a later one copies (:func:`copies`), that bind nothing it reads and change no value
     in place that they did not make: what the notebook holds once both ran is the later copy's, so the earlier one
     is left out, and a first attempt that raises (``dh = dlogits @ W2``, fixed in the copy below it) no longer
-    stops the run before its fix."""
+    stops the run before its fix. When the execution counts say the earlier copy ran last (:func:`ran_last`), the
+    later one is left out instead, on the same conditions."""
     left = set()
     for earlier, later, _ in copies(runs, gradients):
-        if not set(reads(later.source)) & bound(earlier.source) and not _changes_given(earlier.source):
+        if ran_last(earlier, later, gradients) and not set(reads(earlier.source)) & bound(later.source):
+            if not _changes_given(later.source):
+                left.add(later)
+        elif not set(reads(later.source)) & bound(earlier.source) and not _changes_given(earlier.source):
             left.add(earlier)
     return left
+
+
+def ran_last(earlier: Cell, later: Cell, gradients: Collection[str]) -> bool:
+    """Whether ``earlier`` ran after its copy ``later`` (the saved notebook's execution counts say so) and assigns
+    the same gradients: what the notebook holds is then ``earlier``'s (a fix made in the first copy and run again,
+    the scratch copy below it run before). Notebook order decides when a count is missing."""
+    if earlier.count is None or later.count is None or earlier.count <= later.count:
+        return False
+    return assigned(earlier.source, gradients) == assigned(later.source, gradients)
 
 
 def _changes_given(source: str) -> bool:

@@ -235,6 +235,11 @@ def notebook_source(
             if earlier in left
             else "both run, in notebook order"
         )
+        if later in left:
+            how_run = (
+                f"cell {later.number} is left out, as cell {earlier.number} ran after it (In [{earlier.count}], "
+                f"In [{later.count}]): what the notebook holds is cell {earlier.number}'s"
+            )
         source.notes.append(
             f"cell {later.number} assigns again every gradient cell {earlier.number} assigns ({_listed(again)}): "
             f"{how_run}; keep the copy you want graded and delete the other"

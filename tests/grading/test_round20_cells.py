@@ -79,12 +79,27 @@ def _in_a_function(shared: bool) -> dict:
     return notebook
 
 
+def _copy_run_before() -> dict:
+    """The solution notebook with a scratch copy of Exercise 1 below it, wrong in ``dhpreact``, that the student
+    ran first (``In [12]``) before running the right cell above it again (``In [40]``)."""
+    notebook = json.loads(SOLUTION.read_text())
+    cells = notebook["cells"]
+    (one,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("# Exercise 1")]
+    right = "".join(cells[one]["source"])
+    assert "dhpreact = (1.0 - h**2) * dh\n" in right
+    wrong = right.replace("dhpreact = (1.0 - h**2) * dh\n", "dhpreact = (1.0 - h**2) * dh * 2\n")
+    cells[one]["execution_count"] = 40
+    cells.insert(one + 1, {**_cell("code", wrong), "execution_count": 12})
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder: Path = tmp_path_factory.mktemp("round20_cells")
     (folder / "lecture_layout.ipynb").write_text(json.dumps(_lecture_layout()))
     (folder / "headings_only.ipynb").write_text(json.dumps(_headings_only()))
     (folder / "global_function.ipynb").write_text(json.dumps(_in_a_function(shared=True)))
+    (folder / "copy_run_before.ipynb").write_text(json.dumps(_copy_run_before()))
     (folder / "local_function.ipynb").write_text(json.dumps(_in_a_function(shared=False)))
     out = folder / "out"
     return Run(out, grade(out, sorted(folder.glob("*.ipynb")), "--assignment", str(PARTS), "--timeout", "20"))
@@ -130,4 +145,15 @@ def test_gradients_local_to_a_function_are_said_to_be_its_local_variables(graded
     assert (
         "no dC was assigned; cell 9 assigns it only inside manual_backprop(), where it is that function's local "
         "variable" in messages
+    )
+
+
+def test_of_two_copies_the_one_that_ran_last_counts(graded: Run) -> None:
+    """The scratch copy below ran first; the notebook holds the right cell's gradients, and its cmp lines showed them.
+    The copy below counted, as later in the notebook: 25/26, dhpreact wrong."""
+    row = graded.gradebook["copy_run_before.ipynb"]
+    assert (row["status"], row["exercise1"]) == ("graded", "26"), row["message"]
+    assert (
+        "cell 10 is left out, as cell 9 ran after it (In [40], In [12]): what the notebook holds is cell 9's"
+        in (row["message"])
     )
