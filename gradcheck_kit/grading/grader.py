@@ -28,7 +28,7 @@ from ..reference import gold
 from ..report import Report, Row
 from .assignment import Assignment
 from .collect import Submission, choose
-from .flags import review
+from .flags import MAX_REVIEWED, review
 from .given import given_names
 from .launch import Zygote
 from .runtime import MAX_UNCLAIMED, UNCLAIMED
@@ -379,10 +379,14 @@ IN_PLACE, REBOUND = "changed in place", "rebound"
 
 def _changes(source: Source) -> Callable[[str, int], str]:
     """How a gradient was changed at a line of ``source``, for the feedback: :data:`REBOUND` when that line binds
-    its name anew (``dh = dh * 2``), :data:`IN_PLACE` otherwise. The source is parsed once, when first asked."""
+    its name anew (``dh = dh * 2``), :data:`IN_PLACE` otherwise. The source is parsed once, when first asked, and
+    only up to the size the flags' review reads (a source padded to 1 MiB held the process-wide parse lock for
+    5 s and 600 MB of the grader for a word of feedback)."""
 
     @functools.cache
     def statements() -> list[ast.stmt]:
+        if len(source.text) > MAX_REVIEWED:
+            return []
         try:
             return parse(source.text).body
         except (SyntaxError, ValueError):

@@ -442,3 +442,19 @@ def test_a_child_cannot_read_the_class_list_from_the_frames_it_was_forked_in(tmp
     assert "zed_classmate_secret" not in output, output
     rows = {row["submission"]: row for row in read_csv(tmp_path / "out" / "gradebook.csv")}
     assert float(rows["walker.py"]["score"]) == 3 and float(rows["zed_classmate_secret.py"]["score"]) == 26
+
+
+def test_the_feedback_on_a_changed_gradient_does_not_parse_a_padded_source(monkeypatch) -> None:
+    """Which line changed a gradient (rebound or in place) is read from the source's statements: a source padded
+    to 1 MiB with a forged 'altered' frame made the grader parse all of it for that word (5 s holding the
+    process-wide parse lock, 600 MB). Beyond what the flags' review reads it is not parsed; 'changed in place'."""
+    from gradcheck_kit.grading import grader
+    from gradcheck_kit.grading.flags import MAX_REVIEWED
+    from gradcheck_kit.grading.source import Source
+
+    parsed, real = [], grader.parse
+    monkeypatch.setattr(grader, "parse", lambda text: parsed.append(text) or real(text))
+    rebinding = "dh = dh * 2\n"
+    assert grader._changes(Source(rebinding))("dh", 1) == grader.REBOUND
+    padded = Source(rebinding + "a = 1\n" * (MAX_REVIEWED // 6 + 1))
+    assert grader._changes(padded)("dh", 1) == grader.IN_PLACE and len(parsed) == 1
