@@ -24,6 +24,7 @@ from .collect import (
     LEFTOVERS,
     METADATA,
     Submission,
+    a_file_beside_students,
     beside_a_notebook,
     collect,
     holds_results,
@@ -268,8 +269,23 @@ def _say_what_layout_hides(given: list[Path], submissions: list[Submission], arg
     the grader cannot tell from another student's, which the instructor can."""
     _say_helpers(given, submissions, args.single)
     _say_nested_work(given, submissions, args.single)
+    _say_split(given, submissions, args.single)
     _say_other_files(given, submissions)
     _say_earlier_results(given, submissions, args.out)
+
+
+def _say_split(given: list[Path], submissions: list[Submission], single: bool) -> None:
+    """Say on stderr when a folder given is split into a submission per file and folder because it holds one file and
+    folders of work (a class download of one file and unzipped uploads): one student's folder holding old attempts
+    in folders is split so too, which ``--single`` undoes."""
+    graded = {submission.path for submission in submissions}
+    for folder in [] if single else given:
+        if folder.is_dir() and folder not in graded and a_file_beside_students(folder):
+            names = ", ".join(submission.name for submission in submissions if submission.path.parent == folder)
+            _note(
+                f"{folder} is graded as a class download, a submission each: {names}; "
+                f"if it is one student's work, give it with --single"
+            )
 
 
 def _say_helpers(given: list[Path], submissions: list[Submission], single: bool) -> None:

@@ -106,7 +106,7 @@ def _found_in(argument: Path, single: bool, skip: Collection[Path], globbed: boo
     folders = _subfolders(folder, skip)
     if not _holds_work(folder) and folders and not (globbed and _work_one_level_down(folders)):
         return [(student, {}) for student in folders]
-    if _is_download(folder) or (not globbed and _a_file_beside_students(folder, folders)):
+    if _is_download(folder) or (not globbed and a_file_beside_students(folder)):
         return [(path, {}) for path in _top_files(folder) + folders]
     return [(argument, {})]  # one student's: a link stays one, for choose() to refuse
 
@@ -157,10 +157,11 @@ def _is_download(folder: Path) -> bool:
     return len(notebooks or files) > 1
 
 
-def _a_file_beside_students(folder: Path, folders: list[Path]) -> bool:
+def a_file_beside_students(folder: Path) -> bool:
     """Whether ``folder`` is a class download where one student handed in a file and the others zips, unzipped into
     folders: one file to grade at its top, and two or more folders of work that are no Python package (a student's
     helper package holds ``__init__.py``). It was graded as one submission, from one of the unzipped notebooks."""
+    folders = _subfolders(folder, frozenset())
     working = [path for path in folders if _work_files(path) and not (path / "__init__.py").is_file()]
     return len(_top_files(folder)) == 1 and len(working) > 1
 

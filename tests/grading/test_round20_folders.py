@@ -71,3 +71,21 @@ def test_class_folders_given_side_by_side_are_classes_however_few_their_students
     out = tmp_path / "out"
     assert grade_command(out, [root / "sec1", root / "sec2"]) == 0
     assert _scores(out) == {"sec1/alice": "26", "sec2/alice": "25", "bob": "26"}
+
+
+def test_a_folder_split_as_a_download_of_one_file_and_folders_says_so(tmp_path: Path) -> None:
+    """One student's folder given alone, its old attempts in folders of their own, is split as a class download of
+    one file and unzipped uploads (8c45a2a): three rows, with no word. Stderr names the rows and --single."""
+    student = tmp_path / "alice"
+    _copy(NOTEBOOK, student / "hw.ipynb")
+    _copy(NOTEBOOK, student / "old" / "v1.ipynb")
+    _copy(SAMPLES / "sign_dlogprobs.py", student / "scratch" / "try.py")
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
+    run = subprocess.run(
+        [*command, "--out", str(tmp_path / "out"), str(student)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == (
+        f"gradcheck-kit grade: {student} is graded as a class download, a submission each: hw.ipynb, old, scratch; "
+        "if it is one student's work, give it with --single\n"
+    )
