@@ -31,7 +31,7 @@ MAX_OPEN_FILES = 256
 """Descriptors a child may hold at once: its channel and output, and what Python and matplotlib open as they go."""
 _SET_DUMPABLE = 4
 _KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
-_HOME_VARIABLES = ("HOME", "TMPDIR", "MPLCONFIGDIR")
+_HOME_VARIABLES = ("HOME", "TMPDIR", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR")
 _SYSTEM_FILES = (
     "/lib",
     "/lib64",
@@ -112,8 +112,10 @@ def minimal_environment() -> None:
 
 
 def home_in(workdir: str) -> None:
-    """Point the child's home, temporary folder and matplotlib's cache at its workdir, the one place it may
-    write: ``tempfile`` and ``import matplotlib`` would otherwise fail on a ``/tmp`` or home it cannot write."""
+    """Point the child's home, temporary folder and matplotlib's and torch's caches at its workdir, the one place
+    it may write (plain files only): ``tempfile`` and ``import matplotlib`` would otherwise fail on a ``/tmp`` or
+    home it cannot write, and ``torch.optim.SGD(...)`` on the folder torch's compiler cache makes in it
+    (``torchinductor_uid_65534``: a PermissionError, an error row for a right Exercise 1)."""
     for variable in _HOME_VARIABLES:
         os.environ[variable] = workdir
     tempfile.tempdir = workdir

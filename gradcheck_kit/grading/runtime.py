@@ -75,15 +75,24 @@ def _openblas_on_one_thread(library: ctypes.CDLL) -> None:
         library.blas_thread_shutdown_()
 
 
-def forbid_autograd() -> None:
-    """Replace torch's backward, grad and functional transforms with a clear error; ``Tensor.grad`` reads None."""
+def _refusing() -> Callable[..., Any]:
+    """A function that raises :class:`AutogradNotAllowed`, a new one each time: torch's compiler (which
+    ``torch.optim.SGD(...)`` imports) keeps one rule per torch function, and one object standing for several
+    broke its table ('Duplicate torch object ... with different rules', an error row for a right Exercise 1)."""
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AutogradNotAllowed(AUTOGRAD_MESSAGE)
 
+    return refuse
+
+
+def forbid_autograd() -> None:
+    """Replace torch's backward, grad and functional transforms with a clear error; ``Tensor.grad`` reads None."""
+    refuse = _refusing()
+
     class RefusingEngine:
         def __getattr__(self, name: str) -> Any:
-            return refuse
+            return _refusing()
 
     def clear_only(tensor: torch.Tensor, value: Any) -> None:
         if value is not None:
@@ -94,8 +103,8 @@ def forbid_autograd() -> None:
     # comparison helper reads it just to look. Setting it to None (the lecture's training loop clears it with
     # `p.grad = None`) does nothing; setting a value is refused.
     torch.Tensor.grad = property(lambda tensor: None, clear_only)  # type: ignore[assignment,method-assign]
-    torch.autograd.backward = refuse
-    torch.autograd.grad = refuse
+    torch.autograd.backward = _refusing()
+    torch.autograd.grad = _refusing()
     torch.autograd.Variable._execution_engine = RefusingEngine()  # type: ignore[attr-defined]
     torch._C._ImperativeEngine = RefusingEngine  # type: ignore[attr-defined,misc]
     for module, names in (
@@ -106,11 +115,11 @@ def forbid_autograd() -> None:
     ):
         for name in names:
             if hasattr(module, name):
-                setattr(module, name, refuse)
-    _no_graph_recorded(refuse, _grad_mode_off(refuse))
+                setattr(module, name, _refusing())
+    _no_graph_recorded(_grad_mode_off(refuse))
 
 
-def _no_graph_recorded(refuse: Any, only_off: Any) -> None:
+def _no_graph_recorded(only_off: Any) -> None:
     """Take autograd out of this thread's dispatch for good: every operator then runs below it, so no tensor ever
     gets a ``grad_fn`` (or a forward-mode tangent), whatever switched grad mode back on. Python patches cannot
     close the doors that reach C++ directly: ``torch.ops.aten.set_grad_enabled(True)`` (or TorchScript's
@@ -127,12 +136,12 @@ def _no_graph_recorded(refuse: Any, only_off: Any) -> None:
         ),
         (torch._C._functorch, ("_grad_increment_nesting", "_jvp_increment_nesting", "push_dynamic_layer_stack")),
     ]
-    originals = {getattr(module, name): refuse for module, names in closed for name in names}
+    originals = {getattr(module, name): _refusing() for module, names in closed for name in names}
     for module, names in closed:
         for name in names:
-            setattr(module, name, refuse)
+            setattr(module, name, originals[getattr(module, name)])
     _replace_everywhere(originals)
-    for name, new in (("set_grad_enabled", only_off), ("grad", refuse), ("backward", refuse)):
+    for name, new in (("set_grad_enabled", only_off), ("grad", _refusing()), ("backward", _refusing())):
         setattr(torch.ops.aten, name, new)
 
 

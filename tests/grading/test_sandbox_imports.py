@@ -155,3 +155,23 @@ def _in_child(action: Callable[[], int]) -> int:
         except BaseException:  # noqa: BLE001 - any failure is a status the test reads
             os._exit(99)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+OPTIMIZER = """optimizer = torch.optim.SGD([C, W1], lr=0.1)
+optimizer.zero_grad()
+print("optimizer", type(optimizer).__name__)
+"""
+
+
+def test_a_submission_building_an_optimizer_is_graded(tmp_path: Path) -> None:
+    """``torch.optim.SGD(...)`` imports torch's compiler, which made a cache folder where the child writes plain
+    files only (PermissionError: .../torchinductor_uid_65534), then choked on the refusing function the sandbox put
+    in place of several torch functions at once ('Duplicate torch object'): a right Exercise 1 with the lecture's
+    optimizer line was an error. It is graded, 26/26, the optimizer built."""
+    submission = tmp_path / "optimizer.py"
+    submission.write_text((SAMPLES / "correct.py").read_text() + OPTIMIZER)
+    assert grade_command(tmp_path / "out", [submission], timeout=120) == 0
+    row = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1].split(",")
+    assert row[1:4] == ["26", "26", "graded"], row
+    output = (tmp_path / "out" / "optimizer" / "results.json").read_text()
+    assert "optimizer SGD" in output, output
