@@ -178,10 +178,11 @@ def test_a_moodle_download_is_a_row_per_student_not_per_submission_plugin(tmp_pa
 
 
 def test_a_download_of_one_file_and_unzipped_folders_says_it_is_graded_as_one(tmp_path: Path) -> None:
-    """A Canvas download where one student handed in a .py and two a zip (unzipped into folders) is, to the grader,
-    one student's file with folders beside it: it was graded as one submission named after the download, 26/26 from
-    one of the unzipped notebooks, two students dropped without a word. Stderr says so now, and the files given one
-    by one (download/*) are a row each."""
+    """A Canvas download where one student handed in a .py and two a zip (unzipped into folders) was, to the grader,
+    one student's file with folders beside it: graded as one submission named after the download, 26/26 from one of
+    the unzipped notebooks, two students dropped without a word. It is a class download now, a row per student
+    (8c45a2a), and stderr names the rows with the way back (--single); given one by one (download/*) they are the
+    same rows."""
     root = tmp_path / "download"
     _copy(CORRECT, root / "smith_john_111_hw4.py")
     _copy(SAMPLES / "notebook.ipynb", root / "doe_jane_222_hw4" / "backprop.ipynb")
@@ -192,10 +193,14 @@ def test_a_download_of_one_file_and_unzipped_folders_says_it_is_graded_as_one(tm
     )
     assert run.returncode == 0, run.stderr
     assert run.stderr.strip() == (
-        f"gradcheck-kit grade: {root} is graded as one student's work, though its folders doe_jane_222_hw4, "
-        f"lee_kim_333_hw4 hold .py files or notebooks; if they are other students' work, give them one by one "
-        f"({root}/*)"
+        f"gradcheck-kit grade: {root} is graded as a class download, a submission each: smith_john_111_hw4.py, "
+        f"doe_jane_222_hw4, lee_kim_333_hw4; if it is one student's work, give it with --single"
     )
+    assert _scores(tmp_path / "one") == {
+        "doe_jane_222_hw4": "26",
+        "lee_kim_333_hw4": "25",
+        "smith_john_111_hw4.py": "26",
+    }
     run = subprocess.run(
         [*command, "--out", str(tmp_path / "each"), *map(str, sorted(root.iterdir()))],
         cwd=ROOT,
