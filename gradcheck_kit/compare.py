@@ -210,12 +210,18 @@ def _number(manual: object, reference: torch.Tensor) -> str:
 
 
 def _reshape_remedy(manual: torch.Tensor, reference: torch.Tensor) -> str:
-    """How to fix a gradient with the right elements in the wrong shape."""
+    """How to fix a gradient with the right elements in the wrong shape: keepdim or squeeze only where the two
+    shapes differ by dimensions of size 1 (``demb = dembcat``, (32, 30) for (32, 3, 10), was told keepdim=True)."""
+    if manual.dim() == reference.dim() or not kept_or_dropped(manual.shape, reference.shape):
+        return f".view{tuple(reference.shape)}"
     if manual.dim() < reference.dim():
         return "use keepdim=True"
-    if manual.dim() > reference.dim():
-        return "drop the kept dimension: keepdim=False or .squeeze()"
-    return f".view{tuple(reference.shape)}"
+    return "drop the kept dimension: keepdim=False or .squeeze()"
+
+
+def kept_or_dropped(shape: Sequence[int], expected: Sequence[int]) -> bool:
+    """The two shapes are the same once their dimensions of size 1 are taken out: what keepdim or squeeze fixes."""
+    return [size for size in shape if size != 1] == [size for size in expected if size != 1]
 
 
 def _moved(manual: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:

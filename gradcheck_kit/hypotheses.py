@@ -17,7 +17,7 @@ from itertools import combinations, permutations
 import torch
 
 from .capture import Capture, Variable
-from .compare import dense
+from .compare import dense, kept_or_dropped
 from .consumers import code_of, contribution, gather_index
 
 MAX_PERMUTED_DIMS = 5
@@ -75,11 +75,12 @@ Test = Callable[[Evidence], str]
 
 
 def reshaped(e: Evidence) -> str:
-    """keepdim / squeeze: same number of elements, right values once viewed in autograd's shape."""
+    """keepdim / squeeze (where the shapes differ by dimensions of size 1), else a view: same number of elements,
+    right values once viewed in autograd's shape."""
     m, r = e.manual, e.reference
     if m.numel() != r.numel() or not e.close(m.reshape(r.shape)):
         return ""
-    if m.ndim == r.ndim:
+    if m.ndim == r.ndim or not kept_or_dropped(m.shape, r.shape):
         return (
             f"right values in the wrong shape {_shape(m)} instead of {_shape(r)}, in the same order: .view{_shape(r)}"
         )

@@ -238,3 +238,13 @@ def test_a_plain_number_for_a_one_element_gradient_is_shown_beside_autograds():
     )
     assert compare(2.0, torch.ones(3), MAKEMORE).message == "expected a tensor, got float"
     assert "got int 100000000000000000000... (autograd" in compare(10**400, torch.ones(()), MAKEMORE).message
+
+
+def test_keepdim_is_advised_only_where_the_shapes_differ_by_dimensions_of_size_one():
+    """``demb = dembcat``: (32, 30) for (32, 3, 10) holds the right values in the same order, and was told
+    'use keepdim=True', which fixes nothing there; a view does. A (32,) for (32, 1) is still told keepdim."""
+    reference = torch.randn(32, 3, 10)
+    flattened = compare(reference.reshape(32, 30), reference, MAKEMORE)
+    assert flattened.status == "shape" and "(.view(32, 3, 10))" in flattened.message, flattened.message
+    column = torch.randn(32, 1)
+    assert "use keepdim=True" in compare(column.reshape(32), column, MAKEMORE).message
