@@ -96,12 +96,14 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run(out, grade_command(out, [folder / name for name in names], "--jobs", "2", timeout=300))
 
 
-@pytest.mark.parametrize("name", ["macos_notebook", "hw4"])
+@pytest.mark.parametrize("name", ["macos_notebook", "macos_py"])
 def test_macos_zip_leftovers_are_skipped(uploads: Run, name: str) -> None:
-    """``__MACOSX/``, ``._name``, ``.DS_Store`` and ``Thumbs.db`` are neither a second notebook nor a student."""
+    """``__MACOSX/``, ``._name``, ``.DS_Store`` and ``Thumbs.db`` are neither a second notebook nor a student. The
+    folder given is the student, also where the zip held a folder (``macos_py/hw4/backprop.py``: named ``hw4``
+    before 73bd947)."""
     row = uploads.gradebook[name]
     assert (row["status"], row["score"]) == ("graded", "26"), row["message"]
-    assert "__MACOSX" not in uploads.gradebook and "macos_py" not in uploads.gradebook
+    assert "__MACOSX" not in uploads.gradebook and "hw4" not in uploads.gradebook
 
 
 @pytest.mark.parametrize("name", ["Solution.PY", "upper"])
