@@ -51,7 +51,7 @@ SETUP = f"VOCAB_SIZE, N_EMBD, BLOCK_SIZE = {VOCAB_SIZE}, {N_EMBD}, {BLOCK_SIZE}\
     inspect.getsource(init_params)
 )
 """The notebook's ``init_params`` (model.py's), defined in the sandbox before the training cell runs."""
-(XTR, YTR), _, _ = splits(None, BLOCK_SIZE)
+(XTR, YTR), (XDEV, YDEV), (XTE, YTE) = splits(None, BLOCK_SIZE)
 
 EXERCISE_2 = replace(EXERCISE_1, name="exercise2", points={"logits": 2.0}, tag="exercise2", marker="# Exercise 2")
 EXERCISE_3 = replace(EXERCISE_1, name="exercise3", points={"hprebn": 2.0}, tag="exercise3", marker="# Exercise 3")
@@ -73,6 +73,6 @@ EXERCISE_4 = replace(
 ASSIGNMENT = replace(
     EXERCISE_1,
     name="makemore",
-    names={**EXERCISE_1.names, "Xtr": XTR, "Ytr": YTR},
+    names={**EXERCISE_1.names, "Xtr": XTR, "Ytr": YTR, "Xdev": XDEV, "Ydev": YDEV, "Xte": XTE, "Yte": YTE},
     parts=(replace(EXERCISE_1, name="exercise1"), EXERCISE_2, EXERCISE_3, EXERCISE_4),
 )
