@@ -493,10 +493,11 @@ def _statements(
 
 
 def _why_unparsed(error: BaseException) -> str:
-    """What a parse that failed without a syntax error ran out of: recursion (``1+1+...+1``) or memory (260,000
-    lines of ``a=1`` within the memory limit, which said "nests too deeply" before)."""
+    """What a parse that failed without a syntax error ran out of: recursion (``1+1+...+1``) or memory, which the
+    parser runs out of on deep nesting (``- - ... -1``) and on size alike (260,000 lines of ``a=1`` within the
+    memory limit, which said only "nests too deeply" before)."""
     if isinstance(error, MemoryError):
-        return " (the source is too large to be parsed within the memory limit)"
+        return " (the source nests too deeply to be parsed, or is too large to be parsed within the memory limit)"
     return "" if isinstance(error, (SyntaxError, ValueError)) else " (the source nests too deeply to be parsed)"
 
 
