@@ -32,6 +32,7 @@ from .collect import (
     other_files,
     student_parents,
 )
+from .controls import escaped
 from .grader import Grader
 from .launch import Zygote, fork_zygotes
 from .outputs import GRADEBOOK, Outputs, check_resumable, gradebook_rows, merge, recorded_seed
@@ -407,7 +408,7 @@ def _earlier_results(folder: Path, out: Path) -> list[Path]:
 
 def _note(text: str) -> None:
     """Tell the instructor on stderr something that does not stop the run."""
-    print(f"gradcheck-kit grade: {text}", file=sys.stderr)
+    print(f"gradcheck-kit grade: {escaped(text)}", file=sys.stderr)
 
 
 def _shard_from_environment() -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .collect import GRADEBOOK
+from .controls import escaped
 from .grader import Graded, VariableResult
 from .shards import RECORD as SHARD_RECORD
 from .shards import check as check_shards
@@ -56,8 +57,9 @@ def folder_name(submission: str) -> str:
 
 def safe_text(text: str) -> str:
     """``text`` with anything UTF-8 cannot encode (a lone surrogate from a child, or from a file name's
-    invalid bytes) written as a backslash escape, so writing it never fails."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    invalid bytes) and its control characters (an ANSI escape in a file name) written as backslash escapes, so
+    writing it never fails and reading it back runs nothing."""
+    return escaped(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def cell(text: str) -> str:

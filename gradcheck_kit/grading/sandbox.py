@@ -32,6 +32,7 @@ from .channel import (
     tensor_layout,
     write_frame,
 )
+from .controls import escaped
 from .launch import Zygote, spawn_zygote
 
 OnCommit = Callable[[str, Any, bool], "torch.Tensor | None"]
@@ -47,8 +48,6 @@ _CAP_FACTOR = 64
 _ZYGOTE_GRACE = 10.0
 _ZYGOTE_START = 120.0
 """Seconds a zygote may take to import torch and load the forward values."""
-_CONTROLS = {chr(code): f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\n\t"}
-"""C0 and C1 control characters and DEL, but newline and tab, as their ``\\xNN`` escapes."""
 
 
 class SandboxError(Exception):
@@ -392,10 +391,7 @@ def printable(value: Any, limit: int) -> str:
     newlines and tabs written as escapes: a NUL in one student's error message made the gradebook unreadable to
     Python 3.10's csv (``--resume`` and ``merge`` then failed for the whole class), and an ANSI escape in it ran in
     the terminal of whoever printed the gradebook."""
-    text = str(value)[:limit]
-    if text.isprintable():
-        return text
-    return "".join(_CONTROLS.get(character, character) for character in text)
+    return escaped(str(value)[:limit])
 
 
 def _own_description(fd: int) -> int:

@@ -458,3 +458,20 @@ def test_the_feedback_on_a_changed_gradient_does_not_parse_a_padded_source(monke
     assert grader._changes(Source(rebinding))("dh", 1) == grader.REBOUND
     padded = Source(rebinding + "a = 1\n" * (MAX_REVIEWED // 6 + 1))
     assert grader._changes(padded)("dh", 1) == grader.IN_PLACE and len(parsed) == 1
+
+
+def test_a_file_name_with_control_characters_reaches_neither_the_terminal_nor_the_gradebook(tmp_path: Path) -> None:
+    """A class folder holding a file named with an ANSI escape: stderr printed it raw ('skipped ...', the
+    escape ran in the instructor's terminal), and a submission so named kept its ESC in the gradebook's submission
+    column. Both are written as escapes now; the submission is graded as before."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "\x1b]0;pwned\x07notes.txt").write_text("not a submission")
+    (folder / "\x1b[31mred\x1b[0m.py").write_text((SAMPLES / "correct.py").read_text())
+    (folder / "plain.py").write_text((SAMPLES / "correct.py").read_text())
+    command = [sys.executable, "-m", "gradcheck_kit.cli", "grade", "--assignment", str(ASSIGNMENT), "--quiet"]
+    run = subprocess.run([*command, "--out", str(tmp_path / "out"), str(folder)], cwd=ROOT, capture_output=True)
+    assert run.returncode == 0, run.stderr
+    assert b"\x1b" not in run.stderr and b"\\x1b]0;pwned\\x07notes.txt" in run.stderr, run.stderr
+    written = (tmp_path / "out" / "gradebook.csv").read_bytes()
+    assert b"\x1b" not in written and b"\\x1b[31mred\\x1b[0m.py,26" in written, written
