@@ -96,6 +96,20 @@ def _more_steps_below() -> dict:
     return notebook
 
 
+STATS = "        lossi.append(loss.log10().item())\n"
+DEV_LOSS = (
+    "        if i % 10000 == 0:  # the dev loss now and then\n"
+    "            hdev = torch.tanh(C[Xdev[:100]].view(100, -1) @ W1 + b1)\n"
+    "            print('dev', F.cross_entropy(hdev @ W2 + b2, Ydev[:100]).item(), Xte.shape, Yte.shape)\n"
+)
+
+
+def _evaluates_on_dev(source: str) -> str:
+    """The loop printing a loss on the dev split now and then (``Xdev``, ``Ydev``; the test split's shapes too)."""
+    assert STATS in source
+    return source.replace(STATS, STATS + DEV_LOSS)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("round20_training")
@@ -104,6 +118,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "steps_on_autograd": _steps_on_autograd,
         "dbngain_flat": _dbngain_flat_updating_after,
         "backward_function": _backward_in_a_function,
+        "dev_loss": _evaluates_on_dev,
     }
     for name, edit in edits.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(_exercise4(edit)))
@@ -166,3 +181,10 @@ def test_a_second_training_cell_going_on_from_the_first_runs_after_it(graded: Ru
 def _source() -> str:
     (cell,) = [c for c in json.loads(SOLUTION.read_text())["cells"] if "exercise4" in c["metadata"].get("tags", [])]
     return "".join(cell["source"])
+
+
+def test_a_loop_evaluating_on_the_dev_split_is_graded(graded: Run) -> None:
+    """``Xdev``, ``Ydev`` (and ``Xte``, ``Yte``) are the assignment's names beside ``Xtr`` and ``Ytr``: a loop
+    printing a dev loss now and then was a NameError at its first step, 0/7."""
+    row = graded.gradebook["dev_loss.ipynb"]
+    assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
