@@ -121,7 +121,7 @@ def grade_all(
                 _record(pending, outputs, grader, progress)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
-                running = sum(not future.cancelled() for future in pending)
+                running = sum(not future.done() for future in pending)  # one finished, not yet written, is no more
                 if on_stop is not None and running:
                     on_stop(running)
                 _finish_running(pending, outputs, grader, progress)
