@@ -127,16 +127,16 @@ def _refuse_fd(fd: list[str], dtypes: list[torch.dtype]) -> None:
 
 def _run_in_float64(manual: Any, gold_of: Callable[[], Capture], timeout: float | None) -> Mapping[str, Any]:
     """What the backward assigns run on the float64 gold's inputs: the second opinion on a gradient a
-    lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there is judged as it
-    stood, as the cell's own run is: ``assert dw.dtype == torch.float16`` after its last gradient holds in the cell
-    and raises only here, and throwing the run away let a mistake the half-precision bound hides pass unconfirmed;
-    a gradient it never assigned decides nothing. What it prints there is not shown (the student saw its output
-    once, from the run that is reported), and what it draws leaves the caller's random generator where it was (a
-    script's later draws depended on whether a lower-precision check needed this run)."""
+    lower-precision cell cannot decide (:func:`.scale.round_off`). A backward that stops there decides nothing:
+    judged as it stood, a right one whose ``assert dw.dtype == torch.float16`` sat before its last line failed with
+    its gradient half built (so an assert that only raises here, after the last gradient, escapes the confirmation:
+    a known gap). What it prints there is not shown (the student saw its output once, from the run that is
+    reported), and what it draws leaves the caller's random generator where it was (a script's later draws
+    depended on whether a lower-precision check needed this run)."""
     silenced = contextlib.redirect_stdout(io.StringIO())
     with silenced, contextlib.redirect_stderr(io.StringIO()), torch.random.fork_rng(devices=[]):
         result = run_manual(manual, gold_of().namespace, timeout)
-    if result.unavailable:
+    if result.error:
         raise RuntimeError(result.error)
     return result.values
 

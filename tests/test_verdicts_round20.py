@@ -148,14 +148,28 @@ def _decay_inputs():
     return {"x": x, "w": (torch.randn(3, 4, generator=g) * 0.01).requires_grad_(), "t": torch.randn(64, 4, generator=g)}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a float64 confirmation run that raised decides nothing: judged as it stood, a right backward whose assert "
+    "sat before its last line failed (test_a_float64_run_raising_midway_decides_nothing)",
+)
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_a_dtype_assert_at_the_end_of_the_backward_does_not_escape_the_float64_confirmation(dtype):
     """``assert dw.dtype == torch.float16`` after every gradient holds in the cell and raises in the float64 run:
-    that run was thrown away, so a forgotten weight decay the rule's bound hides passed unconfirmed."""
+    that run is thrown away, so a forgotten weight decay the rule's bound hides passes unconfirmed (a known gap)."""
     graph = Graph("decay", _decayed, _decay_inputs)
     forgot = f"dh = 2 * (h - t) / h.numel()\ndw = x.T @ dh\nassert dw.dtype == torch.{dtype}\n"
     assert check(graph, forgot, dtype=dtype)["w"].status == "mismatch"
     assert check(graph, forgot.replace("x.T @ dh", "x.T @ dh + 0.2 * w"), dtype=dtype).passed
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_float64_run_raising_midway_decides_nothing(dtype):
+    """A right backward whose dtype assert sits before its last line raises in the float64 run with ``dw`` half
+    built: judged as it stood (cd1217d), it failed, 'a mistake in the formula'. Such a run decides nothing."""
+    graph = Graph("decay", _decayed, _decay_inputs)
+    right = f"dh = 2 * (h - t) / h.numel()\ndw = x.T @ dh\nassert dw.dtype == torch.{dtype}\ndw = dw + 0.2 * w\n"
+    assert check(graph, right, dtype=dtype).passed
 
 
 def kink_graph(step: str) -> Graph:
