@@ -35,7 +35,7 @@ STATUSES = (OK, MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE, MISSING, NOT_TENSOR, 
 """Every status a row can have. All but ``ok``, ``extra`` and ``unchecked`` fail the check: ``unchecked`` is
 an intermediate whose own gradient cannot be checked (its name bound twice, its tensor changed in place), while
 the gradients computed from it still are; ``graph`` is a gradient nothing else checks (a parameter read from a
-global, autograd's own value NaN or infinite, even where the manual value equals it)."""
+global, autograd's own value NaN, or infinite where the manual value is not the same infinity)."""
 
 FAILING = frozenset(STATUSES) - {OK, EXTRA, UNCHECKED}
 WRONG_VALUE = frozenset({MISMATCH, NONFINITE, SHAPE, DTYPE, DEVICE})
@@ -516,8 +516,8 @@ def _conclude(
     tolerance = stats.tolerance or tolerance
     approximate = stats.mismatched == 0
     status = screened.status or (OK if approximate else NONFINITE if stats.nonfinite else MISMATCH)
-    if status in (MISMATCH, OK) and stats.reference_nonfinite and not stats.mismatched_where_finite:
-        status = GRAPH  # autograd's own NaN or Inf checks nothing, even where the manual value equals it
+    if status == MISMATCH and stats.reference_nonfinite and not stats.mismatched_where_finite:
+        status = GRAPH
     worst = _unravel(stats.worst, tuple(reference.shape))
     return Comparison(
         status=status,
