@@ -522,6 +522,22 @@ def test_the_html_report_draws_the_failing_gradients_also_under_xdist(project: p
     assert page.count("aria-label='heatmaps of w'") == 1 and "heatmaps of h" not in page
 
 
+def test_an_empty_failing_gradient_is_drawn_in_the_html_report_not_a_crash(project: pytest.Pytester) -> None:
+    """A failing check handing in ``torch.empty(0)`` for a (3, 2) weight: its kept bytes were empty, and rebuilding
+    them for the HTML report raised ValueError out of pytest (a traceback, no report written). It is a failure and
+    the report is written."""
+    pytest.importorskip("matplotlib")
+    project.makepyfile(
+        test_empty="from gradcheck_tiny import GRAPH\n\n"
+        "def test_empty(gradcheck):\n"
+        "    gradcheck(GRAPH, 'dh = 2 * h\\ndw = torch.empty(0)')\n"
+    )
+    result = project.runpytest_subprocess("--gradcheck", "test_empty.py", "--gradcheck-report", "r.html")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (project.path / "r.html").read_text().count("<table") >= 1
+
+
 @pytest.mark.skipif(not os.access("/proc", os.W_OK), reason="the startup check refuses /proc for this user")
 def test_a_report_the_system_refuses_at_the_end_is_said_and_the_others_written(project: pytest.Pytester) -> None:
     """The report's folder was free at startup; a test put a file in its place before the end (a /proc path did
