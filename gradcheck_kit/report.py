@@ -16,6 +16,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -362,11 +363,25 @@ def _write(path: str | Path | None, text: str) -> str:
     link is followed to its file; a device or pipe (``/dev/stdout``), and a file in a folder where no new file can
     be made, are written in place."""
     if path is not None:
-        target = Path(os.path.realpath(path))  # a link keeps pointing at the report; /dev/stdout stays itself
+        if _special(path):  # /dev/stdout, a pipe: a process substitution's /dev/fd/63 resolves to no real name
+            Path(path).write_text(text, encoding="utf-8")
+            return text
+        target = Path(os.path.realpath(path))  # a link keeps pointing at the report
         target.parent.mkdir(parents=True, exist_ok=True)
-        if (target.exists() and not target.is_file()) or not _replaced(target, text):
+        if not _replaced(target, text):
             target.write_text(text, encoding="utf-8")
     return text
+
+
+def _special(path: str | Path) -> bool:
+    """``path`` names a stream: under ``/dev`` or ``/proc`` (``/dev/stdout`` redirected to a file stays the
+    stream, not a file to replace), or no regular file where its link leads (a device, a pipe, a socket)."""
+    if str(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _replaced(target: Path, text: str) -> bool:
@@ -374,7 +389,7 @@ def _replaced(target: Path, text: str) -> bool:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         temporary.write_text(text, encoding="utf-8")
-    except PermissionError:
+    except OSError:  # no new file can be made there (a read-only folder, one the user may only write files in)
         temporary.unlink(missing_ok=True)
         return False
     try:

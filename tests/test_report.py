@@ -220,3 +220,15 @@ def test_a_report_path_that_is_a_link_or_a_pipe_is_written_through(tmp_path):
     sample().to_csv(pipe)
     reader.join(timeout=30)
     assert received == [sample().to_csv()] and stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_a_report_given_as_a_process_substitution_reaches_its_pipe():
+    """``--json >(head -c 20)`` names /dev/fd/63, a pipe whose real path is no file name ('pipe:[2448607]'): the
+    report went to a temporary file in /proc/<pid>/fd and the command said 'No such file or directory'."""
+    read_end, write_end = os.pipe()
+    try:
+        sample().to_csv(f"/dev/fd/{write_end}")
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == sample().to_csv()
