@@ -161,9 +161,14 @@ def _underflowed(grad: torch.Tensor, scale: float, flowing_in: float) -> bool:
     """The float32 run's gradient underflowed (zero or subnormal) where the float64 value is below float32's range
     too, although float32 holds round-off of the gradient flowing in (``eps x flowing_in`` is a normal number): the
     gradient is genuinely small, not round-off of that flow (``x @ w`` on inputs of 1e-30 makes ``dw`` 1e-60, which a
-    transposed or 1% wrong formula matched at the floor, 10^17 times it, as float32's zeros looked like round-off)."""
+    transposed or 1% wrong formula matched at the floor, 10^17 times it, as float32's zeros looked like round-off).
+    A float32 zero counts only where float32 could not hold the float64 value at all (below its smallest subnormal):
+    above it, a zero is a sum that cancelled exactly (a batch-norm bias's round-off of 6e-42, whose right value 0
+    failed)."""
     tiny = torch.finfo(torch.float32).tiny
-    below = 0.0 < scale < tiny and _finite_magnitude(grad) < tiny
+    magnitude = _finite_magnitude(grad)
+    unheld = magnitude > 0.0 or scale < tiny * _eps(torch.float32)
+    below = 0.0 < scale < tiny and magnitude < tiny and unheld
     return below and _eps(torch.float32) * flowing_in >= tiny
 
 

@@ -510,3 +510,28 @@ def test_fd_beside_a_sparse_parameter_checks_the_dense_variables():
         report = check(sparse_weight_graph(), backward, dtype="float64", fd=["W", "h"])
     assert report["h"].fd == "fd 3/3 ok", report["h"].fd
     assert report["W"].fd == "fd not run: W is sparse, and the spot check nudges dense values", report["W"].fd
+
+
+def _centred(x, w, b, c):
+    h = x @ w + b
+    hn = h - h.mean(0, keepdim=True)
+    loss = (hn * c).sum() * 1e-25
+    return loss
+
+
+def test_a_bias_that_centring_cancels_is_not_failed_where_float32_sums_it_to_an_exact_zero():
+    """``db`` of a centred layer is zero in exact arithmetic; at a flow of 1e-25 autograd's float64 value is
+    round-off of 6e-42 and the float32 run's sum cancelled to exactly 0, which 81635ef took for an underflow: the
+    right ``db = torch.zeros(2)`` failed ('manual 0 vs autograd -5.74e-42'). A float32 zero is an underflow only
+    below float32's smallest subnormal."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(14)
+        x = torch.randn(2, 3, generator=generator)
+        w, b = torch.randn(3, 2, generator=generator), torch.randn(2, generator=generator)
+        return {"x": x, "w": w.requires_grad_(), "b": b.requires_grad_(), "c": torch.randn(2, 2, generator=generator)}
+
+    backward = "dhn = c * 1e-25\ndh = dhn - dhn.mean(0, keepdim=True)\ndw = x.T @ dh\n"
+    backward += "db = torch.zeros(2, dtype=x.dtype)"
+    report = check(Graph("centred", _centred, inputs), backward, dtype="float64")
+    assert report.passed, report.to_table()
