@@ -356,7 +356,7 @@ def tied(e: Evidence) -> str:
     a max, amax or max-pool over equal elements has many right subgradients, and autograd's is one convention
     (``amax`` and a full ``max()`` split it evenly, ``max(dim)`` gives it all to the index it returns)."""
     m, r, value = e.manual, e.reference, dense(e.variable.value)
-    if value.shape != m.shape or not value.is_floating_point():
+    if value.shape != m.shape or not value.is_floating_point() or not _picked_among(e):
         return ""
     wrong = ~e.agree(m, r)
     values = value.detach().to(r.device, torch.float64)[wrong]
@@ -384,6 +384,26 @@ def tied(e: Evidence) -> str:
         f"gradient over each tie: any split between tied maxima is a valid subgradient, but autograd {convention}; "
         f"share it the same way"
     )
+
+
+_PICKS = ("Max", "Amax", "Min", "Amin", "AdaptiveMax", "Median", "Nanmedian", "Kthvalue", "Topk", "Sort", "Mode")
+"""autograd nodes of steps that pick among their input's values (max, min, their pools, sorts): where values tie,
+which one gets the gradient is a convention."""
+_PICK_DEPTH = 4
+"""How many autograd nodes below a consumer's own are searched for such a step (``x.max(1).values * 2``)."""
+
+
+def _picked_among(e: Evidence) -> bool:
+    """Some step consuming the variable picks among its values, within :data:`_PICK_DEPTH` autograd nodes of the
+    consumer: ties matter only there (a wrong gradient of ``x * [[1], [2]]`` on repeated values was told any split
+    between tied maxima is right)."""
+    nodes = [getattr(e.captured.namespace.get(name), "grad_fn", None) for name in e.variable.consumers]
+    for _ in range(_PICK_DEPTH):
+        nodes = [node for node in nodes if node is not None]
+        if any(type(node).__name__.startswith(_PICKS) for node in nodes):
+            return True
+        nodes = [following for node in nodes for following, _ in node.next_functions]
+    return False
 
 
 def some_rows(e: Evidence) -> str:

@@ -535,3 +535,19 @@ def test_a_bias_that_centring_cancels_is_not_failed_where_float32_sums_it_to_an_
     backward += "db = torch.zeros(2, dtype=x.dtype)"
     report = check(Graph("centred", _centred, inputs), backward, dtype="float64")
     assert report.passed, report.to_table()
+
+
+def _scaled_rows(x):
+    y = x * torch.tensor([[1.0], [2.0]])
+    loss = y.sum()
+    return loss
+
+
+def test_no_tie_hint_where_no_step_picks_among_the_values():
+    """Rows' factors swapped on inputs with repeated values: the tie hint said 'any split between tied maxima is a
+    valid subgradient', telling the student a wrong gradient was right, though nothing takes a max there."""
+    inputs = {"x": torch.tensor([[1.0, 3.0, 5.0], [3.0, 5.0, 1.0]]).requires_grad_()}
+    row = check(
+        Graph("rows", _scaled_rows, lambda: inputs), "dy = torch.ones_like(y)\ndx = dy * torch.tensor([[2.0], [1.0]])"
+    )["x"]
+    assert row.status == "mismatch" and "tied" not in row.hint, row.hint
