@@ -171,16 +171,13 @@ def inert_backward(code: str) -> tuple[str, list[int]]:
         and node.value.func.attr == "backward"
     ]
     lines = code.split("\n")
-    for node in calls:
+    for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset), reverse=True):  # later columns first
         first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
         head, tail = lines[first].encode(), lines[last].encode()  # ast's columns count UTF-8 bytes
-        rest = tail[node.end_col_offset or 0 :].decode()
-        if first == last:
-            lines[first] = head[: node.col_offset].decode() + "pass" + rest
-            continue
-        lines[first] = head[: node.col_offset].decode() + "pass"
-        lines[first + 1 : last + 1] = [""] * (last - first - 1) + [rest]
-    return "\n".join(lines), sorted(node.lineno for node in calls)
+        rest = tail[node.end_col_offset or 0 :].decode()  # what follows on its last line (``; lossi.append(...)``)
+        lines[first] = head[: node.col_offset].decode() + "pass" + rest
+        lines[first + 1 : last + 1] = [""] * (last - first)
+    return "\n".join(lines), sorted({node.lineno for node in calls})
 
 
 def _append_cells(source: Source, chosen: list[Cell], texts: list[str], gradients: Collection[str]) -> list[str]:

@@ -188,3 +188,18 @@ def test_a_loop_evaluating_on_the_dev_split_is_graded(graded: Run) -> None:
     printing a dev loss now and then was a NameError at its first step, 0/7."""
     row = graded.gradebook["dev_loss.ipynb"]
     assert (row["status"], row["exercise4"]) == ("graded", "7"), row["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "inert"),
+    [
+        ("loss.backward(\n    retain_graph=True); lossi.append(1)\nx = 1\n", "pass; lossi.append(1)\n\nx = 1\n"),
+        ("a.backward(); b.backward()\nx = 1\n", "pass; pass\nx = 1\n"),
+    ],
+)
+def test_a_backward_call_made_inert_leaves_the_code_around_it_runnable(code: str, inert: str) -> None:
+    """A call over two lines with a statement after it on its last line became a line starting '; lossi...' (a
+    SyntaxError: the cell did not run); two calls on one line lost the second's columns."""
+    from gradcheck_kit.grading.training_source import inert_backward
+
+    assert inert_backward(code) == (inert, [1])
