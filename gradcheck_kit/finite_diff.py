@@ -20,7 +20,6 @@ import torch
 
 from .capture import Capture, Variable, _run_forward, convert_graph, convert_inputs
 from .compare import compare_all
-from .consumers import code_of
 from .draw import Draw
 from .graph import Graph
 from .tolerance import Tolerance
@@ -119,21 +118,19 @@ def _unnudgeable(variable: Variable, captured: Capture) -> str:
 
 
 def _shared_later(variable: Variable, captured: Capture) -> str:
-    """Why a nudge of ``variable`` would reach another path, or "": it shares its memory with another variable (a
-    view, ``hv = h.view(-1)``, ``hT = h.T``) that a later step uses, and the in-place nudge moves that use too, while
-    autograd's gradient is through ``variable`` alone (a right backward failed, autograd 'refuted')."""
+    """Why a nudge of ``variable`` would reach another path, or "": it shares its memory with an earlier variable (a
+    view, ``hv = h.view(-1)``, ``hT = h.T``), and the in-place nudge moves that one too wherever it is used after
+    (a later step, or the loss's own line, which is no variable and was missed: ``loss = hv.sum() + (h**2).sum()``),
+    while autograd's gradient is through ``variable`` alone (a right backward failed, autograd 'refuted')."""
     storage = _storage(variable.value)
     for other in captured.variables.values():
         earlier = other.line < variable.line  # a nudge at the earlier binding reaches the view as it should
         if not earlier or other.name in variable.aliases or storage is None or _storage(other.value) != storage:
             continue
-        for name in other.consumers:
-            step = captured.variables.get(name)
-            if step is not None and step.line > variable.line:
-                return (
-                    f"{variable.name} shares its memory with {other.name} (a view), which `{code_of(step.source)}` "
-                    f"(line {step.line}) uses after it: a nudge of one moves the other"
-                )
+        return (
+            f"{variable.name} shares its memory with {other.name} (a view): a nudge of one moves the other wherever it "
+            f"is used after line {variable.line}"
+        )
     return ""
 
 

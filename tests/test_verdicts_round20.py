@@ -551,3 +551,25 @@ def test_no_tie_hint_where_no_step_picks_among_the_values():
         Graph("rows", _scaled_rows, lambda: inputs), "dy = torch.ones_like(y)\ndx = dy * torch.tensor([[2.0], [1.0]])"
     )["x"]
     assert row.status == "mismatch" and "tied" not in row.hint, row.hint
+
+
+def _viewed_in_the_loss(x, w):
+    h = x @ w
+    hv = h.view(-1)
+    loss = hv.sum() + (h**2).sum()
+    return loss
+
+
+def test_fd_on_a_view_whose_base_the_loss_line_uses_is_not_run():
+    """The base used again in the loss's own line (no variable, so no later consumer was seen): the view was
+    nudged in place, h moved with it, and a right backward failed on a graph row."""
+
+    def inputs():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(3, 2, generator=generator, dtype=torch.float64)
+        return {"x": x, "w": torch.randn(2, 2, generator=generator, dtype=torch.float64).requires_grad_()}
+
+    backward = "dhv = torch.ones_like(hv)\ndh = dhv.view(3, 2) + 2 * h\ndw = x.T @ dh"
+    report = check(Graph("loss_view", _viewed_in_the_loss, inputs), backward, dtype="float64", fd=["hv", "w"])
+    assert report.passed, report.to_table()
+    assert report["hv"].fd.startswith("fd not run: hv shares its memory with h"), report["hv"].fd
