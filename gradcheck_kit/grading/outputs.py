@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..report import FORMULA_STARTS
 from .collect import GRADEBOOK
 from .controls import escaped
 from .grader import Graded, VariableResult
@@ -42,7 +43,9 @@ VARIABLE_COLUMNS = (
 )
 MAX_OUTPUT = 8000
 """Characters of the submission's own output kept in results.json."""
-_FORMULA_STARTS = frozenset("=+-@\t\r'")
+_FORMULA_STARTS = frozenset((*FORMULA_STARTS, "'"))
+"""The library's CSV quoting (:data:`..report.FORMULA_STARTS`), and a leading quote too, so :func:`uncell` can
+take back what :func:`cell` added."""
 
 
 def folder_name(submission: str) -> str:
