@@ -181,15 +181,19 @@ def _flows_in_float64(probe: Capture, variable: Variable) -> bool:
 
 def _float32_probe(gold: Capture | Callable[[], Capture | None], captured: Capture) -> Capture | None:
     """The float32 run of the gold's draw on CPU, or None when there is none or it does not reproduce the cell's
-    forward (:func:`diverges`)."""
-    draw = getattr(_gold(gold), "draw", None)
+    forward (:func:`diverges`). It is made once and kept with the gold (in its ``derived``): the grader judges every
+    submission of a float64 assignment against one gold, and ran the forward again in float32 for each."""
+    reference = _gold(gold)
+    draw = getattr(reference, "draw", None)
     if draw is None:
         return None
-    try:
-        probe = draw.capture("cpu", torch.float32)
-    except Exception:  # noqa: BLE001 - a forward that cannot run in float32 refutes nothing
-        return None
-    return None if diverges(probe, captured) else probe
+    if "float32 run" not in reference.derived:
+        try:
+            reference.derived["float32 run"] = draw.capture("cpu", torch.float32)
+        except Exception:  # noqa: BLE001 - a forward that cannot run in float32 refutes nothing
+            reference.derived["float32 run"] = None
+    probe = reference.derived["float32 run"]
+    return None if probe is None or diverges(probe, captured) else probe
 
 
 def _against_gold(

@@ -526,3 +526,21 @@ def test_the_forwards_judged_against_a_gold_are_kept_for_one_capture_at_a_time()
     assert kept is scale._Forwards.kept(cell, gold) and kept.diverged == ""
     assert scale._Forwards.kept(stranger, gold).diverged.startswith("h differs between the float32 and float64 runs")
     assert scale._Forwards.kept(cell, gold).diverged == "" and len(gold.derived) == 1
+
+
+def test_a_float64_judge_runs_the_forward_in_float32_once_per_gold(graph, monkeypatch):
+    """A float64 cell's round-off floor is probed by a float32 run of the gold's draw: judging many backwards
+    against one gold (the grader, a float64 assignment) ran that forward again for each; it is kept with the gold."""
+    from gradcheck_kit import run_manual
+    from gradcheck_kit.draw import Draw
+    from gradcheck_kit.reference import gold
+
+    draw = Draw.of(graph)
+    cell = draw.capture("cpu", torch.float64)
+    reference = gold(draw, torch.float64, cell)
+    values = run_manual(BACKWARD, cell.namespace).values
+    runs = []
+    capture = Draw.capture
+    monkeypatch.setattr(Draw, "capture", lambda self, *a, **k: runs.append(a) or capture(self, *a, **k))
+    reports = [evaluate(cell, values, case="makemore", gold=reference) for _ in range(3)]
+    assert all(report.passed for report in reports) and runs == [("cpu", torch.float32)]
