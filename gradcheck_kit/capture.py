@@ -60,7 +60,8 @@ class Capture:
     """Leaf tensors that reach the loss from outside the inputs and named steps (a global, an object's
     attribute): their gradients cannot be checked."""
     derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
-    """What the judging works out from this capture once and reuses (:meth:`.scale._Forwards.kept`)."""
+    """What the judging works out from this capture once and reuses: the forward values it compares with a cell
+    (:meth:`.scale._Forwards.kept`), the float32 run of its draw (:func:`.scale._float32_probe`)."""
 
 
 def capture(
