@@ -15,7 +15,7 @@ from . import confine
 from .collect import Submission
 from .grader import GRADER_ERROR, Graded, Grader
 from .launch import Zygote
-from .outputs import Outputs, folder_name, safe_text
+from .outputs import Outputs, folder_name
 from .progress import Progress
 
 _SWITCH_INTERVAL = 0.0005
@@ -91,7 +91,7 @@ def grade_all(
     for (within their limits) and kept before the KeyboardInterrupt goes on."""
     confine.protect_grader()  # before any child runs: none may read the references in this process's memory
     named = [path if isinstance(path, Submission) else Submission.of(path) for path in paths]
-    todo = [submission for submission in named if safe_text(submission.name) not in outputs.done]
+    todo = [submission for submission in named if not outputs.recorded(submission.name)]
     count = max(1, min(jobs, len(todo)))
     for unused in zygotes[count:]:
         unused.stop(0)

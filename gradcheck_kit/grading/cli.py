@@ -483,7 +483,7 @@ def _grade(args: argparse.Namespace, paths: list[Submission], zygotes: list[Zygo
     except ValueError as error:
         print(f"gradcheck-kit grade: {error}", file=sys.stderr)
         return 2
-    todo = sum(submission.name not in outputs.done for submission in paths)
+    todo = sum(not outputs.recorded(submission.name) for submission in paths)
     progress = None if args.quiet else Progress(todo)
     stopped: KeyboardInterrupt | None = None
     previous = signal.signal(signal.SIGTERM, _terminate)  # after the zygotes are forked: they keep the default

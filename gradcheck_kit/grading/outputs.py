@@ -99,6 +99,11 @@ class Outputs:
         for name, columns in ((GRADEBOOK, self.columns), (VARIABLES, VARIABLE_COLUMNS)):
             _write(self.out / name, columns, sorted(_read(self.out / name), key=lambda row: row["submission"]))
 
+    def recorded(self, submission: str) -> bool:
+        """``submission`` already has its row (an earlier run's, under --resume, or this run's), by the name the
+        gradebook writes (control characters and bytes UTF-8 cannot hold escaped)."""
+        return safe_text(submission) in self.done
+
     def write(self, graded: Graded) -> None:
         """Record one submission: results.json, its variable rows, then its gradebook row."""
         folder = self.out / folder_name(graded.submission)

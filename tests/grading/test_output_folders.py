@@ -27,3 +27,18 @@ def test_a_submission_named_like_an_output_file_is_graded_with_the_rest(tmp_path
         assert run.results(f"_{name}")["score"] == 3
     assert run.results("correct.py")["score"] == 26
     assert (out / "gradebook.csv").is_file() and (out / "variables.csv").is_file()
+
+
+def test_a_submission_named_with_control_characters_is_recorded_under_resume(tmp_path: Path) -> None:
+    """The gradebook writes a name's control characters as escapes; whether a submission is already graded is
+    asked by the name as written (the queue asked so, the progress bar's count by the raw name and was off)."""
+    from gradcheck_kit.grading.grader import Graded
+    from gradcheck_kit.grading.outputs import Outputs
+
+    name = "\x1b[31mred.py"
+    outputs = Outputs(tmp_path, resume=False)
+    outputs.write(Graded(name, "graded", "", 1.0, 1.0))
+    outputs.close()
+    again = Outputs(tmp_path, resume=True)
+    assert again.recorded(name) and not again.recorded("plain.py")
+    again.close()
