@@ -151,7 +151,7 @@ def _probed_in_float32(
             continue
         error = _autograd_error(variable.grad, captured, name)
         scale = comparisons[name].scale or 0.0
-        small = _underflowed(variable.grad, scale, floor / (NOISE_EPS * _eps(torch.float64)))
+        small = _underflowed(variable.grad, scale, _flowing_in(captured, comparisons, name))
         if not small and (error is None or not error < ROUND_OFF_SHARE * scale):
             unconfirmed[name] = floor
     return unconfirmed
@@ -664,10 +664,14 @@ def _name(dtype: torch.dtype) -> str:
 
 
 def _floor(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str, noise: torch.dtype) -> float:
-    """``NOISE_EPS x eps x`` the largest scale among the gradients of ``name``'s consumers."""
+    """``NOISE_EPS x eps x`` the gradient flowing into ``name`` (:func:`_flowing_in`)."""
+    return NOISE_EPS * _eps(noise) * _flowing_in(captured, comparisons, name)
+
+
+def _flowing_in(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str) -> float:
+    """The largest scale among the gradients of ``name``'s consumers."""
     variable = captured.variables[name]
-    flowing_in = max((_scale(captured, comparisons, c) for c in variable.consumers), default=0.0)
-    return NOISE_EPS * _eps(noise) * flowing_in
+    return max((_scale(captured, comparisons, c) for c in variable.consumers), default=0.0)
 
 
 def _scale(captured: Capture, comparisons: Mapping[str, cmp.Comparison], name: str) -> float:
