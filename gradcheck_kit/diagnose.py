@@ -48,6 +48,11 @@ def hint(name: str, manual: object, captured: Capture, comparison: Comparison) -
     return "; ".join(part for part in (found, custom) if part)
 
 
+CUSTOM_NOTE = "autograd's gradient of "
+"""How the hint's last part begins when it says autograd's gradient comes through a custom Function
+(:func:`.function.check_function` leaves it out, as no autograd is its reference)."""
+
+
 def _through_custom_function(variable: Variable, captured: Capture) -> str:
     """A note when autograd's gradient of ``variable`` comes through a custom ``torch.autograd.Function`` on a
     consumer's line: that Function's hand-written backward is then the reference, and when it is wrong a right
@@ -59,7 +64,7 @@ def _through_custom_function(variable: Variable, captured: Capture) -> str:
         if function is not None:
             line = captured.variables[consumer].line if consumer in captured.variables else "?"
             return (
-                f"autograd's gradient of {variable.name} comes through the custom autograd.Function {function} "
+                f"{CUSTOM_NOTE}{variable.name} comes through the custom autograd.Function {function} "
                 f"(line {line}): if yours is right, its backward is wrong; "
                 f"gradcheck_kit.function.check_function checks it against finite differences"
             )

@@ -18,6 +18,7 @@ from .capture import Capture, Variable
 from .check import check, evaluate
 from .compare import MISSING
 from .devices import parse_dtype
+from .diagnose import CUSTOM_NOTE
 from .draw import Draw
 from .finite_diff import TOLERANCE, numerical_slopes
 from .graph import Graph
@@ -125,7 +126,7 @@ def _labelled(report: Report, reference: str) -> Report:
 def _without_custom(hint: str, reference: str) -> str:
     """``hint`` less its custom-Function note (the last part, :func:`.diagnose.hint`), naming ``reference`` where it
     named autograd."""
-    return hint.split("autograd's gradient of ")[0].removesuffix("; ").replace("autograd", reference)
+    return hint.split(CUSTOM_NOTE)[0].removesuffix("; ").replace("autograd", reference)
 
 
 def _graph(name: str, forward: Callable[..., Any], inputs: Mapping[str, Any], upstream: torch.Tensor) -> Graph:
