@@ -155,3 +155,14 @@ def test_importing_the_notebook_face_does_not_import_ipython():
     code = "import sys, gradcheck_kit, gradcheck_kit.notebook; print('IPython' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_backward_cell_too_deep_to_parse_is_said_without_a_line():
+    """A parse that fails on nesting alone has no line: the message read '(line None)'."""
+    from gradcheck_kit.notebook.magics import _syntax_error
+
+    assert (
+        _syntax_error("x = 1" + " + 1" * 5000)
+        == "SyntaxError: the source nests too deeply to be parsed (RecursionError)"
+    )
+    assert _syntax_error("  dh = 2 * h") == "IndentationError: unexpected indent (line 1)"

@@ -187,8 +187,10 @@ def _syntax_error(code: str) -> str:
     assigned none."""
     try:
         parse(code)
-    except SyntaxError as error:
-        return f"{type(error).__name__}: {error.msg} (line {error.lineno})"
+    except SyntaxError as error:  # one nesting too deep has no line, said as such (it read "line None")
+        return f"{type(error).__name__}: {error.msg}" + (f" (line {error.lineno})" if error.lineno else "")
+    except ValueError as error:  # a NUL byte pasted into the cell, on Python 3.10
+        return f"{type(error).__name__}: {error}"
     return ""
 
 
